@@ -1,0 +1,80 @@
+/* job.c: lifetime helpers for es_job (see job.h). */
+#include "job.h"
+#include "diag.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void job_clear(es_job *job)
+{
+    free(job->id);
+    free(job->tenant_id);
+    free(job->pipeline);
+    free(job->component);
+    free(job->group_key);
+    free(job->dedup_id);
+    free(job->origin_id);
+    free(job->last_error);
+    free(job->payload);
+    memset(job, 0, sizeof *job);
+}
+
+static int dup_opt(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src && !(*dst = strdup(src))) return -1;
+    return 0;
+}
+
+int job_copy(es_job *dst, const es_job *src)
+{
+    *dst = *src;
+    dst->id = dst->tenant_id = dst->pipeline = dst->component = NULL;
+    dst->group_key = dst->dedup_id = dst->origin_id = dst->last_error = NULL;
+    dst->payload = NULL;
+    if (dup_opt(&dst->id, src->id) || dup_opt(&dst->tenant_id, src->tenant_id) ||
+        dup_opt(&dst->pipeline, src->pipeline) ||
+        dup_opt(&dst->component, src->component) ||
+        dup_opt(&dst->group_key, src->group_key) ||
+        dup_opt(&dst->dedup_id, src->dedup_id) ||
+        dup_opt(&dst->origin_id, src->origin_id) ||
+        dup_opt(&dst->last_error, src->last_error))
+        goto oom;
+    dst->payload = malloc(src->payload_len + 1);
+    if (!dst->payload) goto oom;
+    if (src->payload_len) memcpy(dst->payload, src->payload, src->payload_len);
+    dst->payload[src->payload_len] = '\0';
+    return 0;
+oom:
+    job_clear(dst);
+    diag_set(DIAG_INTERNAL, "out of memory copying a job");
+    return -1;
+}
+
+char *job_group_key(const char *tenant, const char *pipeline,
+                    const char *component, const char *key)
+{
+    size_t n = strlen(tenant) + strlen(pipeline) + strlen(component) + strlen(key) + 4;
+    char *out = malloc(n);
+    if (!out) return NULL;
+    char *p = out;
+    const char *parts[4] = {tenant, pipeline, component, key};
+    for (int i = 0; i < 4; i++) {
+        size_t len = strlen(parts[i]);
+        memcpy(p, parts[i], len);
+        p += len;
+        *p++ = i < 3 ? '\x1f' : '\0';
+    }
+    return out;
+}
+
+const char *job_kind_name(job_kind kind)
+{
+    switch (kind) {
+    case JOB_COMMAND: return "command";
+    case JOB_FOLD: return "fold";
+    case JOB_MAP: return "map";
+    case JOB_REACTOR: return "reactor";
+    }
+    return "unknown";
+}

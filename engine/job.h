@@ -1,0 +1,58 @@
+/* job.h: a unit of queued work. Jobs travel between threads and processes as
+ * bytes (payload) with a few header fields the queue needs to order, dedup,
+ * delay and retry them. */
+#ifndef ES_JOB_H
+#define ES_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    JOB_COMMAND = 1, /* payload: command JSON {tenant_id,pipeline,command,aggregate_id,data} */
+    JOB_FOLD = 2,    /* payload: one event (codec_event_encode) */
+    JOB_MAP = 3,     /* payload: one event */
+    JOB_REACTOR = 4  /* payload: event + fold state (codec_reactor_encode) */
+} job_kind;
+
+typedef enum {
+    DEDUP_NONE = 0,     /* enqueue of an id already queued is a no-op */
+    DEDUP_DEBOUNCE = 1, /* a pending job with the same dedup_id is replaced
+                           (payload, run_at); one in flight gets a successor */
+    DEDUP_THROTTLE = 2  /* dropped while a job with the same dedup_id is
+                           pending or in flight */
+} dedup_mode;
+
+typedef struct es_job {
+    char *id;          /* unique among queued jobs; deterministic where it can be */
+    job_kind kind;
+    char *tenant_id;
+    char *pipeline;
+    char *component;   /* command, fold, map or reactor name */
+    char *group_key;   /* FIFO unit: one claimant at a time, enqueue order */
+    char *dedup_id;    /* NULL unless dedup_mode != DEDUP_NONE */
+    dedup_mode dedup_mode;
+    char *origin_id;   /* id of the command job this work descends from */
+    int64_t run_at;    /* not before, ms (wall clock) */
+    int attempts;      /* failed attempts so far; set by the queue */
+    int64_t position;  /* set by the queue: increases with enqueue order
+                          within a group (used as last_seq by keyed folds) */
+    char *last_error;  /* set by the queue on reads of failed jobs, else NULL */
+    char *payload;     /* bytes, payload_len long (NUL-terminated for convenience) */
+    size_t payload_len;
+} es_job;
+
+/* Frees the strings of `job` (not the struct) and zeroes it. */
+void job_clear(es_job *job);
+
+/* Deep copy; 0 or -1 with diag set. */
+int job_copy(es_job *dst, const es_job *src);
+
+/* Builds the group key "tenant\x1fpipeline\x1fcomponent\x1fkey" into a
+ * malloc'd string (NULL on OOM). Group keys are opaque to the queue. */
+char *job_group_key(const char *tenant, const char *pipeline,
+                    const char *component, const char *key);
+
+/* A short name for the kind ("command", "fold", "map", "reactor"). */
+const char *job_kind_name(job_kind kind);
+
+#endif

@@ -1,0 +1,222 @@
+/* store.h: the backend seam. A store object implements one or more of the
+ * four kinds the engine needs, through one vtable:
+ *
+ *   event log      append events (assign seq, dedupe idempotency keys), read
+ *   job queue      per-group FIFO with batch claims, leases, delays, dedup,
+ *                  retries, parking
+ *   fold store     state JSON + last applied seq per (tenant, table, key)
+ *   record store   append-only map records, deduped by (table, record id)
+ *
+ * Backends: sqlite (embedded, all four kinds in one database), memory (all
+ * four, in-process, for tests), redis (queue; fold state of record),
+ * clickhouse (event log, queryable projection tables). A kind a backend does
+ * not implement has NULL function pointers. The engine holds one store per
+ * kind (es_backends); several kinds may point at the same object.
+ *
+ * Threads: every function may be called from any worker thread at the same
+ * time; backends keep per-thread connections internally.
+ *
+ * Units of work: tx_begin/tx_commit/tx_rollback bracket the writes of one
+ * job batch. The engine calls them on every distinct store it writes to. A
+ * backend that holds several kinds in one database (sqlite) makes the whole
+ * unit atomic; others may implement them as no-ops, in which case the engine
+ * orders its writes so that a crash between them is recoverable (events
+ * first, then jobs, then the completion of the claim).
+ *
+ * Errors: functions return 0 on success and -1 on failure with a diag set
+ * (diag.h); functions documented to return 1 use it for "none". */
+#ifndef ES_STORE_H
+#define ES_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/event.h"
+#include "../engine/job.h"
+
+typedef struct es_store es_store;
+
+/* One claimed batch: up to max_jobs consecutive jobs at the head of one
+ * group, with the fencing token of this claim. Owned by the caller after
+ * claim; free with store_claim_clear. */
+typedef struct es_claim {
+    char *group_key;
+    int64_t token;     /* fencing token: completes with an older token fail */
+    int64_t lease_until;
+    es_job *jobs;
+    size_t n;
+} es_claim;
+
+/* Per-event outcome of event_append. */
+typedef enum {
+    APPEND_NEW = 1,     /* stored now; seq and created_at were assigned */
+    APPEND_RETRY = 2,   /* an event with the same id is already stored (a
+                           retried command): seq/created_at are filled from it
+                           and its jobs should be enqueued again (idempotent) */
+    APPEND_DUPLICATE = 3 /* another event with the same idempotency key is
+                            stored for that aggregate: nothing to do */
+} append_outcome;
+
+/* One row of queue statistics, per (pipeline, component, kind). */
+typedef struct es_queue_stats {
+    const char *pipeline;
+    const char *component;
+    job_kind kind;
+    int64_t pending;     /* ready now */
+    int64_t delayed;     /* run_at in the future (includes retry backoff) */
+    int64_t in_flight;   /* in claimed groups */
+    int64_t parked;      /* jobs in parked groups */
+    int64_t parked_groups;
+    int64_t oldest_pending_at; /* enqueue time (ms) of the oldest pending job, 0 if none */
+} es_queue_stats;
+
+/* One parked group, as listed by parked_list. */
+typedef struct es_parked_group {
+    const char *group_key;
+    const char *tenant_id;
+    const char *pipeline;
+    const char *component;
+    const es_job *head;   /* the job that failed; head->last_error, attempts */
+    int64_t jobs_waiting; /* jobs in the group, including the head */
+    int64_t parked_at;
+} es_parked_group;
+
+typedef int (*es_event_cb)(void *ud, const es_event *ev);        /* nonzero stops */
+typedef int (*es_stats_cb)(void *ud, const es_queue_stats *row);
+typedef int (*es_parked_cb)(void *ud, const es_parked_group *group);
+typedef int (*es_record_cb)(void *ud, const char *record_id,
+                            const char *aggregate_id, const char *record_json,
+                            int64_t created_at);
+
+typedef struct es_store_ops {
+    const char *name; /* "sqlite", "memory", "redis", "clickhouse" */
+
+    /* Releases everything; pending buffered writes are flushed first. */
+    void (*close)(es_store *s);
+
+    /* ---- units of work (may be no-ops) ---- */
+    int (*tx_begin)(es_store *s);
+    int (*tx_commit)(es_store *s);
+    void (*tx_rollback)(es_store *s);
+
+    /* ---- event log ---- */
+
+    /* Appends `n` events of possibly several aggregates. For each event,
+     * outcomes[i] tells what happened (see append_outcome). New events get
+     * seq = last seq of their aggregate + 1 (in array order) and created_at =
+     * `now`. id and idempotency_key must be set by the caller. */
+    int (*event_append)(es_store *s, es_event *events, size_t n, int64_t now,
+                        append_outcome *outcomes);
+
+    /* Calls cb for the events of one aggregate with seq > after_seq, in seq
+     * order, at most `limit` (0 = all). Tenant-scoped: events of another
+     * tenant are never visible. */
+    int (*event_read)(es_store *s, const char *tenant_id,
+                      const char *aggregate_type, const char *aggregate_id,
+                      int64_t after_seq, size_t limit, es_event_cb cb, void *ud);
+
+    /* ---- job queue ---- */
+
+    /* Enqueues jobs in array order (FIFO within each group), honouring id
+     * idempotency and dedup modes. `now` is the enqueue time. */
+    int (*queue_enqueue)(es_store *s, const es_job *jobs, size_t n, int64_t now);
+
+    /* Claims up to max_jobs consecutive ready jobs at the head of one ready
+     * group (fair across groups), leasing the group for lease_ms. Waits up to
+     * wait_ms for work (0 = do not wait). Returns 0 with out filled, 1 when
+     * nothing was ready, -1 on error. Jobs with run_at > now are not ready,
+     * and a group whose head is not ready is not ready. */
+    int (*queue_claim)(es_store *s, const char *worker_id, size_t max_jobs,
+                       int64_t now, int64_t lease_ms, int wait_ms, es_claim *out);
+
+    /* Extends the lease of a claim (heartbeat). -1 with DIAG_CONFLICT when
+     * the claim's token is stale. */
+    int (*queue_extend)(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
+
+    /* Removes the first n_done jobs of the claim and releases the group.
+     * -1 with DIAG_CONFLICT (and no change) when the token is stale. */
+    int (*queue_complete)(es_store *s, const es_claim *claim, size_t n_done,
+                          int64_t now);
+
+    /* Removes the first n_done jobs, then records a failure of the next one
+     * (the new head): attempts+1, last_error = error; when attempts reaches
+     * max_attempts the group is parked (its jobs wait, none is dropped),
+     * otherwise the head becomes ready again at retry_at. Releases the group.
+     * -1 with DIAG_CONFLICT when the token is stale. */
+    int (*queue_fail)(es_store *s, const es_claim *claim, size_t n_done,
+                      const char *error, int64_t retry_at, int max_attempts,
+                      int64_t now);
+
+    /* Calls cb once per (pipeline, component, kind) with counts. */
+    int (*queue_stats)(es_store *s, int64_t now, es_stats_cb cb, void *ud);
+
+    /* Lists parked groups (optionally one tenant's; NULL = all). */
+    int (*queue_parked_list)(es_store *s, const char *tenant_id,
+                             es_parked_cb cb, void *ud);
+
+    /* Unparks a group: its head runs again now with attempts reset.
+     * 1 when no such parked group. */
+    int (*queue_parked_retry)(es_store *s, const char *group_key, int64_t now);
+
+    /* Removes the head job of a parked group (kept in the dead-letter
+     * record with its error) and unparks the rest. 1 when no such group. */
+    int (*queue_parked_skip)(es_store *s, const char *group_key, int64_t now);
+
+    /* Number of queued jobs (pending, delayed, in flight or parked) whose
+     * origin_id is `origin_id` and whose kind is in `kind_mask`
+     * (1 << kind). Used by send --wait. */
+    int (*queue_origin_pending)(es_store *s, const char *origin_id,
+                                unsigned kind_mask, int64_t *count);
+
+    /* ---- fold store ---- */
+
+    /* Reads the state of (tenant, table, key). Returns 0 with *state_json
+     * (malloc'd, caller frees) and *last_seq, 1 when none, -1 on error. */
+    int (*fold_get)(es_store *s, const char *tenant_id, const char *table,
+                    const char *key, char **state_json, int64_t *last_seq);
+
+    /* Writes state and last applied seq together (one row/hash). */
+    int (*fold_put)(es_store *s, const char *tenant_id, const char *table,
+                    const char *key, const char *state_json, int64_t last_seq,
+                    int64_t updated_at);
+
+    /* ---- record store ---- */
+
+    /* Appends a map record; a second append with the same (table,
+     * record_id) is ignored. */
+    int (*record_append)(es_store *s, const char *tenant_id, const char *table,
+                         const char *record_id, const char *aggregate_id,
+                         const char *record_json, int64_t created_at);
+
+    /* Calls cb for a tenant's records of a table, oldest first, at most
+     * `limit` (0 = all). */
+    int (*record_list)(es_store *s, const char *tenant_id, const char *table,
+                       size_t limit, es_record_cb cb, void *ud);
+} es_store_ops;
+
+struct es_store {
+    const es_store_ops *ops;
+};
+
+/* The stores the engine uses, one per kind (may alias). */
+typedef struct es_backends {
+    es_store *events;
+    es_store *queue;
+    es_store *folds;
+    es_store *records;
+} es_backends;
+
+/* Frees the jobs and key of a claim and zeroes it. */
+void store_claim_clear(es_claim *claim);
+
+/* Closes every distinct store of `b` once. */
+void backends_close(es_backends *b);
+
+/* Begins / commits / rolls back a unit of work on every distinct store of
+ * `b` (in the order events, queue, folds, records; commit in the same order
+ * so that events are durable before the jobs that project them). */
+int backends_tx_begin(es_backends *b);
+int backends_tx_commit(es_backends *b);
+void backends_tx_rollback(es_backends *b);
+
+#endif
