@@ -22,13 +22,14 @@ void diag_set(diag_code code, const char *fmt, ...)
 void diag_prefix(const char *fmt, ...)
 {
     char prefix[DIAG_MESSAGE_MAX];
-    char joined[DIAG_MESSAGE_MAX];
+    char joined[2 * DIAG_MESSAGE_MAX + 2];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     snprintf(joined, sizeof joined, "%s: %s", prefix, current_message);
-    memcpy(current_message, joined, sizeof current_message);
+    memcpy(current_message, joined, sizeof current_message - 1);
+    current_message[sizeof current_message - 1] = '\0';
 }
 
 diag_code diag_code_get(void) { return current_code; }
