@@ -1,0 +1,93 @@
+/* engine.h: the engine as the CLI, the web role and the Lua test module see
+ * it: open backends and pipelines, send commands, run worker threads (or
+ * drain synchronously), read states, events and records. */
+#ifndef ES_ENGINE_H
+#define ES_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct es_engine es_engine;
+
+typedef struct es_engine_options {
+    const char *pipelines_dir;  /* default "./pipelines" */
+    const char *data_dir;       /* default "./esengine-data" (embedded mode) */
+    const char *redis_url;      /* NULL: queues in the embedded store */
+    const char *clickhouse_url; /* NULL: events and projections embedded */
+    int memory;                 /* 1: memory backends (tests); ignores the above */
+    const char *role;           /* "all" (default), "web", "worker" */
+    int workers;                /* worker threads; 0 = number of cores */
+    int batch_size;             /* max jobs per claim (default 100) */
+    int max_attempts;           /* failures before a group is parked (default 10) */
+    int64_t lease_ms;           /* claim visibility timeout (default 30000) */
+    int64_t retry_base_ms;      /* first retry delay (default 1000) */
+    int64_t retry_max_ms;       /* backoff cap (default 300000) */
+    int64_t handler_timeout_ms; /* per handler call (default 5000) */
+} es_engine_options;
+
+/* Fills `opt` with the defaults above. */
+void engine_options_default(es_engine_options *opt);
+
+/* Opens the backends named by `opt` and loads every pipeline under
+ * opt->pipelines_dir. Returns NULL with a diag set when a backend cannot be
+ * opened or a pipeline fails to load (message "file:line: reason"). The
+ * returned engine is owned by the caller (engine_close). */
+es_engine *engine_open(const es_engine_options *opt);
+
+/* Stops workers if running, then frees everything. */
+void engine_close(es_engine *e);
+
+/* Starts opt->workers worker threads (role "all" or "worker"). 0 or -1. */
+int engine_start(es_engine *e);
+
+/* Asks workers to stop, lets in-flight jobs finish, joins them. */
+void engine_stop(es_engine *e);
+
+/* Validates `payload_json` against the command's schema and enqueues it for
+ * `tenant_id`. On success returns 0 and sets *job_id (malloc'd; caller
+ * frees). `job_id_hint` (may be NULL) makes the job id deterministic, so a
+ * client retry is not processed twice. On failure returns -1 with a diag:
+ * DIAG_NOT_FOUND (unknown pipeline or command), DIAG_INVALID (bad JSON or a
+ * payload failing its schema: *errors_json is then a malloc'd JSON array of
+ * {"path":..,"message":..}), DIAG_BUSY (backpressure), or a backend error.
+ * Thread-safe. */
+int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
+                const char *command, const char *payload_json,
+                const char *job_id_hint, char **job_id, char **errors_json);
+
+/* Waits until the command job `job_id` and every fold job it produced are
+ * done (its events are in every fold's stored state). 0 when done, -1 with
+ * DIAG_TIMEOUT after timeout_ms (or DIAG_BACKEND). */
+int engine_wait(es_engine *e, const char *job_id, int64_t timeout_ms);
+
+/* Runs ready jobs in the calling thread until none is ready (memory backend
+ * with a fixed clock: the synchronous drain of tests). Returns the number of
+ * jobs processed, or -1 on a backend error. Failed jobs are retried later per
+ * the backoff (advance the clock to see them again). */
+long engine_drain(es_engine *e);
+
+/* Reads the stored state of a fold for (tenant, key) as a malloc'd JSON
+ * object. 0 found, 1 none, -1 with DIAG_NOT_FOUND for an unknown pipeline or
+ * fold, or a backend error. *last_seq may be NULL. */
+int engine_state(es_engine *e, const char *tenant_id, const char *pipeline,
+                 const char *fold, const char *key, char **state_json,
+                 int64_t *last_seq);
+
+/* Calls cb for the map records of (tenant, pipeline, map), oldest first. */
+int engine_records(es_engine *e, const char *tenant_id, const char *pipeline,
+                   const char *map, size_t limit, es_record_cb cb, void *ud);
+
+/* Calls cb for the events of one aggregate in seq order (tenant-scoped). */
+int engine_events(es_engine *e, const char *tenant_id, const char *aggregate_type,
+                  const char *aggregate_id, es_event_cb cb, void *ud);
+
+/* The stores in use (owned by the engine). */
+es_backends *engine_backends(es_engine *e);
+
+/* A JSON array describing the loaded pipelines (name, aggregate type,
+ * commands, folds, maps, reactors, store tables), malloc'd. */
+char *engine_describe(es_engine *e);
+
+#endif
