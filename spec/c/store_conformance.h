@@ -1,0 +1,815 @@
+/* store_conformance.h: one header-only conformance suite for every es_store
+ * backend (store.h). A test calls conformance_run with a function returning a
+ * brand-new empty store; each group of checks runs against its own store and
+ * is skipped ("skip: <kind>") when the backend lacks that kind (NULL ops).
+ * Time is passed explicitly (`now`), never slept on. */
+#ifndef ES_STORE_CONFORMANCE_H
+#define ES_STORE_CONFORMANCE_H
+
+#include "testlib.h"
+
+#include "diag.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef es_store *(*conformance_open_fn)(void *ud);
+
+#define CONF_T0 INT64_C(1700000000000)
+#define CONF_LEASE INT64_C(30000)
+
+/* ---------------------------------------------------------------- helpers */
+
+static es_event conformance_event(const char *tenant, const char *agg_id,
+                                  const char *id, const char *ikey)
+{
+    es_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.id = (char *)id;
+    ev.tenant_id = (char *)tenant;
+    ev.aggregate_type = (char *)"trace";
+    ev.aggregate_id = (char *)agg_id;
+    ev.type = (char *)"lw.test.happened";
+    ev.version = (char *)"2024-01-01";
+    ev.occurred_at = CONF_T0 - 5;
+    ev.idempotency_key = (char *)(ikey ? ikey : id);
+    ev.data_json = (char *)"{\"n\":1}";
+    ev.metadata_json = (char *)"{}";
+    return ev;
+}
+
+/* A job in group `group` of tenant t1 (fields point at literals: the store
+ * copies what it keeps). */
+static es_job conformance_job(const char *id, const char *group, const char *payload,
+                              int64_t run_at)
+{
+    es_job j;
+    memset(&j, 0, sizeof j);
+    j.id = (char *)id;
+    j.kind = JOB_FOLD;
+    j.tenant_id = (char *)"t1";
+    j.pipeline = (char *)"pipe";
+    j.component = (char *)"fold1";
+    j.group_key = (char *)group;
+    j.origin_id = (char *)"cmd-0";
+    j.run_at = run_at;
+    j.payload = (char *)payload;
+    j.payload_len = strlen(payload);
+    return j;
+}
+
+static int conformance_enqueue1(es_store *s, es_job j, int64_t now)
+{
+    return s->ops->queue_enqueue(s, &j, 1, now);
+}
+
+static int conformance_claim(es_store *s, size_t max_jobs, int64_t now, es_claim *out)
+{
+    memset(out, 0, sizeof *out);
+    return s->ops->queue_claim(s, "w1", max_jobs, now, CONF_LEASE, 0, out);
+}
+
+typedef struct conformance_events {
+    int n;
+    int64_t seqs[16];
+    char ids[16][32];
+    char tenants[16][16];
+    char data[16][32];
+} conformance_events;
+
+static int conformance_collect_event(void *ud, const es_event *ev)
+{
+    conformance_events *c = ud;
+    if (c->n < 16) {
+        c->seqs[c->n] = ev->seq;
+        snprintf(c->ids[c->n], sizeof c->ids[0], "%s", ev->id);
+        snprintf(c->tenants[c->n], sizeof c->tenants[0], "%s", ev->tenant_id);
+        snprintf(c->data[c->n], sizeof c->data[0], "%s", ev->data_json);
+    }
+    c->n++;
+    return 0;
+}
+
+static conformance_events conformance_read(es_store *s, const char *tenant,
+                                           const char *agg, int64_t after, size_t limit)
+{
+    conformance_events c;
+    memset(&c, 0, sizeof c);
+    CHECK_INT(s->ops->event_read(s, tenant, "trace", agg, after, limit,
+                                 conformance_collect_event, &c), 0);
+    return c;
+}
+
+/* ----------------------------------------------------------- event log */
+
+static void conformance_events_seq(es_store *s)
+{
+    es_event evs[3] = {conformance_event("t1", "a1", "e1", NULL),
+                       conformance_event("t1", "a1", "e2", NULL),
+                       conformance_event("t1", "a2", "e3", NULL)};
+    append_outcome out[3] = {0};
+    CHECK_INT(s->ops->event_append(s, evs, 3, CONF_T0, out), 0);
+    CHECK_INT(out[0], APPEND_NEW);
+    CHECK_INT(out[1], APPEND_NEW);
+    CHECK_INT(out[2], APPEND_NEW);
+    CHECK_INT(evs[0].seq, 1);
+    CHECK_INT(evs[1].seq, 2);
+    CHECK_INT(evs[2].seq, 1);
+    CHECK_INT(evs[0].created_at, CONF_T0);
+
+    es_event more = conformance_event("t1", "a1", "e4", NULL);
+    append_outcome o = 0;
+    CHECK_INT(s->ops->event_append(s, &more, 1, CONF_T0 + 1, &o), 0);
+    CHECK_INT(o, APPEND_NEW);
+    CHECK_INT(more.seq, 3);
+
+    conformance_events c = conformance_read(s, "t1", "a1", 0, 0);
+    CHECK_INT(c.n, 3);
+    CHECK_INT(c.seqs[0], 1);
+    CHECK_INT(c.seqs[1], 2);
+    CHECK_INT(c.seqs[2], 3);
+    CHECK_STR(c.ids[0], "e1");
+    CHECK_STR(c.ids[2], "e4");
+    CHECK_STR(c.data[0], "{\"n\":1}");
+}
+
+static void conformance_events_idempotency(es_store *s)
+{
+    es_event a = conformance_event("t1", "a1", "e1", "k1");
+    append_outcome o = 0;
+    CHECK_INT(s->ops->event_append(s, &a, 1, CONF_T0, &o), 0);
+    CHECK_INT(o, APPEND_NEW);
+
+    /* another id, same idempotency key: not stored */
+    es_event dup = conformance_event("t1", "a1", "e2", "k1");
+    CHECK_INT(s->ops->event_append(s, &dup, 1, CONF_T0 + 10, &o), 0);
+    CHECK_INT(o, APPEND_DUPLICATE);
+
+    /* the same id again (a retried command): seq and created_at filled */
+    es_event retry = conformance_event("t1", "a1", "e1", "k1");
+    CHECK_INT(s->ops->event_append(s, &retry, 1, CONF_T0 + 20, &o), 0);
+    CHECK_INT(o, APPEND_RETRY);
+    CHECK_INT(retry.seq, 1);
+    CHECK_INT(retry.created_at, CONF_T0);
+
+    /* the same key on another aggregate is a different event */
+    es_event other = conformance_event("t1", "a2", "e3", "k1");
+    CHECK_INT(s->ops->event_append(s, &other, 1, CONF_T0, &o), 0);
+    CHECK_INT(o, APPEND_NEW);
+    CHECK_INT(other.seq, 1);
+
+    /* a mixed batch: new events after a duplicate still get consecutive seqs */
+    es_event batch[2] = {conformance_event("t1", "a1", "e4", "k1"),
+                         conformance_event("t1", "a1", "e5", "k5")};
+    append_outcome outs[2] = {0};
+    CHECK_INT(s->ops->event_append(s, batch, 2, CONF_T0, outs), 0);
+    CHECK_INT(outs[0], APPEND_DUPLICATE);
+    CHECK_INT(outs[1], APPEND_NEW);
+    CHECK_INT(batch[1].seq, 2);
+
+    conformance_events c = conformance_read(s, "t1", "a1", 0, 0);
+    CHECK_INT(c.n, 2);
+}
+
+static void conformance_events_read(es_store *s)
+{
+    es_event evs[4] = {conformance_event("t1", "a1", "e1", NULL),
+                       conformance_event("t1", "a1", "e2", NULL),
+                       conformance_event("t1", "a1", "e3", NULL),
+                       conformance_event("t2", "a1", "x1", NULL)};
+    append_outcome out[4] = {0};
+    CHECK_INT(s->ops->event_append(s, evs, 4, CONF_T0, out), 0);
+    /* tenants do not share an aggregate's seq */
+    CHECK_INT(evs[3].seq, 1);
+
+    conformance_events c = conformance_read(s, "t1", "a1", 1, 0);
+    CHECK_INT(c.n, 2);
+    CHECK_INT(c.seqs[0], 2);
+    CHECK_INT(c.seqs[1], 3);
+
+    c = conformance_read(s, "t1", "a1", 0, 2);
+    CHECK_INT(c.n, 2);
+    CHECK_INT(c.seqs[1], 2);
+
+    c = conformance_read(s, "t2", "a1", 0, 0);
+    CHECK_INT(c.n, 1);
+    CHECK_STR(c.ids[0], "x1");
+    CHECK_STR(c.tenants[0], "t2");
+
+    c = conformance_read(s, "t3", "a1", 0, 0);
+    CHECK_INT(c.n, 0);
+    c = conformance_read(s, "t1", "nope", 0, 0);
+    CHECK_INT(c.n, 0);
+}
+
+/* ----------------------------------------------------------- job queue */
+
+static void conformance_queue_fifo_batch(es_store *s)
+{
+    es_job jobs[4] = {conformance_job("j1", "gA", "p1", CONF_T0),
+                      conformance_job("j2", "gA", "p2", CONF_T0),
+                      conformance_job("j3", "gA", "p3", CONF_T0),
+                      conformance_job("j4", "gB", "p4", CONF_T0)};
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 4, CONF_T0), 0);
+
+    es_claim a, b, c;
+    CHECK_INT(conformance_claim(s, 2, CONF_T0, &a), 0);
+    CHECK_STR(a.group_key, "gA");
+    CHECK_INT(a.n, 2);
+    if (a.n == 2) {
+        CHECK_STR(a.jobs[0].id, "j1");
+        CHECK_STR(a.jobs[1].id, "j2");
+        CHECK_STR(a.jobs[0].payload, "p1");
+        CHECK_INT(a.jobs[0].payload_len, 2);
+        CHECK_INT(a.jobs[0].kind, JOB_FOLD);
+        CHECK_STR(a.jobs[0].tenant_id, "t1");
+        CHECK_STR(a.jobs[0].origin_id, "cmd-0");
+        CHECK(a.jobs[0].position < a.jobs[1].position);
+    }
+    CHECK(a.lease_until >= CONF_T0 + CONF_LEASE);
+
+    /* gA is held: the next claim gets gB; then nothing */
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &b), 0);
+    CHECK_STR(b.group_key, "gB");
+    CHECK_INT(b.n, 1);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 1);
+
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 1), 0);
+    CHECK_INT(s->ops->queue_complete(s, &b, b.n, CONF_T0 + 1), 0);
+    int64_t first_pos = a.n ? a.jobs[a.n - 1].position : 0;
+    store_claim_clear(&a);
+    store_claim_clear(&b);
+
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 2, &a), 0);
+    CHECK_STR(a.group_key, "gA");
+    CHECK_INT(a.n, 1);
+    if (a.n == 1) {
+        CHECK_STR(a.jobs[0].id, "j3");
+        CHECK(a.jobs[0].position > first_pos);
+    }
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 3), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 4, &a), 1);
+}
+
+static void conformance_queue_partial_complete(es_store *s)
+{
+    es_job jobs[3] = {conformance_job("j1", "gA", "p1", CONF_T0),
+                      conformance_job("j2", "gA", "p2", CONF_T0),
+                      conformance_job("j3", "gA", "p3", CONF_T0)};
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, CONF_T0), 0);
+    es_claim a;
+    CHECK_INT(conformance_claim(s, 3, CONF_T0, &a), 0);
+    CHECK_INT(a.n, 3);
+    /* only the first is done: the rest stay at the head, in order */
+    CHECK_INT(s->ops->queue_complete(s, &a, 1, CONF_T0 + 1), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 3, CONF_T0 + 2, &a), 0);
+    CHECK_INT(a.n, 2);
+    if (a.n == 2) {
+        CHECK_STR(a.jobs[0].id, "j2");
+        CHECK_STR(a.jobs[1].id, "j3");
+    }
+    store_claim_clear(&a);
+}
+
+static void conformance_queue_run_at(es_store *s)
+{
+    es_job jobs[3] = {conformance_job("j1", "gA", "p1", CONF_T0 + 1000),
+                      conformance_job("j2", "gB", "p2", CONF_T0),
+                      conformance_job("j3", "gB", "p3", CONF_T0 + 500)};
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, CONF_T0), 0);
+    es_claim a;
+    /* gB's head is ready, its second job is not: the batch stops there */
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &a), 0);
+    CHECK_STR(a.group_key, "gB");
+    CHECK_INT(a.n, 1);
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0), 0);
+    store_claim_clear(&a);
+
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 499, &a), 1);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 500, &a), 0);
+    CHECK_STR(a.group_key, "gB");
+    if (a.n) CHECK_STR(a.jobs[0].id, "j3");
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 500), 0);
+    store_claim_clear(&a);
+
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 999, &a), 1);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 1000, &a), 0);
+    CHECK_STR(a.group_key, "gA");
+    store_claim_clear(&a);
+}
+
+static void conformance_queue_round_robin(es_store *s)
+{
+    es_job jobs[3] = {conformance_job("j1", "gA", "p1", CONF_T0),
+                      conformance_job("j2", "gA", "p2", CONF_T0),
+                      conformance_job("j3", "gB", "p3", CONF_T0 + 1)};
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, CONF_T0), 0);
+    es_claim a;
+    CHECK_INT(conformance_claim(s, 1, CONF_T0 + 10, &a), 0);
+    CHECK_STR(a.group_key, "gA");
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 10), 0);
+    store_claim_clear(&a);
+    /* gA still has work but went to the back: gB (waiting since T0+1) first */
+    CHECK_INT(conformance_claim(s, 1, CONF_T0 + 11, &a), 0);
+    CHECK_STR(a.group_key, "gB");
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 11), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 1, CONF_T0 + 12, &a), 0);
+    CHECK_STR(a.group_key, "gA");
+    store_claim_clear(&a);
+}
+
+static void conformance_queue_lease(es_store *s)
+{
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "p2", CONF_T0), CONF_T0), 0);
+    es_claim old, cur, none;
+    CHECK_INT(conformance_claim(s, 1, CONF_T0, &old), 0);
+    CHECK_INT(conformance_claim(s, 1, CONF_T0 + CONF_LEASE - 1, &none), 1);
+
+    /* the heartbeat moves the lease */
+    CHECK_INT(s->ops->queue_extend(s, &old, CONF_T0 + 1000, CONF_LEASE), 0);
+    CHECK_INT(conformance_claim(s, 1, CONF_T0 + CONF_LEASE + 500, &none), 1);
+
+    /* past the lease the group is claimable again, with a newer token */
+    int64_t expired = CONF_T0 + 1000 + CONF_LEASE + 1;
+    CHECK_INT(conformance_claim(s, 1, expired, &cur), 0);
+    CHECK_STR(cur.group_key, "gA");
+    CHECK(cur.token > old.token);
+    if (cur.n) CHECK_STR(cur.jobs[0].id, "j1");
+
+    /* the old claimant is fenced off */
+    diag_clear();
+    CHECK_INT(s->ops->queue_complete(s, &old, 1, expired + 1), -1);
+    CHECK_INT(diag_code_get(), DIAG_CONFLICT);
+    diag_clear();
+    CHECK_INT(s->ops->queue_fail(s, &old, 0, "late", expired + 1, 10, expired + 1), -1);
+    CHECK_INT(diag_code_get(), DIAG_CONFLICT);
+    diag_clear();
+    CHECK_INT(s->ops->queue_extend(s, &old, expired + 1, CONF_LEASE), -1);
+    CHECK_INT(diag_code_get(), DIAG_CONFLICT);
+
+    /* the stale complete changed nothing: the current claim completes j1 */
+    CHECK_INT(s->ops->queue_complete(s, &cur, 1, expired + 2), 0);
+    store_claim_clear(&cur);
+    CHECK_INT(conformance_claim(s, 5, expired + 3, &cur), 0);
+    CHECK_INT(cur.n, 1);
+    if (cur.n) CHECK_STR(cur.jobs[0].id, "j2");
+    /* a completed claim's token is stale too */
+    CHECK_INT(s->ops->queue_complete(s, &cur, 1, expired + 4), 0);
+    diag_clear();
+    CHECK_INT(s->ops->queue_complete(s, &cur, 1, expired + 5), -1);
+    CHECK_INT(diag_code_get(), DIAG_CONFLICT);
+    store_claim_clear(&cur);
+    store_claim_clear(&old);
+}
+
+static void conformance_queue_fail_retry(es_store *s)
+{
+    es_job jobs[3] = {conformance_job("j1", "gA", "p1", CONF_T0),
+                      conformance_job("j2", "gA", "p2", CONF_T0),
+                      conformance_job("j3", "gA", "p3", CONF_T0)};
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, CONF_T0), 0);
+    es_claim a;
+    CHECK_INT(conformance_claim(s, 3, CONF_T0, &a), 0);
+    CHECK_INT(a.n, 3);
+    /* j1 done, j2 failed: j2 stays the head until retry_at, j3 waits */
+    CHECK_INT(s->ops->queue_fail(s, &a, 1, "boom", CONF_T0 + 100, 10, CONF_T0 + 1), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 3, CONF_T0 + 99, &a), 1);
+    CHECK_INT(conformance_claim(s, 3, CONF_T0 + 100, &a), 0);
+    CHECK_INT(a.n, 2);
+    if (a.n == 2) {
+        CHECK_STR(a.jobs[0].id, "j2");
+        CHECK_INT(a.jobs[0].attempts, 1);
+        CHECK_STR(a.jobs[0].last_error, "boom");
+        CHECK_STR(a.jobs[1].id, "j3");
+        CHECK_INT(a.jobs[1].attempts, 0);
+    }
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 101), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 3, CONF_T0 + 102, &a), 1);
+}
+
+typedef struct conformance_parked {
+    int n;
+    char group[32];
+    char tenant[16];
+    char head_id[16];
+    char error[32];
+    int attempts;
+    int64_t waiting;
+} conformance_parked;
+
+static int conformance_collect_parked(void *ud, const es_parked_group *g)
+{
+    conformance_parked *p = ud;
+    p->n++;
+    snprintf(p->group, sizeof p->group, "%s", g->group_key);
+    snprintf(p->tenant, sizeof p->tenant, "%s", g->tenant_id);
+    snprintf(p->head_id, sizeof p->head_id, "%s", g->head->id);
+    snprintf(p->error, sizeof p->error, "%s",
+             g->head->last_error ? g->head->last_error : "");
+    p->attempts = g->head->attempts;
+    p->waiting = g->jobs_waiting;
+    return 0;
+}
+
+static void conformance_queue_parking(es_store *s)
+{
+    es_job jobs[3] = {conformance_job("j1", "gA", "p1", CONF_T0),
+                      conformance_job("j2", "gA", "p2", CONF_T0),
+                      conformance_job("j3", "gA", "p3", CONF_T0)};
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, CONF_T0), 0);
+    es_claim a;
+    int64_t t = CONF_T0;
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        CHECK_INT(conformance_claim(s, 1, t, &a), 0);
+        CHECK_INT(s->ops->queue_fail(s, &a, 0, "bad input", t + 10, 2, t), 0);
+        store_claim_clear(&a);
+        t += 10;
+    }
+    /* parked: nothing runs, however late */
+    CHECK_INT(conformance_claim(s, 3, t + 1000000, &a), 1);
+
+    conformance_parked p;
+    memset(&p, 0, sizeof p);
+    CHECK_INT(s->ops->queue_parked_list(s, NULL, conformance_collect_parked, &p), 0);
+    CHECK_INT(p.n, 1);
+    CHECK_STR(p.group, "gA");
+    CHECK_STR(p.tenant, "t1");
+    CHECK_STR(p.head_id, "j1");
+    CHECK_STR(p.error, "bad input");
+    CHECK_INT(p.attempts, 2);
+    CHECK_INT(p.waiting, 3);
+    memset(&p, 0, sizeof p);
+    CHECK_INT(s->ops->queue_parked_list(s, "t2", conformance_collect_parked, &p), 0);
+    CHECK_INT(p.n, 0);
+
+    CHECK_INT(s->ops->queue_parked_retry(s, "nope", t), 1);
+    CHECK_INT(s->ops->queue_parked_skip(s, "nope", t), 1);
+
+    /* retry: the head runs again now, attempts reset */
+    CHECK_INT(s->ops->queue_parked_retry(s, "gA", t), 0);
+    CHECK_INT(conformance_claim(s, 1, t, &a), 0);
+    if (a.n) {
+        CHECK_STR(a.jobs[0].id, "j1");
+        CHECK_INT(a.jobs[0].attempts, 0);
+    }
+    CHECK_INT(s->ops->queue_fail(s, &a, 0, "again", t, 1, t), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 3, t + 1000000, &a), 1);
+
+    /* skip: the head goes to the dead letters, the rest run in order */
+    CHECK_INT(s->ops->queue_parked_skip(s, "gA", t), 0);
+    memset(&p, 0, sizeof p);
+    CHECK_INT(s->ops->queue_parked_list(s, NULL, conformance_collect_parked, &p), 0);
+    CHECK_INT(p.n, 0);
+    CHECK_INT(conformance_claim(s, 3, t, &a), 0);
+    CHECK_INT(a.n, 2);
+    if (a.n == 2) {
+        CHECK_STR(a.jobs[0].id, "j2");
+        CHECK_STR(a.jobs[1].id, "j3");
+    }
+    store_claim_clear(&a);
+}
+
+static void conformance_queue_id_idempotency(es_store *s)
+{
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
+    es_job twice[2] = {conformance_job("j2", "gA", "p2", CONF_T0),
+                       conformance_job("j2", "gA", "p2", CONF_T0)};
+    CHECK_INT(s->ops->queue_enqueue(s, twice, 2, CONF_T0), 0);
+    es_claim a;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &a), 0);
+    CHECK_INT(a.n, 2);
+    /* in flight: the same id is still one job */
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 1), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 2, &a), 1);
+}
+
+static void conformance_queue_debounce(es_store *s)
+{
+    es_job j = conformance_job("r1", "gR", "first", CONF_T0 + 100);
+    j.kind = JOB_REACTOR;
+    j.dedup_id = (char *)"react-a1";
+    j.dedup_mode = DEDUP_DEBOUNCE;
+    CHECK_INT(conformance_enqueue1(s, j, CONF_T0), 0);
+    /* a second one while pending replaces payload and restarts the timer */
+    j.id = (char *)"r2";
+    j.payload = (char *)"second";
+    j.payload_len = 6;
+    j.run_at = CONF_T0 + 200;
+    CHECK_INT(conformance_enqueue1(s, j, CONF_T0 + 50), 0);
+
+    es_claim a;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 150, &a), 1);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 200, &a), 0);
+    CHECK_INT(a.n, 1);
+    if (a.n) CHECK_STR(a.jobs[0].payload, "second");
+
+    /* while it is in flight, a new one is queued as its successor */
+    j.id = (char *)"r3";
+    j.payload = (char *)"third";
+    j.payload_len = 5;
+    j.run_at = CONF_T0 + 300;
+    CHECK_INT(conformance_enqueue1(s, j, CONF_T0 + 210), 0);
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 220), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 299, &a), 1);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 300, &a), 0);
+    CHECK_INT(a.n, 1);
+    if (a.n) CHECK_STR(a.jobs[0].payload, "third");
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 301), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 100000, &a), 1);
+}
+
+static void conformance_queue_throttle(es_store *s)
+{
+    es_job j = conformance_job("r1", "gR", "first", CONF_T0);
+    j.kind = JOB_REACTOR;
+    j.dedup_id = (char *)"react-a1";
+    j.dedup_mode = DEDUP_THROTTLE;
+    CHECK_INT(conformance_enqueue1(s, j, CONF_T0), 0);
+    j.id = (char *)"r2";
+    j.payload = (char *)"second";
+    j.payload_len = 6;
+    CHECK_INT(conformance_enqueue1(s, j, CONF_T0), 0); /* dropped: pending */
+
+    es_claim a, none;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &a), 0);
+    CHECK_INT(a.n, 1);
+    if (a.n) CHECK_STR(a.jobs[0].payload, "first");
+    j.id = (char *)"r3";
+    CHECK_INT(conformance_enqueue1(s, j, CONF_T0 + 1), 0); /* dropped: in flight */
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0 + 2), 0);
+    store_claim_clear(&a);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 3, &none), 1);
+
+    /* after it ran, the next one is accepted */
+    j.id = (char *)"r4";
+    j.payload = (char *)"fourth";
+    j.payload_len = 6;
+    CHECK_INT(conformance_enqueue1(s, j, CONF_T0 + 4), 0);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 4, &a), 0);
+    if (a.n) CHECK_STR(a.jobs[0].payload, "fourth");
+    store_claim_clear(&a);
+}
+
+static void conformance_queue_origin(es_store *s)
+{
+    es_job jobs[4] = {conformance_job("j1", "gA", "p", CONF_T0),
+                      conformance_job("j2", "gB", "p", CONF_T0 + 5000),
+                      conformance_job("j3", "gC", "p", CONF_T0),
+                      conformance_job("j4", "gD", "p", CONF_T0)};
+    jobs[2].kind = JOB_MAP;
+    jobs[3].origin_id = (char *)"cmd-other";
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 4, CONF_T0), 0);
+    unsigned folds = 1u << JOB_FOLD, maps = 1u << JOB_MAP;
+    int64_t n = -1;
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", folds | maps, &n), 0);
+    CHECK_INT(n, 3);
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", maps, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-none", folds | maps, &n), 0);
+    CHECK_INT(n, 0);
+
+    /* in flight still counts; completed does not */
+    es_claim a;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &a), 0);
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", folds | maps, &n), 0);
+    CHECK_INT(n, 3);
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0), 0);
+    store_claim_clear(&a);
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", folds | maps, &n), 0);
+    CHECK_INT(n, 2);
+}
+
+typedef struct conformance_stats {
+    int rows;
+    es_queue_stats fold, map;
+} conformance_stats;
+
+static int conformance_collect_stats(void *ud, const es_queue_stats *row)
+{
+    conformance_stats *c = ud;
+    c->rows++;
+    if (strcmp(row->pipeline, "pipe") != 0) return 0;
+    if (row->kind == JOB_FOLD && strcmp(row->component, "fold1") == 0) c->fold = *row;
+    if (row->kind == JOB_MAP && strcmp(row->component, "map1") == 0) c->map = *row;
+    c->fold.pipeline = c->fold.component = c->map.pipeline = c->map.component = NULL;
+    return 0;
+}
+
+static void conformance_queue_stats(es_store *s)
+{
+    /* distinct run_at values make the claim order unambiguous */
+    es_job jobs[6] = {conformance_job("j1", "gA", "p", CONF_T0 - 3),
+                      conformance_job("j2", "gA", "p", CONF_T0 - 3),
+                      conformance_job("j4", "gC", "p", CONF_T0 - 2),
+                      conformance_job("j5", "gC", "p", CONF_T0 - 2),
+                      conformance_job("j6", "gM", "p", CONF_T0 - 1),
+                      conformance_job("j3", "gB", "p", CONF_T0 + 9000)};
+    jobs[4].kind = JOB_MAP;
+    jobs[4].component = (char *)"map1";
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 6, CONF_T0), 0);
+
+    es_claim a, c;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &a), 0); /* gA: j1, j2 in flight */
+    CHECK_STR(a.group_key, "gA");
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0); /* gC: parked */
+    CHECK_STR(c.group_key, "gC");
+    CHECK_INT(s->ops->queue_fail(s, &c, 0, "x", CONF_T0, 1, CONF_T0), 0);
+    store_claim_clear(&c);
+
+    conformance_stats st;
+    memset(&st, 0, sizeof st);
+    CHECK_INT(s->ops->queue_stats(s, CONF_T0, conformance_collect_stats, &st), 0);
+    CHECK(st.rows >= 2);
+    CHECK_INT(st.fold.kind, JOB_FOLD);
+    CHECK_INT(st.fold.in_flight, 2);
+    CHECK_INT(st.fold.pending, 0);
+    CHECK_INT(st.fold.delayed, 1);
+    CHECK_INT(st.fold.parked, 2);
+    CHECK_INT(st.fold.parked_groups, 1);
+    CHECK_INT(st.map.kind, JOB_MAP);
+    CHECK_INT(st.map.pending, 1);
+    CHECK_INT(st.map.in_flight, 0);
+    CHECK_INT(st.map.oldest_pending_at, CONF_T0);
+    store_claim_clear(&a);
+}
+
+/* ----------------------------------------------------------- fold store */
+
+static void conformance_folds(es_store *s)
+{
+    char *state = NULL;
+    int64_t last = -1;
+    CHECK_INT(s->ops->fold_get(s, "t1", "summaries", "a1", &state, &last), 1);
+    CHECK_INT(s->ops->fold_put(s, "t1", "summaries", "a1", "{\"count\":1}", 1, CONF_T0), 0);
+    CHECK_INT(s->ops->fold_get(s, "t1", "summaries", "a1", &state, &last), 0);
+    CHECK_STR(state, "{\"count\":1}");
+    CHECK_INT(last, 1);
+    free(state);
+    state = NULL;
+
+    CHECK_INT(s->ops->fold_put(s, "t1", "summaries", "a1", "{\"count\":3}", 3, CONF_T0 + 1), 0);
+    CHECK_INT(s->ops->fold_get(s, "t1", "summaries", "a1", &state, &last), 0);
+    CHECK_STR(state, "{\"count\":3}");
+    CHECK_INT(last, 3);
+    free(state);
+    state = NULL;
+
+    /* tenant, table and key all scope the state */
+    CHECK_INT(s->ops->fold_get(s, "t2", "summaries", "a1", &state, &last), 1);
+    CHECK_INT(s->ops->fold_get(s, "t1", "other", "a1", &state, &last), 1);
+    CHECK_INT(s->ops->fold_get(s, "t1", "summaries", "a2", &state, &last), 1);
+    CHECK_INT(s->ops->fold_put(s, "t2", "summaries", "a1", "{\"count\":9}", 9, CONF_T0), 0);
+    CHECK_INT(s->ops->fold_get(s, "t1", "summaries", "a1", &state, &last), 0);
+    CHECK_STR(state, "{\"count\":3}");
+    free(state);
+}
+
+/* ----------------------------------------------------------- record store */
+
+typedef struct conformance_records {
+    int n;
+    char ids[8][16];
+    char json[8][32];
+    char agg[8][16];
+} conformance_records;
+
+static int conformance_collect_record(void *ud, const char *record_id,
+                                      const char *aggregate_id, const char *record_json,
+                                      int64_t created_at)
+{
+    conformance_records *r = ud;
+    (void)created_at;
+    if (r->n < 8) {
+        snprintf(r->ids[r->n], sizeof r->ids[0], "%s", record_id);
+        snprintf(r->json[r->n], sizeof r->json[0], "%s", record_json);
+        snprintf(r->agg[r->n], sizeof r->agg[0], "%s", aggregate_id);
+    }
+    r->n++;
+    return 0;
+}
+
+static void conformance_records_append(es_store *s)
+{
+    CHECK_INT(s->ops->record_append(s, "t1", "spans", "r1", "a1", "{\"v\":1}", CONF_T0), 0);
+    CHECK_INT(s->ops->record_append(s, "t1", "spans", "r2", "a1", "{\"v\":2}", CONF_T0 + 1), 0);
+    CHECK_INT(s->ops->record_append(s, "t1", "spans", "r1", "a1", "{\"v\":99}", CONF_T0 + 2), 0);
+    CHECK_INT(s->ops->record_append(s, "t1", "other", "r1", "a1", "{\"v\":3}", CONF_T0), 0);
+    CHECK_INT(s->ops->record_append(s, "t2", "spans", "r9", "b1", "{\"v\":4}", CONF_T0), 0);
+
+    conformance_records r;
+    memset(&r, 0, sizeof r);
+    CHECK_INT(s->ops->record_list(s, "t1", "spans", 0, conformance_collect_record, &r), 0);
+    CHECK_INT(r.n, 2);
+    CHECK_STR(r.ids[0], "r1");
+    CHECK_STR(r.json[0], "{\"v\":1}");
+    CHECK_STR(r.agg[0], "a1");
+    CHECK_STR(r.ids[1], "r2");
+
+    memset(&r, 0, sizeof r);
+    CHECK_INT(s->ops->record_list(s, "t1", "spans", 1, conformance_collect_record, &r), 0);
+    CHECK_INT(r.n, 1);
+
+    memset(&r, 0, sizeof r);
+    CHECK_INT(s->ops->record_list(s, "t2", "spans", 0, conformance_collect_record, &r), 0);
+    CHECK_INT(r.n, 1);
+    CHECK_STR(r.ids[0], "r9");
+
+    memset(&r, 0, sizeof r);
+    CHECK_INT(s->ops->record_list(s, "t3", "spans", 0, conformance_collect_record, &r), 0);
+    CHECK_INT(r.n, 0);
+}
+
+/* ----------------------------------------------------------- runner */
+
+typedef void (*conformance_check_fn)(es_store *s);
+
+/* Runs one check on a fresh store, labelled with its name. */
+static void conformance_one(conformance_open_fn open_fresh, void *ud,
+                            const char *name, conformance_check_fn fn)
+{
+    es_store *s = open_fresh(ud);
+    testlib_current = name;
+    int before = testlib_failures;
+    CHECK(s != NULL);
+    if (!s) {
+        fprintf(stderr, "FAIL %s: open: %s\n", name, diag_message());
+        return;
+    }
+    fn(s);
+    s->ops->close(s);
+    fprintf(stderr, "%s %s\n", testlib_failures == before ? "ok  " : "FAIL", name);
+}
+
+#define CONFORMANCE_ONE(fn) conformance_one(open_fresh, ud, #fn, fn)
+
+/* Runs every check whose kind the store implements against fresh stores
+ * from open_fresh (each is closed with ops->close). Kinds a backend lacks
+ * print "skip: <kind>". Failures count in testlib's totals. */
+static void conformance_run(conformance_open_fn open_fresh, void *ud)
+{
+    es_store *probe = open_fresh(ud);
+    CHECK(probe != NULL);
+    if (!probe) {
+        fprintf(stderr, "FAIL conformance: open: %s\n", diag_message());
+        return;
+    }
+    const es_store_ops *ops = probe->ops;
+    int has_events = ops->event_append && ops->event_read;
+    int has_queue = ops->queue_enqueue && ops->queue_claim && ops->queue_complete &&
+                    ops->queue_fail && ops->queue_extend && ops->queue_stats &&
+                    ops->queue_parked_list && ops->queue_parked_retry &&
+                    ops->queue_parked_skip && ops->queue_origin_pending;
+    int has_folds = ops->fold_get && ops->fold_put;
+    int has_records = ops->record_append && ops->record_list;
+    probe->ops->close(probe);
+
+    if (has_events) {
+        CONFORMANCE_ONE(conformance_events_seq);
+        CONFORMANCE_ONE(conformance_events_idempotency);
+        CONFORMANCE_ONE(conformance_events_read);
+    } else {
+        fprintf(stderr, "skip: events\n");
+    }
+    if (has_queue) {
+        CONFORMANCE_ONE(conformance_queue_fifo_batch);
+        CONFORMANCE_ONE(conformance_queue_partial_complete);
+        CONFORMANCE_ONE(conformance_queue_run_at);
+        CONFORMANCE_ONE(conformance_queue_round_robin);
+        CONFORMANCE_ONE(conformance_queue_lease);
+        CONFORMANCE_ONE(conformance_queue_fail_retry);
+        CONFORMANCE_ONE(conformance_queue_parking);
+        CONFORMANCE_ONE(conformance_queue_id_idempotency);
+        CONFORMANCE_ONE(conformance_queue_debounce);
+        CONFORMANCE_ONE(conformance_queue_throttle);
+        CONFORMANCE_ONE(conformance_queue_origin);
+        CONFORMANCE_ONE(conformance_queue_stats);
+    } else {
+        fprintf(stderr, "skip: queue\n");
+    }
+    if (has_folds) {
+        CONFORMANCE_ONE(conformance_folds);
+    } else {
+        fprintf(stderr, "skip: folds\n");
+    }
+    if (has_records) {
+        CONFORMANCE_ONE(conformance_records_append);
+    } else {
+        fprintf(stderr, "skip: records\n");
+    }
+}
+
+#endif
