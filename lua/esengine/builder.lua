@@ -1,0 +1,272 @@
+-- builder.lua: es.define_pipeline(), the builder a pipeline.lua chains to
+-- declare its name, aggregate type, folds, maps, reactors and commands, and
+-- the validation build() runs. The built pipeline is a plain table the
+-- runtime reads:
+--   { name, aggregate_type, kill_switch,
+--     folds    = { name -> { name, init, apply, event_types, accepts, key,
+--                            version, store, store_kind, table, options } },
+--     maps     = { name -> { name, map, event_types, accepts, store,
+--                            store_kind, table, options } },
+--     reactors = { name -> { name, fold, handle, options } },
+--     commands = { name -> { name, schema, aggregate_id, handle, options } },
+--     fold_order, map_order, reactor_order, command_order = { names, in
+--     declaration order } }
+-- event_types is the declared list (nil: all events); accepts is the same
+-- as a set.
+local schema = require("esengine.schema")
+local stores = require("esengine.stores")
+
+local builder = {}
+
+local Builder = { __metatable = "es.pipeline_builder" }
+Builder.__index = Builder
+
+-- Every pipeline returned by build(), so the loader can check that
+-- pipeline.lua returned one.
+local built_pipelines = setmetatable({}, { __mode = "k" })
+
+local NAME_PATTERN = "^[%a_][%w_]*$"
+
+-- builder.new() -> an empty builder (es.define_pipeline).
+function builder.new()
+  return setmetatable({ steps = {} }, Builder)
+end
+
+-- builder.is_pipeline(v) -> true when v was returned by build().
+function builder.is_pipeline(v)
+  return built_pipelines[v] == true
+end
+
+local function record(self, step)
+  self.steps[#self.steps + 1] = step
+  return self
+end
+
+-- :with_name(name): the pipeline's unique name (an identifier).
+function Builder:with_name(name)
+  self.name = name
+  return self
+end
+
+-- :with_aggregate_type(type): the aggregate type its events belong to.
+function Builder:with_aggregate_type(aggregate_type)
+  self.aggregate_type = aggregate_type
+  return self
+end
+
+-- :with_fold_projection(name, def, opts?): def = { init, apply,
+-- event_types?, key?, version?, store? }.
+function Builder:with_fold_projection(name, def, opts)
+  return record(self, { kind = "fold", name = name, def = def, opts = opts })
+end
+
+-- :with_map_projection(name, def, opts?): def = { map, event_types, store? }.
+function Builder:with_map_projection(name, def, opts)
+  return record(self, { kind = "map", name = name, def = def, opts = opts })
+end
+
+-- :with_reactor(fold_name, reactor_name, def): def = { handle, options? =
+-- { delay?, job_id?, dedup? } }, run after fold_name stored each event.
+function Builder:with_reactor(fold_name, name, def)
+  return record(self, { kind = "reactor", name = name, fold = fold_name, def = def })
+end
+
+-- :with_command(name, def, opts?): def = { schema, aggregate_id, handle }.
+function Builder:with_command(name, def, opts)
+  return record(self, { kind = "command", name = name, def = def, opts = opts })
+end
+
+-- :with_kill_switch(def?): declares that the pipeline can be paused; def
+-- (optional table) is kept as pipeline.kill_switch for the engine.
+function Builder:with_kill_switch(def)
+  self.kill_switch = def or {}
+  return self
+end
+
+-- Validation helpers: each returns nothing on success, or appends a problem.
+
+local function need_function(problems, where, def, field)
+  if type(def[field]) ~= "function" then
+    problems[#problems + 1] = where .. " is missing " .. field .. " (a function)"
+  end
+end
+
+local function optional_function(problems, where, def, field)
+  if def[field] ~= nil and type(def[field]) ~= "function" then
+    problems[#problems + 1] = where .. ": " .. field .. " must be a function, got " .. type(def[field])
+  end
+end
+
+-- Returns list, set for a valid event_types (nil stays nil when allowed).
+local function event_types(problems, where, value, required)
+  if value == nil then
+    if required then
+      problems[#problems + 1] = where .. " is missing event_types (a list of event type strings)"
+    end
+    return nil, nil
+  end
+  if type(value) ~= "table" or #value == 0 then
+    problems[#problems + 1] = where .. ": event_types must be a non-empty list of strings"
+    return nil, nil
+  end
+  local list, set = {}, {}
+  for i, t in ipairs(value) do
+    if type(t) ~= "string" or t == "" then
+      problems[#problems + 1] = where .. ": event_types[" .. i .. "] must be a non-empty string"
+    else
+      list[#list + 1] = t
+      set[t] = true
+    end
+  end
+  return list, set
+end
+
+-- Returns store, kind, table name (a default table named
+-- <pipeline>_<component> when def.store is nil).
+local function store_of(problems, where, def, role, pipeline_name, name)
+  local store = def.store
+  if store == nil then
+    local base = type(pipeline_name) == "string" and pipeline_name:match(NAME_PATTERN) or "pipeline"
+    store = stores.table(base .. "_" .. name)
+  end
+  local kind, why = stores.kind(store, role)
+  if not kind then
+    problems[#problems + 1] = where .. ": " .. why
+    return nil
+  end
+  return store, kind, kind == "table" and store.table or nil
+end
+
+local function options_of(problems, where, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    problems[#problems + 1] = where .. ": options must be a table, got " .. type(opts)
+    return {}
+  end
+  return opts or {}
+end
+
+local builders = {}
+
+function builders.fold(p, step, problems, where)
+  local def = step.def
+  need_function(problems, where, def, "init")
+  need_function(problems, where, def, "apply")
+  optional_function(problems, where, def, "key")
+  if def.version ~= nil and type(def.version) ~= "string" then
+    problems[#problems + 1] = where .. ": version must be a string"
+  end
+  local list, set = event_types(problems, where, def.event_types, false)
+  local store, kind, tbl = store_of(problems, where, def, "fold", p.name, step.name)
+  p.folds[step.name] = {
+    name = step.name, init = def.init, apply = def.apply, key = def.key,
+    version = def.version, event_types = list, accepts = set,
+    store = store, store_kind = kind, table = tbl,
+    options = options_of(problems, where, step.opts),
+  }
+  p.fold_order[#p.fold_order + 1] = step.name
+end
+
+function builders.map(p, step, problems, where)
+  local def = step.def
+  need_function(problems, where, def, "map")
+  local list, set = event_types(problems, where, def.event_types, true)
+  local store, kind, tbl = store_of(problems, where, def, "map", p.name, step.name)
+  p.maps[step.name] = {
+    name = step.name, map = def.map, event_types = list, accepts = set,
+    store = store, store_kind = kind, table = tbl,
+    options = options_of(problems, where, step.opts),
+  }
+  p.map_order[#p.map_order + 1] = step.name
+end
+
+local DEDUP = { debounce = true, throttle = true }
+
+function builders.reactor(p, step, problems, where)
+  local def = step.def
+  need_function(problems, where, def, "handle")
+  if type(step.fold) ~= "string" or not p.folds[step.fold] then
+    problems[#problems + 1] = where .. " is attached to fold '" .. tostring(step.fold)
+      .. "', which does not exist (declare the fold before its reactors)"
+  end
+  local options = options_of(problems, where, def.options)
+  if options.delay ~= nil and (type(options.delay) ~= "number" or options.delay < 0) then
+    problems[#problems + 1] = where .. ": options.delay must be a number of ms >= 0"
+  end
+  optional_function(problems, where .. " options", options, "job_id")
+  if options.dedup ~= nil then
+    if not DEDUP[options.dedup] then
+      problems[#problems + 1] = where .. ": options.dedup must be \"debounce\" or \"throttle\", got " .. tostring(options.dedup)
+    elseif options.job_id == nil then
+      problems[#problems + 1] = where .. ": options.dedup needs options.job_id (dedup is by job id)"
+    end
+  end
+  p.reactors[step.name] = { name = step.name, fold = step.fold, handle = def.handle, options = options }
+  p.reactor_order[#p.reactor_order + 1] = step.name
+end
+
+function builders.command(p, step, problems, where)
+  local def = step.def
+  local s = def.schema
+  if not (schema.is_schema(s) or (type(s) == "table" and type(s.validate) == "function")) then
+    problems[#problems + 1] = where .. " is missing schema (an es.schema value)"
+  end
+  need_function(problems, where, def, "aggregate_id")
+  need_function(problems, where, def, "handle")
+  p.commands[step.name] = {
+    name = step.name, schema = s, aggregate_id = def.aggregate_id, handle = def.handle,
+    options = options_of(problems, where, step.opts),
+  }
+  p.command_order[#p.command_order + 1] = step.name
+end
+
+local KIND_LABEL = { fold = "fold projection", map = "map projection", reactor = "reactor", command = "command" }
+
+-- :build() -> the pipeline table described at the top of this file.
+-- Raises one error listing every problem found (missing name or aggregate
+-- type, duplicate or malformed names, a reactor on a missing fold, a
+-- definition missing a required function, bad options).
+function Builder:build()
+  local problems = {}
+  local label = type(self.name) == "string" and ("pipeline '" .. self.name .. "'") or "pipeline"
+  if self.name == nil then
+    problems[#problems + 1] = "missing name (call :with_name)"
+  elseif type(self.name) ~= "string" or not self.name:match(NAME_PATTERN) then
+    problems[#problems + 1] = "name must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got " .. tostring(self.name)
+  end
+  if self.aggregate_type == nil then
+    problems[#problems + 1] = "missing aggregate type (call :with_aggregate_type)"
+  elseif type(self.aggregate_type) ~= "string" or self.aggregate_type == "" then
+    problems[#problems + 1] = "aggregate type must be a non-empty string"
+  end
+  if self.kill_switch ~= nil and type(self.kill_switch) ~= "table" then
+    problems[#problems + 1] = "kill switch definition must be a table"
+  end
+
+  local p = {
+    name = self.name, aggregate_type = self.aggregate_type, kill_switch = self.kill_switch,
+    folds = {}, maps = {}, reactors = {}, commands = {},
+    fold_order = {}, map_order = {}, reactor_order = {}, command_order = {},
+  }
+  local projection_names, command_names = {}, {}
+  for _, step in ipairs(self.steps) do
+    local where = KIND_LABEL[step.kind] .. " '" .. tostring(step.name) .. "'"
+    local seen = step.kind == "command" and command_names or projection_names
+    if type(step.name) ~= "string" or not step.name:match(NAME_PATTERN) then
+      problems[#problems + 1] = KIND_LABEL[step.kind] .. " name must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got " .. tostring(step.name)
+    elseif seen[step.name] then
+      problems[#problems + 1] = "duplicate name '" .. step.name .. "': " .. where .. " and " .. seen[step.name]
+    elseif type(step.def) ~= "table" then
+      problems[#problems + 1] = where .. ": definition must be a table, got " .. type(step.def)
+    else
+      seen[step.name] = where
+      builders[step.kind](p, step, problems, where)
+    end
+  end
+  if #problems > 0 then
+    error(label .. ": " .. table.concat(problems, "; "), 2)
+  end
+  built_pipelines[p] = true
+  return p
+end
+
+return builder
