@@ -1,2 +1,84 @@
-/* main.c: placeholder entry point until the CLI lands. */
-int main(void) { return 0; }
+/* main.c: the esengine binary: picks the subcommand, parses flags, prints
+ * help. */
+#include "cli.h"
+#include "config.h"
+#include "diag.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(es_config *cfg);
+    const char *usage;
+    const char *summary;
+    const char *flags[24];
+} command;
+
+#define COMMON_FLAGS "pipelines", "data", "redis", "clickhouse", "log-level", "help"
+
+static const command commands[] = {
+    {"run", cli_run, "run [flags]",
+     "run workers (and the web role) until SIGINT/SIGTERM",
+     {COMMON_FLAGS, "role", "workers", "batch-size", "max-attempts", "lease-ms",
+      "retry-base-ms", "retry-max-ms", "handler-timeout-ms", "listen", "api-keys", NULL}},
+    {"send", cli_send, "send PIPELINE COMMAND PAYLOAD_JSON|- --tenant T [--wait[=S]]",
+     "validate and enqueue a command; prints {\"job_id\":...}",
+     {COMMON_FLAGS, "tenant", "wait", "id", NULL}},
+    {"check", cli_check, "check [--pipelines DIR]", "load and validate every pipeline",
+     {"pipelines", "log-level", "help", NULL}},
+    {"state", cli_state, "state PIPELINE FOLD KEY --tenant T",
+     "print a fold's stored state as JSON (exit 3 if none)",
+     {COMMON_FLAGS, "tenant", NULL}},
+    {"events", cli_events, "events AGGREGATE_TYPE AGGREGATE_ID --tenant T",
+     "print an aggregate's events as JSON lines in seq order",
+     {COMMON_FLAGS, "tenant", NULL}},
+    {"records", cli_records, "records PIPELINE MAP --tenant T [--limit N]",
+     "print map records as JSON lines", {COMMON_FLAGS, "tenant", "limit", NULL}},
+    {"status", cli_status, "status [--json]",
+     "pending, delayed, in-flight and parked jobs per pipeline and component",
+     {COMMON_FLAGS, "json", NULL}},
+    {"parked", cli_parked, "parked [list|retry GROUP|skip GROUP] [--tenant T] [--json]",
+     "list parked groups with their error; retry or skip a group's head job",
+     {COMMON_FLAGS, "tenant", "json", NULL}},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_usage(void)
+{
+    printf("usage: esengine COMMAND [flags]   (esengine COMMAND --help)\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+}
+
+static void print_command_help(const command *c)
+{
+    printf("usage: esengine %s\n\n%s\n\nflags:\n", c->usage, c->summary);
+    config_print_flags(c->flags);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        print_usage();
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        es_config cfg;
+        if (config_parse(&cfg, argc - 2, argv + 2) != 0) {
+            fprintf(stderr, "esengine %s: %s\n", argv[1], diag_message());
+            return EXIT_USAGE;
+        }
+        if (cfg.help) {
+            print_command_help(&commands[i]);
+            return EXIT_OK;
+        }
+        return commands[i].run(&cfg);
+    }
+    fprintf(stderr, "esengine: unknown command '%s'\n", argv[1]);
+    print_usage();
+    return EXIT_USAGE;
+}

@@ -1,0 +1,27 @@
+/* cli.h: the esengine subcommands. Each takes the parsed configuration and
+ * returns the process exit code: 0 success, 1 failure or timeout, 2 bad
+ * usage or invalid input, 3 not found. */
+#ifndef ES_CLI_H
+#define ES_CLI_H
+
+#include "config.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NOT_FOUND = 3 };
+
+int cli_run(es_config *cfg);
+int cli_send(es_config *cfg);
+int cli_check(es_config *cfg);
+int cli_state(es_config *cfg);
+int cli_events(es_config *cfg);
+int cli_records(es_config *cfg);
+int cli_status(es_config *cfg);
+int cli_parked(es_config *cfg);
+
+/* Opens the engine for a one-shot command; prints the error and returns
+ * NULL on failure (*exit_code set). */
+es_engine *cli_open_engine(es_config *cfg, int *exit_code);
+
+/* Maps a diag code to an exit code (invalid -> 2, not found -> 3, else 1). */
+int cli_exit_code(void);
+
+#endif

@@ -1,0 +1,48 @@
+/* cli_run.c: `esengine run`: start the workers (and the web role), wait for
+ * SIGINT or SIGTERM, finish in-flight jobs, exit 0. */
+#include "cli.h"
+#include "diag.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+int cli_run(es_config *cfg)
+{
+    const char *role = cfg->engine.role ? cfg->engine.role : "all";
+    if (strcmp(role, "all") != 0 && strcmp(role, "web") != 0 && strcmp(role, "worker") != 0) {
+        fprintf(stderr, "esengine run: --role must be all, web or worker, got '%s'\n", role);
+        return EXIT_USAGE;
+    }
+    /* Block the stop signals in every thread; the main thread waits on them. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
+    int code;
+    es_engine *e = cli_open_engine(cfg, &code);
+    if (!e) return code;
+    int workers_on = strcmp(role, "web") != 0;
+    if (workers_on && engine_start(e) != 0) {
+        fprintf(stderr, "esengine run: %s\n", diag_message());
+        engine_close(e);
+        return EXIT_FAIL;
+    }
+    es_backends *b = engine_backends(e);
+    log_info("running role %s on pipelines %s; events in %s, queue in %s", role,
+             cfg->engine.pipelines_dir, b->events->ops->name, b->queue->ops->name);
+    if (strcmp(b->events->ops->name, "sqlite") == 0)
+        log_info("data in %s/esengine.db; send a command with: esengine send PIPELINE "
+                 "COMMAND '{...}' --tenant T --data %s",
+                 cfg->engine.data_dir, cfg->engine.data_dir);
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_info("signal %d: finishing in-flight jobs", sig);
+    engine_close(e);
+    log_info("stopped");
+    return EXIT_OK;
+}

@@ -1,0 +1,61 @@
+/* engine_internal.h: the engine's state, shared by engine.c (lifecycle, send,
+ * reads), worker.c (running claims) and heartbeat.c. Not for other callers:
+ * they use engine.h. */
+#ifndef ES_ENGINE_INTERNAL_H
+#define ES_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine.h"
+#include "lua_host.h"
+#include "store.h"
+
+typedef struct worker worker;
+
+struct es_engine {
+    es_engine_options opt;  /* strings owned (strdup'd) */
+    es_backends backends;
+    char instance_id[40];   /* "<host>-<pid>-<random>", names workers */
+
+    /* The control host answers send/state/describe for any thread. */
+    lua_host *control;
+    pthread_mutex_t control_lock;
+
+    worker **workers;
+    int n_workers;
+    worker *drain_worker;   /* created on first engine_drain */
+    atomic_int stopping;
+    int started;
+
+    /* Heartbeat: extends the leases of claims in flight. */
+    pthread_t heartbeat_thread;
+    pthread_mutex_t heartbeat_lock;
+    pthread_cond_t heartbeat_cond;
+};
+
+/* ---- worker.c ---- */
+
+/* Creates a worker with its own Lua host loaded from the engine's pipelines
+ * dir. NULL with a diag. */
+worker *worker_new(es_engine *e, int index);
+void worker_free(worker *w);
+
+/* Starts / joins the worker's thread (it loops until e->stopping). */
+int worker_start(worker *w);
+void worker_join(worker *w);
+
+/* Claims and runs ready batches in the calling thread until none is ready.
+ * Returns jobs processed, or -1 on a backend error. */
+long worker_drain(worker *w);
+
+/* Extends the lease of the worker's claim in flight, if any (called by the
+ * heartbeat thread). */
+void worker_heartbeat(worker *w);
+
+/* ---- heartbeat.c ---- */
+
+int heartbeat_start(es_engine *e);
+void heartbeat_stop(es_engine *e);
+
+#endif

@@ -1,0 +1,51 @@
+/* heartbeat.c: one thread per engine that extends the leases of the claims
+ * its workers are running, every third of the lease, so a long batch keeps
+ * its group while a crashed process's groups become claimable after one
+ * lease. */
+#include "engine_internal.h"
+#include "clock.h"
+#include "diag.h"
+
+#include <errno.h>
+#include <time.h>
+
+static void *heartbeat_main(void *arg)
+{
+    es_engine *e = arg;
+    int64_t interval = e->opt.lease_ms / 3 > 0 ? e->opt.lease_ms / 3 : 1;
+    pthread_mutex_lock(&e->heartbeat_lock);
+    while (!atomic_load(&e->stopping)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += interval / 1000;
+        until.tv_nsec += (interval % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        int rc = pthread_cond_timedwait(&e->heartbeat_cond, &e->heartbeat_lock, &until);
+        if (rc != ETIMEDOUT) continue;
+        pthread_mutex_unlock(&e->heartbeat_lock);
+        for (int i = 0; i < e->n_workers; i++) worker_heartbeat(e->workers[i]);
+        pthread_mutex_lock(&e->heartbeat_lock);
+    }
+    pthread_mutex_unlock(&e->heartbeat_lock);
+    return NULL;
+}
+
+int heartbeat_start(es_engine *e)
+{
+    if (pthread_create(&e->heartbeat_thread, NULL, heartbeat_main, e) != 0) {
+        diag_set(DIAG_INTERNAL, "cannot start the heartbeat thread");
+        return -1;
+    }
+    return 0;
+}
+
+void heartbeat_stop(es_engine *e)
+{
+    pthread_mutex_lock(&e->heartbeat_lock);
+    pthread_cond_broadcast(&e->heartbeat_cond);
+    pthread_mutex_unlock(&e->heartbeat_lock);
+    pthread_join(e->heartbeat_thread, NULL);
+}

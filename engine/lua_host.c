@@ -1,0 +1,707 @@
+/* lua_host.c: the per-thread LuaJIT state and every call from C into the
+ * trusted runtime (see lua_host.h). All Lua values are turned into C structs
+ * before a function returns. */
+#include "lua_host.h"
+#include "clock.h"
+#include "diag.h"
+#include "ids.h"
+#include "log.h"
+#include "json_buf.h"
+#include "lua_sources.h"
+
+#include <dirent.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct lua_host {
+    lua_State *L;
+    int traceback_ref; /* debug.traceback, kept before any sandboxing */
+    int runtime_ref;   /* the esengine.runtime module table */
+    int cjson_ref;     /* the cjson module */
+    int gen_ref;       /* the loaded generation, LUA_NOREF before load */
+    char generation[64];
+};
+
+/* ---- the esengine.core module: the few services Lua asks of C ---- */
+
+static int l_core_list_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *dir = opendir(path);
+    if (!dir) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot list %s", path);
+        return 2;
+    }
+    lua_newtable(L);
+    int i = 0;
+    struct dirent *ent;
+    while ((ent = readdir(dir)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+        lua_pushstring(L, ent->d_name);
+        lua_rawseti(L, -2, ++i);
+    }
+    closedir(dir);
+    return 1;
+}
+
+static int l_core_is_dir(lua_State *L)
+{
+    struct stat st;
+    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISDIR(st.st_mode));
+    return 1;
+}
+
+static int l_core_log(lua_State *L)
+{
+    int level = log_level_parse(luaL_checkstring(L, 1));
+    const char *message = luaL_checkstring(L, 2);
+    if (level < 0) level = LOG_INFO;
+    log_write((log_level)level, "lua", 0, "%s", message);
+    return 0;
+}
+
+static int l_core_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)clock_now_ms());
+    return 1;
+}
+
+static int l_core_hash(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", ids_hash64(s, n, 0));
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int l_core_open(lua_State *L)
+{
+    static const luaL_Reg functions[] = {
+        {"list_dir", l_core_list_dir}, {"is_dir", l_core_is_dir},
+        {"log", l_core_log},           {"now", l_core_now},
+        {"hash", l_core_hash},         {NULL, NULL},
+    };
+    lua_newtable(L);
+    luaL_register(L, NULL, functions);
+    return 1;
+}
+
+/* ---- calling into Lua ---- */
+
+static int traceback_handler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = "(error object is not a string)";
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)lua_tointeger(L, lua_upvalueindex(1)));
+    lua_pushstring(L, msg);
+    lua_pushinteger(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* Calls runtime[fn] with the nargs values on top of the stack in protected
+ * mode. On success the nresults results replace the arguments; on failure
+ * the stack is restored and a DIAG_SCRIPT diag holds message + traceback. */
+static int host_call(lua_host *h, const char *fn, int nargs, int nresults)
+{
+    lua_State *L = h->L;
+    int base = lua_gettop(L) - nargs;
+    lua_pushinteger(L, h->traceback_ref);
+    lua_pushcclosure(L, traceback_handler, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->runtime_ref);
+    lua_getfield(L, -1, fn);
+    lua_remove(L, -2);
+    lua_insert(L, base + 1);
+    lua_insert(L, base + 1);
+    if (lua_pcall(L, nargs, nresults, base + 1) != 0) {
+        diag_set(DIAG_SCRIPT, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+        lua_settop(L, base);
+        return -1;
+    }
+    lua_remove(L, base + 1);
+    return 0;
+}
+
+/* Pushes the loaded generation; -1 with a diag before the first load. */
+static int push_generation(lua_host *h)
+{
+    if (h->gen_ref == LUA_NOREF) {
+        diag_set(DIAG_INTERNAL, "no pipelines loaded");
+        return -1;
+    }
+    lua_rawgeti(h->L, LUA_REGISTRYINDEX, h->gen_ref);
+    return 0;
+}
+
+/* Encodes the value at idx with cjson into a malloc'd string (NULL on error). */
+static char *encode_json(lua_host *h, int idx)
+{
+    lua_State *L = h->L;
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->cjson_ref);
+    lua_getfield(L, -1, "encode");
+    lua_remove(L, -2);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        diag_set(DIAG_SCRIPT, "cannot encode JSON: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return NULL;
+    }
+    char *out = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return out;
+}
+
+static char *field_string(lua_State *L, int idx, const char *name)
+{
+    lua_getfield(L, idx, name);
+    char *out = NULL;
+    if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
+        out = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return out;
+}
+
+static int64_t field_int(lua_State *L, int idx, const char *name, int64_t dflt)
+{
+    lua_getfield(L, idx, name);
+    int64_t out = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : dflt;
+    lua_pop(L, 1);
+    return out;
+}
+
+static void set_string(lua_State *L, const char *name, const char *value)
+{
+    if (!value) return;
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, name);
+}
+
+static void set_number(lua_State *L, const char *name, int64_t value)
+{
+    lua_pushnumber(L, (lua_Number)value);
+    lua_setfield(L, -2, name);
+}
+
+/* Pushes an event as the C-built table the runtime expects. */
+static void push_event(lua_State *L, const es_event *ev)
+{
+    lua_createtable(L, 0, 12);
+    set_string(L, "id", ev->id);
+    set_string(L, "tenant_id", ev->tenant_id);
+    set_string(L, "aggregate_type", ev->aggregate_type);
+    set_string(L, "aggregate_id", ev->aggregate_id);
+    set_number(L, "seq", ev->seq);
+    set_string(L, "type", ev->type);
+    set_string(L, "version", ev->version);
+    set_number(L, "occurred_at", ev->occurred_at);
+    set_number(L, "created_at", ev->created_at);
+    set_string(L, "idempotency_key", ev->idempotency_key);
+    set_string(L, "data_json", ev->data_json ? ev->data_json : "{}");
+    set_string(L, "metadata_json", ev->metadata_json ? ev->metadata_json : "{}");
+}
+
+static void push_events(lua_State *L, const es_event *events, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        push_event(L, &events[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static void push_opt_string(lua_State *L, const char *s)
+{
+    if (s) lua_pushstring(L, s);
+    else lua_pushnil(L);
+}
+
+/* ---- lifecycle ---- */
+
+static int register_preloads(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    for (const lua_source *src = lua_sources; src->module; src++) {
+        if (luaL_loadbuffer(L, src->code, src->len, src->chunkname) != 0) {
+            diag_set(DIAG_INTERNAL, "embedded %s: %s", src->chunkname, lua_tostring(L, -1));
+            lua_pop(L, 3);
+            return -1;
+        }
+        lua_setfield(L, -2, src->module);
+    }
+    lua_pushcfunction(L, l_core_open);
+    lua_setfield(L, -2, "esengine.core");
+    lua_pop(L, 2);
+    return 0;
+}
+
+static int require_ref(lua_State *L, const char *module, int *ref)
+{
+    lua_getglobal(L, "require");
+    lua_pushstring(L, module);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        diag_set(DIAG_INTERNAL, "cannot load %s: %s", module, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+lua_host *lua_host_new(void)
+{
+    lua_host *h = calloc(1, sizeof *h);
+    if (!h) {
+        diag_set(DIAG_INTERNAL, "out of memory creating a Lua host");
+        return NULL;
+    }
+    h->gen_ref = LUA_NOREF;
+    h->L = luaL_newstate();
+    if (!h->L) {
+        free(h);
+        diag_set(DIAG_INTERNAL, "cannot create a Lua state");
+        return NULL;
+    }
+    lua_State *L = h->L;
+    luaL_openlibs(L);
+    lua_getglobal(L, "debug");
+    lua_getfield(L, -1, "traceback");
+    h->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+    if (register_preloads(L) != 0 || require_ref(L, "cjson", &h->cjson_ref) != 0 ||
+        require_ref(L, "esengine.runtime", &h->runtime_ref) != 0) {
+        lua_close(L);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void lua_host_free(lua_host *h)
+{
+    if (!h) return;
+    lua_close(h->L);
+    free(h);
+}
+
+int lua_host_load(lua_host *h, const char *dir, const char *only)
+{
+    lua_State *L = h->L;
+    lua_pushstring(L, dir);
+    int nargs = 1;
+    const char *fn = "load";
+    if (only) {
+        lua_pushstring(L, only);
+        nargs = 2;
+        fn = "load_one";
+    }
+    if (host_call(h, fn, nargs, 1) != 0) return -1;
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        diag_set(DIAG_SCRIPT, "%s: runtime.load returned no generation", dir);
+        return -1;
+    }
+    lua_getfield(L, -1, "hash");
+    snprintf(h->generation, sizeof h->generation, "%s",
+             lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 1);
+    if (h->gen_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, h->gen_ref);
+    h->gen_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return 0;
+}
+
+const char *lua_host_generation(lua_host *h) { return h->generation; }
+
+/* ---- commands ---- */
+
+int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pipeline,
+                             const char *command, const char *payload_json,
+                             char **aggregate_id, char **command_json,
+                             char **errors_json)
+{
+    lua_State *L = h->L;
+    *aggregate_id = *command_json = NULL;
+    if (errors_json) *errors_json = NULL;
+    if (push_generation(h) != 0) return -1;
+    lua_pushstring(L, tenant_id);
+    lua_pushstring(L, pipeline);
+    lua_pushstring(L, command);
+    lua_pushstring(L, payload_json);
+    if (host_call(h, "prepare_command", 5, 4) != 0) return -1;
+    int top = lua_gettop(L);
+    int rc = -1;
+    if (lua_toboolean(L, top - 3)) {
+        *aggregate_id = strdup(lua_tostring(L, top - 2) ? lua_tostring(L, top - 2) : "");
+        *command_json = strdup(lua_tostring(L, top - 1) ? lua_tostring(L, top - 1) : "{}");
+        rc = 0;
+    } else {
+        const char *code = lua_tostring(L, top - 2);
+        const char *message = lua_tostring(L, top - 1);
+        if (!code) code = "script_error";
+        if (!message) message = code;
+        diag_code dc = DIAG_SCRIPT;
+        if (strcmp(code, "unknown_pipeline") == 0 || strcmp(code, "unknown_command") == 0)
+            dc = DIAG_NOT_FOUND;
+        else if (strcmp(code, "invalid_json") == 0 || strcmp(code, "invalid_payload") == 0)
+            dc = DIAG_INVALID;
+        if (errors_json && lua_istable(L, top)) *errors_json = encode_json(h, top);
+        diag_set(dc, "%s", message);
+    }
+    lua_settop(L, top - 4);
+    return rc;
+}
+
+static void route_clear(es_route *r)
+{
+    free(r->pipeline);
+    free(r->component);
+    free(r->key);
+}
+
+void lua_host_new_events_free(es_new_event *events, size_t n)
+{
+    if (!events) return;
+    for (size_t i = 0; i < n; i++) {
+        event_clear(&events[i].event);
+        for (size_t j = 0; j < events[i].n_routes; j++) route_clear(&events[i].routes[j]);
+        free(events[i].routes);
+    }
+    free(events);
+}
+
+/* Reads the routes array at the top of the stack into ne. */
+static int read_routes(lua_State *L, es_new_event *ne)
+{
+    size_t n = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;
+    ne->routes = calloc(n ? n : 1, sizeof *ne->routes);
+    if (!ne->routes) return -1;
+    for (size_t j = 0; j < n; j++) {
+        lua_rawgeti(L, -1, (int)j + 1);
+        int t = lua_gettop(L);
+        es_route *r = &ne->routes[ne->n_routes++];
+        char *kind = field_string(L, t, "kind");
+        r->kind = kind && strcmp(kind, "map") == 0 ? JOB_MAP : JOB_FOLD;
+        free(kind);
+        r->pipeline = field_string(L, t, "pipeline");
+        r->component = field_string(L, t, "component");
+        r->key = field_string(L, t, "key");
+        lua_pop(L, 1);
+        if (!r->pipeline || !r->component || !r->key) return -1;
+    }
+    return 0;
+}
+
+int lua_host_handle_command(lua_host *h, const char *command_json,
+                            es_new_event **events, size_t *n)
+{
+    lua_State *L = h->L;
+    *events = NULL;
+    *n = 0;
+    if (push_generation(h) != 0) return -1;
+    lua_pushstring(L, command_json);
+    if (host_call(h, "handle_command", 2, 1) != 0) return -1;
+    int t = lua_gettop(L);
+    size_t count = lua_istable(L, t) ? lua_objlen(L, t) : 0;
+    es_new_event *out = calloc(count ? count : 1, sizeof *out);
+    if (!out) {
+        lua_settop(L, t - 1);
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        lua_rawgeti(L, t, (int)i + 1);
+        int e = lua_gettop(L);
+        es_event *ev = &out[i].event;
+        ev->tenant_id = field_string(L, e, "tenant_id");
+        ev->aggregate_type = field_string(L, e, "aggregate_type");
+        ev->aggregate_id = field_string(L, e, "aggregate_id");
+        ev->type = field_string(L, e, "type");
+        ev->version = field_string(L, e, "version");
+        ev->occurred_at = field_int(L, e, "occurred_at", clock_now_ms());
+        ev->idempotency_key = field_string(L, e, "idempotency_key");
+        ev->data_json = field_string(L, e, "data_json");
+        ev->metadata_json = field_string(L, e, "metadata_json");
+        lua_getfield(L, e, "routes");
+        int bad = read_routes(L, &out[i]);
+        lua_settop(L, e - 1);
+        *n = i + 1;
+        if (bad || !ev->tenant_id || !ev->aggregate_type || !ev->aggregate_id ||
+            !ev->type || !ev->data_json) {
+            lua_host_new_events_free(out, *n);
+            *events = NULL;
+            *n = 0;
+            lua_settop(L, t - 1);
+            diag_set(DIAG_SCRIPT, "runtime returned an incomplete event (#%zu)", i + 1);
+            return -1;
+        }
+        if (!ev->version) ev->version = strdup("v1");
+        if (!ev->metadata_json) ev->metadata_json = strdup("{}");
+    }
+    lua_settop(L, t - 1);
+    *events = out;
+    *n = count;
+    return 0;
+}
+
+/* ---- folds, maps, reactors ---- */
+
+void lua_host_fold_result_clear(es_fold_result *r)
+{
+    free(r->state_json);
+    for (size_t i = 0; i < r->n_reactors; i++) {
+        free(r->reactors[i].reactor);
+        free(r->reactors[i].state_json);
+        free(r->reactors[i].job_id);
+    }
+    free(r->reactors);
+    free(r->error);
+    memset(r, 0, sizeof *r);
+}
+
+static dedup_mode parse_dedup(const char *s)
+{
+    if (!s) return DEDUP_NONE;
+    if (strcmp(s, "debounce") == 0) return DEDUP_DEBOUNCE;
+    if (strcmp(s, "throttle") == 0) return DEDUP_THROTTLE;
+    return DEDUP_NONE;
+}
+
+int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
+                      const char *state_json, const es_event *events, size_t n,
+                      es_fold_result *out)
+{
+    lua_State *L = h->L;
+    memset(out, 0, sizeof *out);
+    if (push_generation(h) != 0) return -1;
+    lua_pushstring(L, pipeline);
+    lua_pushstring(L, fold);
+    push_opt_string(L, state_json);
+    push_events(L, events, n);
+    if (host_call(h, "run_fold", 5, 4) != 0) {
+        /* The runtime itself failed: report it as a script error of the
+         * whole batch, so the job is retried like any other failure. */
+        out->error = strdup(diag_message());
+        return 0;
+    }
+    int top = lua_gettop(L);
+    if (lua_isstring(L, top - 3)) out->state_json = strdup(lua_tostring(L, top - 3));
+    out->n_applied = (size_t)lua_tointeger(L, top - 2);
+    if (out->n_applied > n) out->n_applied = n;
+    if (lua_isstring(L, top)) out->error = strdup(lua_tostring(L, top));
+    size_t nr = lua_istable(L, top - 1) ? lua_objlen(L, top - 1) : 0;
+    out->reactors = calloc(nr ? nr : 1, sizeof *out->reactors);
+    for (size_t i = 0; out->reactors && i < nr; i++) {
+        lua_rawgeti(L, top - 1, (int)i + 1);
+        int r = lua_gettop(L);
+        es_reactor_job *rj = &out->reactors[out->n_reactors++];
+        rj->reactor = field_string(L, r, "reactor");
+        rj->index = (size_t)field_int(L, r, "index", 1) - 1;
+        rj->state_json = field_string(L, r, "state_json");
+        rj->delay_ms = field_int(L, r, "delay", 0);
+        rj->job_id = field_string(L, r, "job_id");
+        char *dedup = field_string(L, r, "dedup");
+        rj->dedup = parse_dedup(dedup);
+        free(dedup);
+        lua_pop(L, 1);
+        if (!rj->reactor || rj->index >= n) {
+            out->n_reactors--;
+            free(rj->reactor);
+            free(rj->state_json);
+            free(rj->job_id);
+        }
+    }
+    lua_settop(L, top - 4);
+    return 0;
+}
+
+void lua_host_strings_free(char **strings, size_t n)
+{
+    if (!strings) return;
+    for (size_t i = 0; i < n; i++) free(strings[i]);
+    free(strings);
+}
+
+int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
+                     const es_event *events, size_t n, char ***records,
+                     size_t *n_done, char **error)
+{
+    lua_State *L = h->L;
+    *records = calloc(n ? n : 1, sizeof **records);
+    *n_done = 0;
+    *error = NULL;
+    if (!*records) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    if (push_generation(h) != 0) return -1;
+    lua_pushstring(L, pipeline);
+    lua_pushstring(L, map);
+    push_events(L, events, n);
+    if (host_call(h, "run_map", 4, 3) != 0) {
+        *error = strdup(diag_message());
+        return 0;
+    }
+    int top = lua_gettop(L);
+    *n_done = (size_t)lua_tointeger(L, top - 1);
+    if (*n_done > n) *n_done = n;
+    if (lua_isstring(L, top)) *error = strdup(lua_tostring(L, top));
+    for (size_t i = 0; i < *n_done && lua_istable(L, top - 2); i++) {
+        lua_rawgeti(L, top - 2, (int)i + 1);
+        if (lua_isstring(L, -1)) (*records)[i] = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_settop(L, top - 3);
+    return 0;
+}
+
+void lua_host_dispatches_free(es_dispatch *d, size_t n)
+{
+    if (!d) return;
+    for (size_t i = 0; i < n; i++) {
+        free(d[i].pipeline);
+        free(d[i].command);
+        free(d[i].aggregate_id);
+        free(d[i].command_json);
+    }
+    free(d);
+}
+
+int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
+                         const es_event *event, const char *state_json,
+                         es_dispatch **out, size_t *n, char **error)
+{
+    lua_State *L = h->L;
+    *out = NULL;
+    *n = 0;
+    *error = NULL;
+    if (push_generation(h) != 0) return -1;
+    lua_pushstring(L, pipeline);
+    lua_pushstring(L, reactor);
+    push_event(L, event);
+    push_opt_string(L, state_json);
+    if (host_call(h, "run_reactor", 5, 2) != 0) {
+        *error = strdup(diag_message());
+        return 0;
+    }
+    int top = lua_gettop(L);
+    if (lua_isstring(L, top)) *error = strdup(lua_tostring(L, top));
+    size_t count = lua_istable(L, top - 1) ? lua_objlen(L, top - 1) : 0;
+    *out = calloc(count ? count : 1, sizeof **out);
+    for (size_t i = 0; *out && i < count; i++) {
+        lua_rawgeti(L, top - 1, (int)i + 1);
+        int d = lua_gettop(L);
+        es_dispatch *dp = &(*out)[*n];
+        dp->pipeline = field_string(L, d, "pipeline");
+        dp->command = field_string(L, d, "command");
+        dp->aggregate_id = field_string(L, d, "aggregate_id");
+        dp->command_json = field_string(L, d, "command_json");
+        lua_pop(L, 1);
+        if (dp->pipeline && dp->command && dp->aggregate_id && dp->command_json) (*n)++;
+        else {
+            free(dp->pipeline);
+            free(dp->command);
+            free(dp->aggregate_id);
+            free(dp->command_json);
+        }
+    }
+    lua_settop(L, top - 2);
+    return 0;
+}
+
+/* ---- introspection ---- */
+
+void lua_host_info_clear(es_component_info *info)
+{
+    free(info->table);
+    memset(info, 0, sizeof *info);
+}
+
+static int component_info(lua_host *h, const char *fn, const char *pipeline,
+                          const char *name, es_component_info *out)
+{
+    lua_State *L = h->L;
+    memset(out, 0, sizeof *out);
+    if (push_generation(h) != 0) return -1;
+    lua_pushstring(L, pipeline);
+    lua_pushstring(L, name);
+    if (host_call(h, fn, 3, 2) != 0) return -1;
+    int top = lua_gettop(L);
+    if (!lua_istable(L, top - 1)) {
+        diag_set(DIAG_NOT_FOUND, "%s",
+                 lua_isstring(L, top) ? lua_tostring(L, top) : "unknown component");
+        lua_settop(L, top - 2);
+        return -1;
+    }
+    out->table = field_string(L, top - 1, "table");
+    lua_getfield(L, top - 1, "custom");
+    out->custom = lua_toboolean(L, -1);
+    lua_getfield(L, top - 1, "keyed");
+    out->keyed = lua_toboolean(L, -1);
+    lua_settop(L, top - 2);
+    return 0;
+}
+
+int lua_host_fold_info(lua_host *h, const char *pipeline, const char *fold,
+                       es_component_info *out)
+{
+    return component_info(h, "fold_info", pipeline, fold, out);
+}
+
+int lua_host_map_info(lua_host *h, const char *pipeline, const char *map,
+                      es_component_info *out)
+{
+    return component_info(h, "map_info", pipeline, map, out);
+}
+
+char *lua_host_describe(lua_host *h)
+{
+    if (push_generation(h) != 0) return NULL;
+    if (host_call(h, "summary", 1, 1) != 0) return NULL;
+    char *json = encode_json(h, -1);
+    lua_pop(h->L, 1);
+    return json;
+}
+
+static size_t field_len(lua_State *L, int idx, const char *name)
+{
+    lua_getfield(L, idx, name);
+    size_t n = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;
+    lua_pop(L, 1);
+    return n;
+}
+
+char *lua_host_summary_text(lua_host *h)
+{
+    lua_State *L = h->L;
+    if (push_generation(h) != 0) return NULL;
+    if (host_call(h, "summary", 1, 1) != 0) return NULL;
+    int t = lua_gettop(L);
+    json_buf b;
+    jb_init(&b);
+    size_t n = lua_istable(L, t) ? lua_objlen(L, t) : 0;
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, t, (int)i + 1);
+        int p = lua_gettop(L);
+        char *name = field_string(L, p, "name");
+        char *aggregate = field_string(L, p, "aggregate_type");
+        jb_printf(&b, "%s: aggregate %s, %zu commands, %zu folds, %zu maps, %zu reactors\n",
+                  name ? name : "?", aggregate ? aggregate : "-", field_len(L, p, "commands"),
+                  field_len(L, p, "folds"), field_len(L, p, "maps"),
+                  field_len(L, p, "reactors"));
+        free(name);
+        free(aggregate);
+        lua_pop(L, 1);
+    }
+    lua_settop(L, t - 1);
+    return jb_take(&b);
+}

@@ -1,0 +1,138 @@
+/* lua_host.h: one LuaJIT state per worker thread. It holds the engine's Lua
+ * library (embedded from lua/), the trusted runtime (lua/esengine/runtime.lua)
+ * and one loaded generation of pipelines. Every call into Lua goes through a
+ * protected call with a traceback; results come back as plain C structs, so
+ * nothing Lua crosses threads. Not thread-safe: one host per thread. */
+#ifndef ES_LUA_HOST_H
+#define ES_LUA_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "job.h"
+
+typedef struct lua_host lua_host;
+
+/* Where an appended event goes: a fold or map job of some pipeline, in the
+ * group named by `key` (aggregate id, or a keyed fold's key). */
+typedef struct es_route {
+    job_kind kind; /* JOB_FOLD or JOB_MAP */
+    char *pipeline;
+    char *component;
+    char *key;
+} es_route;
+
+/* An event returned by a command handler, with its routes. The event's id,
+ * seq and created_at are not set yet. */
+typedef struct es_new_event {
+    es_event event;
+    es_route *routes;
+    size_t n_routes;
+} es_new_event;
+
+/* A reactor job produced by a fold batch (one per applied event and
+ * reactor of that fold). */
+typedef struct es_reactor_job {
+    char *reactor;
+    size_t index;      /* 0-based index of the event in the batch */
+    char *state_json;  /* the fold state right after that event */
+    int64_t delay_ms;
+    char *job_id;      /* user dedup id, or NULL */
+    dedup_mode dedup;
+} es_reactor_job;
+
+typedef struct es_fold_result {
+    char *state_json;  /* NULL when nothing applied or the store is custom */
+    size_t n_applied;
+    es_reactor_job *reactors;
+    size_t n_reactors;
+    char *error;       /* NULL, or why event n_applied failed */
+} es_fold_result;
+
+/* A command dispatched by a reactor (already validated). */
+typedef struct es_dispatch {
+    char *pipeline;
+    char *command;
+    char *aggregate_id;
+    char *command_json;
+} es_dispatch;
+
+/* Static facts about a fold or map, for binding it to a store. */
+typedef struct es_component_info {
+    char *table;  /* es.stores.table name, NULL for a custom store */
+    int custom;   /* the definition brings its own Lua store */
+    int keyed;    /* folds: keyed by key(event) rather than the aggregate */
+} es_component_info;
+
+/* Creates a state with the standard libraries, the embedded Lua library and
+ * the runtime. NULL with a diag on failure. */
+lua_host *lua_host_new(void);
+void lua_host_free(lua_host *h);
+
+/* Loads every pipeline under `dir` (only the one named `only` if not NULL) as
+ * a new generation and swaps it in. On failure the previous generation stays
+ * and -1 is returned with DIAG_SCRIPT and a "file:line: message" diag. */
+int lua_host_load(lua_host *h, const char *dir, const char *only);
+
+/* Content hash of the loaded generation ("" before the first load). Owned by
+ * the host, valid until the next load. */
+const char *lua_host_generation(lua_host *h);
+
+/* Validates a command payload. On success: 0, *aggregate_id and
+ * *command_json (the job payload) malloc'd. On failure: -1 with
+ * DIAG_NOT_FOUND (unknown pipeline/command) or DIAG_INVALID (bad JSON or
+ * schema: *errors_json = malloc'd JSON array of {path, message}, or NULL). */
+int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pipeline,
+                             const char *command, const char *payload_json,
+                             char **aggregate_id, char **command_json,
+                             char **errors_json);
+
+/* Runs a command handler on a job payload. 0 with *events (malloc'd array,
+ * free with lua_host_new_events_free), or -1 with DIAG_SCRIPT (message holds
+ * pipeline, command, file:line and traceback). */
+int lua_host_handle_command(lua_host *h, const char *command_json,
+                            es_new_event **events, size_t *n);
+void lua_host_new_events_free(es_new_event *events, size_t n);
+
+/* Folds `n` events into `state_json` (NULL: init()). Script errors are not a
+ * failure of this call: they come back in out->error with the partial result.
+ * -1 only when the host itself fails. Free with lua_host_fold_result_clear. */
+int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
+                      const char *state_json, const es_event *events, size_t n,
+                      es_fold_result *out);
+void lua_host_fold_result_clear(es_fold_result *r);
+
+/* Maps `n` events: records[i] is a malloc'd JSON record or NULL (no record).
+ * *n_done events were mapped; *error (malloc'd) says why the next failed.
+ * -1 only when the host fails. Free records with lua_host_strings_free. */
+int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
+                     const es_event *events, size_t n, char ***records,
+                     size_t *n_done, char **error);
+void lua_host_strings_free(char **strings, size_t n);
+
+/* Runs a reactor on one event with the fold state after it. 0 with the
+ * dispatched commands (free with lua_host_dispatches_free) and *error NULL;
+ * or 0 with *error set when the script failed; -1 when the host fails. */
+int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
+                         const es_event *event, const char *state_json,
+                         es_dispatch **out, size_t *n, char **error);
+void lua_host_dispatches_free(es_dispatch *d, size_t n);
+
+/* Fold / map facts. 0, or -1 with DIAG_NOT_FOUND. Free with
+ * lua_host_info_clear. */
+int lua_host_fold_info(lua_host *h, const char *pipeline, const char *fold,
+                       es_component_info *out);
+int lua_host_map_info(lua_host *h, const char *pipeline, const char *map,
+                      es_component_info *out);
+void lua_host_info_clear(es_component_info *info);
+
+/* JSON array describing the loaded pipelines (runtime.summary), malloc'd,
+ * or NULL with a diag. */
+char *lua_host_describe(lua_host *h);
+
+/* One line per loaded pipeline, "name: aggregate X, N commands, N folds, N
+ * maps, N reactors\n", malloc'd, or NULL with a diag. */
+char *lua_host_summary_text(lua_host *h);
+
+#endif

@@ -1,0 +1,631 @@
+/* worker.c: a worker thread's loop, and how one claimed batch is run: a
+ * command batch appends events and enqueues their projection jobs; a fold
+ * batch loads state once, applies many events, stores once and enqueues
+ * reactor jobs; a map batch appends records; a reactor batch dispatches
+ * commands. Each batch's writes and the completion of its claim form one
+ * unit of work (atomic on SQLite; ordered events -> jobs -> completion
+ * elsewhere). */
+#include "engine_internal.h"
+#include "clock.h"
+#include "codec.h"
+#include "diag.h"
+#include "ids.h"
+#include "log.h"
+#include "retry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMMANDS_COMPONENT "#commands"
+#define CLAIM_WAIT_MS 200
+
+struct worker {
+    es_engine *engine;
+    lua_host *host;
+    char id[64];
+    pthread_t thread;
+    int thread_started;
+    /* The claim in flight, for the heartbeat thread (guarded by lock). */
+    pthread_mutex_t lock;
+    es_claim *current;
+};
+
+/* ---- job construction ---- */
+
+/* A growable array of jobs to enqueue in one call. */
+typedef struct job_batch {
+    es_job *items;
+    size_t len, cap;
+} job_batch;
+
+static es_job *batch_push(job_batch *b)
+{
+    if (b->len == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        es_job *items = realloc(b->items, cap * sizeof *items);
+        if (!items) return NULL;
+        b->items = items;
+        b->cap = cap;
+    }
+    es_job *job = &b->items[b->len++];
+    memset(job, 0, sizeof *job);
+    return job;
+}
+
+static void batch_free(job_batch *b)
+{
+    for (size_t i = 0; i < b->len; i++) job_clear(&b->items[i]);
+    free(b->items);
+    memset(b, 0, sizeof *b);
+}
+
+/* Fills the header of a job; returns -1 on OOM. */
+static int job_fill(es_job *job, const char *id, job_kind kind, const char *tenant,
+                    const char *pipeline, const char *component,
+                    const char *group_component, const char *key,
+                    const char *origin, int64_t run_at)
+{
+    job->id = strdup(id);
+    job->kind = kind;
+    job->tenant_id = strdup(tenant);
+    job->pipeline = strdup(pipeline);
+    job->component = strdup(component);
+    job->group_key = job_group_key(tenant, pipeline, group_component, key);
+    job->origin_id = origin ? strdup(origin) : NULL;
+    job->run_at = run_at;
+    if (!job->id || !job->tenant_id || !job->pipeline || !job->component ||
+        !job->group_key || (origin && !job->origin_id)) {
+        diag_set(DIAG_INTERNAL, "out of memory building a job");
+        return -1;
+    }
+    return 0;
+}
+
+/* The origin a job's descendants carry: the command job it came from. */
+static const char *job_origin(const es_job *job)
+{
+    return job->origin_id ? job->origin_id : job->id;
+}
+
+/* Adds a command job (as enqueued by send or a reactor dispatch). */
+static int push_command_job(job_batch *b, const char *id, const char *tenant,
+                            const char *pipeline, const char *command,
+                            const char *aggregate_id, const char *command_json,
+                            int64_t now)
+{
+    es_job *job = batch_push(b);
+    if (!job) return -1;
+    if (job_fill(job, id, JOB_COMMAND, tenant, pipeline, command, COMMANDS_COMPONENT,
+                 aggregate_id, NULL, now) != 0)
+        return -1;
+    job->payload_len = strlen(command_json);
+    job->payload = strdup(command_json);
+    return job->payload ? 0 : -1;
+}
+
+/* Adds the fold and map jobs of one appended event. */
+static int push_route_jobs(job_batch *b, const es_event *ev, const es_route *routes,
+                           size_t n_routes, const char *origin, int64_t now)
+{
+    char *payload = NULL;
+    size_t payload_len = 0;
+    if (n_routes && codec_event_encode(ev, NULL, &payload, &payload_len) != 0) return -1;
+    for (size_t i = 0; i < n_routes; i++) {
+        const es_route *r = &routes[i];
+        char salt[512], id[ID_HEX_LEN + 1];
+        snprintf(salt, sizeof salt, "%s/%s/%s", job_kind_name(r->kind), r->pipeline,
+                 r->component);
+        ids_derive(id, ev->id, salt, 0);
+        es_job *job = batch_push(b);
+        if (!job || job_fill(job, id, r->kind, ev->tenant_id, r->pipeline, r->component,
+                             r->component, r->key, origin, now) != 0) {
+            free(payload);
+            return -1;
+        }
+        job->payload = malloc(payload_len + 1);
+        if (!job->payload) {
+            free(payload);
+            return -1;
+        }
+        memcpy(job->payload, payload, payload_len);
+        job->payload[payload_len] = '\0';
+        job->payload_len = payload_len;
+    }
+    free(payload);
+    return 0;
+}
+
+/* ---- finishing a claim ---- */
+
+/* Completes the claim (n_done jobs) or, when error is set, fails its job
+ * n_done, inside the caller's unit of work. */
+static int finish_claim(worker *w, const es_claim *c, size_t n_done, const char *error,
+                        int64_t now)
+{
+    es_engine *e = w->engine;
+    es_store *q = e->backends.queue;
+    if (!error || n_done >= c->n) return q->ops->queue_complete(q, c, c->n, now);
+    int attempts = c->jobs[n_done].attempts + 1;
+    int64_t retry_at =
+        now + retry_delay_ms(attempts, e->opt.retry_base_ms, e->opt.retry_max_ms);
+    const es_job *head = &c->jobs[n_done];
+    if (attempts >= e->opt.max_attempts)
+        log_error("%s %s/%s job %s parked after %d attempts: %s", job_kind_name(head->kind),
+                  head->pipeline, head->component, head->id, attempts, error);
+    else
+        log_warn_limited("job_failed", "%s %s/%s job %s failed (attempt %d of %d): %s",
+                         job_kind_name(head->kind), head->pipeline, head->component,
+                         head->id, attempts, e->opt.max_attempts, error);
+    return q->ops->queue_fail(q, c, n_done, error, retry_at, e->opt.max_attempts, now);
+}
+
+/* Runs `writes` then finishes the claim, as one unit of work. */
+typedef int (*unit_writes)(worker *w, void *ud);
+
+static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *ud,
+                       size_t n_done, const char *error)
+{
+    es_backends *b = &w->engine->backends;
+    int64_t now = clock_now_ms();
+    if (backends_tx_begin(b) != 0) return -1;
+    if ((writes && writes(w, ud) != 0) || finish_claim(w, c, n_done, error, now) != 0) {
+        backends_tx_rollback(b);
+        return -1;
+    }
+    return backends_tx_commit(b);
+}
+
+/* ---- commands ---- */
+
+typedef struct command_unit {
+    es_event *events;
+    size_t n_events;
+    append_outcome *outcomes;
+    es_new_event **per_event; /* routes of each event */
+    const char **origins;     /* origin of each event's jobs */
+} command_unit;
+
+static int command_writes(worker *w, void *ud)
+{
+    command_unit *u = ud;
+    es_backends *b = &w->engine->backends;
+    int64_t now = clock_now_ms();
+    if (u->n_events &&
+        b->events->ops->event_append(b->events, u->events, u->n_events, now, u->outcomes) != 0)
+        return -1;
+    job_batch jobs = {0};
+    int rc = 0;
+    for (size_t i = 0; i < u->n_events && rc == 0; i++) {
+        if (u->outcomes[i] == APPEND_DUPLICATE) continue;
+        rc = push_route_jobs(&jobs, &u->events[i], u->per_event[i]->routes,
+                             u->per_event[i]->n_routes, u->origins[i], now);
+    }
+    if (rc == 0 && jobs.len)
+        rc = b->queue->ops->queue_enqueue(b->queue, jobs.items, jobs.len, now);
+    batch_free(&jobs);
+    return rc;
+}
+
+static int run_commands(worker *w, const es_claim *c)
+{
+    es_new_event **results = calloc(c->n, sizeof *results);
+    size_t *counts = calloc(c->n, sizeof *counts);
+    size_t n_ok = 0, total = 0;
+    char *error = NULL;
+    int rc = -1;
+    command_unit u = {0};
+    if (!results || !counts) goto out;
+    for (; n_ok < c->n; n_ok++) {
+        if (lua_host_handle_command(w->host, c->jobs[n_ok].payload, &results[n_ok],
+                                    &counts[n_ok]) != 0) {
+            error = strdup(diag_message());
+            log_error_limited("command_error", "command %s/%s job %s: %s",
+                              c->jobs[n_ok].pipeline, c->jobs[n_ok].component,
+                              c->jobs[n_ok].id, diag_message());
+            break;
+        }
+        total += counts[n_ok];
+    }
+    u.events = calloc(total ? total : 1, sizeof *u.events);
+    u.outcomes = calloc(total ? total : 1, sizeof *u.outcomes);
+    u.per_event = calloc(total ? total : 1, sizeof *u.per_event);
+    u.origins = calloc(total ? total : 1, sizeof *u.origins);
+    if (!u.events || !u.outcomes || !u.per_event || !u.origins) goto out;
+    for (size_t i = 0; i < n_ok; i++) {
+        for (size_t j = 0; j < counts[i]; j++) {
+            es_event *ev = &u.events[u.n_events];
+            /* Move the event out of the host result; ids are derived from
+             * the command job so that a retry dedupes. */
+            *ev = results[i][j].event;
+            memset(&results[i][j].event, 0, sizeof results[i][j].event);
+            char id[ID_HEX_LEN + 1];
+            ids_derive(id, c->jobs[i].id, "event", j);
+            ev->id = strdup(id);
+            if (!ev->idempotency_key) ev->idempotency_key = strdup(id);
+            u.per_event[u.n_events] = &results[i][j];
+            u.origins[u.n_events] = job_origin(&c->jobs[i]);
+            u.n_events++;
+            if (!ev->id || !ev->idempotency_key) goto out;
+        }
+    }
+    rc = commit_unit(w, c, command_writes, &u, n_ok, error);
+out:
+    if (u.events) event_array_free(u.events, u.n_events);
+    free(u.outcomes);
+    free(u.per_event);
+    free(u.origins);
+    for (size_t i = 0; results && i < c->n; i++) lua_host_new_events_free(results[i], counts[i]);
+    free(results);
+    free(counts);
+    free(error);
+    return rc;
+}
+
+/* ---- folds ---- */
+
+typedef struct fold_unit {
+    const es_claim *claim;
+    const es_component_info *info;
+    es_event *events;      /* the claim's events to apply */
+    size_t *claim_index;   /* index in the claim of each event */
+    int64_t *positions;    /* last_seq value of each event */
+    es_fold_result result;
+} fold_unit;
+
+static int fold_writes(worker *w, void *ud)
+{
+    fold_unit *u = ud;
+    es_backends *b = &w->engine->backends;
+    const es_job *first = &u->claim->jobs[0];
+    int64_t now = clock_now_ms();
+    if (u->result.n_applied && u->result.state_json && !u->info->custom) {
+        const es_event *last = &u->events[u->result.n_applied - 1];
+        const char *key = u->info->keyed ? strrchr(first->group_key, '\x1f') + 1
+                                         : last->aggregate_id;
+        if (b->folds->ops->fold_put(b->folds, first->tenant_id, u->info->table, key,
+                                    u->result.state_json,
+                                    u->positions[u->result.n_applied - 1], now) != 0)
+            return -1;
+    }
+    job_batch jobs = {0};
+    int rc = 0;
+    for (size_t i = 0; i < u->result.n_reactors && rc == 0; i++) {
+        const es_reactor_job *rj = &u->result.reactors[i];
+        const es_event *ev = &u->events[rj->index];
+        const es_job *source = &u->claim->jobs[u->claim_index[rj->index]];
+        char id[ID_HEX_LEN + 1];
+        ids_derive(id, ev->id, rj->reactor, 0);
+        es_job *job = batch_push(&jobs);
+        rc = job ? job_fill(job, id, JOB_REACTOR, ev->tenant_id, first->pipeline,
+                            rj->reactor, rj->reactor, rj->job_id ? rj->job_id : ev->id,
+                            job_origin(source), now + rj->delay_ms)
+                 : -1;
+        if (rc == 0 && rj->job_id && rj->dedup != DEDUP_NONE) {
+            job->dedup_mode = rj->dedup;
+            job->dedup_id = job_group_key(ev->tenant_id, first->pipeline, rj->reactor,
+                                          rj->job_id);
+            rc = job->dedup_id ? 0 : -1;
+        }
+        if (rc == 0)
+            rc = codec_event_encode(ev, rj->state_json ? rj->state_json : "{}",
+                                    &job->payload, &job->payload_len);
+    }
+    if (rc == 0 && jobs.len)
+        rc = b->queue->ops->queue_enqueue(b->queue, jobs.items, jobs.len, now);
+    batch_free(&jobs);
+    return rc;
+}
+
+static int run_fold(worker *w, const es_claim *c)
+{
+    es_backends *b = &w->engine->backends;
+    const es_job *first = &c->jobs[0];
+    es_component_info info;
+    if (lua_host_fold_info(w->host, first->pipeline, first->component, &info) != 0) {
+        char *error = strdup(diag_message());
+        int rc = commit_unit(w, c, NULL, NULL, 0, error);
+        free(error);
+        return rc;
+    }
+    fold_unit u = {.claim = c, .info = &info};
+    u.events = calloc(c->n, sizeof *u.events);
+    u.claim_index = calloc(c->n, sizeof *u.claim_index);
+    u.positions = calloc(c->n, sizeof *u.positions);
+    char *state = NULL, *error = NULL;
+    int64_t last_seq = 0;
+    int rc = -1;
+    size_t n = 0;
+    if (!u.events || !u.claim_index || !u.positions) goto out;
+    if (!info.custom) {
+        const char *key = strrchr(first->group_key, '\x1f') + 1;
+        int got = b->folds->ops->fold_get(b->folds, first->tenant_id, info.table, key,
+                                          &state, &last_seq);
+        if (got < 0) goto out;
+    }
+    /* Redelivered events (seq <= last applied) are skipped: exactly-once. */
+    for (size_t i = 0; i < c->n; i++) {
+        es_event ev;
+        if (codec_event_decode(c->jobs[i].payload, c->jobs[i].payload_len, &ev, NULL) != 0)
+            goto out;
+        int64_t position = info.keyed ? c->jobs[i].position : ev.seq;
+        if (!info.custom && position <= last_seq) {
+            event_clear(&ev);
+            continue;
+        }
+        u.events[n] = ev;
+        u.claim_index[n] = i;
+        u.positions[n] = position;
+        n++;
+    }
+    if (n > 0 &&
+        lua_host_run_fold(w->host, first->pipeline, first->component, state, u.events, n,
+                          &u.result) != 0)
+        goto out;
+    size_t n_done = c->n;
+    if (u.result.error) {
+        n_done = u.result.n_applied < n ? u.claim_index[u.result.n_applied] : c->n;
+        error = u.result.error;
+        log_error_limited("fold_error", "fold %s/%s: %s", first->pipeline,
+                          first->component, error);
+    }
+    rc = commit_unit(w, c, fold_writes, &u, n_done, error);
+out:
+    if (rc != 0 && diag_code_get() != DIAG_CONFLICT)
+        log_error_limited("fold_commit", "fold %s/%s: %s", first->pipeline,
+                          first->component, diag_message());
+    lua_host_fold_result_clear(&u.result);
+    for (size_t i = 0; i < n; i++) event_clear(&u.events[i]);
+    free(u.events);
+    free(u.claim_index);
+    free(u.positions);
+    free(state);
+    lua_host_info_clear(&info);
+    return rc;
+}
+
+/* ---- maps ---- */
+
+typedef struct map_unit {
+    const es_claim *claim;
+    const es_component_info *info;
+    es_event *events;
+    char **records;
+    size_t n_done;
+} map_unit;
+
+static int map_writes(worker *w, void *ud)
+{
+    map_unit *u = ud;
+    es_store *s = w->engine->backends.records;
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < u->n_done; i++) {
+        if (!u->records[i] || u->info->custom) continue;
+        const es_event *ev = &u->events[i];
+        if (s->ops->record_append(s, ev->tenant_id, u->info->table, ev->id,
+                                  ev->aggregate_id, u->records[i], now) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int run_map(worker *w, const es_claim *c)
+{
+    const es_job *first = &c->jobs[0];
+    es_component_info info;
+    if (lua_host_map_info(w->host, first->pipeline, first->component, &info) != 0) {
+        char *error = strdup(diag_message());
+        int rc = commit_unit(w, c, NULL, NULL, 0, error);
+        free(error);
+        return rc;
+    }
+    map_unit u = {.claim = c, .info = &info};
+    u.events = calloc(c->n, sizeof *u.events);
+    char *error = NULL;
+    int rc = -1;
+    size_t n = 0;
+    if (!u.events) goto out;
+    for (; n < c->n; n++)
+        if (codec_event_decode(c->jobs[n].payload, c->jobs[n].payload_len, &u.events[n],
+                               NULL) != 0)
+            goto out;
+    if (lua_host_run_map(w->host, first->pipeline, first->component, u.events, n,
+                         &u.records, &u.n_done, &error) != 0)
+        goto out;
+    if (error)
+        log_error_limited("map_error", "map %s/%s: %s", first->pipeline, first->component,
+                          error);
+    rc = commit_unit(w, c, map_writes, &u, u.n_done, error);
+out:
+    lua_host_strings_free(u.records, n);
+    for (size_t i = 0; i < n; i++) event_clear(&u.events[i]);
+    free(u.events);
+    free(error);
+    lua_host_info_clear(&info);
+    return rc;
+}
+
+/* ---- reactors ---- */
+
+typedef struct reactor_unit {
+    job_batch commands;
+} reactor_unit;
+
+static int reactor_writes(worker *w, void *ud)
+{
+    reactor_unit *u = ud;
+    es_store *q = w->engine->backends.queue;
+    if (!u->commands.len) return 0;
+    return q->ops->queue_enqueue(q, u->commands.items, u->commands.len, clock_now_ms());
+}
+
+static int run_reactors(worker *w, const es_claim *c)
+{
+    reactor_unit u = {0};
+    char *error = NULL;
+    size_t n_done = 0;
+    int rc = -1;
+    int64_t now = clock_now_ms();
+    for (; n_done < c->n; n_done++) {
+        const es_job *job = &c->jobs[n_done];
+        es_event ev;
+        char *state = NULL;
+        if (codec_event_decode(job->payload, job->payload_len, &ev, &state) != 0) {
+            error = strdup(diag_message());
+            break;
+        }
+        es_dispatch *d = NULL;
+        size_t nd = 0;
+        int hrc = lua_host_run_reactor(w->host, job->pipeline, job->component, &ev, state,
+                                       &d, &nd, &error);
+        for (size_t k = 0; hrc == 0 && !error && k < nd; k++) {
+            char id[ID_HEX_LEN + 1];
+            ids_derive(id, job->id, "dispatch", k);
+            if (push_command_job(&u.commands, id, ev.tenant_id, d[k].pipeline, d[k].command,
+                                 d[k].aggregate_id, d[k].command_json, now) != 0)
+                hrc = -1;
+        }
+        lua_host_dispatches_free(d, nd);
+        event_clear(&ev);
+        free(state);
+        if (hrc != 0 && !error) error = strdup(diag_message());
+        if (error) {
+            log_error_limited("reactor_error", "reactor %s/%s: %s", job->pipeline,
+                              job->component, error);
+            break;
+        }
+    }
+    rc = commit_unit(w, c, reactor_writes, &u, n_done, error);
+    batch_free(&u.commands);
+    free(error);
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+static int run_claim(worker *w, es_claim *c)
+{
+    pthread_mutex_lock(&w->lock);
+    w->current = c;
+    pthread_mutex_unlock(&w->lock);
+    int rc;
+    switch (c->jobs[0].kind) {
+    case JOB_COMMAND: rc = run_commands(w, c); break;
+    case JOB_FOLD: rc = run_fold(w, c); break;
+    case JOB_MAP: rc = run_map(w, c); break;
+    case JOB_REACTOR: rc = run_reactors(w, c); break;
+    default:
+        diag_set(DIAG_INTERNAL, "unknown job kind %d", c->jobs[0].kind);
+        rc = -1;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->current = NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (rc != 0) {
+        /* The unit was rolled back; the lease expires and the batch is
+         * redelivered (a stale token means another worker has it now). */
+        if (diag_code_get() == DIAG_CONFLICT)
+            log_warn_limited("stale_claim", "claim of %s lost its lease", job_kind_name(c->jobs[0].kind));
+        else
+            log_error_limited("unit_failed", "%s batch not committed: %s",
+                              job_kind_name(c->jobs[0].kind), diag_message());
+    }
+    return rc;
+}
+
+/* Claims one batch and runs it. 1 when nothing was ready, 0 after a batch,
+ * -1 on a claim error. */
+static int worker_step(worker *w, int wait_ms, size_t *jobs_run)
+{
+    es_engine *e = w->engine;
+    es_store *q = e->backends.queue;
+    es_claim c = {0};
+    int rc = q->ops->queue_claim(q, w->id, (size_t)e->opt.batch_size, clock_now_ms(),
+                                 e->opt.lease_ms, wait_ms, &c);
+    if (rc != 0) return rc;
+    run_claim(w, &c);
+    if (jobs_run) *jobs_run += c.n;
+    store_claim_clear(&c);
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    int64_t backoff = 50;
+    while (!atomic_load(&w->engine->stopping)) {
+        int rc = worker_step(w, CLAIM_WAIT_MS, NULL);
+        if (rc < 0) {
+            log_error_limited("claim_failed", "worker %s: claim failed: %s", w->id,
+                              diag_message());
+            clock_sleep_ms(backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        } else {
+            backoff = 50;
+        }
+    }
+    return NULL;
+}
+
+worker *worker_new(es_engine *e, int index)
+{
+    worker *w = calloc(1, sizeof *w);
+    if (!w) {
+        diag_set(DIAG_INTERNAL, "out of memory creating a worker");
+        return NULL;
+    }
+    w->engine = e;
+    snprintf(w->id, sizeof w->id, "%s/%d", e->instance_id, index);
+    pthread_mutex_init(&w->lock, NULL);
+    w->host = lua_host_new();
+    if (!w->host || lua_host_load(w->host, e->opt.pipelines_dir, NULL) != 0) {
+        worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void worker_free(worker *w)
+{
+    if (!w) return;
+    lua_host_free(w->host);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+int worker_start(worker *w)
+{
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        diag_set(DIAG_INTERNAL, "cannot start worker thread");
+        return -1;
+    }
+    w->thread_started = 1;
+    return 0;
+}
+
+void worker_join(worker *w)
+{
+    if (w->thread_started) pthread_join(w->thread, NULL);
+    w->thread_started = 0;
+}
+
+long worker_drain(worker *w)
+{
+    size_t jobs = 0;
+    for (;;) {
+        int rc = worker_step(w, 0, &jobs);
+        if (rc == 1) return (long)jobs;
+        if (rc < 0) return -1;
+    }
+}
+
+void worker_heartbeat(worker *w)
+{
+    es_store *q = w->engine->backends.queue;
+    pthread_mutex_lock(&w->lock);
+    if (w->current && q->ops->queue_extend &&
+        q->ops->queue_extend(q, w->current, clock_now_ms(), w->engine->opt.lease_ms) != 0)
+        log_warn_limited("heartbeat", "worker %s: lease not extended: %s", w->id,
+                         diag_message());
+    pthread_mutex_unlock(&w->lock);
+}
