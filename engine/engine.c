@@ -37,6 +37,7 @@ static void options_copy(es_engine_options *dst, const es_engine_options *src)
 {
     *dst = *src;
     dst->pipelines_dir = dup_or_null(src->pipelines_dir);
+    dst->only_pipeline = dup_or_null(src->only_pipeline);
     dst->data_dir = dup_or_null(src->data_dir);
     dst->redis_url = dup_or_null(src->redis_url);
     dst->clickhouse_url = dup_or_null(src->clickhouse_url);
@@ -53,6 +54,7 @@ static void options_copy(es_engine_options *dst, const es_engine_options *src)
 static void options_free(es_engine_options *opt)
 {
     free((char *)opt->pipelines_dir);
+    free((char *)opt->only_pipeline);
     free((char *)opt->data_dir);
     free((char *)opt->redis_url);
     free((char *)opt->clickhouse_url);
@@ -76,7 +78,7 @@ es_engine *engine_open(const es_engine_options *opt)
     snprintf(e->instance_id, sizeof e->instance_id, "%.20s-%d-%.6s", host, (int)getpid(), rnd);
     e->control = lua_host_new();
     if (!e->control) goto fail;
-    if (lua_host_load(e->control, e->opt.pipelines_dir, NULL) != 0) goto fail;
+    if (lua_host_load(e->control, e->opt.pipelines_dir, e->opt.only_pipeline) != 0) goto fail;
     if (backends_open(&e->opt, &e->backends) != 0) goto fail;
     return e;
 fail:

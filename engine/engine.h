@@ -13,6 +13,7 @@ typedef struct es_engine es_engine;
 
 typedef struct es_engine_options {
     const char *pipelines_dir;  /* default "./pipelines" */
+    const char *only_pipeline;  /* load just this pipeline folder (tests); NULL = all */
     const char *data_dir;       /* default "./esengine-data" (embedded mode) */
     const char *redis_url;      /* NULL: queues in the embedded store */
     const char *clickhouse_url; /* NULL: events and projections embedded */

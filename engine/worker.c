@@ -578,7 +578,7 @@ worker *worker_new(es_engine *e, int index)
     snprintf(w->id, sizeof w->id, "%s/%d", e->instance_id, index);
     pthread_mutex_init(&w->lock, NULL);
     w->host = lua_host_new();
-    if (!w->host || lua_host_load(w->host, e->opt.pipelines_dir, NULL) != 0) {
+    if (!w->host || lua_host_load(w->host, e->opt.pipelines_dir, e->opt.only_pipeline) != 0) {
         worker_free(w);
         return NULL;
     }
