@@ -1,0 +1,664 @@
+-- runtime.lua: the trusted layer the C core (engine/lua_host.c) calls. It
+-- loads generations of pipelines (each pipeline sandboxed by
+-- esengine.sandbox), validates commands, runs command handlers, folds, maps
+-- and reactors, and converts between the C core's JSON strings and the
+-- tables pipeline code sees. Pipeline code always runs under xpcall with a
+-- traceback; errors come back naming pipeline, component, file:line.
+--
+-- A generation (gen) is { pipelines = {name -> built pipeline},
+-- order = {names, sorted}, dirs = {name -> folder name},
+-- hashes = {name -> content hash}, hash = content hash of all of them }.
+local cjson = require("cjson")
+local core = require("esengine.host")
+local event = require("esengine.event")
+local log = require("esengine.log")
+local sandbox = require("esengine.sandbox")
+local schema = require("esengine.schema")
+
+local rt = {}
+
+-- The engine's own cjson instance: pipelines cannot change its settings.
+local json = cjson.new()
+
+-- es.log as handed to pipeline code in ctx: read-only, shared.
+local ctx_log = setmetatable({}, {
+  __index = log,
+  __newindex = function()
+    error("ctx.log is read-only", 2)
+  end,
+  __metatable = false,
+})
+
+-- xpcall handler: the message plus the traceback of the pipeline frames
+-- (the runtime's own frames, from the xpcall down, are cut).
+local function traceback(e)
+  local tb = debug.traceback(tostring(e), 2)
+  local cut = tb:find("\n%s*%[C%]: in function 'xpcall'")
+  return cut and tb:sub(1, cut - 1) or tb
+end
+
+-- Encodes v as JSON, or returns nil, reason.
+local function encode(v)
+  local ok, s = pcall(json.encode, v)
+  if not ok then
+    return nil, tostring(s)
+  end
+  return s
+end
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then
+    f:close()
+    return true
+  end
+  return false
+end
+
+-- Loading -------------------------------------------------------------------
+
+local function hash_files(prefix, files, parts)
+  local paths = {}
+  for path in pairs(files) do
+    paths[#paths + 1] = path
+  end
+  table.sort(paths)
+  for _, path in ipairs(paths) do
+    parts[#parts + 1] = prefix .. path .. "\0" .. files[path] .. "\0"
+  end
+end
+
+local function new_gen()
+  return { pipelines = {}, order = {}, dirs = {}, hashes = {}, hash = nil }
+end
+
+-- Adds the pipeline in folder <pipelines_dir>/<entry> to gen (raises).
+local function add_pipeline(gen, pipelines_dir, entry, all_parts)
+  local p, files = sandbox.load(pipelines_dir, entry)
+  local main = pipelines_dir .. "/" .. entry .. "/pipeline.lua"
+  if gen.pipelines[p.name] then
+    error(main .. ": duplicate pipeline name '" .. p.name .. "' (also declared in "
+      .. pipelines_dir .. "/" .. gen.dirs[p.name] .. "/pipeline.lua)", 0)
+  end
+  for other_name, other in pairs(gen.pipelines) do
+    if other.aggregate_type == p.aggregate_type then
+      error(main .. ": aggregate type '" .. p.aggregate_type .. "' is already used by pipeline '"
+        .. other_name .. "' (each pipeline owns its aggregate type)", 0)
+    end
+  end
+  gen.pipelines[p.name] = p
+  gen.dirs[p.name] = entry
+  gen.order[#gen.order + 1] = p.name
+  local parts = {}
+  hash_files("", files, parts)
+  gen.hashes[p.name] = core.hash(table.concat(parts))
+  hash_files(entry .. "/", files, all_parts)
+end
+
+local function finish(gen, all_parts)
+  table.sort(gen.order)
+  gen.hash = core.hash(table.concat(all_parts))
+  return gen
+end
+
+-- rt.load(pipelines_dir) -> gen with every subfolder holding pipeline.lua.
+-- Raises "file:line: message" (or "<dir>/<name>/pipeline.lua: message") on
+-- the first failure, including duplicate pipeline names or aggregate types.
+function rt.load(pipelines_dir)
+  pipelines_dir = pipelines_dir:gsub("/+$", "")
+  local entries, err = core.list_dir(pipelines_dir)
+  if not entries then
+    error(tostring(err or (pipelines_dir .. ": cannot list directory")), 0)
+  end
+  table.sort(entries)
+  local gen, parts = new_gen(), {}
+  for _, entry in ipairs(entries) do
+    local dir = pipelines_dir .. "/" .. entry
+    if entry:sub(1, 1) ~= "." and core.is_dir(dir) and file_exists(dir .. "/pipeline.lua") then
+      add_pipeline(gen, pipelines_dir, entry, parts)
+    end
+  end
+  return finish(gen, parts)
+end
+
+-- rt.load_one(pipelines_dir, name) -> gen holding only the pipeline in
+-- folder <pipelines_dir>/<name>. Raises like rt.load.
+function rt.load_one(pipelines_dir, name)
+  pipelines_dir = pipelines_dir:gsub("/+$", "")
+  local gen, parts = new_gen(), {}
+  add_pipeline(gen, pipelines_dir, name, parts)
+  return finish(gen, parts)
+end
+
+-- Introspection ---------------------------------------------------------------
+
+-- rt.summary(gen) -> array (in gen.order) of { name, aggregate_type,
+-- commands = {names}, folds = {{name, table, keyed, custom, version}},
+-- maps = {{name, table, custom}}, reactors = {{fold, name}} }.
+function rt.summary(gen)
+  local out = {}
+  for _, pname in ipairs(gen.order) do
+    local p = gen.pipelines[pname]
+    local s = { name = p.name, aggregate_type = p.aggregate_type, commands = {}, folds = {}, maps = {}, reactors = {} }
+    for i, c in ipairs(p.command_order) do
+      s.commands[i] = c
+    end
+    for i, fname in ipairs(p.fold_order) do
+      local f = p.folds[fname]
+      s.folds[i] = { name = fname, table = f.table, keyed = f.key ~= nil, custom = f.store_kind == "custom", version = f.version }
+    end
+    for i, mname in ipairs(p.map_order) do
+      local m = p.maps[mname]
+      s.maps[i] = { name = mname, table = m.table, custom = m.store_kind == "custom" }
+    end
+    for i, rname in ipairs(p.reactor_order) do
+      s.reactors[i] = { fold = p.reactors[rname].fold, name = rname }
+    end
+    out[#out + 1] = s
+  end
+  return out
+end
+
+local function lookup(gen, pipeline, kind, name)
+  local p = gen.pipelines[pipeline]
+  if not p then
+    return nil, nil, "unknown pipeline " .. tostring(pipeline)
+  end
+  local c = p[kind .. "s"][name]
+  if not c then
+    return nil, nil, "unknown " .. kind .. " " .. tostring(name) .. " in pipeline " .. tostring(pipeline)
+  end
+  return p, c
+end
+
+-- rt.fold_info(gen, pipeline, fold) -> { table, custom, keyed } or nil, err.
+function rt.fold_info(gen, pipeline, fold)
+  local _, f, err = lookup(gen, pipeline, "fold", fold)
+  if not f then
+    return nil, err
+  end
+  return { table = f.table, custom = f.store_kind == "custom", keyed = f.key ~= nil }
+end
+
+-- rt.map_info(gen, pipeline, map) -> { table, custom } or nil, err.
+function rt.map_info(gen, pipeline, map)
+  local _, m, err = lookup(gen, pipeline, "map", map)
+  if not m then
+    return nil, err
+  end
+  return { table = m.table, custom = m.store_kind == "custom" }
+end
+
+-- Commands ------------------------------------------------------------------
+
+-- rt.prepare_command(gen, tenant_id, pipeline, command, payload_json)
+--   -> true, aggregate_id, command_json
+--   |  false, code, message, errors
+-- code: "unknown_pipeline", "unknown_command", "invalid_json",
+-- "invalid_payload" (errors = {{path, message}}) or "script_error".
+-- command_json encodes {tenant_id, pipeline, command, aggregate_id, data}.
+function rt.prepare_command(gen, tenant_id, pipeline, command, payload_json)
+  local p = gen.pipelines[pipeline]
+  if not p then
+    return false, "unknown_pipeline", "unknown pipeline '" .. tostring(pipeline) .. "'"
+  end
+  local c = p.commands[command]
+  if not c then
+    return false, "unknown_command", "pipeline '" .. pipeline .. "' has no command '" .. tostring(command) .. "'"
+  end
+  if type(tenant_id) ~= "string" or tenant_id == "" then
+    local e = { path = "tenant_id", message = "tenant_id: expected a non-empty string" }
+    return false, "invalid_payload", e.message, { e }
+  end
+  local ok, payload = pcall(json.decode, payload_json)
+  if not ok then
+    return false, "invalid_json", "payload is not valid JSON: " .. tostring(payload)
+  end
+  local where = "pipeline " .. pipeline .. " command " .. command
+  local vok, valid, errors = xpcall(c.schema.validate, traceback, c.schema, payload)
+  if not vok then
+    return false, "script_error", where .. ": schema validation failed: " .. valid
+  end
+  if not valid then
+    return false, "invalid_payload", schema.format_errors(errors), errors
+  end
+  local aok, aggregate_id = xpcall(c.aggregate_id, traceback, payload)
+  if not aok then
+    return false, "script_error", where .. ": aggregate_id: " .. aggregate_id
+  end
+  if type(aggregate_id) == "number" then
+    aggregate_id = string.format("%.14g", aggregate_id)
+  end
+  if type(aggregate_id) ~= "string" or aggregate_id == "" then
+    return false, "script_error", where .. ": aggregate_id must return a non-empty string, got " .. type(aggregate_id)
+  end
+  local command_json, err = encode({
+    tenant_id = tenant_id, pipeline = pipeline, command = command,
+    aggregate_id = aggregate_id, data = payload,
+  })
+  if not command_json then
+    return false, "script_error", where .. ": payload cannot be encoded as JSON: " .. err
+  end
+  return true, aggregate_id, command_json
+end
+
+local function is_list(t)
+  if type(t) ~= "table" then
+    return false
+  end
+  local n = 0
+  for _ in pairs(t) do
+    n = n + 1
+  end
+  return n == #t
+end
+
+-- Routes of one new event: every fold and map that must see it.
+local function routes_for(gen, p, ev, where)
+  local routes = {}
+  for _, qname in ipairs(gen.order) do
+    local q = gen.pipelines[qname]
+    for _, fname in ipairs(q.fold_order) do
+      local f = q.folds[fname]
+      local wanted = not f.accepts or f.accepts[ev.type]
+      if f.key and wanted then
+        local ok, key = xpcall(f.key, traceback, ev)
+        if not ok then
+          error(where .. ": key of fold " .. fname .. " in pipeline " .. qname .. ": " .. key, 0)
+        end
+        if type(key) == "number" then
+          key = string.format("%.14g", key)
+        end
+        if key ~= nil then
+          if type(key) ~= "string" or key == "" then
+            error(where .. ": key of fold " .. fname .. " in pipeline " .. qname
+              .. " must return a non-empty string or nil, got " .. type(key), 0)
+          end
+          routes[#routes + 1] = { kind = "fold", pipeline = qname, component = fname, key = key }
+        end
+      elseif not f.key and wanted and q == p then
+        routes[#routes + 1] = { kind = "fold", pipeline = qname, component = fname, key = ev.aggregate_id }
+      end
+    end
+    if q == p then
+      for _, mname in ipairs(q.map_order) do
+        if q.maps[mname].accepts[ev.type] then
+          routes[#routes + 1] = { kind = "map", pipeline = qname, component = mname, key = ev.aggregate_id }
+        end
+      end
+    end
+  end
+  return routes
+end
+
+-- Turns a handler's event (from es.event) into the table the C core
+-- appends, with its routes.
+local function outgoing_event(gen, p, cmd, ctx, e, i, where)
+  local at = where .. ": event " .. i
+  if type(e) ~= "table" then
+    error(at .. " must be an es.event(...) table, got " .. type(e), 0)
+  end
+  if type(e.type) ~= "string" or e.type == "" then
+    error(at .. " has no type (build events with es.event(type, data))", 0)
+  end
+  at = at .. " (" .. e.type .. ")"
+  if e.data ~= nil and type(e.data) ~= "table" then
+    error(at .. ": data must be a table, got " .. type(e.data), 0)
+  end
+  if e.metadata ~= nil and type(e.metadata) ~= "table" then
+    error(at .. ": metadata must be a table, got " .. type(e.metadata), 0)
+  end
+  if e.occurred_at ~= nil and (type(e.occurred_at) ~= "number" or e.occurred_at ~= math.floor(e.occurred_at)) then
+    error(at .. ": occurred_at must be an integer (ms)", 0)
+  end
+  if e.idempotency_key ~= nil and type(e.idempotency_key) ~= "string" then
+    error(at .. ": idempotency_key must be a string", 0)
+  end
+  local data_json, derr = encode(e.data or {})
+  if not data_json then
+    error(at .. ": data cannot be encoded as JSON: " .. derr, 0)
+  end
+  local metadata_json, merr = encode(e.metadata or {})
+  if not metadata_json then
+    error(at .. ": metadata cannot be encoded as JSON: " .. merr, 0)
+  end
+  local out = {
+    tenant_id = cmd.tenant_id,
+    aggregate_type = p.aggregate_type,
+    aggregate_id = cmd.aggregate_id,
+    type = e.type,
+    version = type(e.version) == "string" and e.version or event.DEFAULT_VERSION,
+    occurred_at = e.occurred_at or ctx.now,
+    idempotency_key = e.idempotency_key,
+    data_json = data_json,
+    metadata_json = metadata_json,
+  }
+  -- What key functions see: the event as folds will, minus id/seq/created_at.
+  local seen = {
+    tenant_id = out.tenant_id, aggregate_type = out.aggregate_type, aggregate_id = out.aggregate_id,
+    type = out.type, version = out.version, occurred_at = out.occurred_at,
+    idempotency_key = out.idempotency_key, data = e.data or {}, metadata = e.metadata or {},
+  }
+  out.routes = routes_for(gen, p, seen, at)
+  return out
+end
+
+-- rt.handle_command(gen, command_json) -> array of events for the C core
+-- to append: { tenant_id, aggregate_type, aggregate_id, type, version,
+-- occurred_at, idempotency_key, data_json, metadata_json, routes =
+-- {{kind, pipeline, component, key}} }. Raises on any failure, naming
+-- pipeline and command, with file:line and a traceback for script errors.
+function rt.handle_command(gen, command_json)
+  local ok, cmd = pcall(json.decode, command_json)
+  if not ok or type(cmd) ~= "table" then
+    error("handle_command: command is not valid JSON: " .. tostring(cmd), 0)
+  end
+  local p, c, err = lookup(gen, cmd.pipeline, "command", cmd.command)
+  if not c then
+    error("handle_command: " .. err, 0)
+  end
+  local where = "pipeline " .. p.name .. " command " .. c.name
+  local command = { tenant_id = cmd.tenant_id, data = cmd.data, type = c.name, aggregate_id = cmd.aggregate_id }
+  local ctx = { tenant_id = cmd.tenant_id, aggregate_id = cmd.aggregate_id, now = core.now(), log = ctx_log }
+  local hok, result = xpcall(c.handle, traceback, command, ctx)
+  if not hok then
+    error(where .. ": " .. result, 0)
+  end
+  if not is_list(result) then
+    error(where .. ": handle must return a list of events, got " .. (type(result) == "table" and "a table that is not a list" or type(result)), 0)
+  end
+  local events = {}
+  for i, e in ipairs(result) do
+    events[i] = outgoing_event(gen, p, cmd, ctx, e, i, where)
+  end
+  return events
+end
+
+-- Projections -----------------------------------------------------------------
+
+-- The event as pipeline code sees it: the C core's table with data and
+-- metadata decoded and the *_json fields removed. Raises on bad JSON.
+local function author_event(raw)
+  local ev = {}
+  for k, v in pairs(raw) do
+    ev[k] = v
+  end
+  ev.data = json.decode(raw.data_json or "{}")
+  ev.metadata = json.decode(raw.metadata_json or "{}")
+  ev.data_json, ev.metadata_json = nil, nil
+  return ev
+end
+
+local function event_label(raw)
+  return "event " .. tostring(raw.id) .. " (seq " .. tostring(raw.seq) .. ", " .. tostring(raw.type) .. ")"
+end
+
+-- Calls fn under xpcall; returns true, results or false, "where: message".
+local function call(where, fn, ...)
+  local results = { xpcall(fn, traceback, ...) }
+  if not results[1] then
+    return false, where .. ": " .. tostring(results[2])
+  end
+  return unpack(results, 1, table.maxn(results))
+end
+
+local function reactors_of(p, fold)
+  local list = {}
+  for _, rname in ipairs(p.reactor_order) do
+    if p.reactors[rname].fold == fold then
+      list[#list + 1] = p.reactors[rname]
+    end
+  end
+  return list
+end
+
+-- Loads the fold's starting state: custom store get, else the given JSON,
+-- else init(). Returns state or nil, err.
+local function initial_state(f, where, state_json, store_ctx)
+  local state
+  if store_ctx then
+    local ok, got = call(where .. ": store.get", f.store.get, store_ctx.key, store_ctx)
+    if not ok then
+      return nil, got
+    end
+    state = got
+  elseif state_json then
+    local ok, decoded = pcall(json.decode, state_json)
+    if not ok then
+      return nil, where .. ": stored state is not valid JSON: " .. tostring(decoded)
+    end
+    state = decoded
+  end
+  if state == nil then
+    local ok, fresh = call(where .. ": init", f.init)
+    if not ok then
+      return nil, fresh
+    end
+    state = fresh
+  end
+  if type(state) ~= "table" then
+    return nil, where .. ": initial state must be a table, got " .. type(state)
+  end
+  return state
+end
+
+-- Applies raw events first..last to state; returns state, n_applied,
+-- reactor jobs, err (stopping at the first failing event).
+local function apply_events(f, where, reactors, state, events, collect_jobs)
+  local jobs = {}
+  for i, raw in ipairs(events) do
+    local at = where .. " " .. event_label(raw)
+    local dok, ev = pcall(author_event, raw)
+    if not dok then
+      return state, i - 1, jobs, at .. ": bad event JSON: " .. tostring(ev)
+    end
+    local ok, new_state = call(at, f.apply, state, ev)
+    if not ok then
+      return state, i - 1, jobs, new_state
+    end
+    if type(new_state) ~= "table" then
+      return state, i - 1, jobs, at .. ": apply must return the state table, got " .. type(new_state)
+    end
+    if collect_jobs and #reactors > 0 then
+      local state_json, eerr = encode(new_state)
+      if not state_json then
+        return state, i - 1, jobs, at .. ": state cannot be encoded as JSON: " .. eerr
+      end
+      local event_jobs = {}
+      for _, r in ipairs(reactors) do
+        local job_id
+        if r.options.job_id then
+          local jok, id = call(at .. ": reactor " .. r.name .. " job_id", r.options.job_id, ev, new_state)
+          if not jok then
+            return state, i - 1, jobs, id
+          end
+          if type(id) == "number" then
+            id = string.format("%.14g", id)
+          end
+          if id ~= nil and type(id) ~= "string" then
+            return state, i - 1, jobs, at .. ": reactor " .. r.name .. " job_id must return a string or nil, got " .. type(id)
+          end
+          job_id = id
+        end
+        event_jobs[#event_jobs + 1] = {
+          reactor = r.name, index = i, state_json = state_json,
+          delay = r.options.delay or 0, job_id = job_id, dedup = r.options.dedup,
+        }
+      end
+      for _, job in ipairs(event_jobs) do
+        jobs[#jobs + 1] = job
+      end
+    end
+    state = new_state
+  end
+  return state, #events, jobs, nil
+end
+
+-- rt.run_fold(gen, pipeline, fold, state_json_or_nil, events)
+--   -> state_json, n_applied, reactor_jobs, err
+-- Applies events (C-built tables) in order to decode(state_json) or init().
+-- On a failure at event i: the state after i-1 events (nil if none), i-1,
+-- the reactor jobs of those events, and the error. reactor_jobs:
+-- {{reactor, index, state_json, delay, job_id, dedup}}. A custom store is
+-- read and written here, and state_json is then nil.
+function rt.run_fold(gen, pipeline, fold, state_json, events)
+  local p, f, lerr = lookup(gen, pipeline, "fold", fold)
+  if not f then
+    return nil, 0, {}, lerr
+  end
+  local where = "pipeline " .. pipeline .. " fold " .. fold
+  if #events == 0 then
+    return nil, 0, {}, nil
+  end
+  local store_ctx
+  if f.store_kind == "custom" then
+    local key = events[1].aggregate_id
+    if f.key then
+      local dok, ev = pcall(author_event, events[1])
+      local ok, k = false, ev
+      if dok then
+        ok, k = call(where .. ": key", f.key, ev)
+      end
+      if not ok then
+        return nil, 0, {}, k
+      end
+      if type(k) ~= "string" and type(k) ~= "number" then
+        return nil, 0, {}, where .. ": key must return a string for a custom store, got " .. type(k)
+      end
+      key = type(k) == "number" and string.format("%.14g", k) or k
+    end
+    store_ctx = { tenant_id = events[1].tenant_id, aggregate_id = key, key = key, pipeline = pipeline, fold = fold }
+  end
+  local reactors = reactors_of(p, fold)
+  local state, ierr = initial_state(f, where, state_json, store_ctx)
+  if not state then
+    return nil, 0, {}, ierr
+  end
+  local final, n, jobs, err = apply_events(f, where, reactors, state, events, true)
+  if err and n > 0 then
+    -- apply may have mutated the state in place before failing: rebuild the
+    -- state after the n good events from the starting point.
+    local again = initial_state(f, where, state_json, store_ctx)
+    local prefix = {}
+    for i = 1, n do
+      prefix[i] = events[i]
+    end
+    local rn, rerr
+    final, rn, _, rerr = apply_events(f, where, reactors, again, prefix, false)
+    if rerr or rn ~= n then
+      return nil, 0, {}, err
+    end
+  end
+  if n == 0 then
+    return nil, 0, jobs, err
+  end
+  if store_ctx then
+    local ok, serr = call(where .. ": store.store", f.store.store, final, store_ctx)
+    if not ok then
+      return nil, 0, {}, serr
+    end
+    return nil, n, jobs, err
+  end
+  local out, eerr = encode(final)
+  if not out then
+    return nil, 0, {}, where .. ": state cannot be encoded as JSON: " .. eerr
+  end
+  return out, n, jobs, err
+end
+
+-- rt.run_map(gen, pipeline, map, events) -> records, n_done, err.
+-- records[i] is the JSON of map(event i), or false when it returned nil or
+-- the record went to a custom store (appended here). Stops at the first
+-- failing event i (n_done = i-1).
+function rt.run_map(gen, pipeline, map, events)
+  local _, m, lerr = lookup(gen, pipeline, "map", map)
+  if not m then
+    return {}, 0, lerr
+  end
+  local where = "pipeline " .. pipeline .. " map " .. map
+  local records = {}
+  for i, raw in ipairs(events) do
+    local at = where .. " " .. event_label(raw)
+    local dok, ev = pcall(author_event, raw)
+    if not dok then
+      return records, i - 1, at .. ": bad event JSON: " .. tostring(ev)
+    end
+    local ok, record = call(at, m.map, ev)
+    if not ok then
+      return records, i - 1, record
+    end
+    if record == nil then
+      records[i] = false
+    elseif m.store_kind == "custom" then
+      local ctx = { tenant_id = raw.tenant_id, aggregate_id = raw.aggregate_id, event_id = raw.id, pipeline = pipeline, map = map }
+      local aok, aerr = call(at .. ": store.append", m.store.append, record, ctx)
+      if not aok then
+        return records, i - 1, aerr
+      end
+      records[i] = false
+    else
+      if type(record) ~= "table" then
+        return records, i - 1, at .. ": map must return a record table or nil, got " .. type(record)
+      end
+      local rj, eerr = encode(record)
+      if not rj then
+        return records, i - 1, at .. ": record cannot be encoded as JSON: " .. eerr
+      end
+      records[i] = rj
+    end
+  end
+  return records, #events, nil
+end
+
+-- Reactors ------------------------------------------------------------------
+
+-- rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
+--   -> dispatched, err
+-- Runs handle(event, ctx) with ctx = { fold_state, tenant_id, aggregate_id,
+-- dispatch(pipeline, command, payload), log }. dispatch validates at once
+-- (raising on a bad command) and collects {pipeline, command, aggregate_id,
+-- command_json}; commands always go to the event's tenant. On error:
+-- nil, err (nothing dispatched).
+function rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
+  local _, r, lerr = lookup(gen, pipeline, "reactor", reactor)
+  if not r then
+    return nil, lerr
+  end
+  local where = "pipeline " .. pipeline .. " reactor " .. reactor .. " " .. event_label(event_tbl)
+  local dok, ev = pcall(author_event, event_tbl)
+  if not dok then
+    return nil, where .. ": bad event JSON: " .. tostring(ev)
+  end
+  local fold_state
+  if state_json then
+    local ok, decoded = pcall(json.decode, state_json)
+    if not ok then
+      return nil, where .. ": fold state is not valid JSON: " .. tostring(decoded)
+    end
+    fold_state = decoded
+  end
+  local dispatched = {}
+  local ctx = { fold_state = fold_state, tenant_id = ev.tenant_id, aggregate_id = ev.aggregate_id, log = ctx_log }
+  ctx.dispatch = function(target_pipeline, command, payload)
+    local payload_json, eerr = encode(payload == nil and {} or payload)
+    if not payload_json then
+      error("dispatch " .. tostring(target_pipeline) .. "." .. tostring(command) .. ": payload cannot be encoded as JSON: " .. eerr, 2)
+    end
+    local ok, aggregate_id_or_code, command_json_or_message = rt.prepare_command(gen, ev.tenant_id, target_pipeline, command, payload_json)
+    if not ok then
+      error("dispatch " .. tostring(target_pipeline) .. "." .. tostring(command) .. ": "
+        .. aggregate_id_or_code .. ": " .. command_json_or_message, 2)
+    end
+    dispatched[#dispatched + 1] = {
+      pipeline = target_pipeline, command = command,
+      aggregate_id = aggregate_id_or_code, command_json = command_json_or_message,
+    }
+  end
+  local ok, err = call(where, r.handle, ev, ctx)
+  if not ok then
+    return nil, err
+  end
+  return dispatched
+end
+
+return rt
