@@ -122,18 +122,18 @@ function M.first_token_ms(span)
 end
 
 -- Indexed GenAI attributes (gen_ai.prompt.0.role / .content ...) as a JSON
--- message list, or nil.
+-- message list [{"role":..,"content":..}], keys in that order, or nil.
 local function indexed_messages(a, prefix)
   local messages, i = {}, 0
   while a[prefix .. i .. ".content"] ~= nil or a[prefix .. i .. ".role"] ~= nil do
-    messages[#messages + 1] = {
-      role = a[prefix .. i .. ".role"],
-      content = a[prefix .. i .. ".content"],
-    }
+    local role, content = a[prefix .. i .. ".role"], a[prefix .. i .. ".content"]
+    messages[#messages + 1] = string.format('{"role":%s,"content":%s}',
+      cjson.encode(role == nil and cjson.null or role),
+      cjson.encode(content == nil and cjson.null or content))
     i = i + 1
   end
   if #messages == 0 then return nil end
-  return cjson.encode(messages)
+  return "[" .. table.concat(messages, ",") .. "]"
 end
 
 -- The span's input as text (JSON-encoded when structured), or nil.
