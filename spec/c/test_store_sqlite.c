@@ -1,0 +1,301 @@
+/* test_store_sqlite.c: the store conformance suite against the embedded
+ * SQLite backend, plus its own guarantees: atomic units of work, exclusive
+ * concurrent claims, durability across reopen. */
+#include "store_conformance.h"
+
+#include "clock.h"
+#include "sqlite_store.h"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_DIRS 64
+
+static char *test_dirs[MAX_DIRS];
+static int n_test_dirs;
+
+static char *test_make_dir(void)
+{
+    char tmpl[] = "/tmp/esengine-sqlite-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir || n_test_dirs == MAX_DIRS) return NULL;
+    return test_dirs[n_test_dirs++] = strdup(dir);
+}
+
+static int test_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void test_remove_dirs(void)
+{
+    for (int i = 0; i < n_test_dirs; i++) {
+        nftw(test_dirs[i], test_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        free(test_dirs[i]);
+    }
+    n_test_dirs = 0;
+}
+
+static es_store *test_open_fresh(void *ud)
+{
+    (void)ud;
+    char *dir = test_make_dir();
+    es_store *s = dir ? sqlite_store_open(dir) : NULL;
+    if (!s) fprintf(stderr, "open failed: %s\n", diag_message());
+    return s;
+}
+
+/* ---- atomicity */
+
+static int test_count_events(void *ud, const es_event *ev)
+{
+    (void)ev;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_rollback_leaves_nothing(void)
+{
+    es_store *s = test_open_fresh(NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(s->ops->tx_begin(s), 0);
+    es_event ev = conformance_event("t1", "a1", "e1", NULL);
+    append_outcome o;
+    CHECK_INT(s->ops->event_append(s, &ev, 1, CONF_T0, &o), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p", CONF_T0), CONF_T0), 0);
+    CHECK_INT(s->ops->fold_put(s, "t1", "f", "a1", "{}", 1, CONF_T0), 0);
+    s->ops->tx_rollback(s);
+
+    int n = 0;
+    CHECK_INT(s->ops->event_read(s, "t1", "trace", "a1", 0, 0, test_count_events, &n), 0);
+    CHECK_INT(n, 0);
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 1);
+    char *state = NULL;
+    int64_t last;
+    CHECK_INT(s->ops->fold_get(s, "t1", "f", "a1", &state, &last), 1);
+
+    /* the same unit committed: everything is there, the seq restarts at 1 */
+    CHECK_INT(s->ops->tx_begin(s), 0);
+    CHECK_INT(s->ops->event_append(s, &ev, 1, CONF_T0, &o), 0);
+    CHECK_INT(o, APPEND_NEW);
+    CHECK_INT(ev.seq, 1);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p", CONF_T0), CONF_T0), 0);
+    CHECK_INT(s->ops->tx_commit(s), 0);
+    n = 0;
+    CHECK_INT(s->ops->event_read(s, "t1", "trace", "a1", 0, 0, test_count_events, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0);
+
+    /* completing a claim inside a rolled-back unit keeps the job queued */
+    CHECK_INT(s->ops->tx_begin(s), 0);
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0), 0);
+    s->ops->tx_rollback(s);
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0), 0);
+    store_claim_clear(&c);
+    s->ops->close(s);
+}
+
+/* ---- concurrent claims */
+
+#define CLAIM_GROUPS 40
+#define CLAIM_JOBS_PER_GROUP 5
+#define CLAIM_THREADS 4
+
+typedef struct claim_shared {
+    es_store *store;
+    pthread_mutex_t mu;
+    int done[CLAIM_GROUPS]; /* jobs claimed per group: exactly once each */
+    int64_t last_pos[CLAIM_GROUPS];
+    int out_of_order, errors;
+} claim_shared;
+
+static int group_index(const char *key)
+{
+    return atoi(key + 1);
+}
+
+static void *claim_worker(void *arg)
+{
+    claim_shared *sh = arg;
+    es_store *s = sh->store;
+    for (;;) {
+        es_claim c;
+        int64_t now = clock_now_ms();
+        int rc = s->ops->queue_claim(s, "w", 3, now, 60000, 20, &c);
+        if (rc == 1) {
+            int total = 0;
+            pthread_mutex_lock(&sh->mu);
+            for (int g = 0; g < CLAIM_GROUPS; g++) total += sh->done[g];
+            pthread_mutex_unlock(&sh->mu);
+            if (total == CLAIM_GROUPS * CLAIM_JOBS_PER_GROUP) return NULL;
+            continue;
+        }
+        if (rc < 0) {
+            pthread_mutex_lock(&sh->mu);
+            sh->errors++;
+            pthread_mutex_unlock(&sh->mu);
+            fprintf(stderr, "claim: %s\n", diag_message());
+            return NULL;
+        }
+        /* two claimants of one group would both see its head: a position
+         * seen twice (or going back) shows it, as does a count over 5 */
+        int g = group_index(c.group_key);
+        pthread_mutex_lock(&sh->mu);
+        for (size_t i = 0; i < c.n; i++) {
+            if (c.jobs[i].position <= sh->last_pos[g]) sh->out_of_order++;
+            sh->last_pos[g] = c.jobs[i].position;
+        }
+        sh->done[g] += (int)c.n;
+        pthread_mutex_unlock(&sh->mu);
+        if (s->ops->queue_complete(s, &c, c.n, clock_now_ms()) != 0) {
+            pthread_mutex_lock(&sh->mu);
+            sh->errors++;
+            pthread_mutex_unlock(&sh->mu);
+            fprintf(stderr, "complete: %s\n", diag_message());
+        }
+        store_claim_clear(&c);
+    }
+}
+
+static void test_concurrent_claims_exclusive(void)
+{
+    claim_shared sh;
+    memset(&sh, 0, sizeof sh);
+    pthread_mutex_init(&sh.mu, NULL);
+    sh.store = test_open_fresh(NULL);
+    CHECK(sh.store != NULL);
+    if (!sh.store) return;
+    es_store *s = sh.store;
+    int64_t now = clock_now_ms();
+    for (int j = 0; j < CLAIM_JOBS_PER_GROUP; j++) {
+        for (int g = 0; g < CLAIM_GROUPS; g++) {
+            char id[32], group[16];
+            snprintf(id, sizeof id, "j%d-%d", g, j);
+            snprintf(group, sizeof group, "g%d", g);
+            CHECK_INT(conformance_enqueue1(s, conformance_job(id, group, "p", now), now), 0);
+        }
+    }
+    pthread_t threads[CLAIM_THREADS];
+    for (int i = 0; i < CLAIM_THREADS; i++)
+        pthread_create(&threads[i], NULL, claim_worker, &sh);
+    for (int i = 0; i < CLAIM_THREADS; i++) pthread_join(threads[i], NULL);
+    CHECK_INT(sh.errors, 0);
+    CHECK_INT(sh.out_of_order, 0);
+    for (int g = 0; g < CLAIM_GROUPS; g++) CHECK_INT(sh.done[g], CLAIM_JOBS_PER_GROUP);
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 10, now + 1000000, &c), 1);
+    s->ops->close(s);
+    pthread_mutex_destroy(&sh.mu);
+}
+
+/* ---- waiting claims */
+
+typedef struct wait_args {
+    es_store *store;
+    int rc;
+    es_claim claim;
+} wait_args;
+
+static void *wait_claimer(void *arg)
+{
+    wait_args *w = arg;
+    w->rc = w->store->ops->queue_claim(w->store, "w", 10, clock_now_ms(), 60000, 10000,
+                                       &w->claim);
+    return NULL;
+}
+
+static void test_claim_waits_for_enqueue(void)
+{
+    es_store *s = test_open_fresh(NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    es_claim c;
+    CHECK_INT(s->ops->queue_claim(s, "w", 10, clock_now_ms(), 60000, 30, &c), 1);
+
+    wait_args w = {.store = s, .rc = -2};
+    pthread_t t;
+    pthread_create(&t, NULL, wait_claimer, &w);
+    int64_t now = clock_now_ms();
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p", now), now), 0);
+    pthread_join(t, NULL);
+    /* the waiter returns with the job (it waits up to 10 s, so a result of
+     * 1 would mean the wake-up was lost) */
+    CHECK_INT(w.rc, 0);
+    CHECK_INT(w.claim.n, 1);
+    store_claim_clear(&w.claim);
+    s->ops->close(s);
+}
+
+/* ---- durability */
+
+static void test_reopen_keeps_data(void)
+{
+    char *dir = test_make_dir();
+    CHECK(dir != NULL);
+    if (!dir) return;
+    es_store *s = sqlite_store_open(dir);
+    CHECK(s != NULL);
+    if (!s) return;
+    es_event ev = conformance_event("t1", "a1", "e1", NULL);
+    append_outcome o;
+    CHECK_INT(s->ops->event_append(s, &ev, 1, CONF_T0, &o), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "p", CONF_T0), CONF_T0), 0);
+    CHECK_INT(s->ops->fold_put(s, "t1", "f", "a1", "{\"n\":1}", 1, CONF_T0), 0);
+    CHECK_INT(s->ops->record_append(s, "t1", "m", "r1", "a1", "{}", CONF_T0), 0);
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 1, CONF_T0, &c), 0);
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0), 0);
+    int64_t pos = c.n ? c.jobs[0].position : 0;
+    store_claim_clear(&c);
+    s->ops->close(s);
+
+    s = sqlite_store_open(dir);
+    CHECK(s != NULL);
+    if (!s) return;
+    int n = 0;
+    CHECK_INT(s->ops->event_read(s, "t1", "trace", "a1", 0, 0, test_count_events, &n), 0);
+    CHECK_INT(n, 1);
+    char *state = NULL;
+    int64_t last = 0;
+    CHECK_INT(s->ops->fold_get(s, "t1", "f", "a1", &state, &last), 0);
+    CHECK_STR(state, "{\"n\":1}");
+    free(state);
+    conformance_records r;
+    memset(&r, 0, sizeof r);
+    CHECK_INT(s->ops->record_list(s, "t1", "m", 0, conformance_collect_record, &r), 0);
+    CHECK_INT(r.n, 1);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0);
+    CHECK_INT(c.n, 1);
+    if (c.n) {
+        CHECK_STR(c.jobs[0].id, "j2");
+        CHECK(c.jobs[0].position > pos);
+    }
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0), 0);
+    store_claim_clear(&c);
+
+    /* positions keep increasing after a group emptied and the store reopened */
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j3", "gA", "p", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0);
+    if (c.n) CHECK(c.jobs[0].position > pos + 1);
+    store_claim_clear(&c);
+    s->ops->close(s);
+}
+
+int main(void)
+{
+    conformance_run(test_open_fresh, NULL);
+    RUN_TEST(test_rollback_leaves_nothing);
+    RUN_TEST(test_concurrent_claims_exclusive);
+    RUN_TEST(test_claim_waits_for_enqueue);
+    RUN_TEST(test_reopen_keeps_data);
+    test_remove_dirs();
+    return TEST_EXIT();
+}

@@ -1,0 +1,130 @@
+/* sqlite_events.c: the event log of the embedded store (append with per-
+ * aggregate seq and idempotency, tenant-scoped reads). */
+#include "sqlite_internal.h"
+
+#include "diag.h"
+
+/* INSERT OR IGNORE: any unique conflict (id or idempotency key) stores
+ * nothing and returns no row; seq is the aggregate's last seq + 1, read
+ * through the (tenant, type, id, seq) index inside the write transaction. */
+static const char *const SQL_EVENT_INSERT =
+    "INSERT OR IGNORE INTO events (id, tenant_id, aggregate_type, aggregate_id, seq,"
+    " type, version, occurred_at, created_at, idempotency_key, data, metadata)"
+    " VALUES (?1, ?2, ?3, ?4, coalesce((SELECT seq FROM events WHERE tenant_id = ?2"
+    " AND aggregate_type = ?3 AND aggregate_id = ?4 ORDER BY seq DESC LIMIT 1), 0) + 1,"
+    " ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq";
+
+static const char *const SQL_EVENT_BY_ID =
+    "SELECT seq, created_at FROM events WHERE id = ?1";
+
+static const char *const SQL_EVENT_READ =
+    "SELECT id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"
+    " occurred_at, created_at, idempotency_key, data, metadata FROM events"
+    " WHERE tenant_id = ?1 AND aggregate_type = ?2 AND aggregate_id = ?3 AND seq > ?4"
+    " ORDER BY seq LIMIT ?5";
+
+/* Appends one event; fills outcome, seq and created_at. */
+static int events_append_one(sqlite_conn *c, es_event *ev, int64_t now,
+                             append_outcome *outcome)
+{
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_EVENT_INSERT, SQL_EVENT_INSERT);
+    if (!st) return -1;
+    const char *ikey = ev->idempotency_key ? ev->idempotency_key : ev->id;
+    sqlite_bind_str(st, 1, ev->id);
+    sqlite_bind_str(st, 2, ev->tenant_id);
+    sqlite_bind_str(st, 3, ev->aggregate_type);
+    sqlite_bind_str(st, 4, ev->aggregate_id);
+    sqlite_bind_str(st, 5, ev->type);
+    sqlite_bind_str(st, 6, ev->version ? ev->version : "");
+    sqlite3_bind_int64(st, 7, ev->occurred_at);
+    sqlite3_bind_int64(st, 8, now);
+    sqlite_bind_str(st, 9, ikey);
+    sqlite_bind_str(st, 10, ev->data_json ? ev->data_json : "{}");
+    sqlite_bind_str(st, 11, ev->metadata_json ? ev->metadata_json : "{}");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ev->seq = sqlite3_column_int64(st, 0);
+        ev->created_at = now;
+        *outcome = APPEND_NEW;
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sqlite_fail(c, "event append");
+    if (*outcome == APPEND_NEW) return 0;
+
+    st = sqlite_conn_stmt(c, SQ_EVENT_BY_ID, SQL_EVENT_BY_ID);
+    if (!st) return -1;
+    sqlite_bind_str(st, 1, ev->id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ev->seq = sqlite3_column_int64(st, 0);
+        ev->created_at = sqlite3_column_int64(st, 1);
+        *outcome = APPEND_RETRY;
+    } else if (rc == SQLITE_DONE) {
+        *outcome = APPEND_DUPLICATE;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_fail(c, "event lookup");
+    return 0;
+}
+
+int sqlite_event_append(es_store *base, es_event *events, size_t n, int64_t now,
+                        append_outcome *outcomes)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_conn *c = sqlite_conn_get(s);
+    int own;
+    if (!c || sqlite_write_begin(c, &own) != 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!events[i].id || !events[i].tenant_id || !events[i].aggregate_type ||
+            !events[i].aggregate_id || !events[i].type) {
+            diag_set(DIAG_INVALID, "event append: id, tenant, aggregate and type are required");
+            rc = -1;
+            break;
+        }
+        outcomes[i] = 0;
+        rc = events_append_one(c, &events[i], now, &outcomes[i]);
+    }
+    return sqlite_write_end(s, c, own, rc);
+}
+
+int sqlite_event_read(es_store *base, const char *tenant_id, const char *aggregate_type,
+                      const char *aggregate_id, int64_t after_seq, size_t limit,
+                      es_event_cb cb, void *ud)
+{
+    sqlite_conn *c = sqlite_conn_get((sqlite_store *)base);
+    if (!c) return -1;
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_EVENT_READ, SQL_EVENT_READ);
+    if (!st) return -1;
+    sqlite_bind_str(st, 1, tenant_id);
+    sqlite_bind_str(st, 2, aggregate_type);
+    sqlite_bind_str(st, 3, aggregate_id);
+    sqlite3_bind_int64(st, 4, after_seq);
+    sqlite3_bind_int64(st, 5, limit ? (int64_t)limit : -1);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* the strings point into the row: valid during the callback */
+        es_event ev = {
+            .id = (char *)sqlite3_column_text(st, 0),
+            .tenant_id = (char *)sqlite3_column_text(st, 1),
+            .aggregate_type = (char *)sqlite3_column_text(st, 2),
+            .aggregate_id = (char *)sqlite3_column_text(st, 3),
+            .seq = sqlite3_column_int64(st, 4),
+            .type = (char *)sqlite3_column_text(st, 5),
+            .version = (char *)sqlite3_column_text(st, 6),
+            .occurred_at = sqlite3_column_int64(st, 7),
+            .created_at = sqlite3_column_int64(st, 8),
+            .idempotency_key = (char *)sqlite3_column_text(st, 9),
+            .data_json = (char *)sqlite3_column_text(st, 10),
+            .metadata_json = (char *)sqlite3_column_text(st, 11),
+        };
+        if (cb(ud, &ev) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sqlite_fail(c, "event read");
+    return 0;
+}

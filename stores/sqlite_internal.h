@@ -1,0 +1,170 @@
+/* sqlite_internal.h: what the sqlite_*.c files share: the store object,
+ * per-thread connections with their prepared-statement cache, transaction
+ * helpers, and the ops each concept file implements. Not for the engine. */
+#ifndef ES_SQLITE_INTERNAL_H
+#define ES_SQLITE_INTERNAL_H
+
+#include "sqlite_store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* One slot per cached prepared statement. The SQL text lives in the concept
+ * file that uses the statement and is passed on first use. */
+typedef enum {
+    SQ_BEGIN_IMMEDIATE,
+    SQ_COMMIT,
+    SQ_ROLLBACK,
+    SQ_EVENT_INSERT,
+    SQ_EVENT_BY_ID,
+    SQ_EVENT_READ,
+    SQ_EVENT_READ_LIMIT,
+    SQ_JOB_INSERT,
+    SQ_GROUP_INSERT,
+    SQ_JOB_BY_DEDUP,
+    SQ_JOB_REPLACE,
+    SQ_GROUP_STATE,
+    SQ_GROUP_SET_READY,
+    SQ_EXPIRED_PROBE,
+    SQ_EXPIRED_SWEEP,
+    SQ_GROUP_NEXT_READY,
+    SQ_JOBS_HEAD,
+    SQ_TOKEN_NEXT,
+    SQ_GROUP_CLAIM,
+    SQ_GROUP_EXTEND,
+    SQ_JOBS_DELETE_UPTO,
+    SQ_JOB_HEAD_RUN_AT,
+    SQ_GROUP_DELETE,
+    SQ_GROUP_RELEASE,
+    SQ_JOB_FAIL,
+    SQ_GROUP_PARK,
+    SQ_ORIGIN_COUNT,
+    SQ_FOLD_GET,
+    SQ_FOLD_PUT,
+    SQ_RECORD_INSERT,
+    SQ_RECORD_LIST,
+    SQ_COUNT
+} sqlite_stmt_id;
+
+/* A connection owned by one thread. in_tx is set between tx_begin and
+ * tx_commit/rollback; notify asks the commit to wake claim waiters. */
+typedef struct sqlite_conn {
+    sqlite3 *db;
+    pthread_t owner;
+    int in_tx;
+    int notify;
+    sqlite3_stmt *stmts[SQ_COUNT];
+    struct sqlite_conn *next;
+} sqlite_conn;
+
+typedef struct sqlite_store {
+    es_store base;
+    uint64_t id;              /* unique per open, keys the thread caches */
+    char *path;               /* the database file */
+    pthread_mutex_t mu;       /* guards conns */
+    sqlite_conn *conns;
+    pthread_mutex_t wait_mu;  /* guards wake_seq; wait_cv signals enqueues */
+    pthread_cond_t wait_cv;
+    uint64_t wake_seq;
+} sqlite_store;
+
+/* The calling thread's connection to s, opened on first use (owned by the
+ * store, closed by ops->close). NULL with a diag on failure. */
+sqlite_conn *sqlite_conn_get(sqlite_store *s);
+
+/* The cached statement `id` of c, prepared from `sql` on first use, reset
+ * and with its bindings cleared. Owned by c. NULL with a diag on failure. */
+sqlite3_stmt *sqlite_conn_stmt(sqlite_conn *c, sqlite_stmt_id id, const char *sql);
+
+/* Sets DIAG_BACKEND with "what: <sqlite message>" and returns -1. */
+int sqlite_fail(sqlite_conn *c, const char *what);
+
+/* Opens a write transaction (BEGIN IMMEDIATE) unless the thread is inside
+ * tx_begin; *own tells sqlite_write_end whether to finish it. 0 or -1. */
+int sqlite_write_begin(sqlite_conn *c, int *own);
+
+/* Finishes what sqlite_write_begin opened: commits when rc == 0, rolls back
+ * otherwise; wakes claim waiters after a commit that asked for it. Returns
+ * rc, or -1 when the commit failed. */
+int sqlite_write_end(sqlite_store *s, sqlite_conn *c, int own, int rc);
+
+/* Wakes every thread blocked in queue_claim on s. */
+void sqlite_store_wake(sqlite_store *s);
+
+/* Waits until sqlite_store_wake or `ms` milliseconds pass, whichever comes
+ * first; `seen` is the wake_seq read before the failed claim. */
+void sqlite_store_wait(sqlite_store *s, uint64_t seen, int ms);
+
+/* The current wake sequence (read before trying to claim). */
+uint64_t sqlite_store_wake_seq(sqlite_store *s);
+
+/* Binds a C string (NULL binds SQL NULL) without copying: the caller keeps
+ * it alive until the statement is reset. */
+int sqlite_bind_str(sqlite3_stmt *st, int idx, const char *str);
+
+/* A malloc'd copy of a text column (NULL for SQL NULL); sets *oom on an
+ * allocation failure. */
+char *sqlite_column_dup(sqlite3_stmt *st, int col, int *oom);
+
+/* The job columns sqlite_job_read decodes, in order; prefix with a table
+ * alias where needed ("j." SQLITE_JOB_COLUMNS_J). */
+#define SQLITE_JOB_COLUMNS                                                  \
+    "pos, id, kind, tenant_id, pipeline, component, group_key, dedup_id,"   \
+    " dedup_mode, origin_id, run_at, attempts, last_error, payload"
+#define SQLITE_JOB_COLUMNS_J                                                    \
+    "j.pos, j.id, j.kind, j.tenant_id, j.pipeline, j.component, j.group_key,"   \
+    " j.dedup_id, j.dedup_mode, j.origin_id, j.run_at, j.attempts,"             \
+    " j.last_error, j.payload"
+#define SQLITE_JOB_NCOLS 14
+
+/* Decodes the SQLITE_JOB_COLUMNS starting at column `col` into a zeroed
+ * `job` (strings malloc'd, owned by job). 0, or -1 on OOM with a diag. */
+int sqlite_job_read(sqlite3_stmt *st, int col, es_job *job);
+
+/* Makes a group idle after its head changed, inside the caller's write
+ * transaction: deleted when empty, else ready at max(now, head.run_at), so
+ * a backlogged group goes behind the groups already waiting. 0 or -1. */
+int sqlite_queue_requeue(sqlite_conn *c, const char *group, int64_t now);
+
+/* Creates the schema if missing (idempotent); 0 or -1 with a diag. */
+int sqlite_schema_create(sqlite3 *db);
+
+/* ---- ops implemented by the concept files (see store.h for contracts) */
+
+int sqlite_event_append(es_store *s, es_event *events, size_t n, int64_t now,
+                        append_outcome *outcomes);
+int sqlite_event_read(es_store *s, const char *tenant_id, const char *aggregate_type,
+                      const char *aggregate_id, int64_t after_seq, size_t limit,
+                      es_event_cb cb, void *ud);
+
+int sqlite_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now);
+int sqlite_queue_claim(es_store *s, const char *worker_id, size_t max_jobs,
+                       int64_t now, int64_t lease_ms, int wait_ms, es_claim *out);
+int sqlite_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
+int sqlite_queue_complete(es_store *s, const es_claim *claim, size_t n_done,
+                          int64_t now);
+int sqlite_queue_fail(es_store *s, const es_claim *claim, size_t n_done,
+                      const char *error, int64_t retry_at, int max_attempts,
+                      int64_t now);
+int sqlite_queue_origin_pending(es_store *s, const char *origin_id,
+                                unsigned kind_mask, int64_t *count);
+
+int sqlite_queue_stats(es_store *s, int64_t now, es_stats_cb cb, void *ud);
+int sqlite_queue_parked_list(es_store *s, const char *tenant_id, es_parked_cb cb,
+                             void *ud);
+int sqlite_queue_parked_retry(es_store *s, const char *group_key, int64_t now);
+int sqlite_queue_parked_skip(es_store *s, const char *group_key, int64_t now);
+
+int sqlite_fold_get(es_store *s, const char *tenant_id, const char *table,
+                    const char *key, char **state_json, int64_t *last_seq);
+int sqlite_fold_put(es_store *s, const char *tenant_id, const char *table,
+                    const char *key, const char *state_json, int64_t last_seq,
+                    int64_t updated_at);
+int sqlite_record_append(es_store *s, const char *tenant_id, const char *table,
+                         const char *record_id, const char *aggregate_id,
+                         const char *record_json, int64_t created_at);
+int sqlite_record_list(es_store *s, const char *tenant_id, const char *table,
+                       size_t limit, es_record_cb cb, void *ud);
+
+#endif

@@ -1,0 +1,123 @@
+/* sqlite_schema.c: the embedded backend's tables and indexes, created on open. */
+#include "sqlite_internal.h"
+
+#include "diag.h"
+
+#include <stdio.h>
+
+#define SQLITE_SCHEMA_VERSION 1
+
+/* Queue layout: jobs hold the work, ordered within a group by pos (an
+ * AUTOINCREMENT rowid, so positions never repeat even after a group
+ * empties); groups hold per-group dispatch state. A group row exists only
+ * while it has jobs. ready_at is non-NULL only for a group that is idle
+ * (not claimed, not parked) and equals when its head may run, so a claim is
+ * one probe of groups_ready. claimed_upto is the pos of the last job of the
+ * current claim; lease_until is non-NULL only while claimed. */
+static const char *const SCHEMA_SQL =
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS events ("
+    "  id TEXT NOT NULL UNIQUE,"
+    "  tenant_id TEXT NOT NULL,"
+    "  aggregate_type TEXT NOT NULL,"
+    "  aggregate_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  occurred_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  idempotency_key TEXT NOT NULL,"
+    "  data TEXT NOT NULL,"
+    "  metadata TEXT NOT NULL,"
+    "  UNIQUE (tenant_id, aggregate_type, aggregate_id, seq),"
+    "  UNIQUE (tenant_id, aggregate_type, aggregate_id, idempotency_key));"
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  pos INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  group_key TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  tenant_id TEXT NOT NULL,"
+    "  pipeline TEXT NOT NULL,"
+    "  component TEXT NOT NULL,"
+    "  dedup_id TEXT,"
+    "  dedup_mode INTEGER NOT NULL DEFAULT 0,"
+    "  origin_id TEXT,"
+    "  run_at INTEGER NOT NULL,"
+    "  enqueued_at INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  payload BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_key, pos);"
+    "CREATE INDEX IF NOT EXISTS jobs_origin ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS groups ("
+    "  group_key TEXT PRIMARY KEY,"
+    "  ready_at INTEGER,"
+    "  token INTEGER NOT NULL DEFAULT 0,"
+    "  lease_until INTEGER,"
+    "  claimed_upto INTEGER,"
+    "  worker_id TEXT,"
+    "  parked_at INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS groups_ready ON groups (ready_at) WHERE ready_at IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS groups_lease ON groups (lease_until) WHERE lease_until IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS groups_parked ON groups (parked_at) WHERE parked_at IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS queue_tokens (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  last INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO queue_tokens (id, last) VALUES (1, 0);"
+    "CREATE TABLE IF NOT EXISTS dead_letters ("
+    "  pos INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL,"
+    "  group_key TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  tenant_id TEXT NOT NULL,"
+    "  pipeline TEXT NOT NULL,"
+    "  component TEXT NOT NULL,"
+    "  origin_id TEXT,"
+    "  attempts INTEGER NOT NULL,"
+    "  last_error TEXT,"
+    "  payload BLOB NOT NULL,"
+    "  enqueued_at INTEGER NOT NULL,"
+    "  dead_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS fold_states ("
+    "  tenant_id TEXT NOT NULL,"
+    "  table_name TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  state_json TEXT NOT NULL,"
+    "  last_seq INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant_id, table_name, key)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS records ("
+    "  table_name TEXT NOT NULL,"
+    "  record_id TEXT NOT NULL,"
+    "  tenant_id TEXT NOT NULL,"
+    "  aggregate_id TEXT NOT NULL,"
+    "  record_json TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (table_name, record_id));"
+    "CREATE INDEX IF NOT EXISTS records_tenant ON records (tenant_id, table_name);";
+
+int sqlite_schema_create(sqlite3 *db)
+{
+    char *err = NULL;
+    /* IMMEDIATE: two processes opening a fresh directory at once serialise */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK) goto fail;
+    if (sqlite3_exec(db, SCHEMA_SQL, NULL, NULL, &err) != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    char version_sql[128];
+    snprintf(version_sql, sizeof version_sql,
+             "INSERT INTO schema_version (version) SELECT %d WHERE NOT EXISTS "
+             "(SELECT 1 FROM schema_version)",
+             SQLITE_SCHEMA_VERSION);
+    if (sqlite3_exec(db, version_sql, NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    return 0;
+fail:
+    diag_set(DIAG_BACKEND, "sqlite schema: %s", err ? err : sqlite3_errmsg(db));
+    sqlite3_free(err);
+    return -1;
+}

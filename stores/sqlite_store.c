@@ -1,0 +1,371 @@
+/* sqlite_store.c: the embedded store object: open/close, per-thread
+ * connections with cached statements, units of work, claim wake-ups. */
+#include "sqlite_internal.h"
+
+#include "diag.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define SQLITE_BUSY_TIMEOUT_MS 10000
+#define CONN_CACHE_SLOTS 4
+
+/* Per-thread shortcut from a store to this thread's connection, so the hot
+ * path takes no lock. Store ids are never reused, so a stale slot of a
+ * closed store never matches. */
+typedef struct conn_cache_slot {
+    uint64_t store_id;
+    sqlite_conn *conn;
+} conn_cache_slot;
+
+static _Thread_local conn_cache_slot conn_cache[CONN_CACHE_SLOTS];
+static _Thread_local unsigned conn_cache_next;
+static atomic_uint_fast64_t store_next_id = 1;
+
+static int conn_exec(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        diag_set(DIAG_BACKEND, "sqlite %s: %s", sql, err ? err : sqlite3_errmsg(db));
+        sqlite3_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens a connection to `path` with the per-connection settings. */
+static sqlite3 *conn_open_db(const char *path)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        diag_set(DIAG_IO, "sqlite open %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, SQLITE_BUSY_TIMEOUT_MS);
+    if (conn_exec(db, "PRAGMA journal_mode=WAL") != 0 ||
+        conn_exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
+        conn_exec(db, "PRAGMA temp_store=MEMORY") != 0 ||
+        conn_exec(db, "PRAGMA cache_size=-16384") != 0) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static void conn_free(sqlite_conn *c)
+{
+    for (int i = 0; i < SQ_COUNT; i++) sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+sqlite_conn *sqlite_conn_get(sqlite_store *s)
+{
+    for (unsigned i = 0; i < CONN_CACHE_SLOTS; i++)
+        if (conn_cache[i].store_id == s->id) return conn_cache[i].conn;
+
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&s->mu);
+    sqlite_conn *c = s->conns;
+    while (c && !pthread_equal(c->owner, self)) c = c->next;
+    pthread_mutex_unlock(&s->mu);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c) {
+            diag_set(DIAG_INTERNAL, "out of memory opening a sqlite connection");
+            return NULL;
+        }
+        if (!(c->db = conn_open_db(s->path))) {
+            free(c);
+            return NULL;
+        }
+        c->owner = self;
+        pthread_mutex_lock(&s->mu);
+        c->next = s->conns;
+        s->conns = c;
+        pthread_mutex_unlock(&s->mu);
+    }
+    conn_cache_slot *slot = &conn_cache[conn_cache_next++ % CONN_CACHE_SLOTS];
+    slot->store_id = s->id;
+    slot->conn = c;
+    return c;
+}
+
+sqlite3_stmt *sqlite_conn_stmt(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
+{
+    sqlite3_stmt *st = c->stmts[id];
+    if (st) {
+        sqlite3_reset(st);
+        return st;
+    }
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        SQLITE_OK) {
+        diag_set(DIAG_BACKEND, "sqlite prepare: %s: %s", sqlite3_errmsg(c->db), sql);
+        return NULL;
+    }
+    c->stmts[id] = st;
+    return st;
+}
+
+int sqlite_fail(sqlite_conn *c, const char *what)
+{
+    diag_set(DIAG_BACKEND, "sqlite %s: %s", what, sqlite3_errmsg(c->db));
+    return -1;
+}
+
+/* Runs one cached no-argument statement (BEGIN, COMMIT, ROLLBACK). */
+static int conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
+{
+    sqlite3_stmt *st = sqlite_conn_stmt(c, id, sql);
+    if (!st) return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sqlite_fail(c, sql);
+    return 0;
+}
+
+static int conn_begin(sqlite_conn *c)
+{
+    return conn_run(c, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE");
+}
+
+/* Commits; on failure rolls back so the connection is usable again. */
+static int conn_commit(sqlite_conn *c)
+{
+    if (conn_run(c, SQ_COMMIT, "COMMIT") == 0) return 0;
+    if (!sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
+    return -1;
+}
+
+static void conn_rollback(sqlite_conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
+    c->notify = 0;
+}
+
+int sqlite_write_begin(sqlite_conn *c, int *own)
+{
+    *own = !c->in_tx;
+    return *own ? conn_begin(c) : 0;
+}
+
+int sqlite_write_end(sqlite_store *s, sqlite_conn *c, int own, int rc)
+{
+    if (!own) return rc;
+    if (rc != 0) {
+        conn_rollback(c);
+        return rc;
+    }
+    if (conn_commit(c) != 0) {
+        c->notify = 0;
+        return -1;
+    }
+    if (c->notify) {
+        c->notify = 0;
+        sqlite_store_wake(s);
+    }
+    return 0;
+}
+
+void sqlite_store_wake(sqlite_store *s)
+{
+    pthread_mutex_lock(&s->wait_mu);
+    s->wake_seq++;
+    pthread_cond_broadcast(&s->wait_cv);
+    pthread_mutex_unlock(&s->wait_mu);
+}
+
+uint64_t sqlite_store_wake_seq(sqlite_store *s)
+{
+    pthread_mutex_lock(&s->wait_mu);
+    uint64_t seq = s->wake_seq;
+    pthread_mutex_unlock(&s->wait_mu);
+    return seq;
+}
+
+void sqlite_store_wait(sqlite_store *s, uint64_t seen, int ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->wait_mu);
+    while (s->wake_seq == seen &&
+           pthread_cond_timedwait(&s->wait_cv, &s->wait_mu, &deadline) == 0) {
+    }
+    pthread_mutex_unlock(&s->wait_mu);
+}
+
+int sqlite_bind_str(sqlite3_stmt *st, int idx, const char *str)
+{
+    if (!str) return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, str, -1, SQLITE_STATIC);
+}
+
+char *sqlite_column_dup(sqlite3_stmt *st, int col, int *oom)
+{
+    const unsigned char *text = sqlite3_column_text(st, col);
+    if (!text) return NULL;
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    char *out = malloc(n + 1);
+    if (!out) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(out, text, n);
+    out[n] = '\0';
+    return out;
+}
+
+/* ---- units of work */
+
+static sqlite_store *store_of(es_store *s)
+{
+    return (sqlite_store *)s;
+}
+
+static int sqlite_tx_begin(es_store *base)
+{
+    sqlite_conn *c = sqlite_conn_get(store_of(base));
+    if (!c) return -1;
+    if (c->in_tx) {
+        diag_set(DIAG_INTERNAL, "sqlite tx_begin: a unit of work is already open");
+        return -1;
+    }
+    if (conn_begin(c) != 0) return -1;
+    c->in_tx = 1;
+    return 0;
+}
+
+static int sqlite_tx_commit(es_store *base)
+{
+    sqlite_store *s = store_of(base);
+    sqlite_conn *c = sqlite_conn_get(s);
+    if (!c) return -1;
+    if (!c->in_tx) {
+        diag_set(DIAG_INTERNAL, "sqlite tx_commit: no unit of work is open");
+        return -1;
+    }
+    c->in_tx = 0;
+    return sqlite_write_end(s, c, 1, 0);
+}
+
+static void sqlite_tx_rollback(es_store *base)
+{
+    sqlite_conn *c = sqlite_conn_get(store_of(base));
+    if (!c || !c->in_tx) return;
+    c->in_tx = 0;
+    conn_rollback(c);
+}
+
+static void sqlite_store_close(es_store *base)
+{
+    sqlite_store *s = store_of(base);
+    if (!s) return;
+    sqlite_conn *c = s->conns;
+    while (c) {
+        sqlite_conn *next = c->next;
+        conn_free(c);
+        c = next;
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->wait_mu);
+    pthread_cond_destroy(&s->wait_cv);
+    free(s->path);
+    free(s);
+}
+
+static const es_store_ops sqlite_store_ops = {
+    .name = "sqlite",
+    .close = sqlite_store_close,
+    .tx_begin = sqlite_tx_begin,
+    .tx_commit = sqlite_tx_commit,
+    .tx_rollback = sqlite_tx_rollback,
+    .event_append = sqlite_event_append,
+    .event_read = sqlite_event_read,
+    .queue_enqueue = sqlite_queue_enqueue,
+    .queue_claim = sqlite_queue_claim,
+    .queue_extend = sqlite_queue_extend,
+    .queue_complete = sqlite_queue_complete,
+    .queue_fail = sqlite_queue_fail,
+    .queue_stats = sqlite_queue_stats,
+    .queue_parked_list = sqlite_queue_parked_list,
+    .queue_parked_retry = sqlite_queue_parked_retry,
+    .queue_parked_skip = sqlite_queue_parked_skip,
+    .queue_origin_pending = sqlite_queue_origin_pending,
+    .fold_get = sqlite_fold_get,
+    .fold_put = sqlite_fold_put,
+    .record_append = sqlite_record_append,
+    .record_list = sqlite_record_list,
+};
+
+/* mkdir -p for the data directory. */
+static int store_make_dir(const char *dir)
+{
+    char *path = strdup(dir);
+    if (!path) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            diag_set(DIAG_IO, "cannot create data directory %s: %s", path,
+                     strerror(errno));
+            free(path);
+            return -1;
+        }
+        *p = saved;
+        if (saved == '\0') break;
+    }
+    free(path);
+    return 0;
+}
+
+es_store *sqlite_store_open(const char *data_dir)
+{
+    if (!data_dir || !*data_dir) {
+        diag_set(DIAG_INVALID, "sqlite store: empty data directory");
+        return NULL;
+    }
+    if (store_make_dir(data_dir) != 0) return NULL;
+    sqlite_store *s = calloc(1, sizeof *s);
+    size_t n = strlen(data_dir) + sizeof "/esengine.db";
+    if (!s || !(s->path = malloc(n))) {
+        free(s);
+        diag_set(DIAG_INTERNAL, "out of memory opening the sqlite store");
+        return NULL;
+    }
+    snprintf(s->path, n, "%s/esengine.db", data_dir);
+    s->base.ops = &sqlite_store_ops;
+    s->id = atomic_fetch_add(&store_next_id, 1);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->wait_mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wait_cv, &attr);
+    pthread_condattr_destroy(&attr);
+
+    sqlite_conn *c = sqlite_conn_get(s);
+    if (!c || sqlite_schema_create(c->db) != 0) {
+        diag_prefix("sqlite store %s", s->path);
+        sqlite_store_close(&s->base);
+        return NULL;
+    }
+    return &s->base;
+}
