@@ -1,6 +1,7 @@
 /* cli_send.c: `esengine send`: validate and enqueue one command, optionally
  * waiting until its events are folded. */
 #include "cli.h"
+#include "clock.h"
 #include "diag.h"
 #include "json_buf.h"
 
@@ -19,6 +20,24 @@ static char *read_stdin(void)
     return jb_take(&b);
 }
 
+/* Sends one payload; prints its job id line. Returns an exit code; on
+ * success *job_id is the malloc'd id. */
+static int send_one(es_engine *e, es_config *cfg, const char *payload, const char *id_hint,
+                    char **job_id)
+{
+    char *errors = NULL;
+    if (engine_send(e, cfg->tenant, cfg->positional[0], cfg->positional[1], payload, id_hint,
+                    job_id, &errors) != 0) {
+        int code = cli_exit_code();
+        fprintf(stderr, "esengine send: %s\n", diag_message());
+        if (errors) fprintf(stderr, "%s\n", errors);
+        free(errors);
+        return code;
+    }
+    printf("{\"job_id\":\"%s\"}\n", *job_id);
+    return EXIT_OK;
+}
+
 int cli_send(es_config *cfg)
 {
     if (cfg->n_positional != 3) {
@@ -29,33 +48,63 @@ int cli_send(es_config *cfg)
         fprintf(stderr, "esengine send: --tenant is required (or ESENGINE_TENANT)\n");
         return EXIT_USAGE;
     }
-    char *payload = strcmp(cfg->positional[2], "-") == 0 ? read_stdin()
-                                                          : strdup(cfg->positional[2]);
+    int from_stdin = strcmp(cfg->positional[2], "-") == 0;
+    char *input = from_stdin ? read_stdin() : strdup(cfg->positional[2]);
     int code;
     es_engine *e = cli_open_engine(cfg, &code);
-    if (!e) {
-        free(payload);
-        return code;
+    if (!e || !input) {
+        free(input);
+        return e ? EXIT_FAIL : code;
     }
-    char *job_id = NULL, *errors = NULL;
+    /* From stdin, each non-empty line is one payload (JSON lines); a single
+     * multi-line JSON document is one payload too. */
+    char **ids = NULL;
+    size_t n_ids = 0, cap = 0, line_no = 0;
     code = EXIT_OK;
-    if (engine_send(e, cfg->tenant, cfg->positional[0], cfg->positional[1], payload,
-                    cfg->job_id, &job_id, &errors) != 0) {
-        code = cli_exit_code();
-        fprintf(stderr, "esengine send: %s\n", diag_message());
-        if (errors) fprintf(stderr, "%s\n", errors);
-    } else {
-        printf("{\"job_id\":\"%s\"}\n", job_id);
-        fflush(stdout);
-        if (cfg->wait_seconds >= 0 &&
-            engine_wait(e, job_id, (int64_t)(cfg->wait_seconds * 1000)) != 0) {
-            fprintf(stderr, "esengine send: %s\n", diag_message());
-            code = EXIT_FAIL;
+    int one_document = !from_stdin || input[strspn(input, " \t\r\n")] != '{' ||
+                       strstr(input, "}\n{") == NULL;
+    char *cursor = input;
+    while (code == EXIT_OK && cursor && *cursor) {
+        char *line = cursor;
+        char *nl = one_document ? NULL : strchr(cursor, '\n');
+        if (nl) *nl = '\0';
+        cursor = nl ? nl + 1 : NULL;
+        line_no++;
+        if (line[strspn(line, " \t\r")] == '\0') continue;
+        char hint[512], *job_id = NULL;
+        if (cfg->job_id) snprintf(hint, sizeof hint, "%s#%zu", cfg->job_id, line_no);
+        code = send_one(e, cfg, line, cfg->job_id ? (one_document ? cfg->job_id : hint) : NULL,
+                        &job_id);
+        if (code != EXIT_OK) {
+            if (!one_document) fprintf(stderr, "esengine send: at line %zu\n", line_no);
+            break;
+        }
+        if (n_ids == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **grown = realloc(ids, cap * sizeof *ids);
+            if (!grown) {
+                free(job_id);
+                code = EXIT_FAIL;
+                break;
+            }
+            ids = grown;
+        }
+        ids[n_ids++] = job_id;
+    }
+    fflush(stdout);
+    if (code == EXIT_OK && cfg->wait_seconds >= 0) {
+        int64_t deadline = clock_monotonic_ms() + (int64_t)(cfg->wait_seconds * 1000);
+        for (size_t i = 0; i < n_ids && code == EXIT_OK; i++) {
+            int64_t left = deadline - clock_monotonic_ms();
+            if (engine_wait(e, ids[i], left > 0 ? left : 0) != 0) {
+                fprintf(stderr, "esengine send: %s\n", diag_message());
+                code = EXIT_FAIL;
+            }
         }
     }
-    free(job_id);
-    free(errors);
-    free(payload);
+    for (size_t i = 0; i < n_ids; i++) free(ids[i]);
+    free(ids);
+    free(input);
     engine_close(e);
     return code;
 }
