@@ -27,9 +27,20 @@ local built_pipelines = setmetatable({}, { __mode = "k" })
 
 local NAME_PATTERN = "^[%a_][%w_]*$"
 
--- builder.new() -> an empty builder (es.define_pipeline).
+-- "file:line" of the code `level` frames above the caller, or nil (a tail
+-- call leaves no frame: `return es.define_pipeline()...:build()`).
+local function position(level)
+  local info = debug.getinfo(level + 2, "Sl")
+  if info and info.currentline and info.currentline > 0 then
+    return info.short_src .. ":" .. info.currentline
+  end
+  return nil
+end
+
+-- builder.new() -> an empty builder (es.define_pipeline); remembers where
+-- it was called, for build() errors.
 function builder.new()
-  return setmetatable({ steps = {} }, Builder)
+  return setmetatable({ steps = {}, pos = position(1) }, Builder)
 end
 
 -- builder.is_pipeline(v) -> true when v was returned by build().
@@ -37,9 +48,11 @@ function builder.is_pipeline(v)
   return built_pipelines[v] == true
 end
 
+-- Adds a component step, remembering the with_* call's position (so the
+-- with_* methods must call this as a statement, not as a tail call).
 local function record(self, step)
+  step.pos = position(2)
   self.steps[#self.steps + 1] = step
-  return self
 end
 
 -- :with_name(name): the pipeline's unique name (an identifier).
@@ -57,23 +70,27 @@ end
 -- :with_fold_projection(name, def, opts?): def = { init, apply,
 -- event_types?, key?, version?, store? }.
 function Builder:with_fold_projection(name, def, opts)
-  return record(self, { kind = "fold", name = name, def = def, opts = opts })
+  record(self, { kind = "fold", name = name, def = def, opts = opts })
+  return self
 end
 
 -- :with_map_projection(name, def, opts?): def = { map, event_types, store? }.
 function Builder:with_map_projection(name, def, opts)
-  return record(self, { kind = "map", name = name, def = def, opts = opts })
+  record(self, { kind = "map", name = name, def = def, opts = opts })
+  return self
 end
 
 -- :with_reactor(fold_name, reactor_name, def): def = { handle, options? =
 -- { delay?, job_id?, dedup? } }, run after fold_name stored each event.
 function Builder:with_reactor(fold_name, name, def)
-  return record(self, { kind = "reactor", name = name, fold = fold_name, def = def })
+  record(self, { kind = "reactor", name = name, fold = fold_name, def = def })
+  return self
 end
 
 -- :with_command(name, def, opts?): def = { schema, aggregate_id, handle }.
 function Builder:with_command(name, def, opts)
-  return record(self, { kind = "command", name = name, def = def, opts = opts })
+  record(self, { kind = "command", name = name, def = def, opts = opts })
+  return self
 end
 
 -- :with_kill_switch(def?): declares that the pipeline can be paused; def
@@ -224,8 +241,11 @@ local KIND_LABEL = { fold = "fold projection", map = "map projection", reactor =
 -- :build() -> the pipeline table described at the top of this file.
 -- Raises one error listing every problem found (missing name or aggregate
 -- type, duplicate or malformed names, a reactor on a missing fold, a
--- definition missing a required function, bad options).
+-- definition missing a required function, bad options), located at the
+-- with_* call of the first faulty component, else at build() (or at
+-- define_pipeline() when build() is a tail call).
 function Builder:build()
+  local pos = position(1) or self.pos
   local problems = {}
   local label = type(self.name) == "string" and ("pipeline '" .. self.name .. "'") or "pipeline"
   if self.name == nil then
@@ -249,6 +269,7 @@ function Builder:build()
   }
   local projection_names, command_names = {}, {}
   for _, step in ipairs(self.steps) do
+    local before = #problems
     local where = KIND_LABEL[step.kind] .. " '" .. tostring(step.name) .. "'"
     local seen = step.kind == "command" and command_names or projection_names
     if type(step.name) ~= "string" or not step.name:match(NAME_PATTERN) then
@@ -261,9 +282,12 @@ function Builder:build()
       seen[step.name] = where
       builders[step.kind](p, step, problems, where)
     end
+    if before == 0 and #problems > 0 then
+      pos = step.pos or pos
+    end
   end
   if #problems > 0 then
-    error(label .. ": " .. table.concat(problems, "; "), 2)
+    error((pos and (pos .. ": ") or "") .. label .. ": " .. table.concat(problems, "; "), 0)
   end
   built_pipelines[p] = true
   return p

@@ -14,9 +14,7 @@ local es = {
 }
 
 -- es.define_pipeline() -> a new pipeline builder.
-function es.define_pipeline()
-  return builder.new()
-end
+es.define_pipeline = builder.new
 
 -- es.event(type, data?, opts?) -> an event table for a handler's result.
 es.event = event.new
