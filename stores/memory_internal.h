@@ -161,7 +161,7 @@ void memory_queue_free(mstore *s);
 
 /* Queue internals shared with memory_queue_admin.c. */
 void memory_queue_job_free(mstore *s, mjob *j);          /* unindexes and frees */
-mjob *memory_queue_group_pop(mstore *s, mgroup *g);      /* unlinks the head */
+mjob *memory_queue_group_pop(mgroup *g);                 /* unlinks the head */
 void memory_queue_group_settle(mstore *s, mgroup *g, int64_t now); /* reschedule or free */
 /* Frees the groups enqueues created that ended up with no job (all jobs
  * deduplicated, or the enqueue rolled back). Run at the end of each write

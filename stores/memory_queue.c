@@ -115,9 +115,8 @@ static void memory_queue_group_append(mgroup *g, mjob *j)
     g->n++;
 }
 
-mjob *memory_queue_group_pop(mstore *s, mgroup *g)
+mjob *memory_queue_group_pop(mgroup *g)
 {
-    (void)s;
     mjob *j = g->head;
     g->head = j->next;
     if (g->head) g->head->prev = NULL;
@@ -346,19 +345,19 @@ int memory_queue_claim(es_store *base, const char *worker_id, size_t max_jobs,
         diag_set(DIAG_INVALID, "queue_claim: max_jobs must be at least 1");
         return -1;
     }
-    int64_t start = clock_monotonic_ms();
+    int64_t start = clock_monotonic_ms(), elapsed = 0;
     memory_store_lock(s);
     int rc;
     for (;;) {
-        int64_t elapsed = clock_monotonic_ms() - start;
         /* while waiting, time moves on from the caller's `now` */
         rc = memory_queue_claim_due(s, max_jobs, now + elapsed, lease_ms, out);
         if (rc != 1 || elapsed >= wait_ms || s->depth > 1) break;
         int64_t deadline = start + wait_ms;
         mheap_item *top = mheap_top(&s->schedule);
-        if (top && top->score - (now + elapsed) < deadline - (start + elapsed))
+        if (top && top->score - (now + elapsed) < wait_ms - elapsed)
             deadline = start + elapsed + (top->score - (now + elapsed));
         memory_store_wait(s, deadline);
+        elapsed = clock_monotonic_ms() - start;
     }
     memory_store_unlock(s);
     return rc;
@@ -412,7 +411,7 @@ static void memory_queue_release_run(mstore *s, void *p)
     if (!g || !g->claimed || g->token != r->token) return; /* checked at submit */
     for (size_t i = 0; i < r->n_done; i++) {
         g->claimed_n--;
-        memory_queue_job_free(s, memory_queue_group_pop(s, g));
+        memory_queue_job_free(s, memory_queue_group_pop(g));
     }
     memory_queue_group_release(g);
     if (r->fail) {

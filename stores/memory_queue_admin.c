@@ -190,7 +190,7 @@ static void memory_queue_unpark_run(mstore *s, void *p)
     if (!g || !g->parked) return; /* checked at submit */
     g->parked = 0;
     if (u->skip) {
-        mjob *dead = memory_queue_group_pop(s, g);
+        mjob *dead = memory_queue_group_pop(g);
         if (dead->id_indexed) mmap_remove(&s->job_ids, &dead->id_node);
         if (dead->dedup_indexed) mmap_remove(&s->job_dedup, &dead->dedup_node);
         dead->id_indexed = dead->dedup_indexed = 0;

@@ -183,7 +183,16 @@ static void test_claim_wait(void)
     pthread_join(th, NULL);
     CHECK_INT(w.rc, 0);
     CHECK_INT(w.claim.n, 1);
+    CHECK_INT(s->ops->queue_complete(s, &w.claim, 1, CONF_T0), 0);
     store_claim_clear(&w.claim);
+
+    /* a delayed job wakes a waiting claim when it comes due */
+    j = job_make("j2", "gA", "p", CONF_T0 + 40);
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, CONF_T0), 0);
+    int64_t t0 = clock_monotonic_ms();
+    CHECK_INT(s->ops->queue_claim(s, "w1", 10, CONF_T0, CONF_LEASE, 5000, &a), 0);
+    CHECK(clock_monotonic_ms() - t0 < 2000);
+    store_claim_clear(&a);
     s->ops->close(s);
 }
 
