@@ -1,0 +1,58 @@
+/* http_server.h: the web role's HTTP server (libmicrohttpd): listens on an
+ * address, authenticates requests to a tenant and serves the endpoints of
+ * http_routes.c on a pool of threads. */
+#ifndef ES_HTTP_SERVER_H
+#define ES_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "engine.h"
+
+typedef struct http_server http_server;
+
+/* Converts an OTLP JSON ExportTraceServiceRequest into record_span payloads
+ * (the trace pipeline's utils/otlp.lua, run by the engine). Returns 0 with
+ * *payloads, a malloc'd array of *n malloc'd JSON objects (the server frees
+ * each and the array), *rejected the number of spans found invalid and
+ * *rejected_message (malloc'd or NULL) saying why; or -1 with a diag
+ * (DIAG_INVALID: not an OTLP request). Called from server threads at the
+ * same time. */
+typedef int (*http_otlp_convert_fn)(void *ud, const char *otlp_json, size_t len,
+                                    char ***payloads, size_t *n, size_t *rejected,
+                                    char **rejected_message);
+
+typedef struct http_server_options {
+    const char *listen;            /* "HOST:PORT", "[V6]:PORT"; default
+                                      "127.0.0.1:4318"; port 0 = any free port */
+    const char *api_keys_file;     /* `key tenant` per line; NULL = no keys:
+                                      loopback only, tenant from X-Tenant-Id */
+    size_t max_body_bytes;         /* request body as sent (default 10 MiB) */
+    size_t max_decompressed_bytes; /* gzip bodies once inflated (default 64 MiB) */
+    int max_json_depth;            /* nesting of JSON and OTLP protobuf (default 64) */
+    size_t max_spans;              /* spans per OTLP request (default 10000) */
+    size_t max_header_bytes;       /* request line + headers (default 16 KiB) */
+    unsigned connection_timeout_s; /* idle connection timeout (default 30) */
+    unsigned threads;              /* request threads (default 4) */
+    unsigned max_connections;      /* concurrent connections (default 1024) */
+    unsigned retry_after_s;        /* Retry-After on 429/503 (default 1) */
+    http_otlp_convert_fn otlp_convert; /* NULL: POST /v1/traces answers 501 */
+    void *otlp_convert_ud;
+} http_server_options;
+
+/* Fills `opt` with the defaults above. */
+void http_server_options_default(http_server_options *opt);
+
+/* Starts serving in background threads. Refuses (NULL, DIAG_INVALID) a
+ * non-loopback listen address when no API keys file is given, an
+ * unparsable address, or a keys file that does not parse; DIAG_IO when the
+ * address cannot be bound. The engine must outlive the server. The
+ * returned server is owned by the caller (http_server_stop). */
+http_server *http_server_start(es_engine *e, const http_server_options *opt);
+
+/* The TCP port actually bound (useful with port 0). */
+int http_server_port(const http_server *s);
+
+/* Stops accepting, waits for requests in progress, frees the server. */
+void http_server_stop(http_server *s);
+
+#endif
