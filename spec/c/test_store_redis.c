@@ -1,0 +1,300 @@
+/* test_store_redis.c: the Redis store against a private redis-server: the
+ * shared store conformance suite, then what only a networked queue has:
+ * reconnecting through a server restart, claims from concurrent threads,
+ * fencing after lease expiry, timely delayed jobs, tenant fairness. */
+#include "redis_server.h"
+#include "store_conformance.h"
+#include "testlib.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "clock.h"
+#include "diag.h"
+#include "redis_store.h"
+
+static redis_server server;
+static int queue_counter;
+
+/* A store on a queue name never used before in this run. */
+static es_store *open_fresh(void *ud)
+{
+    (void)ud;
+    char name[64];
+    snprintf(name, sizeof name, "test-%d-%d", (int)getpid(), ++queue_counter);
+    return redis_store_open(server.url, name);
+}
+
+static es_job make_job(const char *id, const char *tenant, const char *group, int64_t run_at)
+{
+    es_job j = conformance_job(id, group, "payload", run_at);
+    j.tenant_id = (char *)tenant;
+    return j;
+}
+
+/* ---- restart ---- */
+
+typedef struct enqueue_call {
+    es_store *s;
+    int rc;
+} enqueue_call;
+
+static void *enqueue_thread(void *arg)
+{
+    enqueue_call *c = arg;
+    es_job j = make_job("after", "t1", "gR", 0);
+    c->rc = c->s->ops->queue_enqueue(c->s, &j, 1, clock_now_ms());
+    return NULL;
+}
+
+static void test_restart_reconnects(void)
+{
+    es_store *s = open_fresh(NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(redis_store_healthy(s), 1);
+    es_job j = make_job("before", "t1", "gR", 0);
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, clock_now_ms()), 0);
+
+    /* down: health says so, a short-budget call fails with DIAG_IO */
+    redis_server_kill(&server);
+    CHECK_INT(redis_store_healthy(s), 0);
+    redis_store_set_retry_ms(s, 50);
+    es_claim c;
+    memset(&c, 0, sizeof c);
+    CHECK_INT(s->ops->queue_claim(s, "w", 1, clock_now_ms(), 30000, 0, &c), -1);
+    CHECK_INT(diag_code_get(), DIAG_IO);
+
+    /* a call made while the server is down completes once it is back, with
+     * the scripts loaded again (the new server has none) */
+    redis_store_set_retry_ms(s, 20000);
+    enqueue_call call = {s, -2};
+    pthread_t th;
+    pthread_create(&th, NULL, enqueue_thread, &call);
+    int spawned = redis_server_spawn(&server);
+    CHECK_INT(spawned, 0);
+    if (spawned) fprintf(stderr, "restart: %s\n", server.why);
+    pthread_join(th, NULL);
+    CHECK_INT(call.rc, 0);
+    CHECK_INT(redis_store_healthy(s), 1);
+    CHECK_INT(s->ops->queue_claim(s, "w", 5, clock_now_ms(), 30000, 0, &c), 0);
+    CHECK_INT(c.n, 1);
+    if (c.n) CHECK_STR(c.jobs[0].id, "after");
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, clock_now_ms()), 0);
+    store_claim_clear(&c);
+    s->ops->close(s);
+}
+
+/* ---- concurrent claims ---- */
+
+#define CC_GROUPS 20
+#define CC_PER_GROUP 30
+
+typedef struct claim_race {
+    es_store *s;
+    pthread_mutex_t lock;
+    int held[CC_GROUPS];     /* claimants holding the group now */
+    int next[CC_GROUPS];     /* next expected job index per group */
+    int overlaps, disorder, done;
+} claim_race;
+
+static void *claim_thread(void *arg)
+{
+    claim_race *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        int finished = r->done == CC_GROUPS * CC_PER_GROUP;
+        pthread_mutex_unlock(&r->lock);
+        if (finished) break;
+        es_claim c;
+        memset(&c, 0, sizeof c);
+        int rc = r->s->ops->queue_claim(r->s, "w", 3, clock_now_ms(), 30000, 20, &c);
+        if (rc != 0) continue;
+        int g = atoi(c.group_key + 1);
+        pthread_mutex_lock(&r->lock);
+        if (r->held[g]++) r->overlaps++;
+        for (size_t i = 0; i < c.n; i++) {
+            if (atoi(strchr(c.jobs[i].id, '-') + 1) != r->next[g]) r->disorder++;
+            r->next[g]++;
+        }
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_lock(&r->lock);
+        r->held[g]--;
+        r->done += (int)c.n;
+        pthread_mutex_unlock(&r->lock);
+        if (r->s->ops->queue_complete(r->s, &c, c.n, clock_now_ms()) != 0) {
+            pthread_mutex_lock(&r->lock);
+            r->overlaps += 1000;
+            pthread_mutex_unlock(&r->lock);
+        }
+        store_claim_clear(&c);
+    }
+    return NULL;
+}
+
+static void test_two_threads_never_share_a_group(void)
+{
+    claim_race r;
+    memset(&r, 0, sizeof r);
+    r.s = open_fresh(NULL);
+    pthread_mutex_init(&r.lock, NULL);
+    es_job jobs[CC_GROUPS * CC_PER_GROUP];
+    char ids[CC_GROUPS * CC_PER_GROUP][16], groups[CC_GROUPS][8];
+    for (int g = 0; g < CC_GROUPS; g++) snprintf(groups[g], sizeof groups[g], "g%d", g);
+    for (int i = 0; i < CC_PER_GROUP; i++)
+        for (int g = 0; g < CC_GROUPS; g++) {
+            int k = i * CC_GROUPS + g;
+            snprintf(ids[k], sizeof ids[k], "%d-%d", g, i);
+            jobs[k] = make_job(ids[k], g % 2 ? "t1" : "t2", groups[g], 0);
+        }
+    CHECK_INT(r.s->ops->queue_enqueue(r.s, jobs, CC_GROUPS * CC_PER_GROUP, clock_now_ms()), 0);
+    pthread_t a, b;
+    pthread_create(&a, NULL, claim_thread, &r);
+    pthread_create(&b, NULL, claim_thread, &r);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    /* held[] is decremented before complete, so overlaps would only show a
+     * claim handed out while another was still live */
+    CHECK_INT(r.overlaps, 0);
+    CHECK_INT(r.disorder, 0);
+    CHECK_INT(r.done, CC_GROUPS * CC_PER_GROUP);
+    es_claim c;
+    CHECK_INT(r.s->ops->queue_claim(r.s, "w", 3, clock_now_ms(), 30000, 0, &c), 1);
+    r.s->ops->close(r.s);
+    pthread_mutex_destroy(&r.lock);
+}
+
+/* ---- leases ---- */
+
+static void test_stale_token_after_expiry(void)
+{
+    es_store *s = open_fresh(NULL);
+    int64_t t = clock_now_ms();
+    es_job j = make_job("j1", "t1", "gL", t);
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t), 0);
+    es_claim old, cur;
+    CHECK_INT(s->ops->queue_claim(s, "w1", 1, t, 100, 0, &old), 0);
+    CHECK_INT(s->ops->queue_claim(s, "w2", 1, t + 100, 100, 0, &cur), 1);
+    CHECK_INT(s->ops->queue_claim(s, "w2", 1, t + 101, 100, 0, &cur), 0);
+    CHECK(cur.token > old.token);
+    diag_clear();
+    CHECK_INT(s->ops->queue_complete(s, &old, 1, t + 102), -1);
+    CHECK_INT(diag_code_get(), DIAG_CONFLICT);
+    CHECK_INT(s->ops->queue_complete(s, &cur, 1, t + 103), 0);
+    store_claim_clear(&old);
+    store_claim_clear(&cur);
+    s->ops->close(s);
+}
+
+/* ---- idle waiting ---- */
+
+static void test_delayed_job_on_time(void)
+{
+    es_store *s = open_fresh(NULL);
+    int64_t t = clock_now_ms();
+    es_job j = make_job("later", "t1", "gD", t + 300);
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t), 0);
+    es_claim c;
+    int64_t start = clock_monotonic_ms();
+    CHECK_INT(s->ops->queue_claim(s, "w", 1, clock_now_ms(), 30000, 3000, &c), 0);
+    int64_t got = clock_now_ms();
+    fprintf(stderr, "delayed job claimed %lld ms after due\n", (long long)(got - (t + 300)));
+    CHECK(got >= t + 300);
+    CHECK(got <= t + 350);
+    CHECK(clock_monotonic_ms() - start < 1000);
+    store_claim_clear(&c);
+    s->ops->close(s);
+}
+
+typedef struct waiter {
+    es_store *s;
+    int rc;
+    int64_t claimed_at;
+} waiter;
+
+static void *wait_thread(void *arg)
+{
+    waiter *w = arg;
+    es_claim c;
+    memset(&c, 0, sizeof c);
+    w->rc = w->s->ops->queue_claim(w->s, "w", 1, clock_now_ms(), 30000, 5000, &c);
+    w->claimed_at = clock_now_ms();
+    store_claim_clear(&c);
+    return NULL;
+}
+
+static void test_blocked_claim_wakes_on_enqueue(void)
+{
+    es_store *s = open_fresh(NULL);
+    waiter w = {s, -2, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, wait_thread, &w);
+    /* whether the waiter is already blocked or not, it gets the job soon */
+    int64_t t = clock_now_ms();
+    es_job j = make_job("now", "t1", "gW", 0);
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t), 0);
+    pthread_join(th, NULL);
+    CHECK_INT(w.rc, 0);
+    CHECK(w.claimed_at - t < 1000);
+    s->ops->close(s);
+}
+
+/* ---- fairness ---- */
+
+static void test_tenant_fairness(void)
+{
+    es_store *s = open_fresh(NULL);
+    static es_job jobs[1010];
+    static char ids[1010][16];
+    int64_t t = clock_now_ms();
+    for (int i = 0; i < 1010; i++) {
+        snprintf(ids[i], sizeof ids[i], "%c%d", i < 1000 ? 'a' : 'b', i);
+        jobs[i] = make_job(ids[i], i < 1000 ? "A" : "B", ids[i], 0);
+    }
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 1010, t), 0);
+    int b_claimed = 0;
+    for (int i = 0; i < 20; i++) {
+        es_claim c;
+        CHECK_INT(s->ops->queue_claim(s, "w", 10, t, 30000, 0, &c), 0);
+        if (c.n && strcmp(c.jobs[0].tenant_id, "B") == 0) b_claimed++;
+        store_claim_clear(&c);
+    }
+    CHECK_INT(b_claimed, 10);
+    s->ops->close(s);
+}
+
+/* ---- limits ---- */
+
+static void test_payload_limit(void)
+{
+    es_store *s = open_fresh(NULL);
+    redis_store_set_max_payload(s, 16);
+    es_job j = conformance_job("big", "gP", "this payload is too large", 0);
+    diag_clear();
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, clock_now_ms()), -1);
+    CHECK_INT(diag_code_get(), DIAG_INVALID);
+    CHECK(strstr(diag_message(), "big") != NULL);
+    CHECK(redis_store_open("http://x", "q") == NULL);
+    CHECK_INT(diag_code_get(), DIAG_INVALID);
+    s->ops->close(s);
+}
+
+int main(void)
+{
+    if (redis_server_start(&server) != 0) {
+        fprintf(stderr, "FAIL: cannot start redis-server: %s\n"
+                        "install it (apt-get install redis-server) or set ESENGINE_REDIS_SERVER\n",
+                server.why);
+        return 1;
+    }
+    conformance_run(open_fresh, NULL);
+    RUN_TEST(test_payload_limit);
+    RUN_TEST(test_stale_token_after_expiry);
+    RUN_TEST(test_tenant_fairness);
+    RUN_TEST(test_two_threads_never_share_a_group);
+    RUN_TEST(test_delayed_job_on_time);
+    RUN_TEST(test_blocked_claim_wakes_on_enqueue);
+    RUN_TEST(test_restart_reconnects);
+    redis_server_stop(&server);
+    return TEST_EXIT();
+}

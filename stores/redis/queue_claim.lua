@@ -1,0 +1,66 @@
+-- queue_claim.lua: claims up to max_jobs consecutive due jobs at the head
+-- of one ready group, round-robin across tenants, then FIFO by ready time
+-- within a tenant. Cost O(log n) in the number of groups: a bounded number
+-- of expired leases and due groups is moved per call, then one ZPOPMIN on
+-- the tenants zset and one on that tenant's ready zset.
+-- ARGV: now, lease_ms, max_jobs, worker.
+-- Returns {token, lease_until, group, id1, blob1, run_at1, attempts1, pos1,
+-- err1, ...} or {0, next} when nothing is ready, where next is the earliest
+-- time something may become ready (due head or lease expiry), -1 if none.
+local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+local max_jobs, worker = tonumber(ARGV[3]), ARGV[4]
+
+for _, g in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', '(' .. ARGV[1], 'LIMIT', 0, 16)) do
+  release(g, now)
+end
+local due = redis.call('ZRANGEBYSCORE', K_DUE, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 64)
+for i = 1, #due, 2 do
+  local g = due[i]
+  redis.call('ZREM', K_DUE, g)
+  schedule(g, redis.call('HGET', km(g), 't'), now, tonumber(due[i + 1]))
+end
+
+for _ = 1, 16 do
+  local t = redis.call('ZPOPMIN', K_TENANTS)
+  if #t == 0 then break end
+  local tenant = t[1]
+  local gr = redis.call('ZPOPMIN', krt(tenant))
+  if redis.call('EXISTS', krt(tenant)) == 1 then
+    redis.call('ZADD', K_TENANTS, redis.call('INCR', K_RR), tenant)
+  end
+  if #gr > 0 then
+    local g = gr[1]
+    local out = {0, 0, g}
+    local ids = redis.call('LRANGE', kg(g), 0, max_jobs - 1)
+    local taken = 0
+    for _, id in ipairs(ids) do
+      local f = redis.call('HMGET', kj(id), 'r', 'b', 'a', 'p', 'e')
+      if tonumber(f[1]) > now then break end
+      out[#out + 1] = id
+      out[#out + 1] = f[2]
+      out[#out + 1] = tonumber(f[1])
+      out[#out + 1] = tonumber(f[3] or 0)
+      out[#out + 1] = tonumber(f[4])
+      out[#out + 1] = f[5]
+      taken = taken + 1
+    end
+    if taken > 0 then
+      local tok = redis.call('INCR', K_TOK)
+      local lu = now + lease
+      redis.call('HSET', km(g), 's', 'claimed', 'tok', tok, 'lu', lu, 'n', taken, 'w', worker)
+      redis.call('ZADD', K_LEASES, lu, g)
+      out[1], out[2] = tok, lu
+      return out
+    end
+    -- a ready group whose head is not due (cannot happen while the
+    -- structures are consistent): place it again and look further
+    schedule(g, tenant, now, now)
+  end
+end
+
+local next = -1
+local d = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')
+if #d > 0 then next = tonumber(d[2]) end
+local l = redis.call('ZRANGE', K_LEASES, 0, 0, 'WITHSCORES')
+if #l > 0 and (next < 0 or tonumber(l[2]) + 1 < next) then next = tonumber(l[2]) + 1 end
+return {0, next}

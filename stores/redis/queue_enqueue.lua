@@ -1,0 +1,84 @@
+-- queue_enqueue.lua: appends a batch of jobs to their groups.
+-- ARGV: now, then 9 fields per job: id, group, tenant, run_at, dedup_mode,
+-- dedup_key ('' = none), origin_key (origin\31kind), stats_key
+-- (pipeline\31component\31kind), blob (the job's static fields, opaque).
+-- Id idempotency: an id still queued (pending, delayed, in flight, parked)
+-- is ignored. Dedup: throttle drops while the holder of the dedup key is
+-- queued; debounce replaces a holder that is not in flight (payload,
+-- run_at, origin), else queues a successor. Returns the number of jobs added.
+local now = tonumber(ARGV[1])
+local NF = 9
+local n = (#ARGV - 1) / NF
+
+-- True when job `id` (of group g) is part of the live claim of g.
+local function in_flight(id, g)
+  local m = redis.call('HMGET', km(g), 's', 'n')
+  if m[1] ~= 'claimed' then return false end
+  for _, x in ipairs(redis.call('LRANGE', kg(g), 0, tonumber(m[2]) - 1)) do
+    if x == id then return true end
+  end
+  return false
+end
+
+-- Debounce: the pending holder takes the new job's payload and timer.
+local function replace(id, blob, ra, origin, now_)
+  local f = redis.call('HMGET', kj(id), 'o', 'g')
+  if f[1] ~= origin then
+    if redis.call('HINCRBY', K_ORIGIN, f[1], -1) <= 0 then redis.call('HDEL', K_ORIGIN, f[1]) end
+    redis.call('HINCRBY', K_ORIGIN, origin, 1)
+  end
+  redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'o', origin, 'q', now_)
+  local g = f[2]
+  if redis.call('LINDEX', kg(g), 0) == id then
+    local m = redis.call('HMGET', km(g), 's', 't')
+    if m[1] == 'ready' or m[1] == 'due' then
+      unschedule(g, m[2], m[1])
+      return schedule(g, m[2], now_, now_)
+    end
+  end
+  return 0
+end
+
+local added, woken = 0, 0
+local pos = redis.call('INCRBY', K_SEQ, n) - n
+local origins = {}
+for i = 0, n - 1 do
+  local a = 1 + i * NF
+  local id, g, tenant = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local ra, mode, dk = tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6]
+  local origin, sk, blob = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]
+  local fresh = redis.call('EXISTS', kj(id)) == 0
+  if fresh and dk ~= '' then
+    local holder = redis.call('HGET', K_DEDUP, dk)
+    if holder and redis.call('EXISTS', kj(holder)) == 1 then
+      local hg = redis.call('HGET', kj(holder), 'g')
+      if mode == '2' then
+        fresh = false
+      elseif not in_flight(holder, hg) then
+        if replace(holder, blob, ra, origin, now) > 0 then woken = woken + 1 end
+        fresh = false
+      end
+    end
+    if fresh then redis.call('HSET', K_DEDUP, dk, id) end
+  end
+  if fresh then
+    pos = pos + 1
+    if dk ~= '' then
+      redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'p', pos, 'o', origin,
+                 's', sk, 'q', now, 'g', g, 'd', dk)
+    else
+      redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'p', pos, 'o', origin,
+                 's', sk, 'q', now)
+    end
+    redis.call('RPUSH', kg(g), id)
+    if redis.call('HSETNX', km(g), 't', tenant) == 1 then
+      redis.call('SADD', K_GROUPS, g)
+      if schedule(g, tenant, now, math.max(ra, now)) > 0 then woken = woken + 1 end
+    end
+    origins[origin] = (origins[origin] or 0) + 1
+    added = added + 1
+  end
+end
+for origin, c in pairs(origins) do redis.call('HINCRBY', K_ORIGIN, origin, c) end
+wake(woken)
+return added

@@ -1,0 +1,27 @@
+-- queue_fail.lua: removes the first n_done jobs of a claim, records a failed
+-- attempt of the next claimed job (the new head), then parks the group when
+-- attempts reach max_attempts, else makes the head due at retry_at; releases
+-- the group either way. ARGV: group, token, n_done, error, retry_at,
+-- max_attempts, now. Returns 0 (retry), 2 (parked), or -1 when the token is
+-- stale (no change).
+local g, tok, n_done = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local err, retry_at, max_attempts = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local now = tonumber(ARGV[7])
+if not token_live(g, tok, now) then return -1 end
+local claimed = tonumber(redis.call('HGET', km(g), 'n'))
+pop_jobs(g, math.min(n_done, claimed))
+local head = redis.call('LINDEX', kg(g), 0)
+if head and n_done < claimed then
+  local attempts = redis.call('HINCRBY', kj(head), 'a', 1)
+  redis.call('HSET', kj(head), 'e', err)
+  if attempts >= max_attempts then
+    redis.call('ZREM', K_LEASES, g)
+    redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w')
+    redis.call('HSET', km(g), 's', 'parked', 'pa', now)
+    redis.call('ZADD', K_PARKED, now, g)
+    return 2
+  end
+  redis.call('HSET', kj(head), 'r', retry_at)
+end
+if release(g, now) == 1 then wake(1) end
+return 0

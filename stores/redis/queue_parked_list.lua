@@ -1,0 +1,18 @@
+-- queue_parked_list.lua: the parked groups, optionally of one tenant.
+-- ARGV: tenant ('' = all). Returns per group: group, tenant, parked_at,
+-- jobs_waiting, head id, head blob, head run_at, attempts, position, error.
+local want = ARGV[1]
+local out = {}
+local parked = redis.call('ZRANGE', K_PARKED, 0, -1, 'WITHSCORES')
+for i = 1, #parked, 2 do
+  local g = parked[i]
+  local tenant = redis.call('HGET', km(g), 't')
+  local head = redis.call('LINDEX', kg(g), 0)
+  if head and (want == '' or want == tenant) then
+    local f = redis.call('HMGET', kj(head), 'b', 'r', 'a', 'p', 'e')
+    local rest = {g, tenant, tonumber(parked[i + 1]), redis.call('LLEN', kg(g)),
+                  head, f[1], tonumber(f[2]), tonumber(f[3] or 0), tonumber(f[4]), f[5]}
+    for _, v in ipairs(rest) do out[#out + 1] = v end
+  end
+end
+return out

@@ -1,0 +1,18 @@
+-- queue_parked_skip.lua: moves the head job of a parked group to the dead
+-- letters (a capped list of JSON records with its error) and unparks the
+-- rest. ARGV: group, now. Returns 0, or 1 when not parked.
+local g, now = ARGV[1], tonumber(ARGV[2])
+if redis.call('HGET', km(g), 's') ~= 'parked' then return 1 end
+local head = redis.call('LINDEX', kg(g), 0)
+if head then
+  local f = redis.call('HMGET', kj(head), 'b', 'a', 'e', 'p')
+  redis.call('RPUSH', K_DEAD, cjson.encode({id = head, group = g, blob = f[1],
+    attempts = tonumber(f[2] or 0), error = f[3] or '', position = tonumber(f[4]),
+    skipped_at = now}))
+  redis.call('LTRIM', K_DEAD, -1000, -1)
+  pop_jobs(g, 1)
+end
+redis.call('ZREM', K_PARKED, g)
+redis.call('HDEL', km(g), 'pa')
+if schedule(g, redis.call('HGET', km(g), 't'), now, now) == 1 then wake(1) end
+return 0

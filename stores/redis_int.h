@@ -1,0 +1,143 @@
+/* redis_int.h: the private pieces of the Redis store shared by its files:
+ * the per-thread connection pool (redis_conn.c), argument vectors, the
+ * EVALSHA script set (redis_script.c), the job blob codec (redis_codec.c)
+ * and the store object itself (redis_store.c). */
+#ifndef ES_REDIS_INT_H
+#define ES_REDIS_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+
+/* ---- connections (redis_conn.c) ---- */
+
+typedef struct redis_conn_pool redis_conn_pool;
+
+/* Parses `url` and prepares a pool; no connection is made yet. Returns the
+ * pool (caller frees with redis_conn_pool_free) or NULL with DIAG_INVALID. */
+redis_conn_pool *redis_conn_pool_new(const char *url);
+
+/* Closes every thread's connection and frees the pool. No thread may use
+ * the pool any more. */
+void redis_conn_pool_free(redis_conn_pool *p);
+
+/* Sets how long a command keeps retrying transient errors (ms). */
+void redis_conn_pool_set_retry_ms(redis_conn_pool *p, int ms);
+
+/* Runs one command on the calling thread's connection. Connection errors
+ * and transient server states (LOADING, BUSY, TRYAGAIN, MASTERDOWN,
+ * READONLY) are retried with exponential backoff after reconnecting, until
+ * the retry budget runs out. `block_ms` > 0 is the longest the command may
+ * block in the server (BLPOP), added to the socket timeout. Returns the
+ * reply (caller frees with freeReplyObject; it may be an error reply other
+ * than the transient ones), or NULL with DIAG_IO. */
+redisReply *redis_conn_command(redis_conn_pool *p, int argc, const char **argv,
+                               const size_t *lens, int block_ms);
+
+/* One PING on the calling thread's connection without backoff: 1 ok, 0 not. */
+int redis_conn_ping(redis_conn_pool *p);
+
+/* ---- argument vectors (redis_conn.c) ---- */
+
+/* A growable argv for redis_conn_command; strings added with _str are
+ * borrowed (must outlive the call), the others are owned by the vector. */
+typedef struct redis_args {
+    int n, cap;
+    const char **v;
+    size_t *len;
+    char **owned;
+    int n_owned, cap_owned;
+} redis_args;
+
+/* Each returns 0, or -1 with DIAG_INTERNAL on OOM. */
+int redis_args_str(redis_args *a, const char *s, size_t len);
+int redis_args_cstr(redis_args *a, const char *s); /* NULL adds "" */
+int redis_args_int(redis_args *a, int64_t v);
+/* Adds the parts joined by '\x1f' (NULL parts as ""), owned. */
+int redis_args_join(redis_args *a, const char *const *parts, int n);
+void redis_args_free(redis_args *a);
+
+/* ---- server-side scripts (redis_script.c) ---- */
+
+typedef enum {
+    REDIS_SCRIPT_ENQUEUE,
+    REDIS_SCRIPT_CLAIM,
+    REDIS_SCRIPT_EXTEND,
+    REDIS_SCRIPT_COMPLETE,
+    REDIS_SCRIPT_FAIL,
+    REDIS_SCRIPT_PARKED_LIST,
+    REDIS_SCRIPT_PARKED_RETRY,
+    REDIS_SCRIPT_PARKED_SKIP,
+    REDIS_SCRIPT_STATS,
+    REDIS_SCRIPT_FOLD_PUT,
+    REDIS_SCRIPT_COUNT
+} redis_script_id;
+
+typedef struct redis_scripts {
+    char *body[REDIS_SCRIPT_COUNT]; /* queue_lib.lua prepended to queue_* */
+    size_t len[REDIS_SCRIPT_COUNT];
+    char sha[REDIS_SCRIPT_COUNT][41]; /* "" until loaded */
+    pthread_mutex_t lock;
+} redis_script_set;
+
+/* Builds the script bodies from the embedded .lua files of stores/redis. 0, or -1
+ * with DIAG_INTERNAL when one is missing. */
+int redis_scripts_init(redis_script_set *s);
+void redis_scripts_destroy(redis_script_set *s);
+
+/* EVALSHA of script `id` with KEYS[1] = key and `args` as ARGV, loading the
+ * script first when needed and again on NOSCRIPT (after a server restart).
+ * Returns a non-error reply (caller frees) or NULL with DIAG_IO (no
+ * connection) or DIAG_BACKEND (error reply). */
+redisReply *redis_script_call(redis_conn_pool *p, redis_script_set *s, redis_script_id id,
+                              const char *key, const redis_args *args, int block_ms);
+
+/* ---- job blobs (redis_codec.c) ---- */
+
+/* Encodes the fields of `job` that never change in the queue (id, kind,
+ * tenant, pipeline, component, group, dedup, origin, payload) into a
+ * malloc'd blob of *len bytes. NULL with DIAG_INTERNAL on OOM. */
+char *redis_codec_encode_job(const es_job *job, size_t *len);
+
+/* Fills the zeroed `job` from a blob (strings malloc'd, owned by the job).
+ * 0, or -1 with DIAG_BACKEND for a malformed blob (job cleared). */
+int redis_codec_decode_job(es_job *job, const char *blob, size_t len);
+
+/* ---- the store (redis_store.c) ---- */
+
+typedef struct redis_store {
+    es_store base;
+    redis_conn_pool *pool;
+    redis_script_set scripts;
+    char *name;      /* queue name */
+    char *tag;       /* "{name}": KEYS[1] of every queue script */
+    size_t max_payload;
+} redis_store;
+
+/* Queue operations (redis_queue.c, redis_admin.c), as in store.h. */
+int redis_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now);
+int redis_queue_claim(es_store *s, const char *worker_id, size_t max_jobs,
+                      int64_t now, int64_t lease_ms, int wait_ms, es_claim *out);
+int redis_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
+int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int64_t now);
+int redis_queue_fail(es_store *s, const es_claim *claim, size_t n_done,
+                     const char *error, int64_t retry_at, int max_attempts, int64_t now);
+int redis_queue_stats(es_store *s, int64_t now, es_stats_cb cb, void *ud);
+int redis_queue_parked_list(es_store *s, const char *tenant_id, es_parked_cb cb, void *ud);
+int redis_queue_parked_retry(es_store *s, const char *group_key, int64_t now);
+int redis_queue_parked_skip(es_store *s, const char *group_key, int64_t now);
+int redis_queue_origin_pending(es_store *s, const char *origin_id,
+                               unsigned kind_mask, int64_t *count);
+
+/* Fold state (redis_fold.c), as in store.h. */
+int redis_fold_get(es_store *s, const char *tenant_id, const char *table,
+                   const char *key, char **state_json, int64_t *last_seq);
+int redis_fold_put(es_store *s, const char *tenant_id, const char *table,
+                   const char *key, const char *state_json, int64_t last_seq,
+                   int64_t updated_at);
+
+#endif

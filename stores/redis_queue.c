@@ -1,0 +1,332 @@
+/* redis_queue.c: the job queue's dispatch operations (enqueue, claim,
+ * extend, complete, fail) on Redis; the logic runs in Redis as the
+ * stores/redis/queue_*.lua scripts, one atomic script per operation.
+ *
+ * Keys of queue NAME (all share the hash tag {NAME}, so a queue lives in
+ * one Redis Cluster slot; \31 is the unit separator 0x1f):
+ *
+ *   {NAME}:j:<job id>     hash  one queued job: b = blob (static fields,
+ *                               redis_codec.c), r = run_at, p = position,
+ *                               a = attempts, e = last error, o = origin
+ *                               key, s = stats key, q = enqueued at,
+ *                               g = group and d = dedup key (dedup jobs)
+ *   {NAME}:g:<group>      list  job ids of the group, FIFO (head = index 0)
+ *   {NAME}:m:<group>      hash  group state: t = tenant, s = ready | due |
+ *                               claimed | parked, tok = fencing token,
+ *                               lu = lease until, n = jobs claimed,
+ *                               w = worker, pa = parked at
+ *   {NAME}:rt:<tenant>    zset  ready groups of a tenant -> ready since
+ *   {NAME}:tenants        zset  tenants with ready groups -> round-robin
+ *                               ticket (a served tenant goes to the back)
+ *   {NAME}:due            zset  groups whose head is not due -> its run_at
+ *   {NAME}:leases         zset  claimed groups -> lease until
+ *   {NAME}:parked         zset  parked groups -> parked at
+ *   {NAME}:dedup          hash  tenant\31dedup_id -> job id holding it
+ *   {NAME}:origin         hash  origin_id\31kind -> queued jobs
+ *   {NAME}:groups         set   groups holding jobs (walked by stats)
+ *   {NAME}:wake           list  wakeup tokens (at most 64) for idle claims
+ *   {NAME}:dead           list  skipped jobs as JSON (last 1000)
+ *   {NAME}:seq, :tok, :rr string counters: positions, tokens, tickets
+ *
+ * A group is in exactly one of: a tenant's ready zset, the due zset, the
+ * leases zset, the parked zset. A claim moves at most 16 expired leases and
+ * 64 due groups into the ready zsets, pops the first tenant and its oldest
+ * ready group: O(log n) per claimed group, never a scan of the ready set.
+ * Completed jobs are deleted, and an empty group's keys with them. Fold
+ * state keys are described in redis_fold.c.
+ *
+ * Idle claims block on BLPOP {NAME}:wake, which enqueue, complete, fail
+ * and unpark signal; the wait is cut short at the next due time so a
+ * delayed job or an expired lease is picked up on time. Redis times out
+ * blocked clients on its cron tick (100 ms at hz 10), so the last stretch
+ * before a due time is slept client-side instead. */
+#include "redis_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "diag.h"
+
+/* Jobs per enqueue script call, and the byte budget of one call. */
+#define ENQUEUE_CHUNK_JOBS 512
+#define ENQUEUE_CHUNK_BYTES (8u << 20)
+/* Below this distance to a due time, an idle claim sleeps instead of
+ * blocking in Redis (whose timeouts fire on a 100 ms tick). */
+#define CLAIM_PRECISE_MS 150
+
+static redis_store *store_of(es_store *s) { return (redis_store *)s; }
+
+/* Adds the 9 enqueue fields of one job (see queue_enqueue.lua). */
+static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
+{
+    char kind[4];
+    snprintf(kind, sizeof kind, "%d", (int)j->kind);
+    const char *origin[2] = {j->origin_id, kind};
+    const char *stats[3] = {j->pipeline, j->component, kind};
+    int dedup = j->dedup_mode != DEDUP_NONE && j->dedup_id && j->dedup_id[0];
+    const char *dedup_parts[2] = {j->tenant_id, j->dedup_id};
+    size_t blob_len;
+    char *blob = redis_codec_encode_job(j, &blob_len);
+    *blob_out = blob;
+    if (!blob) return -1;
+    if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
+        redis_args_cstr(a, j->tenant_id) || redis_args_int(a, j->run_at) ||
+        redis_args_int(a, dedup ? j->dedup_mode : 0))
+        return -1;
+    if (dedup ? redis_args_join(a, dedup_parts, 2) : redis_args_str(a, "", 0)) return -1;
+    if (redis_args_join(a, origin, 2) || redis_args_join(a, stats, 3) ||
+        redis_args_str(a, blob, blob_len))
+        return -1;
+    return 0;
+}
+
+/* Checks what the queue needs of a job before anything is sent. */
+static int enqueue_validate(const redis_store *rs, const es_job *j, size_t i)
+{
+    if (!j->id || !j->id[0] || !j->group_key || !j->group_key[0] || !j->tenant_id ||
+        !j->tenant_id[0]) {
+        diag_set(DIAG_INVALID, "job %zu: id, group_key and tenant_id are required", i);
+        return -1;
+    }
+    if (j->payload_len > rs->max_payload) {
+        diag_set(DIAG_INVALID, "job %s: payload of %zu bytes exceeds the limit of %zu bytes",
+                 j->id, j->payload_len, rs->max_payload);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends jobs [from, to) in one script call. */
+static int enqueue_chunk(redis_store *rs, const es_job *jobs, size_t from, size_t to,
+                         int64_t now)
+{
+    redis_args a = {0};
+    char **blobs = calloc(to - from, sizeof *blobs);
+    int rc = -1;
+    if (!blobs) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    if (redis_args_int(&a, now)) goto out;
+    for (size_t i = from; i < to; i++)
+        if (enqueue_args_job(&a, &jobs[i], &blobs[i - from])) goto out;
+    redisReply *r = redis_script_call(rs->pool, &rs->scripts, REDIS_SCRIPT_ENQUEUE, rs->tag, &a, 0);
+    if (r) {
+        rc = 0;
+        freeReplyObject(r);
+    }
+out:
+    for (size_t i = 0; i < to - from; i++) free(blobs[i]);
+    free(blobs);
+    redis_args_free(&a);
+    return rc;
+}
+
+int redis_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now)
+{
+    redis_store *rs = store_of(s);
+    for (size_t i = 0; i < n; i++)
+        if (enqueue_validate(rs, &jobs[i], i)) return -1;
+    size_t from = 0;
+    while (from < n) {
+        size_t to = from, bytes = 0;
+        while (to < n && to - from < ENQUEUE_CHUNK_JOBS &&
+               (to == from || bytes + jobs[to].payload_len < ENQUEUE_CHUNK_BYTES))
+            bytes += jobs[to++].payload_len;
+        if (enqueue_chunk(rs, jobs, from, to, now)) return -1;
+        from = to;
+    }
+    return 0;
+}
+
+static int64_t reply_int(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type == REDIS_REPLY_STRING) return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+/* Fills one claimed job from 6 reply elements: id, blob, run_at,
+ * attempts, position, error. */
+static int claim_fill_job(es_job *job, redisReply **e)
+{
+    if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING) {
+        diag_set(DIAG_BACKEND, "redis claim: malformed reply");
+        return -1;
+    }
+    if (redis_codec_decode_job(job, e[1]->str, e[1]->len)) return -1;
+    char *id = strndup(e[0]->str, e[0]->len);
+    char *err = e[5]->type == REDIS_REPLY_STRING ? strndup(e[5]->str, e[5]->len) : NULL;
+    if (!id || (e[5]->type == REDIS_REPLY_STRING && !err)) {
+        free(id);
+        free(err);
+        job_clear(job);
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    free(job->id);
+    job->id = id; /* a debounced job keeps the id it was queued under */
+    job->run_at = reply_int(e[2]);
+    job->attempts = (int)reply_int(e[3]);
+    job->position = reply_int(e[4]);
+    job->last_error = err;
+    return 0;
+}
+
+/* Turns a successful claim reply into `out`. */
+static int claim_parse(const redisReply *r, es_claim *out)
+{
+    size_t n = (r->elements - 3) / 6;
+    memset(out, 0, sizeof *out);
+    out->token = reply_int(r->element[0]);
+    out->lease_until = reply_int(r->element[1]);
+    out->group_key = strndup(r->element[2]->str, r->element[2]->len);
+    out->jobs = calloc(n ? n : 1, sizeof *out->jobs);
+    if (!out->group_key || !out->jobs) {
+        store_claim_clear(out);
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (claim_fill_job(&out->jobs[i], r->element + 3 + i * 6)) {
+            store_claim_clear(out);
+            return -1;
+        }
+        out->n = i + 1;
+    }
+    return 0;
+}
+
+/* One claim attempt at `now`: 0 claimed, 1 nothing (with *next the time
+ * something may become ready, -1 unknown), -1 error. */
+static int claim_once(redis_store *rs, const char *worker_id, size_t max_jobs, int64_t now,
+                      int64_t lease_ms, es_claim *out, int64_t *next)
+{
+    redis_args a = {0};
+    int rc = -1;
+    if (redis_args_int(&a, now) || redis_args_int(&a, lease_ms) ||
+        redis_args_int(&a, (int64_t)(max_jobs ? max_jobs : 1)) ||
+        redis_args_cstr(&a, worker_id))
+        goto out;
+    redisReply *r = redis_script_call(rs->pool, &rs->scripts, REDIS_SCRIPT_CLAIM, rs->tag, &a, 0);
+    if (!r) goto out;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        diag_set(DIAG_BACKEND, "redis claim: malformed reply");
+    } else if (reply_int(r->element[0]) == 0) {
+        *next = reply_int(r->element[1]);
+        rc = 1;
+    } else if (r->elements < 3 || (r->elements - 3) % 6 != 0) {
+        diag_set(DIAG_BACKEND, "redis claim: malformed reply");
+    } else {
+        rc = claim_parse(r, out);
+    }
+    freeReplyObject(r);
+out:
+    redis_args_free(&a);
+    return rc;
+}
+
+/* Blocks up to `ms` on the wakeup list. 0, or -1 with diag. */
+static int claim_block(redis_store *rs, int64_t ms)
+{
+    char key[512], timeout[32];
+    int klen = snprintf(key, sizeof key, "%s:wake", rs->tag);
+    if (klen < 0 || (size_t)klen >= sizeof key) {
+        clock_sleep_ms(ms);
+        return 0;
+    }
+    int tlen = snprintf(timeout, sizeof timeout, "%.3f", (double)(ms < 1 ? 1 : ms) / 1000.0);
+    const char *argv[3] = {"BLPOP", key, timeout};
+    size_t lens[3] = {5, (size_t)klen, (size_t)tlen};
+    redisReply *r = redis_conn_command(rs->pool, 3, argv, lens, (int)ms);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int redis_queue_claim(es_store *s, const char *worker_id, size_t max_jobs, int64_t now,
+                      int64_t lease_ms, int wait_ms, es_claim *out)
+{
+    redis_store *rs = store_of(s);
+    int64_t start = clock_monotonic_ms();
+    for (;;) {
+        int64_t elapsed = clock_monotonic_ms() - start;
+        int64_t at = now + elapsed, next = -1;
+        int rc = claim_once(rs, worker_id, max_jobs, at, lease_ms, out, &next);
+        if (rc != 1 || wait_ms <= 0 || elapsed >= wait_ms) return rc;
+        int64_t left = wait_ms - elapsed;
+        int64_t until_due = next >= 0 ? next - at : left + 1;
+        if (until_due <= 0) continue; /* more due groups than one claim moves */
+        if (until_due <= left && until_due <= CLAIM_PRECISE_MS) {
+            clock_sleep_ms(until_due);
+            continue;
+        }
+        int64_t block = until_due <= left ? until_due - (CLAIM_PRECISE_MS - 40) : left;
+        if (claim_block(rs, block)) return -1;
+    }
+}
+
+/* Runs a token-checked script on a claim; -1 from the script is a stale
+ * token (DIAG_CONFLICT). Returns the script's integer, or -1 with diag. */
+static int claim_script(redis_store *rs, redis_script_id id, const es_claim *claim,
+                        redis_args *a, int64_t *result)
+{
+    redisReply *r = redis_script_call(rs->pool, &rs->scripts, id, rs->tag, a, 0);
+    if (!r) return -1;
+    int64_t v = reply_int(r);
+    int ok = r->type == REDIS_REPLY_INTEGER;
+    freeReplyObject(r);
+    if (!ok) {
+        diag_set(DIAG_BACKEND, "redis queue: malformed reply");
+        return -1;
+    }
+    if (v < 0) {
+        diag_set(DIAG_CONFLICT, "claim of group %s (token %lld) is no longer held",
+                 claim->group_key, (long long)claim->token);
+        return -1;
+    }
+    if (result) *result = v;
+    return 0;
+}
+
+int redis_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms)
+{
+    redis_store *rs = store_of(s);
+    redis_args a = {0};
+    int64_t lease_until = 0;
+    int rc = -1;
+    if (!redis_args_cstr(&a, claim->group_key) && !redis_args_int(&a, claim->token) &&
+        !redis_args_int(&a, now) && !redis_args_int(&a, lease_ms))
+        rc = claim_script(rs, REDIS_SCRIPT_EXTEND, claim, &a, &lease_until);
+    if (rc == 0) claim->lease_until = lease_until;
+    redis_args_free(&a);
+    return rc;
+}
+
+int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int64_t now)
+{
+    redis_store *rs = store_of(s);
+    redis_args a = {0};
+    int rc = -1;
+    if (!redis_args_cstr(&a, claim->group_key) && !redis_args_int(&a, claim->token) &&
+        !redis_args_int(&a, (int64_t)n_done) && !redis_args_int(&a, now))
+        rc = claim_script(rs, REDIS_SCRIPT_COMPLETE, claim, &a, NULL);
+    redis_args_free(&a);
+    return rc;
+}
+
+int redis_queue_fail(es_store *s, const es_claim *claim, size_t n_done, const char *error,
+                     int64_t retry_at, int max_attempts, int64_t now)
+{
+    redis_store *rs = store_of(s);
+    redis_args a = {0};
+    int rc = -1;
+    if (!redis_args_cstr(&a, claim->group_key) && !redis_args_int(&a, claim->token) &&
+        !redis_args_int(&a, (int64_t)n_done) && !redis_args_cstr(&a, error) &&
+        !redis_args_int(&a, retry_at) && !redis_args_int(&a, max_attempts) &&
+        !redis_args_int(&a, now))
+        rc = claim_script(rs, REDIS_SCRIPT_FAIL, claim, &a, NULL);
+    redis_args_free(&a);
+    return rc;
+}

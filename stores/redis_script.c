@@ -1,0 +1,149 @@
+/* redis_script.c: the queue's server-side Lua scripts (the .lua files of stores/redis,
+ * embedded as redis_scripts), loaded with SCRIPT LOAD and called with
+ * EVALSHA; reloaded on NOSCRIPT after a server restart or SCRIPT FLUSH. */
+#include "redis_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "lua_sources.h"
+
+/* Generated from stores/redis/ by cmake/embed_lua.cmake. */
+extern const lua_source redis_scripts[];
+
+static const char *const script_modules[REDIS_SCRIPT_COUNT] = {
+    [REDIS_SCRIPT_ENQUEUE] = "queue_enqueue",
+    [REDIS_SCRIPT_CLAIM] = "queue_claim",
+    [REDIS_SCRIPT_EXTEND] = "queue_extend",
+    [REDIS_SCRIPT_COMPLETE] = "queue_complete",
+    [REDIS_SCRIPT_FAIL] = "queue_fail",
+    [REDIS_SCRIPT_PARKED_LIST] = "queue_parked_list",
+    [REDIS_SCRIPT_PARKED_RETRY] = "queue_parked_retry",
+    [REDIS_SCRIPT_PARKED_SKIP] = "queue_parked_skip",
+    [REDIS_SCRIPT_STATS] = "queue_stats",
+    [REDIS_SCRIPT_FOLD_PUT] = "fold_put",
+};
+
+static const lua_source *script_find(const char *module)
+{
+    for (const lua_source *src = redis_scripts; src->module; src++)
+        if (strcmp(src->module, module) == 0) return src;
+    return NULL;
+}
+
+int redis_scripts_init(redis_script_set *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    const lua_source *lib = script_find("queue_lib");
+    for (int i = 0; i < REDIS_SCRIPT_COUNT; i++) {
+        const lua_source *src = script_find(script_modules[i]);
+        if (!src || !lib) {
+            diag_set(DIAG_INTERNAL, "redis script %s is not embedded", script_modules[i]);
+            redis_scripts_destroy(s);
+            return -1;
+        }
+        int with_lib = strncmp(script_modules[i], "queue_", 6) == 0;
+        size_t len = (with_lib ? lib->len + 1 : 0) + src->len;
+        char *body = malloc(len + 1);
+        if (!body) {
+            diag_set(DIAG_INTERNAL, "out of memory");
+            redis_scripts_destroy(s);
+            return -1;
+        }
+        size_t at = 0;
+        if (with_lib) {
+            memcpy(body, lib->code, lib->len);
+            body[lib->len] = '\n';
+            at = lib->len + 1;
+        }
+        memcpy(body + at, src->code, src->len);
+        body[len] = '\0';
+        s->body[i] = body;
+        s->len[i] = len;
+    }
+    return 0;
+}
+
+void redis_scripts_destroy(redis_script_set *s)
+{
+    for (int i = 0; i < REDIS_SCRIPT_COUNT; i++) free(s->body[i]);
+    pthread_mutex_destroy(&s->lock);
+    memset(s->body, 0, sizeof s->body);
+}
+
+/* SCRIPT LOAD of one script; remembers its sha. 0 or -1 with diag. */
+static int script_load(redis_conn_pool *p, redis_script_set *s, redis_script_id id)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", s->body[id]};
+    size_t lens[3] = {6, 4, s->len[id]};
+    redisReply *r = redis_conn_command(p, 3, argv, lens, 0);
+    if (!r) return -1;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+        pthread_mutex_lock(&s->lock);
+        memcpy(s->sha[id], r->str, 40);
+        s->sha[id][40] = '\0';
+        pthread_mutex_unlock(&s->lock);
+    } else {
+        diag_set(DIAG_BACKEND, "redis: SCRIPT LOAD %s: %s", script_modules[id],
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+redisReply *redis_script_call(redis_conn_pool *p, redis_script_set *s, redis_script_id id,
+                              const char *key, const redis_args *args, int block_ms)
+{
+    int argc = args->n + 4;
+    const char **argv = malloc((size_t)argc * sizeof *argv);
+    size_t *lens = malloc((size_t)argc * sizeof *lens);
+    redisReply *r = NULL;
+    char sha[41];
+    if (!argv || !lens) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        goto out;
+    }
+    argv[0] = "EVALSHA";
+    argv[1] = sha;
+    argv[2] = "1";
+    argv[3] = key;
+    lens[0] = 7;
+    lens[1] = 40;
+    lens[2] = 1;
+    lens[3] = strlen(key);
+    if (args->n) {
+        memcpy(argv + 4, args->v, (size_t)args->n * sizeof *argv);
+        memcpy(lens + 4, args->len, (size_t)args->n * sizeof *lens);
+    }
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pthread_mutex_lock(&s->lock);
+        memcpy(sha, s->sha[id], sizeof sha);
+        pthread_mutex_unlock(&s->lock);
+        if (!sha[0]) {
+            if (script_load(p, s, id) != 0) goto out;
+            continue;
+        }
+        r = redis_conn_command(p, argc, argv, lens, block_ms);
+        if (!r) goto out;
+        if (r->type != REDIS_REPLY_ERROR) goto out;
+        if (strncmp(r->str, "NOSCRIPT", 8) != 0) break;
+        freeReplyObject(r);
+        r = NULL;
+        if (script_load(p, s, id) != 0) goto out;
+    }
+    if (r) {
+        diag_set(DIAG_BACKEND, "redis script %s: %s", script_modules[id], r->str);
+        freeReplyObject(r);
+        r = NULL;
+    } else {
+        diag_set(DIAG_BACKEND, "redis script %s: could not be loaded", script_modules[id]);
+    }
+out:
+    free(argv);
+    free(lens);
+    return r;
+}
