@@ -235,6 +235,61 @@ describe("trace_processing", function()
     end)
   end)
 
+  describe("stored_spans map", function()
+    it("maps a span to one record with ids, times, status and attributes", function()
+      local payloads = payloads_of("errored.json")
+      local ev = span_events(payloads)[2]
+      assert.same({
+        event_id = ev.id, tenant_id = "t1",
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736", span_id = "2222222222222222",
+        parent_span_id = "1111111111111111", name = "tool.search", kind = "unspecified",
+        start_time_ms = B + 100, end_time_ms = B + 400, duration_ms = 300,
+        start_time_unix_nano = "1718000000100000000", end_time_unix_nano = "1718000000400000000",
+        status_code = "error", attributes = {},
+        events = { { name = "exception", time_unix_nano = "1718000000390000000", time_ms = B + 390,
+          attributes = { ["exception.type"] = "RateLimitError", ["exception.message"] = "Rate limit exceeded" } } },
+        resource_attributes = { ["service.name"] = "agent" }, scope_name = "manual",
+      }, stored_spans.map(ev))
+    end)
+  end)
+
+  describe("utils.evaluation_requests", function()
+    local CONFIG = { default = {}, tenants = { t1 = {
+      { id = "len", type = "length", name = "Length", settings = { min = 1 } },
+      { id = "fast", type = "latency", guardrail = true, settings = { max_ms = 100 } },
+    } } }
+
+    local function span_event(tenant, created_at)
+      return { type = events.SPAN_RECEIVED, tenant_id = tenant, aggregate_id = "tr1", seq = 4,
+        occurred_at = B + 2500, created_at = created_at }
+    end
+    local SUMMARY = { end_time_ms = B + 2500, output = "Paris.", total_duration_ms = 2500, span_count = 3 }
+
+    it("requests one execute_evaluation per configured evaluator", function()
+      local out, reason = requests.requests(CONFIG, span_event("t1", B + 3000), SUMMARY)
+      assert.is_nil(reason)
+      assert.same({
+        { evaluation_id = "tr1:len", evaluator_id = "len", evaluator_type = "length", evaluator_name = "Length",
+          is_guardrail = false, settings = { min = 1 }, trace_id = "tr1", trigger_seq = 4,
+          trace = { output = "Paris.", total_duration_ms = 2500, span_count = 3, end_time_ms = B + 2500 } },
+        { evaluation_id = "tr1:fast", evaluator_id = "fast", evaluator_type = "latency",
+          is_guardrail = true, settings = { max_ms = 100 }, trace_id = "tr1", trigger_seq = 4,
+          trace = { output = "Paris.", total_duration_ms = 2500, span_count = 3, end_time_ms = B + 2500 } },
+      }, out)
+    end)
+
+    it("skips other tenants, other events and traces older than one hour", function()
+      assert.same({ {}, "no evaluators for tenant" }, { requests.requests(CONFIG, span_event("t2", B), SUMMARY) })
+      local topic = span_event("t1", B)
+      topic.type = events.TOPIC_ASSIGNED
+      assert.same({ {}, "not a span" }, { requests.requests(CONFIG, topic, SUMMARY) })
+      local hour = 60 * 60 * 1000
+      assert.equal(2, #requests.requests(CONFIG, span_event("t1", B + 2500 + hour), SUMMARY))
+      assert.same({ {}, "trace older than one hour" },
+        { requests.requests(CONFIG, span_event("t1", B + 2501 + hour), SUMMARY) })
+    end)
+  end)
+
   describe("utils.model_prices", function()
     it("matches model names by pattern, most specific first", function()
       assert.equal(0.15, prices.lookup("gpt-4o-mini-2024-07-18").input)
