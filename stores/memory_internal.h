@@ -44,7 +44,7 @@ typedef struct mevent {
 /* ---- job queue ---- */
 typedef struct mjob {
     es_job job;
-    struct mjob *prev, *next; /* in the group (next: also the dead letters) */
+    struct mjob *next; /* in the group FIFO, then in the dead letters */
     struct mgroup *group;
     mmap_node id_node, dedup_node;
     char *dedup_key;          /* tenant, dedup_id; NULL without dedup */

@@ -108,7 +108,6 @@ static void memory_queue_group_append(mgroup *g, mjob *j)
 {
     j->group = g;
     j->next = NULL;
-    j->prev = g->tail;
     if (g->tail) g->tail->next = j;
     else g->head = j;
     g->tail = j;
@@ -119,10 +118,9 @@ mjob *memory_queue_group_pop(mgroup *g)
 {
     mjob *j = g->head;
     g->head = j->next;
-    if (g->head) g->head->prev = NULL;
-    else g->tail = NULL;
+    if (!g->head) g->tail = NULL;
     g->n--;
-    j->next = j->prev = NULL;
+    j->next = NULL;
     return j;
 }
 

@@ -264,8 +264,8 @@ static void test_threads(void)
     s->ops->close(s);
 }
 
-/* A debounced job in a parked group, records per tenant, seq after a
- * duplicate: small cases the suite does not cover. */
+/* A same-id retry inside one batch, event ids scoped by tenant, and an
+ * event without an id refused. */
 static void test_event_retry_in_batch(void)
 {
     es_store *s = memory_store_open();
