@@ -401,14 +401,14 @@ static void handle_otlp(const http_routes_ctx *ctx, const http_request *req,
     media_type(req->content_type, type, sizeof type);
     int proto = strcmp(type, PROTO_TYPE) == 0;
     const char *encoding = proto ? "protobuf" : "json";
-    if (!ctx->opt->otlp_convert) {
-        otlp_error(ctx, res, proto, 501, GRPC_UNIMPLEMENTED,
-                   "OTLP conversion is not wired into this server");
-        return;
-    }
     if (!proto && strcmp(type, JSON_TYPE) != 0) {
         otlp_error(ctx, res, 0, 415, GRPC_INVALID_ARGUMENT,
                    "Content-Type must be application/json or application/x-protobuf");
+        return;
+    }
+    if (!ctx->opt->otlp_convert) {
+        otlp_error(ctx, res, proto, 501, GRPC_UNIMPLEMENTED,
+                   "OTLP conversion is not wired into this server");
         return;
     }
     const char *body = req->body;
@@ -510,7 +510,7 @@ void http_routes_handle(const http_routes_ctx *ctx, const http_request *req,
 
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
         strcmp(path, "/metrics") == 0) {
-        res->route = path + 1;
+        res->route = path[1] == 'h' ? "/healthz" : path[1] == 'r' ? "/readyz" : "/metrics";
         if (!is_method(req, "GET") && !is_method(req, "HEAD")) {
             res->allow = "GET, HEAD";
             respond_error(res, 405, "method_not_allowed", "use GET", NULL);
