@@ -1,0 +1,458 @@
+/* test_store_clickhouse.c: the ClickHouse store against a private
+ * clickhouse-server: the shared conformance suite, URL and schema SQL,
+ * migration, batching across threads, hostile ids, an outage while rows are
+ * buffered, and the writer's memory bound. */
+#include "testlib.h"
+
+#include "clickhouse_server.h"
+#include "store_conformance.h"
+
+#include "clickhouse_internal.h"
+#include "clickhouse_store.h"
+#include "clock.h"
+#include "diag.h"
+
+#include <pthread.h>
+
+static ch_test_server server;
+static int db_counter;
+
+/* The URL of a new, migrated, empty database. */
+static void fresh_url(char *url, size_t n, const char *options)
+{
+    snprintf(url, n, "%s/t%d_%d%s", server.url, (int)getpid(), ++db_counter,
+             options ? options : "");
+    if (clickhouse_migrate(url, NULL, NULL, 0) != 0)
+        fprintf(stderr, "migrate %s: %s\n", url, diag_message());
+}
+
+static es_store *open_fresh(void *ud)
+{
+    char url[512];
+    fresh_url(url, sizeof url, ud);
+    return clickhouse_store_open(url);
+}
+
+/* Runs `sql` and returns the first line of its TSV answer as an integer. */
+static long long query_int(const char *url, const char *sql)
+{
+    clickhouse_options opt;
+    clickhouse_options_default(&opt);
+    ch_conn conn;
+    if (chhttp_parse_url(url, &conn, &opt) != 0) return -1;
+    json_buf out;
+    jb_init(&out);
+    long long v = -1;
+    if (chhttp_query(&conn, 1, sql, NULL, 0, &out) == 0 && out.data) v = atoll(out.data);
+    else fprintf(stderr, "query %s: %s\n", sql, diag_message());
+    jb_free(&out);
+    chhttp_conn_free(&conn);
+    return v;
+}
+
+static void test_conformance(void) { conformance_run(open_fresh, NULL); }
+
+static void test_url_parsing(void)
+{
+    clickhouse_options opt;
+    clickhouse_options_default(&opt);
+    ch_conn c;
+    CHECK_INT(chhttp_parse_url("http://us%40r:p%3Ass@db.example:9123/analytics?flush_rows=5&flush_ms=7",
+                               &c, &opt), 0);
+    CHECK_STR(c.base_url, "http://db.example:9123/");
+    CHECK_STR(c.user, "us@r");
+    CHECK_STR(c.password, "p:ss");
+    CHECK_STR(c.database, "analytics");
+    CHECK_INT(opt.flush_rows, 5);
+    CHECK_INT(opt.flush_ms, 7);
+    chhttp_conn_free(&c);
+
+    CHECK_INT(chhttp_parse_url("http://localhost", &c, &opt), 0);
+    CHECK_STR(c.base_url, "http://localhost:8123/");
+    CHECK_STR(c.database, "default");
+    CHECK(c.user == NULL);
+    chhttp_conn_free(&c);
+
+    CHECK_INT(chhttp_parse_url("https://x/db", &c, &opt), -1);
+    CHECK_INT(diag_code_get(), DIAG_INVALID);
+    CHECK_INT(chhttp_parse_url("http://x/bad-db", &c, &opt), -1);
+    CHECK_INT(chhttp_parse_url("http://x/db?nope=1", &c, &opt), -1);
+    CHECK_INT(diag_code_get(), DIAG_INVALID);
+
+    CHECK(clickhouse_store_open("http://127.0.0.1:1/db") == NULL);
+    CHECK_INT(diag_code_get(), DIAG_IO);
+}
+
+static const clickhouse_column summary_columns[] = {{"span_count", "UInt32"},
+                                                    {"name", "String"}};
+
+static void test_schema_sql(void)
+{
+    clickhouse_table_def defs[2] = {
+        {"trace_summaries", CLICKHOUSE_TABLE_FOLD, summary_columns, 2},
+        {"stored_spans", CLICKHOUSE_TABLE_RECORDS, NULL, 0}};
+    char **sql;
+    size_t n;
+    CHECK_INT(clickhouse_schema_sql("esengine", "prod", defs, 2, &sql, &n), 0);
+    CHECK_INT(n, 5);
+    for (size_t i = 0; i < n; i++) CHECK(strstr(sql[i], " ON CLUSTER `prod`") != NULL);
+    CHECK(strstr(sql[2], "ENGINE = ReplicatedReplacingMergeTree("
+                         "'/clickhouse/tables/{shard}/esengine/events', '{replica}')") != NULL);
+    CHECK(strstr(sql[2], "PARTITION BY toYYYYMM(toDateTime(intDiv(created_at, 1000)))") != NULL);
+    CHECK(strstr(sql[2], "ORDER BY (tenant_id, aggregate_type, aggregate_id, seq)") != NULL);
+    CHECK(strstr(sql[3], "`span_count` UInt32 MATERIALIZED "
+                         "toUInt32(visitParamExtractUInt(state, 'span_count'))") != NULL);
+    CHECK(strstr(sql[3], "'{replica}', last_seq)") != NULL);
+    CHECK(strstr(sql[4], "ReplicatedReplacingMergeTree(") != NULL);
+    CHECK(strstr(sql[4], "ORDER BY (tenant_id, record_id)") != NULL);
+    clickhouse_sql_free(sql, n);
+
+    CHECK_INT(clickhouse_schema_sql("esengine", NULL, defs, 2, &sql, &n), 0);
+    for (size_t i = 0; i < n; i++) CHECK(strstr(sql[i], "CLUSTER") == NULL);
+    CHECK(strstr(sql[3], "ENGINE = ReplacingMergeTree(last_seq) ORDER BY (tenant_id, key)") != NULL);
+    clickhouse_sql_free(sql, n);
+
+    clickhouse_table_def bad[3] = {{"x`; DROP", CLICKHOUSE_TABLE_FOLD, NULL, 0},
+                                   {"events", CLICKHOUSE_TABLE_FOLD, NULL, 0},
+                                   {"ok", CLICKHOUSE_TABLE_FOLD,
+                                    (clickhouse_column[]){{"c", "DateTime64"}}, 1}};
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(clickhouse_schema_sql("esengine", NULL, &bad[i], 1, &sql, &n), -1);
+        CHECK_INT(diag_code_get(), DIAG_INVALID);
+    }
+}
+
+static void test_migrate_columns(void)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s/mig%d", server.url, (int)getpid());
+    clickhouse_table_def def = {"trace_summaries", CLICKHOUSE_TABLE_FOLD, summary_columns, 1};
+    CHECK_INT(clickhouse_migrate(url, NULL, &def, 1), 0);
+    /* again, with one more declared column: idempotent, adds the column */
+    def.n_columns = 2;
+    CHECK_INT(clickhouse_migrate(url, NULL, &def, 1), 0);
+    CHECK_INT(query_int(url, "SELECT count() FROM schema_version"), 1);
+    CHECK_INT(query_int(url, "SELECT max(version) FROM schema_version"), CLICKHOUSE_SCHEMA_VERSION);
+
+    es_store *s = clickhouse_store_open(url);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(s->ops->fold_put(s, "t1", "trace_summaries", "a1",
+                               "{\"span_count\":41,\"name\":\"x\"}", 1, 5), 0);
+    CHECK_INT(s->ops->fold_put(s, "t1", "trace_summaries", "a1",
+                               "{\"span_count\":42,\"name\":\"y\"}", 2, 6), 0);
+    CHECK_INT(clickhouse_store_sync(s, 10000), 0);
+    CHECK_INT(query_int(url, "SELECT span_count FROM trace_summaries FINAL "
+                             "WHERE tenant_id = 't1' AND aggregate_id = 'a1'"), 42);
+    CHECK_INT(query_int(url, "SELECT count() FROM trace_summaries FINAL WHERE name = 'y'"), 1);
+    s->ops->close(s);
+}
+
+/* ---- batching across threads ---- */
+
+typedef struct batch_worker {
+    es_store *s;
+    int thread;
+    int failures;
+} batch_worker;
+
+static void *batch_worker_main(void *arg)
+{
+    batch_worker *w = arg;
+    char tenant[] = "t1", type[] = "trace", etype[] = "x", ver[] = "v", data[] = "{}";
+    for (int b = 0; b < 5; b++) {
+        es_event evs[50];
+        char ids[50][32], aggs[50][32];
+        for (int i = 0; i < 50; i++) {
+            snprintf(ids[i], sizeof ids[i], "e-%d-%d-%d", w->thread, b, i);
+            snprintf(aggs[i], sizeof aggs[i], "agg-%d-%d", w->thread, i % 5);
+            evs[i] = (es_event){.id = ids[i], .tenant_id = tenant, .aggregate_type = type,
+                                .aggregate_id = aggs[i], .type = etype, .version = ver,
+                                .idempotency_key = ids[i], .data_json = data,
+                                .metadata_json = data};
+        }
+        append_outcome out[50];
+        if (w->s->ops->tx_begin(w->s) != 0 ||
+            w->s->ops->event_append(w->s, evs, 50, clock_now_ms(), out) != 0 ||
+            w->s->ops->tx_commit(w->s) != 0) {
+            fprintf(stderr, "batch worker: %s\n", diag_message());
+            w->failures++;
+        }
+    }
+    return NULL;
+}
+
+static void test_batching(void)
+{
+    char url[512];
+    fresh_url(url, sizeof url, NULL);
+    es_store *s = clickhouse_store_open(url);
+    CHECK(s != NULL);
+    if (!s) return;
+    pthread_t th[4];
+    batch_worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (batch_worker){s, i, 0};
+        pthread_create(&th[i], NULL, batch_worker_main, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(w[i].failures, 0);
+    }
+    clickhouse_stats st;
+    clickhouse_store_stats(s, &st);
+    /* committed means inserted: no sync needed before counting */
+    CHECK_INT(st.rows_inserted, 1000);
+    CHECK_INT(query_int(url, "SELECT count() FROM events"), 1000);
+    CHECK_INT(query_int(url, "SELECT countDistinct(aggregate_id, seq) FROM events"), 1000);
+    CHECK_INT(query_int(url, "SELECT max(seq) FROM events"), 50);
+    fprintf(stderr, "  1000 rows from 4 threads in %llu INSERTs\n",
+            (unsigned long long)st.inserts);
+    CHECK(st.inserts >= 1 && st.inserts <= 20);
+    s->ops->close(s);
+}
+
+/* ---- hostile ids ---- */
+
+static const char *hostile[] = {
+    "it's", "back\\slash", "new\nline\r\ttab", "uni\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+    "'; DROP TABLE events; --", "\\'", "quote\"d", "ctl\x01\x1f\x7f", "",
+};
+#define N_HOSTILE (sizeof hostile / sizeof hostile[0])
+
+typedef struct hostile_read {
+    int n;
+    char *data, *agg, *tenant, *key;
+} hostile_read;
+
+static int hostile_collect(void *ud, const es_event *ev)
+{
+    hostile_read *r = ud;
+    if (r->n++ == 0) {
+        r->data = strdup(ev->data_json);
+        r->agg = strdup(ev->aggregate_id);
+        r->tenant = strdup(ev->tenant_id);
+        r->key = strdup(ev->idempotency_key);
+    }
+    return 0;
+}
+
+typedef struct hostile_records {
+    int n;
+    char *id, *agg, *json;
+} hostile_records;
+
+static int hostile_record(void *ud, const char *record_id, const char *aggregate_id,
+                          const char *record_json, int64_t created_at)
+{
+    hostile_records *r = ud;
+    (void)created_at;
+    if (r->n++ == 0) {
+        r->id = strdup(record_id);
+        r->agg = strdup(aggregate_id);
+        r->json = strdup(record_json);
+    }
+    return 0;
+}
+
+static void test_hostile_ids(void)
+{
+    char url[512];
+    fresh_url(url, sizeof url, NULL);
+    es_store *s = clickhouse_store_open(url);
+    CHECK(s != NULL);
+    if (!s) return;
+    char type[] = "tr'ace", etype[] = "x", ver[] = "v", meta[] = "{}";
+    for (size_t i = 0; i < N_HOSTILE; i++) {
+        char id[64], data[256];
+        snprintf(id, sizeof id, "id-%zu-%s", i, hostile[i]);
+        json_buf d;
+        jb_init(&d);
+        jb_str(&d, "{\"v\":");
+        jb_quoted(&d, hostile[i]);
+        jb_str(&d, "}");
+        snprintf(data, sizeof data, "%s", d.data);
+        jb_free(&d);
+        es_event ev = {.id = id, .tenant_id = (char *)hostile[i], .aggregate_type = type,
+                       .aggregate_id = (char *)hostile[i], .type = etype, .version = ver,
+                       .idempotency_key = id, .data_json = data, .metadata_json = meta};
+        append_outcome o = 0;
+        CHECK_INT(s->ops->event_append(s, &ev, 1, 1000, &o), 0);
+        CHECK_INT(o, APPEND_NEW);
+        CHECK_INT(ev.seq, 1);
+        CHECK_INT(s->ops->fold_put(s, hostile[i], "folds", hostile[i], data, 1, 1000), 0);
+        CHECK_INT(s->ops->record_append(s, hostile[i], "recs", hostile[i], hostile[i], data,
+                                        1000), 0);
+    }
+    for (size_t i = 0; i < N_HOSTILE; i++) {
+        char id[64], data[256];
+        snprintf(id, sizeof id, "id-%zu-%s", i, hostile[i]);
+        json_buf d;
+        jb_init(&d);
+        jb_str(&d, "{\"v\":");
+        jb_quoted(&d, hostile[i]);
+        jb_str(&d, "}");
+        snprintf(data, sizeof data, "%s", d.data);
+        jb_free(&d);
+
+        hostile_read r = {0};
+        CHECK_INT(s->ops->event_read(s, hostile[i], type, hostile[i], 0, 0, hostile_collect, &r), 0);
+        CHECK_INT(r.n, 1); /* exactly its own: no other tenant's event leaks in */
+        if (r.n) {
+            CHECK_STR(r.tenant, hostile[i]);
+            CHECK_STR(r.agg, hostile[i]);
+            CHECK_STR(r.key, id);
+            CHECK_STR(r.data, data);
+        }
+        free(r.data), free(r.agg), free(r.tenant), free(r.key);
+
+        char *state = NULL;
+        int64_t last = 0;
+        CHECK_INT(s->ops->fold_get(s, hostile[i], "folds", hostile[i], &state, &last), 0);
+        CHECK_STR(state, data);
+        free(state);
+
+        hostile_records rec = {0};
+        CHECK_INT(s->ops->record_list(s, hostile[i], "recs", 0, hostile_record, &rec), 0);
+        CHECK_INT(rec.n, 1);
+        if (rec.n) {
+            CHECK_STR(rec.id, hostile[i]);
+            CHECK_STR(rec.agg, hostile[i]);
+            CHECK_STR(rec.json, data);
+        }
+        free(rec.id), free(rec.agg), free(rec.json);
+    }
+    CHECK_INT(query_int(url, "SELECT count() FROM events"), (long long)N_HOSTILE);
+    s->ops->close(s);
+}
+
+/* ---- outage while rows are buffered ---- */
+
+typedef struct sync_thread {
+    es_store *s;
+    int rc;
+} sync_thread;
+
+static void *sync_main(void *arg)
+{
+    sync_thread *t = arg;
+    t->rc = clickhouse_store_sync(t->s, 60000);
+    return NULL;
+}
+
+/* Polls the writer until it has failed at least once (state, not time). */
+static int wait_insert_error(es_store *s)
+{
+    int64_t deadline = clock_monotonic_ms() + 20000;
+    clickhouse_stats st;
+    do {
+        clickhouse_store_stats(s, &st);
+        if (st.insert_errors > 0) return 1;
+        clock_sleep_ms(10);
+    } while (clock_monotonic_ms() < deadline);
+    return 0;
+}
+
+static void test_outage(void)
+{
+    char url[512];
+    fresh_url(url, sizeof url, "?flush_ms=100&commit_timeout_ms=60000");
+    es_store *s = clickhouse_store_open(url);
+    CHECK(s != NULL);
+    if (!s) return;
+    char tenant[] = "t1", type[] = "trace", etype[] = "x", ver[] = "v", data[] = "{\"k\":1}";
+    CHECK_INT(s->ops->fold_put(s, "t1", "summaries", "warm", "{}", 1, 1), 0);
+    /* 300 events buffered, then the server dies before they are flushed */
+    es_event evs[300];
+    char ids[300][16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(ids[i], sizeof ids[i], "e%d", i);
+        evs[i] = (es_event){.id = ids[i], .tenant_id = tenant, .aggregate_type = type,
+                            .aggregate_id = (char *)(i % 2 ? "a1" : "a2"), .type = etype,
+                            .version = ver, .idempotency_key = ids[i], .data_json = data,
+                            .metadata_json = data};
+    }
+    append_outcome out[300];
+    ch_server_stop(&server, 1);
+    /* appends need the server (seq lookup) ... */
+    CHECK_INT(s->ops->event_append(s, evs, 300, 1000, out), -1);
+    CHECK_INT(diag_code_get(), DIAG_IO);
+    /* ... fold rows and records only need the buffer */
+    for (int i = 0; i < 300; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_INT(s->ops->fold_put(s, "t1", "summaries", key, data, i + 1, 1000), 0);
+    }
+    sync_thread st = {s, -2};
+    pthread_t th;
+    pthread_create(&th, NULL, sync_main, &st);
+    CHECK(wait_insert_error(s));
+    CHECK_INT(ch_server_start(&server), 0);
+    pthread_join(th, NULL);
+    CHECK_INT(st.rc, 0);
+    CHECK_INT(query_int(url, "SELECT count() FROM summaries FINAL"), 301);
+
+    /* events buffered (slow flush) when the server goes down mid-run */
+    CHECK_INT(s->ops->tx_begin(s), 0);
+    CHECK_INT(s->ops->event_append(s, evs, 300, 1000, out), 0);
+    ch_server_stop(&server, 0);
+    CHECK(wait_insert_error(s));
+    CHECK_INT(ch_server_start(&server), 0);
+    CHECK_INT(s->ops->tx_commit(s), 0);
+    CHECK_INT(query_int(url, "SELECT count() FROM events FINAL"), 300);
+    CHECK_INT(query_int(url, "SELECT max(seq) FROM events WHERE aggregate_id = 'a1'"), 150);
+    s->ops->close(s);
+}
+
+static void test_memory_bound(void)
+{
+    char url[512];
+    fresh_url(url, sizeof url, "?buffer_mb=1&busy_wait_ms=20&commit_timeout_ms=60000");
+    es_store *s = clickhouse_store_open(url);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(s->ops->record_append(s, "t1", "spans", "warm", "a", "{}", 1), 0);
+    CHECK_INT(clickhouse_store_sync(s, 10000), 0);
+    ch_server_stop(&server, 1);
+    char big[2048];
+    memset(big, 'x', sizeof big - 1);
+    big[0] = '"';
+    big[sizeof big - 2] = '"';
+    big[sizeof big - 1] = '\0';
+    int accepted = 0, busy = 0;
+    for (int i = 0; i < 2000 && !busy; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r%d", i);
+        if (s->ops->record_append(s, "t1", "spans", id, "a", big, 1000 + i) == 0) accepted++;
+        else busy = diag_code_get() == DIAG_BUSY;
+    }
+    CHECK(busy);
+    CHECK(accepted > 300 && accepted < 1000);
+    CHECK_INT(clickhouse_store_busy(s), 1);
+    clickhouse_stats st;
+    clickhouse_store_stats(s, &st);
+    CHECK(st.buffered_bytes <= ((size_t)1 << 20));
+    CHECK_INT(ch_server_start(&server), 0);
+    CHECK_INT(clickhouse_store_sync(s, 60000), 0);
+    CHECK_INT(clickhouse_store_busy(s), 0);
+    CHECK_INT(query_int(url, "SELECT count() FROM spans FINAL"), accepted + 1);
+    s->ops->close(s);
+}
+
+int main(void)
+{
+    if (ch_server_start(&server) != 0) {
+        fprintf(stderr, "cannot start clickhouse-server\n");
+        return 1;
+    }
+    RUN_TEST(test_url_parsing);
+    RUN_TEST(test_schema_sql);
+    RUN_TEST(test_conformance);
+    RUN_TEST(test_migrate_columns);
+    RUN_TEST(test_batching);
+    RUN_TEST(test_hostile_ids);
+    RUN_TEST(test_outage);
+    RUN_TEST(test_memory_bound);
+    ch_server_destroy(&server);
+    return TEST_EXIT();
+}

@@ -1,0 +1,168 @@
+/* clickhouse_internal.h: what the clickhouse_*.c files share: the parsed
+ * connection, SQL literal quoting and RowBinary decoding, the batched writer,
+ * schema statements, and the store object itself. Not for use outside
+ * stores/clickhouse_*.c. */
+#ifndef ES_CLICKHOUSE_INTERNAL_H
+#define ES_CLICKHOUSE_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/json_buf.h"
+#include "clickhouse_store.h"
+
+/* ---- clickhouse_http.c ---- */
+
+/* A parsed URL: where to send requests and as whom. Strings owned. */
+typedef struct ch_conn {
+    char *base_url;  /* "http://host:port/" */
+    char *user;      /* NULL: server default */
+    char *password;
+    char *database;
+    int64_t timeout_ms;
+} ch_conn;
+
+/* Parses `url` into `conn` and applies its query-string options to `opt`.
+ * 0, or -1 with DIAG_INVALID naming the bad part. */
+int chhttp_parse_url(const char *url, ch_conn *conn, clickhouse_options *opt);
+void chhttp_conn_free(ch_conn *conn);
+
+/* Runs one statement over HTTP with the calling thread's curl handle. With
+ * `body` (INSERT data) the statement travels in the URL and `body` is
+ * posted; otherwise the statement is the posted body. With use_db the
+ * request runs in conn->database. The response is appended to `out` (may be
+ * NULL). 0, or -1 with DIAG_IO (unreachable, timeout) or DIAG_BACKEND (the
+ * server's error message); chhttp_error_code() then gives ClickHouse's
+ * numeric error code (0 when none). */
+int chhttp_query(const ch_conn *conn, int use_db, const char *sql,
+                 const char *body, size_t body_len, json_buf *out);
+int chhttp_error_code(void);
+
+/* ClickHouse error codes the store reacts to. */
+#define CH_ERR_UNKNOWN_TABLE 60
+#define CH_ERR_UNKNOWN_DATABASE 81
+
+/* ---- clickhouse_sql.c ---- */
+
+/* Appends `s` as a single-quoted SQL string literal: quote, backslash and
+ * every control byte escaped, other bytes verbatim. */
+void chsql_quote(json_buf *b, const char *s);
+/* Appends `db`.`name` (names are validated before reaching SQL). */
+void chsql_table(json_buf *b, const char *db, const char *name);
+/* 1 when `name` is [A-Za-z_][A-Za-z0-9_]{0,63}. */
+int chsql_valid_name(const char *name);
+/* 0 when `table` may name a projection table (a valid name, not one of the
+ * event log's tables); -1 with DIAG_INVALID otherwise. */
+int chsql_check_table(const char *table);
+
+/* A cursor over a RowBinary response. `err` is set on truncated input. */
+typedef struct ch_rows {
+    const unsigned char *p, *end;
+    int err;
+} ch_rows;
+
+void chrows_init(ch_rows *r, const json_buf *response);
+int chrows_more(const ch_rows *r);
+uint64_t chrows_u64(ch_rows *r);
+uint8_t chrows_u8(ch_rows *r);
+/* A String column as a malloc'd NUL-terminated copy (NULL on error). */
+char *chrows_str(ch_rows *r);
+
+/* ---- clickhouse_writer.c ---- */
+
+typedef struct chwriter chwriter;
+
+/* Which batch of which table a row went into; durable once that batch is. */
+typedef struct chwriter_ticket {
+    size_t table;
+    uint64_t batch;
+} chwriter_ticket;
+
+/* Starts the flusher thread. NULL with a diag on failure. `conn` must
+ * outlive the writer. */
+chwriter *chwriter_new(const ch_conn *conn, const clickhouse_options *opt);
+
+/* Flushes what is buffered (retrying while the server is down, for at most
+ * commit_timeout_ms; rows still unwritten then are logged as lost), stops
+ * the thread and frees everything. */
+void chwriter_free(chwriter *w);
+
+/* Buffers `n_rows` JSONEachRow lines (`rows`, `len` bytes, each ending in
+ * '\n') for `table`, all or nothing. Blocks up to busy_wait_ms while the
+ * buffers are full, then fails with DIAG_BUSY. On success fills *ticket (may
+ * be NULL) and, when the calling thread is inside chwriter_tx_begin for this
+ * writer, remembers the ticket for chwriter_tx_wait. */
+int chwriter_append(chwriter *w, const char *table, const char *rows, size_t len,
+                    size_t n_rows, chwriter_ticket *ticket);
+
+/* 1 when the batch of `ticket` is inserted. */
+int chwriter_durable(chwriter *w, chwriter_ticket ticket);
+
+/* Starts tracking the calling thread's appends; chwriter_tx_wait waits for
+ * them (DIAG_TIMEOUT after commit_timeout_ms) and stops tracking;
+ * chwriter_tx_end stops tracking without waiting. */
+void chwriter_tx_begin(chwriter *w);
+int chwriter_tx_wait(chwriter *w);
+void chwriter_tx_end(chwriter *w);
+
+/* Flushes `table` (NULL = every table) now and waits until every row
+ * appended to it before the call is inserted, at most timeout_ms. */
+int chwriter_sync(chwriter *w, const char *table, int64_t timeout_ms);
+
+void chwriter_stats(chwriter *w, clickhouse_stats *out);
+int chwriter_busy(chwriter *w);
+
+/* ---- clickhouse_schema.c ---- */
+
+/* The CREATE TABLE IF NOT EXISTS statement of one projection table (no
+ * cluster), malloc'd; NULL with DIAG_INVALID for a bad definition. */
+char *chschema_table_sql(const char *database, const char *cluster,
+                         const clickhouse_table_def *def);
+
+/* ---- clickhouse_store.c: the store object ---- */
+
+typedef struct chevents_cache chevents_cache;
+
+typedef struct ch_store {
+    es_store base;
+    ch_conn conn;
+    clickhouse_options opt;
+    chwriter *writer;
+    pthread_mutex_t lock;  /* guards known_tables */
+    char **known_tables;   /* projection tables created or seen this process */
+    size_t n_known, cap_known;
+    chevents_cache *events;
+} ch_store;
+
+/* Makes sure projection table `name` of `kind` exists (CREATE TABLE IF NOT
+ * EXISTS once per process and table). 0 or -1 with a diag. */
+int chstore_ensure_table(ch_store *s, const char *name, clickhouse_table_kind kind);
+
+/* ---- clickhouse_events.c ---- */
+
+chevents_cache *chevents_cache_new(void);
+void chevents_cache_free(chevents_cache *c);
+int chevents_append(es_store *s, es_event *events, size_t n, int64_t now,
+                    append_outcome *outcomes);
+int chevents_read(es_store *s, const char *tenant_id, const char *aggregate_type,
+                  const char *aggregate_id, int64_t after_seq, size_t limit,
+                  es_event_cb cb, void *ud);
+
+/* ---- clickhouse_folds.c ---- */
+
+int chfolds_get(es_store *s, const char *tenant_id, const char *table,
+                const char *key, char **state_json, int64_t *last_seq);
+int chfolds_put(es_store *s, const char *tenant_id, const char *table,
+                const char *key, const char *state_json, int64_t last_seq,
+                int64_t updated_at);
+
+/* ---- clickhouse_records.c ---- */
+
+int chrecords_append(es_store *s, const char *tenant_id, const char *table,
+                     const char *record_id, const char *aggregate_id,
+                     const char *record_json, int64_t created_at);
+int chrecords_list(es_store *s, const char *tenant_id, const char *table,
+                   size_t limit, es_record_cb cb, void *ud);
+
+#endif

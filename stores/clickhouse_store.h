@@ -1,0 +1,107 @@
+/* clickhouse_store.h: the ClickHouse backend (HTTP interface, libcurl): the
+ * event log, queryable fold tables and map record tables, written through a
+ * batched writer, plus the schema migration used by `esengine migrate`.
+ *
+ * URL: http://[user[:password]@]host[:port][/database][?option=value&...]
+ * (port 8123 and database "default" when omitted; user and password are
+ * percent-decoded). Options (all optional, also settable in
+ * clickhouse_options): flush_rows, flush_ms, buffer_mb, busy_wait_ms,
+ * commit_timeout_ms, timeout_ms. */
+#ifndef ES_CLICKHOUSE_STORE_H
+#define ES_CLICKHOUSE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Writer and connection tuning; clickhouse_options_default fills defaults. */
+typedef struct clickhouse_options {
+    size_t flush_rows;         /* flush a table's buffer at this many rows (10000) */
+    int64_t flush_ms;          /* ... or when its oldest row is this old (200) */
+    size_t buffer_bytes;       /* memory bound of all buffered rows (64 MiB) */
+    int64_t busy_wait_ms;      /* an append blocks this long on a full buffer,
+                                  then fails with DIAG_BUSY (100) */
+    int64_t commit_timeout_ms; /* tx_commit waits this long for its rows (30000) */
+    int64_t timeout_ms;        /* per HTTP request (30000) */
+} clickhouse_options;
+
+void clickhouse_options_default(clickhouse_options *opt);
+
+/* Opens the store for `url` (see above) with default options overridden by
+ * the URL's query string. Checks that the server answers (SELECT 1); does
+ * not create anything (run clickhouse_migrate first; projection tables
+ * unknown to the migration are created on first write). Implements the event
+ * log, fold store (the queryable copy) and record store kinds; the queue
+ * kind is NULL. tx_commit waits until every row the calling thread wrote
+ * since tx_begin is inserted. Returns the store (caller closes it with
+ * ops->close, which flushes what is buffered), or NULL with a diag:
+ * DIAG_INVALID for a bad URL, DIAG_IO when the server is unreachable,
+ * DIAG_BACKEND when it answers with an error. */
+es_store *clickhouse_store_open(const char *url);
+
+/* Same, with explicit options (URL options still override them). */
+es_store *clickhouse_store_open_opts(const char *url, const clickhouse_options *opt);
+
+/* Writer counters of a store opened by clickhouse_store_open. */
+typedef struct clickhouse_stats {
+    uint64_t inserts;        /* successful INSERT requests */
+    uint64_t rows_inserted;  /* rows in them */
+    uint64_t insert_errors;  /* failed INSERT attempts (retried) */
+    size_t buffered_bytes;   /* rows waiting or in flight now */
+    size_t buffered_rows;
+} clickhouse_stats;
+
+void clickhouse_store_stats(es_store *s, clickhouse_stats *out);
+
+/* 1 when the writer's buffers are at least three quarters full (ClickHouse
+ * slow or down): the engine should stop claiming new work until it is 0. */
+int clickhouse_store_busy(es_store *s);
+
+/* Flushes every buffered row now and waits until all rows appended before
+ * the call are inserted (or timeout_ms passes: -1 with DIAG_TIMEOUT). */
+int clickhouse_store_sync(es_store *s, int64_t timeout_ms);
+
+/* ---- schema ---- */
+
+/* One typed column of a projection table, computed by ClickHouse from the
+ * state (fold) or record (map) JSON: name and ClickHouse type, one of
+ * UInt8/16/32/64, Int8/16/32/64, Float32/64, String, Bool (stored UInt8). */
+typedef struct clickhouse_column {
+    const char *name;
+    const char *type;
+} clickhouse_column;
+
+typedef enum { CLICKHOUSE_TABLE_FOLD = 1, CLICKHOUSE_TABLE_RECORDS = 2 } clickhouse_table_kind;
+
+/* One projection table as declared by es.stores.table(name, {columns=...}). */
+typedef struct clickhouse_table_def {
+    const char *name;  /* [A-Za-z_][A-Za-z0-9_]*, not "events"/"schema_version" */
+    clickhouse_table_kind kind;
+    const clickhouse_column *columns;
+    size_t n_columns;
+} clickhouse_table_def;
+
+/* The current schema version recorded by clickhouse_migrate. */
+#define CLICKHOUSE_SCHEMA_VERSION 1
+
+/* Builds the SQL statements that create the schema of `database` with the
+ * projection tables `tables`: the database, schema_version, the event log
+ * and one table per definition, all idempotent (IF NOT EXISTS). With a
+ * `cluster` name (NULL for none) every statement carries ON CLUSTER and the
+ * engines are Replicated* with the usual {shard}/{replica} macros. On success
+ * returns 0 and *out is a malloc'd array of *n malloc'd strings (free with
+ * clickhouse_sql_free); -1 with DIAG_INVALID for a bad name or type. */
+int clickhouse_schema_sql(const char *database, const char *cluster,
+                          const clickhouse_table_def *tables, size_t n_tables,
+                          char ***out, size_t *n);
+void clickhouse_sql_free(char **sql, size_t n);
+
+/* Creates or upgrades the schema at `url` (database from the URL): runs
+ * clickhouse_schema_sql, adds typed columns a projection table lacks, and
+ * records CLICKHOUSE_SCHEMA_VERSION in schema_version. Idempotent. 0, or -1
+ * with a diag naming the statement that failed (server message included). */
+int clickhouse_migrate(const char *url, const char *cluster,
+                       const clickhouse_table_def *tables, size_t n_tables);
+
+#endif
