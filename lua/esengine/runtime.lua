@@ -46,6 +46,22 @@ local function encode(v)
   return s
 end
 
+local function deep_copy(v, seen)
+  if type(v) ~= "table" then
+    return v
+  end
+  seen = seen or {}
+  if seen[v] then
+    return seen[v]
+  end
+  local c = {}
+  seen[v] = c
+  for k, x in pairs(v) do
+    c[deep_copy(k, seen)] = deep_copy(x, seen)
+  end
+  return c
+end
+
 local function file_exists(path)
   local f = io.open(path, "rb")
   if f then
@@ -412,16 +428,13 @@ local function reactors_of(p, fold)
   return list
 end
 
--- Loads the fold's starting state: custom store get, else the given JSON,
+-- The fold's starting state: a copy of `stored` (what a custom store's get
+-- returned; apply may mutate it in place), else the decoded state_json,
 -- else init(). Returns state or nil, err.
-local function initial_state(f, where, state_json, store_ctx)
+local function starting_state(f, where, state_json, stored)
   local state
-  if store_ctx then
-    local ok, got = call(where .. ": store.get", f.store.get, store_ctx.key, store_ctx)
-    if not ok then
-      return nil, got
-    end
-    state = got
+  if stored ~= nil then
+    state = deep_copy(stored)
   elseif state_json then
     local ok, decoded = pcall(json.decode, state_json)
     if not ok then
@@ -494,6 +507,30 @@ local function apply_events(f, where, reactors, state, events, collect_jobs)
   return state, #events, jobs, nil
 end
 
+-- The ctx a custom fold store gets: the group's key is the aggregate id, or
+-- for a keyed fold key(first event). Returns ctx or nil, err.
+local function custom_store_ctx(f, where, pipeline, fold, first)
+  local key = first.aggregate_id
+  if f.key then
+    local dok, ev = pcall(author_event, first)
+    if not dok then
+      return nil, where .. ": bad event JSON: " .. tostring(ev)
+    end
+    local ok, k = call(where .. ": key", f.key, ev)
+    if not ok then
+      return nil, k
+    end
+    if type(k) == "number" then
+      k = string.format("%.14g", k)
+    end
+    if type(k) ~= "string" then
+      return nil, where .. ": key must return a string for a custom store, got " .. type(k)
+    end
+    key = k
+  end
+  return { tenant_id = first.tenant_id, aggregate_id = key, key = key, pipeline = pipeline, fold = fold }
+end
+
 -- rt.run_fold(gen, pipeline, fold, state_json_or_nil, events)
 --   -> state_json, n_applied, reactor_jobs, err
 -- Applies events (C-built tables) in order to decode(state_json) or init().
@@ -510,27 +547,21 @@ function rt.run_fold(gen, pipeline, fold, state_json, events)
   if #events == 0 then
     return nil, 0, {}, nil
   end
-  local store_ctx
+  local store_ctx, stored
   if f.store_kind == "custom" then
-    local key = events[1].aggregate_id
-    if f.key then
-      local dok, ev = pcall(author_event, events[1])
-      local ok, k = false, ev
-      if dok then
-        ok, k = call(where .. ": key", f.key, ev)
-      end
-      if not ok then
-        return nil, 0, {}, k
-      end
-      if type(k) ~= "string" and type(k) ~= "number" then
-        return nil, 0, {}, where .. ": key must return a string for a custom store, got " .. type(k)
-      end
-      key = type(k) == "number" and string.format("%.14g", k) or k
+    local cerr
+    store_ctx, cerr = custom_store_ctx(f, where, pipeline, fold, events[1])
+    if not store_ctx then
+      return nil, 0, {}, cerr
     end
-    store_ctx = { tenant_id = events[1].tenant_id, aggregate_id = key, key = key, pipeline = pipeline, fold = fold }
+    local ok, got = call(where .. ": store.get", f.store.get, store_ctx.key, store_ctx)
+    if not ok then
+      return nil, 0, {}, got
+    end
+    stored, state_json = got, nil
   end
   local reactors = reactors_of(p, fold)
-  local state, ierr = initial_state(f, where, state_json, store_ctx)
+  local state, ierr = starting_state(f, where, state_json, stored)
   if not state then
     return nil, 0, {}, ierr
   end
@@ -538,7 +569,10 @@ function rt.run_fold(gen, pipeline, fold, state_json, events)
   if err and n > 0 then
     -- apply may have mutated the state in place before failing: rebuild the
     -- state after the n good events from the starting point.
-    local again = initial_state(f, where, state_json, store_ctx)
+    local again = starting_state(f, where, state_json, stored)
+    if not again then
+      return nil, 0, {}, err
+    end
     local prefix = {}
     for i = 1, n do
       prefix[i] = events[i]
