@@ -155,8 +155,14 @@ assert(not pcall(setmetatable, es.schema.string(), {}))
   end)
 
   it("routes print to es.log", function()
-    pipeline("printer", "print('hello', 1)\n")
-    assert.truthy(sandbox.load(root, "printer"))
+    local host = require("esengine.host")
+    local real_log, lines = host.log, {}
+    host.log = function(level, message) lines[#lines + 1] = level .. " " .. message end
+    pipeline("printer", "print('hello', 1)\nes.log.warn('%s=%d', 'n', 2)\n")
+    local ok, err = pcall(sandbox.load, root, "printer")
+    host.log = real_log
+    assert.is_true(ok, err)
+    assert.same({ "info hello\t1", "warn n=2" }, lines)
   end)
 
   it("reports syntax errors, runtime errors and bad results with the file", function()
