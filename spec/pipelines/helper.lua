@@ -65,6 +65,15 @@ function M.fold(def, events)
   return state
 end
 
+-- A fold state without its bookkeeping (fields starting with "_").
+function M.public(state)
+  local out = {}
+  for k, v in pairs(state) do
+    if k:sub(1, 1) ~= "_" then out[k] = v end
+  end
+  return out
+end
+
 -- A copy of list in a deterministic pseudo-random order (seeded LCG).
 function M.shuffle(list, seed)
   local out, x = {}, seed

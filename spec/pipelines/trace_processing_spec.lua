@@ -36,14 +36,7 @@ local function summary_of(fixture, order)
   return h.fold(trace_summary, evs)
 end
 
--- The summary without fold bookkeeping (fields starting with "_").
-local function public(state)
-  local out = {}
-  for k, v in pairs(state) do
-    if k:sub(1, 1) ~= "_" then out[k] = v end
-  end
-  return out
-end
+local public = h.public
 
 local function reversed(list)
   local out = {}
@@ -52,78 +45,7 @@ local function reversed(list)
 end
 
 -- Every fixture's summary, every field, computed by hand from the fixture.
-local EXPECTED = {
-  ["openai_chat.json"] = {
-    trace_id = "5b8aa5a2d2c872e8321cf37308d69df2",
-    span_count = 3,
-    start_time_ms = B, end_time_ms = B + 2500, total_duration_ms = 2500,
-    models = { "gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4o-mini-2024-07-18" },
-    prompt_tokens = 120 + 200, completion_tokens = 45 + 100,
-    -- span 2: (120 * 0.15 + 45 * 0.60) / 1e6 = 0.000045; span 3: own cost 0.0123
-    total_cost = 0.012345,
-    has_error = false, has_ok_status = true,
-    tokens_per_second = 58, -- 145 tokens / 2.5 s
-    input = '[{"role":"system","content":"You are terse."},{"role":"user","content":"Capital of France?"}]',
-    output = '[{"role":"assistant","content":"Madrid."}]', -- root has none: last to finish
-    service_name = "chat-api",
-    sdk_name = "opentelemetry", sdk_version = "1.27.0", sdk_language = "python",
-    thread_id = "conv-1", user_id = "user-42", labels = { "prod", "chat" },
-    first_event_at = B + 1300, last_event_at = B + 2500,
-  },
-  ["langchain_nested.json"] = {
-    trace_id = "0af7651916cd43dd8448eb211c80319c",
-    span_count = 5,
-    start_time_ms = B, end_time_ms = B + 1800, total_duration_ms = 1800,
-    models = { "gpt-3.5-turbo" },
-    prompt_tokens = 50, completion_tokens = 20,
-    total_cost = 0.000055, -- (50 * 0.50 + 20 * 1.50) / 1e6
-    has_error = false, has_ok_status = true,
-    tokens_per_second = 11.11, -- 20 / 1.8
-    input = '{"question": "What is LangWatch?"}',
-    output = "LangWatch is an LLM observability platform.",
-    service_name = "rag-bot",
-    sdk_name = "langwatch-python", sdk_version = "0.2.0", sdk_language = "python",
-    thread_id = "sess-9", customer_id = "cust-1", labels = { "rag", "beta" },
-    first_event_at = B + 320, last_event_at = B + 1800, -- the retriever ends first
-  },
-  ["errored.json"] = {
-    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
-    span_count = 4,
-    start_time_ms = B, end_time_ms = B + 1000, total_duration_ms = 1000,
-    models = {},
-    has_error = true, error_message = "Rate limit exceeded", has_ok_status = true,
-    service_name = "agent",
-    first_event_at = B + 60, last_event_at = B + 1000,
-  },
-  ["streaming.json"] = {
-    trace_id = "a3c1e5f7091b2d4f6a8c0e2b4d6f8a0c",
-    span_count = 2,
-    start_time_ms = B, end_time_ms = B + 3000, total_duration_ms = 3000,
-    models = { "gpt-4o" },
-    prompt_tokens = 20, completion_tokens = 300,
-    total_cost = 0.00305, -- (20 * 2.50 + 300 * 10.00) / 1e6
-    has_error = false, has_ok_status = true,
-    time_to_first_token_ms = 450, tokens_per_second = 100,
-    input = "Tell me a story", output = "Once upon a time...",
-    service_name = "stream-svc",
-    sdk_name = "opentelemetry", sdk_version = "1.9.0", sdk_language = "nodejs",
-    thread_id = "thread-7",
-    first_event_at = B + 700, last_event_at = B + 3000,
-  },
-  ["reverse_order.json"] = {
-    trace_id = "ffe0d1c2b3a49586778695a4b3c2d1e0",
-    span_count = 4,
-    start_time_ms = B, end_time_ms = B + 1000, total_duration_ms = 1000,
-    models = { "claude-3-5-sonnet-20241022" },
-    prompt_tokens = 2000, completion_tokens = 1000,
-    total_cost = 0.021, -- 2 * (1000 * 3.00 + 500 * 15.00) / 1e6
-    has_error = false, has_ok_status = false,
-    tokens_per_second = 1000,
-    input = "in-0", output = "out-0",
-    service_name = "pipeline",
-    first_event_at = B + 700, last_event_at = B + 1000,
-  },
-}
+local EXPECTED = require("spec.pipelines.fixtures.expected_summaries")
 
 describe("trace_processing", function()
   describe("utils.otlp", function()
