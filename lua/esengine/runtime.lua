@@ -1,18 +1,18 @@
 -- runtime.lua: the trusted layer the C core (engine/lua_host.c) calls. It
--- loads generations of pipelines (each pipeline sandboxed by
--- esengine.sandbox), validates commands, runs command handlers, folds, maps
--- and reactors, and converts between the C core's JSON strings and the
--- tables pipeline code sees. Pipeline code always runs under xpcall with a
--- traceback; errors come back naming pipeline, component, file:line.
+-- loads generations of pipelines (esengine.loader), validates commands,
+-- runs command handlers, folds, maps and reactors, and converts between
+-- the C core's JSON strings and the tables pipeline code sees. Pipeline
+-- code always runs under xpcall with a traceback; errors come back naming
+-- pipeline, component, file:line.
 --
--- A generation (gen) is { pipelines = {name -> built pipeline},
--- order = {names, sorted}, dirs = {name -> folder name},
+-- A generation (gen, built by esengine.loader) is { pipelines = {name ->
+-- built pipeline}, order = {names, sorted}, dirs = {name -> folder name},
 -- hashes = {name -> content hash}, hash = content hash of all of them }.
 local cjson = require("cjson")
 local core = require("esengine.host")
 local event = require("esengine.event")
 local log = require("esengine.log")
-local sandbox = require("esengine.sandbox")
+local loader = require("esengine.loader")
 local schema = require("esengine.schema")
 
 local rt = {}
@@ -62,89 +62,13 @@ local function deep_copy(v, seen)
   return c
 end
 
-local function file_exists(path)
-  local f = io.open(path, "rb")
-  if f then
-    f:close()
-    return true
-  end
-  return false
-end
-
 -- Loading -------------------------------------------------------------------
 
-local function hash_files(prefix, files, parts)
-  local paths = {}
-  for path in pairs(files) do
-    paths[#paths + 1] = path
-  end
-  table.sort(paths)
-  for _, path in ipairs(paths) do
-    parts[#parts + 1] = prefix .. path .. "\0" .. files[path] .. "\0"
-  end
-end
-
-local function new_gen()
-  return { pipelines = {}, order = {}, dirs = {}, hashes = {}, hash = nil }
-end
-
--- Adds the pipeline in folder <pipelines_dir>/<entry> to gen (raises).
-local function add_pipeline(gen, pipelines_dir, entry, all_parts)
-  local p, files = sandbox.load(pipelines_dir, entry)
-  local main = pipelines_dir .. "/" .. entry .. "/pipeline.lua"
-  if gen.pipelines[p.name] then
-    error(main .. ": duplicate pipeline name '" .. p.name .. "' (also declared in "
-      .. pipelines_dir .. "/" .. gen.dirs[p.name] .. "/pipeline.lua)", 0)
-  end
-  for other_name, other in pairs(gen.pipelines) do
-    if other.aggregate_type == p.aggregate_type then
-      error(main .. ": aggregate type '" .. p.aggregate_type .. "' is already used by pipeline '"
-        .. other_name .. "' (each pipeline owns its aggregate type)", 0)
-    end
-  end
-  gen.pipelines[p.name] = p
-  gen.dirs[p.name] = entry
-  gen.order[#gen.order + 1] = p.name
-  local parts = {}
-  hash_files("", files, parts)
-  gen.hashes[p.name] = core.hash(table.concat(parts))
-  hash_files(entry .. "/", files, all_parts)
-end
-
-local function finish(gen, all_parts)
-  table.sort(gen.order)
-  gen.hash = core.hash(table.concat(all_parts))
-  return gen
-end
-
--- rt.load(pipelines_dir) -> gen with every subfolder holding pipeline.lua.
--- Raises "file:line: message" (or "<dir>/<name>/pipeline.lua: message") on
--- the first failure, including duplicate pipeline names or aggregate types.
-function rt.load(pipelines_dir)
-  pipelines_dir = pipelines_dir:gsub("/+$", "")
-  local entries, err = core.list_dir(pipelines_dir)
-  if not entries then
-    error(tostring(err or (pipelines_dir .. ": cannot list directory")), 0)
-  end
-  table.sort(entries)
-  local gen, parts = new_gen(), {}
-  for _, entry in ipairs(entries) do
-    local dir = pipelines_dir .. "/" .. entry
-    if entry:sub(1, 1) ~= "." and core.is_dir(dir) and file_exists(dir .. "/pipeline.lua") then
-      add_pipeline(gen, pipelines_dir, entry, parts)
-    end
-  end
-  return finish(gen, parts)
-end
-
--- rt.load_one(pipelines_dir, name) -> gen holding only the pipeline in
--- folder <pipelines_dir>/<name>. Raises like rt.load.
-function rt.load_one(pipelines_dir, name)
-  pipelines_dir = pipelines_dir:gsub("/+$", "")
-  local gen, parts = new_gen(), {}
-  add_pipeline(gen, pipelines_dir, name, parts)
-  return finish(gen, parts)
-end
+-- rt.load(pipelines_dir) -> gen with every subfolder holding pipeline.lua;
+-- rt.load_one(pipelines_dir, name) -> gen with just that folder's pipeline.
+-- Both raise "file:line: message" (see esengine.loader).
+rt.load = loader.load
+rt.load_one = loader.load_one
 
 -- Introspection ---------------------------------------------------------------
 
