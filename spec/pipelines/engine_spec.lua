@@ -53,6 +53,26 @@ describe("shipped pipelines on the engine", function()
       end)
     end
 
+    it("folds a 13,000-span trace exactly", function()
+      eng = engine()
+      local trace_id = string.rep("c", 32)
+      for i = 1, 13000 do
+        send(eng, "trace_processing", "record_span", {
+          trace_id = trace_id, span_id = string.format("%016x", i),
+          parent_span_id = i > 1 and string.format("%016x", 1) or nil,
+          name = "s", kind = "internal", status = { code = "ok" },
+          start_time_unix_nano = (B + i) .. "000000", end_time_unix_nano = (B + i + 10) .. "000000",
+          start_time_ms = B + i, end_time_ms = B + i + 10,
+          attributes = { ["gen_ai.request.model"] = "gpt-4o-mini", ["gen_ai.usage.input_tokens"] = 10,
+            ["gen_ai.usage.output_tokens"] = 5 },
+        })
+      end
+      eng:drain()
+      local state, seq = eng:state("trace_processing", "trace_summary", trace_id)
+      assert.same({ 13000, 13000, 13009, 130000, 65000, 0.0585 }, { state.span_count, seq,
+        state.total_duration_ms, state.prompt_tokens, state.completion_tokens, state.total_cost })
+    end)
+
     it("rejects a malformed span payload naming the field", function()
       eng = engine()
       local payloads = otlp.to_record_span_payloads(h.fixture("streaming.json"))
