@@ -242,8 +242,9 @@ local function outgoing_event(gen, p, cmd, ctx, e, i, where)
     error(at .. " has no type (build events with es.event(type, data))", 0)
   end
   at = at .. " (" .. e.type .. ")"
-  if e.data ~= nil and type(e.data) ~= "table" then
-    error(at .. ": data must be a table, got " .. type(e.data), 0)
+  if e.data ~= nil and (type(e.data) ~= "table" or rawget(e.data, 1) ~= nil) then
+    error(at .. ": data must be an object (a table with string keys), got "
+      .. (type(e.data) == "table" and "a list" or type(e.data)), 0)
   end
   if e.metadata ~= nil and type(e.metadata) ~= "table" then
     error(at .. ": metadata must be a table, got " .. type(e.metadata), 0)
