@@ -87,7 +87,7 @@ end
 -- bytesValue stays base64 text.
 any_value = function(v)
   if type(v) ~= "table" then return nil end
-  if v.stringValue ~= nil then return tostring(v.stringValue) end
+  if type(v.stringValue) == "string" then return v.stringValue end
   if v.boolValue ~= nil then return v.boolValue == true or v.boolValue == "true" end
   if v.intValue ~= nil then return tonumber(v.intValue) end
   if v.doubleValue ~= nil then return tonumber(v.doubleValue) end
