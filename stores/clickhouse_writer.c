@@ -58,11 +58,15 @@ struct chwriter {
     clickhouse_stats stats;
 };
 
-/* The calling thread's open unit of work: the newest ticket per table. */
+/* The calling thread's open unit of work: the newest ticket per table.
+ * Fixed size (no allocation to leak at thread exit); a unit of work touching
+ * more tables than that waits for every table instead. */
+#define TX_TABLES 32
 static _Thread_local struct {
     chwriter *w;
-    chwriter_ticket *tickets;
-    size_t n, cap;
+    chwriter_ticket tickets[TX_TABLES];
+    size_t n;
+    int overflow;
 } tx_state;
 
 /* Absolute CLOCK_REALTIME deadline `ms` from now, for pthread_cond_timedwait. */
@@ -285,14 +289,8 @@ static void tx_track(chwriter *w, chwriter_ticket ticket)
             return;
         }
     }
-    if (tx_state.n == tx_state.cap) {
-        size_t cap = tx_state.cap ? tx_state.cap * 2 : 8;
-        chwriter_ticket *t = realloc(tx_state.tickets, cap * sizeof *t);
-        if (!t) return; /* commit then waits for less; rows are still written */
-        tx_state.tickets = t;
-        tx_state.cap = cap;
-    }
-    tx_state.tickets[tx_state.n++] = ticket;
+    if (tx_state.n == TX_TABLES) tx_state.overflow = 1;
+    else tx_state.tickets[tx_state.n++] = ticket;
 }
 
 int chwriter_append(chwriter *w, const char *table, const char *rows, size_t len,
@@ -353,12 +351,14 @@ void chwriter_tx_begin(chwriter *w)
 {
     tx_state.w = w;
     tx_state.n = 0;
+    tx_state.overflow = 0;
 }
 
 void chwriter_tx_end(chwriter *w)
 {
     if (tx_state.w == w) tx_state.w = NULL;
     tx_state.n = 0;
+    tx_state.overflow = 0;
 }
 
 /* Waits until every ticket in `tickets` is durable or `deadline` (monotonic)
@@ -387,6 +387,10 @@ static int wait_tickets(chwriter *w, const chwriter_ticket *tickets, size_t n,
 int chwriter_tx_wait(chwriter *w)
 {
     if (tx_state.w != w) return 0;
+    if (tx_state.overflow) {
+        chwriter_tx_end(w);
+        return chwriter_sync(w, NULL, w->opt.commit_timeout_ms);
+    }
     pthread_mutex_lock(&w->mu);
     int rc = wait_tickets(w, tx_state.tickets, tx_state.n,
                           clock_monotonic_ms() + w->opt.commit_timeout_ms);
