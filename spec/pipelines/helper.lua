@@ -18,6 +18,7 @@ local base_path = package.path
 -- Pipeline-local modules of the previously used pipeline are forgotten
 -- (several pipelines have e.g. schemas.events).
 function M.use(pipeline)
+  package.loaded.pipeline = nil
   for name in pairs(package.loaded) do
     for _, prefix in ipairs(LOCAL_PREFIXES) do
       if name:sub(1, #prefix) == prefix then package.loaded[name] = nil end
