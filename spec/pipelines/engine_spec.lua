@@ -131,6 +131,20 @@ describe("shipped pipelines on the engine", function()
       assert.equal(3, #eng:events("evaluation", trace_id .. ":output_not_empty", "demo"))
     end)
 
+    it("still evaluates when a topic is assigned while the job is pending", function()
+      eng = engine()
+      send_fixture(eng, "openai_chat.json", "demo")
+      eng:drain()
+      eng:advance(10 * 1000)
+      send(eng, "trace_processing", "assign_topic", { trace_id = trace_id, topic_id = "geo" }, "demo")
+      eng:drain()
+      eng:advance(20 * 1000) -- 30 s after the spans, 20 s after the topic
+      eng:drain()
+      local run = eng:state("evaluation_processing", "evaluation_run", trace_id .. ":output_not_empty", "demo")
+      assert.equal("processed", run.status)
+      assert.equal(B + 35000, run.completed_at) -- 30 s after the last span, not after the topic
+    end)
+
     it("skips tenants without evaluators and traces older than one hour", function()
       eng = engine(B + 2 * HOUR)
       send_fixture(eng, "openai_chat.json", "demo")

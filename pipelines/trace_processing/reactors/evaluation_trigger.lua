@@ -9,13 +9,17 @@
 -- same evaluation rather than creating a second one.
 
 local config = require("config.evaluators")
+local events = require("schemas.events")
 local requests = require("utils.evaluation_requests")
 
 return {
   options = {
     delay = 30 * 1000,
     dedup = "debounce",
+    -- only spans share the debounced job: a topic or score assignment must
+    -- not replace a pending evaluation job (its own job is a no-op)
     job_id = function(event)
+      if event.type ~= events.SPAN_RECEIVED then return nil end
       return "evaluation_trigger:" .. event.tenant_id .. ":" .. event.aggregate_id
     end,
   },
