@@ -105,8 +105,6 @@ any_value = function(v)
   return nil
 end
 
-M.any_value = any_value
-
 -- KeyValue list -> flat map key -> value.
 M.attributes = kvlist
 
