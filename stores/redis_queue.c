@@ -49,7 +49,7 @@
 #include "diag.h"
 
 /* Jobs per enqueue script call, and the byte budget of one call. */
-#define ENQUEUE_CHUNK_JOBS 512
+#define ENQUEUE_CHUNK_JOBS 1000
 #define ENQUEUE_CHUNK_BYTES (8u << 20)
 /* Below this distance to a due time, an idle claim sleeps instead of
  * blocking in Redis (whose timeouts fire on a 100 ms tick). */

@@ -70,8 +70,9 @@ for i = 0, n - 1 do
       redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'p', pos, 'o', origin,
                  's', sk, 'q', now)
     end
-    redis.call('RPUSH', kg(g), id)
-    if redis.call('HSETNX', km(g), 't', tenant) == 1 then
+    -- a group's list is empty exactly when the group has no state yet
+    if redis.call('RPUSH', kg(g), id) == 1 then
+      redis.call('HSET', km(g), 't', tenant)
       redis.call('SADD', K_GROUPS, g)
       if schedule(g, tenant, now, math.max(ra, now)) > 0 then woken = woken + 1 end
     end
