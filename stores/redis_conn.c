@@ -278,6 +278,68 @@ redisReply *redis_conn_command(redis_conn_pool *p, int argc, const char **argv,
     return NULL;
 }
 
+/* Frees replies[0..n) and NULLs them. */
+static void replies_free(redisReply **replies, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (replies[i]) freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+}
+
+/* One round of a pipeline: 0 all replies read and none transient, -1 with
+ * the reason in `why` (connection dropped on I/O errors). */
+static int pipeline_round(redis_conn *c, int n, const int *argc, const char *const *const *argv,
+                          const size_t *const *lens, redisReply **replies, char *why,
+                          size_t why_len)
+{
+    for (int i = 0; i < n; i++)
+        redisAppendCommandArgv(c->ctx, argc[i], (const char **)argv[i], lens[i]);
+    for (int i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(c->ctx, &r) != REDIS_OK || !r) {
+            snprintf(why, why_len, "%s", c->ctx->errstr);
+            conn_drop(c);
+            return -1;
+        }
+        replies[i] = r;
+    }
+    for (int i = 0; i < n; i++)
+        if (reply_transient(replies[i])) {
+            snprintf(why, why_len, "%s", replies[i]->str);
+            return -1;
+        }
+    return 0;
+}
+
+int redis_conn_pipeline(redis_conn_pool *p, int n, const int *argc, const char *const *const *argv,
+                        const size_t *const *lens, redisReply **replies)
+{
+    redis_conn *c = conn_get(p);
+    memset(replies, 0, (size_t)n * sizeof *replies);
+    if (!c) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    int64_t deadline = clock_monotonic_ms() + atomic_load(&p->retry_ms);
+    int backoff = BACKOFF_FIRST_MS;
+    char why[256] = "";
+    for (int attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            int64_t left = deadline - clock_monotonic_ms();
+            if (left <= 0) break;
+            clock_sleep_ms(backoff < left ? backoff : left);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        }
+        if (conn_open(p, c, why, sizeof why) != 0) continue;
+        if (pipeline_round(c, n, argc, argv, lens, replies, why, sizeof why) == 0) return 0;
+        log_warn_limited("redis_conn", "redis %s:%d: %s; retrying", p->host, p->port, why);
+        replies_free(replies, n);
+    }
+    diag_set(DIAG_IO, "redis %s:%d: %s", p->host, p->port, why[0] ? why : "unreachable");
+    return -1;
+}
+
 int redis_conn_ping(redis_conn_pool *p)
 {
     redis_conn *c = conn_get(p);

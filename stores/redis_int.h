@@ -38,6 +38,14 @@ void redis_conn_pool_set_retry_ms(redis_conn_pool *p, int ms);
 redisReply *redis_conn_command(redis_conn_pool *p, int argc, const char **argv,
                                const size_t *lens, int block_ms);
 
+/* Sends n commands at once (pipelined) on the calling thread's connection
+ * and reads their n replies into replies[] (caller frees each). On a
+ * connection error or a transient server state, all n are sent again after
+ * reconnecting with backoff: only for commands that are safe to repeat.
+ * Returns 0, or -1 with DIAG_IO (replies[] all NULL). */
+int redis_conn_pipeline(redis_conn_pool *p, int n, const int *argc, const char *const *const *argv,
+                        const size_t *const *lens, redisReply **replies);
+
 /* One PING on the calling thread's connection without backoff: 1 ok, 0 not. */
 int redis_conn_ping(redis_conn_pool *p);
 
@@ -95,6 +103,15 @@ void redis_scripts_destroy(redis_script_set *s);
  * connection) or DIAG_BACKEND (error reply). */
 redisReply *redis_script_call(redis_conn_pool *p, redis_script_set *s, redis_script_id id,
                               const char *key, const redis_args *args, int block_ms);
+
+/* EVALSHA of script `id` once per element of args[0..n), pipelined, with
+ * the same loading and NOSCRIPT handling; the whole batch is sent again on
+ * NOSCRIPT or a connection error, so the script must be idempotent. Returns
+ * 0 with every reply a non-error (caller frees), or -1 with diag (replies
+ * freed). */
+int redis_script_call_many(redis_conn_pool *p, redis_script_set *s, redis_script_id id,
+                           const char *key, int n, const redis_args *args,
+                           redisReply **replies);
 
 /* ---- job blobs (redis_codec.c) ---- */
 

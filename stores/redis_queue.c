@@ -48,9 +48,11 @@
 #include "clock.h"
 #include "diag.h"
 
-/* Jobs per enqueue script call, and the byte budget of one call. */
-#define ENQUEUE_CHUNK_JOBS 1000
+/* Jobs per enqueue script call, the byte budget of one call, and how many
+ * calls are pipelined at once. */
+#define ENQUEUE_CHUNK_JOBS 250
 #define ENQUEUE_CHUNK_BYTES (8u << 20)
+#define ENQUEUE_PIPELINE 8
 /* Below this distance to a due time, an idle claim sleeps instead of
  * blocking in Redis (whose timeouts fire on a 100 ms tick). */
 #define CLAIM_PRECISE_MS 150
@@ -97,30 +99,50 @@ static int enqueue_validate(const redis_store *rs, const es_job *j, size_t i)
     return 0;
 }
 
-/* Sends jobs [from, to) in one script call. */
-static int enqueue_chunk(redis_store *rs, const es_job *jobs, size_t from, size_t to,
-                         int64_t now)
+/* One enqueue script call being built: its arguments and the blobs they
+ * point into. */
+typedef struct enqueue_chunk {
+    redis_args args;
+    char **blobs;
+    size_t n_blobs;
+} enqueue_chunk;
+
+static void enqueue_chunk_free(enqueue_chunk *c)
 {
-    redis_args a = {0};
-    char **blobs = calloc(to - from, sizeof *blobs);
-    int rc = -1;
-    if (!blobs) {
+    for (size_t i = 0; i < c->n_blobs; i++) free(c->blobs[i]);
+    free(c->blobs);
+    redis_args_free(&c->args);
+    memset(c, 0, sizeof *c);
+}
+
+/* Builds the arguments of jobs [from, to). */
+static int enqueue_chunk_build(enqueue_chunk *c, const es_job *jobs, size_t from, size_t to,
+                               int64_t now)
+{
+    memset(c, 0, sizeof *c);
+    if (!(c->blobs = calloc(to - from, sizeof *c->blobs))) {
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
-    if (redis_args_int(&a, now)) goto out;
+    c->n_blobs = to - from;
+    if (redis_args_int(&c->args, now)) return -1;
     for (size_t i = from; i < to; i++)
-        if (enqueue_args_job(&a, &jobs[i], &blobs[i - from])) goto out;
-    redisReply *r = redis_script_call(rs->pool, &rs->scripts, REDIS_SCRIPT_ENQUEUE, rs->tag, &a, 0);
-    if (r) {
-        rc = 0;
-        freeReplyObject(r);
-    }
-out:
-    for (size_t i = 0; i < to - from; i++) free(blobs[i]);
-    free(blobs);
-    redis_args_free(&a);
-    return rc;
+        if (enqueue_args_job(&c->args, &jobs[i], &c->blobs[i - from])) return -1;
+    return 0;
+}
+
+/* Sends up to ENQUEUE_PIPELINE chunks at once: the client encodes while
+ * Redis runs, and one round trip covers them all. */
+static int enqueue_send(redis_store *rs, enqueue_chunk *chunks, int n)
+{
+    redis_args args[ENQUEUE_PIPELINE];
+    redisReply *replies[ENQUEUE_PIPELINE];
+    for (int i = 0; i < n; i++) args[i] = chunks[i].args;
+    if (redis_script_call_many(rs->pool, &rs->scripts, REDIS_SCRIPT_ENQUEUE, rs->tag, n, args,
+                               replies))
+        return -1;
+    for (int i = 0; i < n; i++) freeReplyObject(replies[i]);
+    return 0;
 }
 
 int redis_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now)
@@ -128,16 +150,24 @@ int redis_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now)
     redis_store *rs = store_of(s);
     for (size_t i = 0; i < n; i++)
         if (enqueue_validate(rs, &jobs[i], i)) return -1;
+    enqueue_chunk chunks[ENQUEUE_PIPELINE];
+    int n_chunks = 0, rc = 0;
     size_t from = 0;
-    while (from < n) {
+    while (rc == 0 && from < n) {
         size_t to = from, bytes = 0;
         while (to < n && to - from < ENQUEUE_CHUNK_JOBS &&
                (to == from || bytes + jobs[to].payload_len < ENQUEUE_CHUNK_BYTES))
             bytes += jobs[to++].payload_len;
-        if (enqueue_chunk(rs, jobs, from, to, now)) return -1;
+        rc = enqueue_chunk_build(&chunks[n_chunks++], jobs, from, to, now);
         from = to;
+        if (rc == 0 && (n_chunks == ENQUEUE_PIPELINE || from == n))
+            rc = enqueue_send(rs, chunks, n_chunks);
+        if (rc != 0 || n_chunks == ENQUEUE_PIPELINE || from == n) {
+            for (int i = 0; i < n_chunks; i++) enqueue_chunk_free(&chunks[i]);
+            n_chunks = 0;
+        }
     }
-    return 0;
+    return rc;
 }
 
 static int64_t reply_int(const redisReply *r)

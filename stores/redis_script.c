@@ -147,3 +147,82 @@ out:
     free(lens);
     return r;
 }
+
+int redis_script_call_many(redis_conn_pool *p, redis_script_set *s, redis_script_id id,
+                           const char *key, int n, const redis_args *args,
+                           redisReply **replies)
+{
+    int *argc = malloc((size_t)n * sizeof *argc);
+    const char ***argv = calloc((size_t)n, sizeof *argv);
+    size_t **lens = calloc((size_t)n, sizeof *lens);
+    char sha[41];
+    int rc = -1;
+    memset(replies, 0, (size_t)n * sizeof *replies);
+    if (!argc || !argv || !lens) goto oom;
+    for (int i = 0; i < n; i++) {
+        argc[i] = args[i].n + 4;
+        argv[i] = malloc((size_t)argc[i] * sizeof **argv);
+        lens[i] = malloc((size_t)argc[i] * sizeof **lens);
+        if (!argv[i] || !lens[i]) goto oom;
+        argv[i][0] = "EVALSHA";
+        argv[i][1] = sha;
+        argv[i][2] = "1";
+        argv[i][3] = key;
+        lens[i][0] = 7;
+        lens[i][1] = 40;
+        lens[i][2] = 1;
+        lens[i][3] = strlen(key);
+        if (args[i].n) {
+            memcpy(argv[i] + 4, args[i].v, (size_t)args[i].n * sizeof **argv);
+            memcpy(lens[i] + 4, args[i].len, (size_t)args[i].n * sizeof **lens);
+        }
+    }
+    for (int attempt = 0; attempt < 3 && rc != 0; attempt++) {
+        pthread_mutex_lock(&s->lock);
+        memcpy(sha, s->sha[id], sizeof sha);
+        pthread_mutex_unlock(&s->lock);
+        if (!sha[0] || attempt > 0) {
+            if (script_load(p, s, id) != 0) goto out;
+            pthread_mutex_lock(&s->lock);
+            memcpy(sha, s->sha[id], sizeof sha);
+            pthread_mutex_unlock(&s->lock);
+        }
+        if (redis_conn_pipeline(p, n, argc, (const char *const *const *)argv,
+                                (const size_t *const *)lens, replies) != 0)
+            goto out;
+        int noscript = 0, failed = -1;
+        for (int i = 0; i < n; i++) {
+            if (replies[i]->type != REDIS_REPLY_ERROR) continue;
+            if (strncmp(replies[i]->str, "NOSCRIPT", 8) == 0) noscript = 1;
+            else if (failed < 0) failed = i;
+        }
+        if (failed >= 0) {
+            diag_set(DIAG_BACKEND, "redis script %s: %s", script_modules[id], replies[failed]->str);
+            goto out;
+        }
+        if (!noscript) rc = 0;
+        else
+            for (int i = 0; i < n; i++) {
+                freeReplyObject(replies[i]);
+                replies[i] = NULL;
+            }
+    }
+    if (rc != 0) diag_set(DIAG_BACKEND, "redis script %s: could not be loaded", script_modules[id]);
+    goto out;
+oom:
+    diag_set(DIAG_INTERNAL, "out of memory");
+out:
+    if (rc != 0)
+        for (int i = 0; i < n; i++) {
+            if (replies[i]) freeReplyObject(replies[i]);
+            replies[i] = NULL;
+        }
+    for (int i = 0; argv && lens && i < n; i++) {
+        free(argv[i]);
+        free(lens[i]);
+    }
+    free(argc);
+    free(argv);
+    free(lens);
+    return rc;
+}
