@@ -105,12 +105,14 @@ void engine_close(es_engine *e)
 int engine_start(es_engine *e)
 {
     if (e->started) return 0;
-    e->workers = calloc((size_t)e->opt.workers, sizeof *e->workers);
     if (!e->workers) {
-        diag_set(DIAG_INTERNAL, "out of memory starting workers");
-        return -1;
+        e->workers = calloc((size_t)e->opt.workers, sizeof *e->workers);
+        if (!e->workers) {
+            diag_set(DIAG_INTERNAL, "out of memory starting workers");
+            return -1;
+        }
     }
-    for (int i = 0; i < e->opt.workers; i++) {
+    for (int i = e->n_workers; i < e->opt.workers; i++) {
         e->workers[i] = worker_new(e, i);
         if (!e->workers[i]) return -1;
         e->n_workers++;
@@ -260,4 +262,21 @@ char *engine_describe(es_engine *e)
     char *json = lua_host_describe(e->control);
     pthread_mutex_unlock(&e->control_lock);
     return json;
+}
+
+int engine_otlp_convert(void *ud, const char *otlp_json, size_t len, char ***payloads,
+                        size_t *n, size_t *rejected, char **rejected_message)
+{
+    es_engine *e = ud;
+    char *text = strndup(otlp_json, len);
+    if (!text) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    pthread_mutex_lock(&e->control_lock);
+    int rc = lua_host_otlp_payloads(e->control, "trace_processing", text, payloads, n,
+                                    rejected, rejected_message);
+    pthread_mutex_unlock(&e->control_lock);
+    free(text);
+    return rc;
 }

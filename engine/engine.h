@@ -84,6 +84,16 @@ int engine_records(es_engine *e, const char *tenant_id, const char *pipeline,
 int engine_events(es_engine *e, const char *tenant_id, const char *aggregate_type,
                   const char *aggregate_id, es_event_cb cb, void *ud);
 
+/* Converts an OTLP/HTTP JSON trace export into record_span payloads of the
+ * trace pipeline ("trace_processing"), with that pipeline's utils/otlp.lua.
+ * `ud` is the es_engine (the signature matches http_otlp_convert_fn). 0 with
+ * *payloads (*n malloc'd JSON strings in a malloc'd array, caller frees),
+ * *rejected invalid spans and *rejected_message (malloc'd or NULL); -1 with
+ * DIAG_INVALID for malformed JSON, DIAG_NOT_FOUND without the pipeline.
+ * Thread-safe. */
+int engine_otlp_convert(void *ud, const char *otlp_json, size_t len, char ***payloads,
+                        size_t *n, size_t *rejected, char **rejected_message);
+
 /* The stores in use (owned by the engine). */
 es_backends *engine_backends(es_engine *e);
 

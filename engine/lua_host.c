@@ -705,3 +705,32 @@ char *lua_host_summary_text(lua_host *h)
     lua_settop(L, t - 1);
     return jb_take(&b);
 }
+
+int lua_host_otlp_payloads(lua_host *h, const char *pipeline, const char *otlp_json,
+                           char ***payloads, size_t *n, size_t *rejected,
+                           char **rejected_message)
+{
+    lua_State *L = h->L;
+    *payloads = NULL;
+    *n = *rejected = 0;
+    *rejected_message = NULL;
+    if (push_generation(h) != 0) return -1;
+    lua_pushstring(L, pipeline);
+    lua_pushstring(L, otlp_json);
+    if (host_call(h, "otlp_payloads", 3, 3) != 0) {
+        if (strstr(diag_message(), "invalid JSON")) diag_set(DIAG_INVALID, "%.200s", diag_message());
+        return -1;
+    }
+    int top = lua_gettop(L);
+    size_t count = lua_istable(L, top - 2) ? lua_objlen(L, top - 2) : 0;
+    *payloads = calloc(count ? count : 1, sizeof **payloads);
+    for (size_t i = 0; *payloads && i < count; i++) {
+        lua_rawgeti(L, top - 2, (int)i + 1);
+        if (lua_isstring(L, -1)) (*payloads)[(*n)++] = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    *rejected = (size_t)lua_tointeger(L, top - 1);
+    if (lua_isstring(L, top)) *rejected_message = strdup(lua_tostring(L, top));
+    lua_settop(L, top - 3);
+    return *payloads ? 0 : -1;
+}

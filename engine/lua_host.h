@@ -135,4 +135,13 @@ char *lua_host_describe(lua_host *h);
  * maps, N reactors\n", malloc'd, or NULL with a diag. */
 char *lua_host_summary_text(lua_host *h);
 
+/* Converts an OTLP/HTTP JSON trace export with the pipeline's own
+ * utils/otlp.lua. 0 with *payloads (malloc'd array of *n malloc'd JSON
+ * record_span payloads; free with lua_host_strings_free), *rejected invalid
+ * spans and *rejected_message (malloc'd or NULL); -1 with DIAG_INVALID for
+ * malformed JSON or DIAG_SCRIPT when the converter fails. */
+int lua_host_otlp_payloads(lua_host *h, const char *pipeline, const char *otlp_json,
+                           char ***payloads, size_t *n, size_t *rejected,
+                           char **rejected_message);
+
 #endif

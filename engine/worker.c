@@ -623,8 +623,11 @@ void worker_heartbeat(worker *w)
 {
     es_store *q = w->engine->backends.queue;
     pthread_mutex_lock(&w->lock);
+    /* A conflict here is usually a batch that just completed (its group may
+     * already be claimed again); the worker itself finds out at commit. */
     if (w->current && q->ops->queue_extend &&
-        q->ops->queue_extend(q, w->current, clock_now_ms(), w->engine->opt.lease_ms) != 0)
+        q->ops->queue_extend(q, w->current, clock_now_ms(), w->engine->opt.lease_ms) != 0 &&
+        diag_code_get() != DIAG_CONFLICT)
         log_warn_limited("heartbeat", "worker %s: lease not extended: %s", w->id,
                          diag_message());
     pthread_mutex_unlock(&w->lock);

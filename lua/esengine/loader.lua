@@ -31,12 +31,12 @@ local function hash_files(prefix, files, parts)
 end
 
 local function new_gen()
-  return { pipelines = {}, order = {}, dirs = {}, hashes = {}, hash = nil }
+  return { pipelines = {}, order = {}, dirs = {}, hashes = {}, requires = {}, hash = nil }
 end
 
 -- Adds the pipeline in folder <pipelines_dir>/<entry> to gen (raises).
 local function add_pipeline(gen, pipelines_dir, entry, all_parts)
-  local p, files = sandbox.load(pipelines_dir, entry)
+  local p, files, require_in_pipeline = sandbox.load(pipelines_dir, entry)
   local main = pipelines_dir .. "/" .. entry .. "/pipeline.lua"
   if gen.pipelines[p.name] then
     error(main .. ": duplicate pipeline name '" .. p.name .. "' (also declared in "
@@ -50,6 +50,7 @@ local function add_pipeline(gen, pipelines_dir, entry, all_parts)
   end
   gen.pipelines[p.name] = p
   gen.dirs[p.name] = entry
+  gen.requires[p.name] = require_in_pipeline
   gen.order[#gen.order + 1] = p.name
   local parts = {}
   hash_files("", files, parts)

@@ -7,7 +7,8 @@
 --
 -- A generation (gen, built by esengine.loader) is { pipelines = {name ->
 -- built pipeline}, order = {names, sorted}, dirs = {name -> folder name},
--- hashes = {name -> content hash}, hash = content hash of all of them }.
+-- hashes = {name -> content hash}, requires = {name -> sandboxed require},
+-- hash = content hash of all of them }.
 local cjson = require("cjson")
 local core = require("esengine.host")
 local event = require("esengine.event")
@@ -618,6 +619,44 @@ function rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
     return nil, err
   end
   return dispatched
+end
+
+-- rt.otlp_payloads(gen, pipeline, otlp_json) -> payloads, rejected, message
+-- Converts an OTLP/HTTP JSON ExportTraceServiceRequest with the pipeline's
+-- own utils/otlp.lua (to_record_span_payloads), inside its sandbox.
+-- payloads is an array of record_span payload JSON strings; rejected the
+-- number of invalid spans and message a summary of why (or nil). Raises on
+-- malformed JSON or a pipeline without the converter.
+function rt.otlp_payloads(gen, pipeline, otlp_json)
+  local req = gen.requires[pipeline]
+  if not req then
+    error("unknown pipeline '" .. tostring(pipeline) .. "'", 0)
+  end
+  local ok, request = pcall(json.decode, otlp_json)
+  if not ok then
+    error("invalid JSON: " .. tostring(request), 0)
+  end
+  local where = "pipeline " .. pipeline .. " utils.otlp"
+  local ok_req, converter = call(where, req, "utils.otlp")
+  if not ok_req then error(converter, 0) end
+  if type(converter) ~= "table" or type(converter.to_record_span_payloads) ~= "function" then
+    error(where .. ": must export to_record_span_payloads(request)", 0)
+  end
+  local ok_conv, payloads, rejected = call(where, converter.to_record_span_payloads, request)
+  if not ok_conv then error(payloads, 0) end
+  local out = {}
+  for i, payload in ipairs(payloads or {}) do
+    out[i] = assert(encode(payload))
+  end
+  local reasons = {}
+  for i, r in ipairs(rejected or {}) do
+    if i > 5 then
+      reasons[#reasons + 1] = "..."
+      break
+    end
+    reasons[#reasons + 1] = tostring(r.path) .. ": " .. tostring(r.reason)
+  end
+  return out, #(rejected or {}), #reasons > 0 and table.concat(reasons, "; ") or nil
 end
 
 return rt

@@ -167,9 +167,10 @@ local function make_env(state)
   return env, load_file
 end
 
--- sandbox.load(pipelines_dir, name) -> built pipeline, files
+-- sandbox.load(pipelines_dir, name) -> built pipeline, files, require
 -- files maps each relative path read (pipeline.lua and every required file)
--- to its content. Raises "file:line: message", or
+-- to its content; require is the pipeline's own sandboxed require, for the
+-- engine to call a pipeline utility (the OTLP conversion) later. Raises "file:line: message", or
 -- "<dir>/<name>/pipeline.lua: message" when pipeline.lua is missing or
 -- returns something other than a built pipeline.
 function sandbox.load(pipelines_dir, name)
@@ -181,7 +182,7 @@ function sandbox.load(pipelines_dir, name)
     files = {},
   }
   local main = state.chunk_prefix .. "pipeline.lua"
-  local _, load_file = make_env(state)
+  local env, load_file = make_env(state)
   local ok, found, result = pcall(load_file, "pipeline.lua", "pipeline")
   if not ok then
     if type(found) ~= "string" then
@@ -195,7 +196,7 @@ function sandbox.load(pipelines_dir, name)
   if not builder.is_pipeline(result) then
     error(main .. ": must return the built pipeline (es.define_pipeline()...:build()), got " .. type(result), 0)
   end
-  return result, state.files
+  return result, state.files, env.require
 end
 
 return sandbox
