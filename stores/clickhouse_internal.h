@@ -104,6 +104,13 @@ int chwriter_durable(chwriter *w, chwriter_ticket ticket);
  * chwriter_tx_end stops tracking without waiting. */
 void chwriter_tx_begin(chwriter *w);
 int chwriter_tx_wait(chwriter *w);
+
+/* Ends the unit of work without waiting: done(ud, 0) runs once its rows are
+ * inserted (on the flusher thread, or at once in the caller when nothing is
+ * pending), done(ud, -1) at close for rows that never were. Exactly once;
+ * 0, or -1 with a diag (then done is not called). */
+typedef void (*chwriter_done_cb)(void *ud, int status);
+int chwriter_tx_commit_async(chwriter *w, chwriter_done_cb done, void *ud);
 void chwriter_tx_end(chwriter *w);
 
 /* Flushes `table` (NULL = every table) now and waits until every row

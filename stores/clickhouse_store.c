@@ -140,6 +140,11 @@ void clickhouse_store_stats(es_store *s, clickhouse_stats *out)
     chwriter_stats(to_ch(s)->writer, out);
 }
 
+int clickhouse_store_commit_async(es_store *s, clickhouse_commit_cb done, void *ud)
+{
+    return chwriter_tx_commit_async(to_ch(s)->writer, done, ud);
+}
+
 int clickhouse_store_busy(es_store *s) { return chwriter_busy(to_ch(s)->writer); }
 
 int clickhouse_store_sync(es_store *s, int64_t timeout_ms)

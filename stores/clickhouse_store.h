@@ -43,6 +43,17 @@ es_store *clickhouse_store_open(const char *url);
 /* Same, with explicit options (URL options still override them). */
 es_store *clickhouse_store_open_opts(const char *url, const clickhouse_options *opt);
 
+/* Commits the calling thread's unit of work (begun with ops->tx_begin)
+ * without waiting: done(ud, 0) is called once every row it wrote is
+ * inserted, from the writer's thread (keep it short: hand the
+ * acknowledgement to a queue), or at once from the caller when nothing is
+ * pending; done(ud, -1) at close for rows that could not be written. Called
+ * exactly once. This lets a worker acknowledge jobs when their rows are
+ * durable while it claims more work, instead of blocking up to flush_ms in
+ * tx_commit. 0, or -1 with a diag (done is then not called). */
+typedef void (*clickhouse_commit_cb)(void *ud, int status);
+int clickhouse_store_commit_async(es_store *s, clickhouse_commit_cb done, void *ud);
+
 /* Writer counters of a store opened by clickhouse_store_open. */
 typedef struct clickhouse_stats {
     uint64_t inserts;        /* successful INSERT requests */

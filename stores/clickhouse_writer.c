@@ -43,6 +43,17 @@ typedef struct ch_table {
     char *last_error;        /* of the last failed INSERT, for timeouts */
 } ch_table;
 
+/* A unit of work committed without waiting: `done` runs once its tickets
+ * are durable. */
+typedef struct pending_commit {
+    chwriter_ticket *tickets;
+    size_t n;
+    chwriter_done_cb done;
+    void *ud;
+    int ud_status; /* what done() is told */
+    struct pending_commit *next;
+} pending_commit;
+
 struct chwriter {
     const ch_conn *conn;
     clickhouse_options opt;
@@ -56,6 +67,7 @@ struct chwriter {
     int64_t close_deadline;
     pthread_t thread;
     clickhouse_stats stats;
+    pending_commit *pending; /* async commits waiting for their batches */
 };
 
 /* The calling thread's open unit of work: the newest ticket per table.
@@ -201,6 +213,44 @@ static void table_flush(chwriter *w, size_t i)
     }
 }
 
+/* 1 when every ticket is durable. Locked. */
+static int tickets_durable(const chwriter *w, const chwriter_ticket *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w->tables[t[i].table].durable < t[i].batch) return 0;
+    return 1;
+}
+
+/* Calls the callbacks of async commits whose rows are all inserted (all of
+ * them at close, with -1 for those that are not). Locked; unlocks around
+ * the callbacks. */
+static void run_ready_commits(chwriter *w, int final)
+{
+    pending_commit *ready = NULL, **link = &w->pending;
+    while (*link) {
+        pending_commit *p = *link;
+        if (final || tickets_durable(w, p->tickets, p->n)) {
+            *link = p->next;
+            p->next = ready;
+            ready = p;
+        } else {
+            link = &p->next;
+        }
+    }
+    if (!ready) return;
+    for (pending_commit *p = ready; p; p = p->next)
+        p->ud_status = tickets_durable(w, p->tickets, p->n) ? 0 : -1;
+    pthread_mutex_unlock(&w->mu);
+    while (ready) {
+        pending_commit *p = ready;
+        ready = p->next;
+        p->done(p->ud, p->ud_status);
+        free(p->tickets);
+        free(p);
+    }
+    pthread_mutex_lock(&w->mu);
+}
+
 static void *flusher_main(void *arg)
 {
     chwriter *w = arg;
@@ -216,6 +266,7 @@ static void *flusher_main(void *arg)
         if (pick != SIZE_MAX) {
             w->next_pick = pick + 1;
             table_flush(w, pick);
+            run_ready_commits(w, 0);
             continue;
         }
         if (w->closing && w->rows == 0) break;
@@ -228,6 +279,7 @@ static void *flusher_main(void *arg)
         }
         wait_ms(&w->wake, &w->mu, next_ms);
     }
+    run_ready_commits(w, 1);
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
@@ -397,6 +449,48 @@ int chwriter_tx_wait(chwriter *w)
     pthread_mutex_unlock(&w->mu);
     chwriter_tx_end(w);
     return rc;
+}
+
+int chwriter_tx_commit_async(chwriter *w, chwriter_done_cb done, void *ud)
+{
+    pending_commit *p = NULL;
+    if (tx_state.w == w) {
+        p = calloc(1, sizeof *p);
+        size_t n = tx_state.n;
+        if (p) p->tickets = malloc((tx_state.overflow ? w->n_tables : n) * sizeof *p->tickets + 1);
+        if (!p || !p->tickets) {
+            free(p);
+            diag_set(DIAG_INTERNAL, "out of memory");
+            return -1;
+        }
+        pthread_mutex_lock(&w->mu);
+        if (tx_state.overflow) { /* every table's newest rows */
+            for (size_t i = 0; i < w->n_tables; i++) {
+                ch_table *t = &w->tables[i];
+                uint64_t target = t->rows ? t->filling : t->inflight_batch;
+                if (target) p->tickets[p->n++] = (chwriter_ticket){i, target};
+            }
+        } else {
+            memcpy(p->tickets, tx_state.tickets, n * sizeof *p->tickets);
+            p->n = n;
+        }
+        int now_done = tickets_durable(w, p->tickets, p->n);
+        if (!now_done) {
+            p->done = done;
+            p->ud = ud;
+            p->next = w->pending;
+            w->pending = p;
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (now_done) {
+            free(p->tickets);
+            free(p);
+            p = NULL;
+        }
+    }
+    chwriter_tx_end(w);
+    if (!p) done(ud, 0);
+    return 0;
 }
 
 int chwriter_sync(chwriter *w, const char *table, int64_t timeout_ms)

@@ -212,6 +212,68 @@ static void test_batching(void)
     s->ops->close(s);
 }
 
+/* ---- async commit ---- */
+
+typedef struct commit_flag {
+    pthread_mutex_t mu;
+    int calls, status;
+    long long rows_at_callback;
+    const char *url;
+} commit_flag;
+
+static void on_commit(void *ud, int status)
+{
+    commit_flag *f = ud;
+    /* the rows are in ClickHouse by the time the callback runs */
+    long long rows = query_int(f->url, "SELECT count() FROM events");
+    pthread_mutex_lock(&f->mu);
+    f->calls++;
+    f->status = status;
+    f->rows_at_callback = rows;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void test_commit_async(void)
+{
+    char url[512];
+    fresh_url(url, sizeof url, NULL);
+    es_store *s = clickhouse_store_open(url);
+    CHECK(s != NULL);
+    if (!s) return;
+    commit_flag f = {PTHREAD_MUTEX_INITIALIZER, 0, -2, -1, url};
+    char tenant[] = "t1", type[] = "trace", etype[] = "x", ver[] = "v", data[] = "{}";
+    es_event evs[20];
+    char ids[20][16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(ids[i], sizeof ids[i], "e%d", i);
+        evs[i] = (es_event){.id = ids[i], .tenant_id = tenant, .aggregate_type = type,
+                            .aggregate_id = type, .type = etype, .version = ver,
+                            .idempotency_key = ids[i], .data_json = data, .metadata_json = data};
+    }
+    append_outcome out[20];
+    CHECK_INT(s->ops->tx_begin(s), 0);
+    CHECK_INT(s->ops->event_append(s, evs, 20, 1000, out), 0);
+    CHECK_INT(clickhouse_store_commit_async(s, on_commit, &f), 0);
+    int64_t deadline = clock_monotonic_ms() + 10000;
+    int calls = 0;
+    while (!calls && clock_monotonic_ms() < deadline) {
+        pthread_mutex_lock(&f.mu);
+        calls = f.calls;
+        pthread_mutex_unlock(&f.mu);
+        if (!calls) clock_sleep_ms(5);
+    }
+    CHECK_INT(calls, 1);
+    CHECK_INT(f.status, 0);
+    CHECK_INT(f.rows_at_callback, 20);
+
+    /* nothing written in the unit of work: the callback runs at once */
+    f.calls = 0;
+    CHECK_INT(s->ops->tx_begin(s), 0);
+    CHECK_INT(clickhouse_store_commit_async(s, on_commit, &f), 0);
+    CHECK_INT(f.calls, 1);
+    s->ops->close(s);
+}
+
 /* ---- hostile ids ---- */
 
 static const char *hostile[] = {
@@ -450,6 +512,7 @@ int main(void)
     RUN_TEST(test_conformance);
     RUN_TEST(test_migrate_columns);
     RUN_TEST(test_batching);
+    RUN_TEST(test_commit_async);
     RUN_TEST(test_hostile_ids);
     RUN_TEST(test_outage);
     RUN_TEST(test_memory_bound);
