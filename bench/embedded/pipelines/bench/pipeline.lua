@@ -1,0 +1,31 @@
+-- bench: the benchmark pipeline: one command handler emitting one event, one
+-- fold (count and sum per aggregate), one map (a record per event).
+local es = require("esengine")
+local s = es.schema
+
+return es.define_pipeline()
+  :with_name("bench")
+  :with_aggregate_type("counter")
+  :with_command("add", {
+    schema = s.object({ id = s.string(), amount = s.integer(), note = s.string():optional() }),
+    aggregate_id = function(payload) return payload.id end,
+    handle = function(command)
+      return { es.event("bench.added", { amount = command.data.amount, note = command.data.note }) }
+    end,
+  })
+  :with_fold_projection("totals", {
+    event_types = { "bench.added" },
+    store = es.stores.table("bench_totals"),
+    init = function() return { count = 0, sum = 0 } end,
+    apply = function(state, event)
+      state.count = state.count + 1
+      state.sum = state.sum + event.data.amount
+      return state
+    end,
+  })
+  :with_map_projection("rows", {
+    event_types = { "bench.added" },
+    store = es.stores.table("bench_rows"),
+    map = function(event) return { id = event.aggregate_id, seq = event.seq, amount = event.data.amount } end,
+  })
+  :build()
