@@ -2,6 +2,7 @@
  * SIGINT or SIGTERM, finish in-flight jobs, exit 0. */
 #include "cli.h"
 #include "diag.h"
+#include "http_server.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -32,6 +33,22 @@ int cli_run(es_config *cfg)
         engine_close(e);
         return EXIT_FAIL;
     }
+    http_server *web = NULL;
+    if (strcmp(role, "worker") != 0) {
+        http_server_options hopt;
+        http_server_options_default(&hopt);
+        hopt.listen = cfg->listen;
+        hopt.api_keys_file = cfg->api_keys && *cfg->api_keys ? cfg->api_keys : NULL;
+        hopt.otlp_convert = engine_otlp_convert;
+        hopt.otlp_convert_ud = e;
+        web = http_server_start(e, &hopt);
+        if (!web) {
+            fprintf(stderr, "esengine run: web role: %s\n", diag_message());
+            engine_close(e);
+            return cli_exit_code();
+        }
+        log_info("web role listening on %s (port %d)", cfg->listen, http_server_port(web));
+    }
     es_backends *b = engine_backends(e);
     log_info("running role %s on pipelines %s; events in %s, queue in %s", role,
              cfg->engine.pipelines_dir, b->events->ops->name, b->queue->ops->name);
@@ -42,6 +59,7 @@ int cli_run(es_config *cfg)
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log_info("signal %d: finishing in-flight jobs", sig);
+    if (web) http_server_stop(web);
     engine_close(e);
     log_info("stopped");
     return EXIT_OK;
