@@ -56,18 +56,22 @@ echo "== redis-server on $URL; $JOBS jobs over $GROUPS groups, ~200 bytes each, 
 run() { redis-cli -p "$PORT" flushall >/dev/null; "$@"; }
 ES=$(run "$OUT/queue_bench" "$URL" "$JOBS" "$GROUPS" "$THREADS" "$BATCH")
 echo "$ES"
+# the same without batch claims (one job per claim), for comparison
+ES1=$(run "$OUT/queue_bench" "$URL" "$JOBS" "$GROUPS" "$THREADS" 1)
+echo "$ES1"
 GM=$(run node "$HERE/peers.mjs" groupmq "$URL" "$JOBS" "$GROUPS" "$PEER_CONC")
 echo "$GM"
 BM=$(run node "$HERE/peers.mjs" bullmq "$URL" "$JOBS" "$GROUPS" "$PEER_CONC")
 echo "$BM"
 
 node -e '
-const [es, gm, bm] = process.argv.slice(1).map((s) => JSON.parse(s));
+const [es, gm, bm, es1] = process.argv.slice(1).map((s) => JSON.parse(s));
 const r = (a, b) => (b ? (a / b).toFixed(2) : "n/a");
 const row = (x) => `${x.peer.padEnd(9)} ${String(x.enqueue_jobs_s).padStart(12)} ${String(x.process_jobs_s).padStart(12)} ${String(x.ordered).padStart(8)} ${x.redis_cpu_per_100k_s.toFixed(2).padStart(16)}`;
 console.log("\npeer      enqueue/s    process/s    ordered  redis cpu s/100k");
 for (const x of [es, gm, bm]) console.log(row(x));
+console.log(`(esengine with one job per claim: process ${es1.process_jobs_s}/s, x${r(es1.process_jobs_s, gm.process_jobs_s)} groupmq, redis cpu ${es1.redis_cpu_per_100k_s.toFixed(2)} s/100k)`);
 console.log(`\nesengine vs groupmq: enqueue x${r(es.enqueue_jobs_s, gm.enqueue_jobs_s)}, process x${r(es.process_jobs_s, gm.process_jobs_s)}, redis cpu x${r(es.redis_cpu_per_100k_s, gm.redis_cpu_per_100k_s)}`);
 console.log(`esengine vs bullmq:  enqueue x${r(es.enqueue_jobs_s, bm.enqueue_jobs_s)}, process x${r(es.process_jobs_s, bm.process_jobs_s)}, redis cpu x${r(es.redis_cpu_per_100k_s, bm.redis_cpu_per_100k_s)}`);
 console.log("targets: process >= 3x groupmq with order kept; enqueue >= 100000/s; redis cpu <= 0.5x groupmq");
-' "$ES" "$GM" "$BM"
+' "$ES" "$GM" "$BM" "$ES1"
