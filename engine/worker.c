@@ -11,6 +11,7 @@
 #include "diag.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "retry.h"
 
 #include <stdio.h>
@@ -145,11 +146,18 @@ static int finish_claim(worker *w, const es_claim *c, size_t n_done, const char 
 {
     es_engine *e = w->engine;
     es_store *q = e->backends.queue;
+    if (n_done > 0)
+        metrics_add(METRIC_JOBS_PROCESSED, (double)(n_done < c->n ? n_done : c->n),
+                    c->jobs[0].pipeline, c->jobs[0].component, job_kind_name(c->jobs[0].kind));
     if (!error || n_done >= c->n) return q->ops->queue_complete(q, c, c->n, now);
     int attempts = c->jobs[n_done].attempts + 1;
     int64_t retry_at =
         now + retry_delay_ms(attempts, e->opt.retry_base_ms, e->opt.retry_max_ms);
     const es_job *head = &c->jobs[n_done];
+    const char *kind = job_kind_name(head->kind);
+    metrics_inc(METRIC_JOBS_FAILED, head->pipeline, head->component, kind);
+    metrics_inc(attempts >= e->opt.max_attempts ? METRIC_JOBS_PARKED : METRIC_JOBS_RETRIED,
+                head->pipeline, head->component, kind);
     if (attempts >= e->opt.max_attempts)
         log_error("%s %s/%s job %s parked after %d attempts: %s", job_kind_name(head->kind),
                   head->pipeline, head->component, head->id, attempts, error);
@@ -179,6 +187,7 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
 /* ---- commands ---- */
 
 typedef struct command_unit {
+    const char *pipeline;     /* of the claimed commands (one group) */
     es_event *events;
     size_t n_events;
     append_outcome *outcomes;
@@ -197,6 +206,8 @@ static int command_writes(worker *w, void *ud)
     job_batch jobs = {0};
     int rc = 0;
     for (size_t i = 0; i < u->n_events && rc == 0; i++) {
+        if (u->outcomes[i] == APPEND_NEW)
+            metrics_inc(METRIC_EVENTS_APPENDED, u->pipeline, NULL, NULL);
         if (u->outcomes[i] == APPEND_DUPLICATE) continue;
         rc = push_route_jobs(&jobs, &u->events[i], u->per_event[i]->routes,
                              u->per_event[i]->n_routes, u->origins[i], now);
@@ -214,12 +225,13 @@ static int run_commands(worker *w, const es_claim *c)
     size_t n_ok = 0, total = 0;
     char *error = NULL;
     int rc = -1;
-    command_unit u = {0};
+    command_unit u = {.pipeline = c->jobs[0].pipeline};
     if (!results || !counts) goto out;
     for (; n_ok < c->n; n_ok++) {
         if (lua_host_handle_command(w->host, c->jobs[n_ok].payload, &results[n_ok],
                                     &counts[n_ok]) != 0) {
             error = strdup(diag_message());
+            metrics_inc(METRIC_LUA_ERRORS, c->jobs[n_ok].pipeline, c->jobs[n_ok].component, NULL);
             log_error_limited("command_error", "command %s/%s job %s: %s",
                               c->jobs[n_ok].pipeline, c->jobs[n_ok].component,
                               c->jobs[n_ok].id, diag_message());
@@ -366,6 +378,7 @@ static int run_fold(worker *w, const es_claim *c)
     if (u.result.error) {
         n_done = u.result.n_applied < n ? u.claim_index[u.result.n_applied] : c->n;
         error = u.result.error;
+        metrics_inc(METRIC_LUA_ERRORS, first->pipeline, first->component, NULL);
         log_error_limited("fold_error", "fold %s/%s: %s", first->pipeline,
                           first->component, error);
     }
@@ -432,9 +445,11 @@ static int run_map(worker *w, const es_claim *c)
     if (lua_host_run_map(w->host, first->pipeline, first->component, u.events, n,
                          &u.records, &u.n_done, &error) != 0)
         goto out;
-    if (error)
+    if (error) {
+        metrics_inc(METRIC_LUA_ERRORS, first->pipeline, first->component, NULL);
         log_error_limited("map_error", "map %s/%s: %s", first->pipeline, first->component,
                           error);
+    }
     rc = commit_unit(w, c, map_writes, &u, u.n_done, error);
 out:
     lua_host_strings_free(u.records, n);
@@ -490,6 +505,7 @@ static int run_reactors(worker *w, const es_claim *c)
         free(state);
         if (hrc != 0 && !error) error = strdup(diag_message());
         if (error) {
+            metrics_inc(METRIC_LUA_ERRORS, job->pipeline, job->component, NULL);
             log_error_limited("reactor_error", "reactor %s/%s: %s", job->pipeline,
                               job->component, error);
             break;
@@ -505,6 +521,7 @@ static int run_reactors(worker *w, const es_claim *c)
 
 static int run_claim(worker *w, es_claim *c)
 {
+    int64_t started = clock_monotonic_ms();
     pthread_mutex_lock(&w->lock);
     w->current = c;
     pthread_mutex_unlock(&w->lock);
@@ -521,6 +538,8 @@ static int run_claim(worker *w, es_claim *c)
     pthread_mutex_lock(&w->lock);
     w->current = NULL;
     pthread_mutex_unlock(&w->lock);
+    metrics_observe(METRIC_JOB_DURATION, (double)(clock_monotonic_ms() - started) / 1000.0,
+                    c->jobs[0].pipeline, c->jobs[0].component, job_kind_name(c->jobs[0].kind));
     if (rc != 0) {
         /* The unit was rolled back; the lease expires and the batch is
          * redelivered (a stale token means another worker has it now). */
