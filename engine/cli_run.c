@@ -1,5 +1,7 @@
-/* cli_run.c: `esengine run`: start the workers (and the web role), wait for
- * SIGINT or SIGTERM, finish in-flight jobs, exit 0. */
+/* cli_run.c: `esengine run`: start the workers (and the web role), reload
+ * pipelines on SIGHUP or file changes, and on SIGINT or SIGTERM finish
+ * in-flight jobs and exit 0. Writes <data>/esengine.pid for `esengine
+ * reload`. */
 #include "cli.h"
 #include "diag.h"
 #include "http_server.h"
@@ -9,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_run(es_config *cfg)
 {
@@ -22,6 +25,7 @@ int cli_run(es_config *cfg)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
     int code;
@@ -56,10 +60,21 @@ int cli_run(es_config *cfg)
         log_info("data in %s/esengine.db; send a command with: esengine send PIPELINE "
                  "COMMAND '{...}' --tenant T --data %s",
                  cfg->engine.data_dir, cfg->engine.data_dir);
+    if (workers_on && engine_watch(e) != 0)
+        log_warn("hot reload on file changes is off: %s (SIGHUP still reloads)", diag_message());
+    char pid_path[4096];
+    snprintf(pid_path, sizeof pid_path, "%s/esengine.pid", cfg->engine.data_dir);
+    FILE *pid_file = fopen(pid_path, "w");
+    if (pid_file) {
+        fprintf(pid_file, "%d\n", (int)getpid());
+        fclose(pid_file);
+    }
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    /* SIGHUP reloads the pipelines; SIGINT/SIGTERM stop. */
+    while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) engine_reload(e);
     log_info("signal %d: finishing in-flight jobs", sig);
     if (web) http_server_stop(web);
+    unlink(pid_path);
     engine_close(e);
     log_info("stopped");
     return EXIT_OK;

@@ -72,6 +72,7 @@ es_engine *engine_open(const es_engine_options *opt)
     pthread_mutex_init(&e->control_lock, NULL);
     pthread_mutex_init(&e->heartbeat_lock, NULL);
     pthread_cond_init(&e->heartbeat_cond, NULL);
+    e->watch_fd = -1;
     char host[32] = "host", rnd[ID_HEX_LEN + 1];
     gethostname(host, sizeof host - 1);
     ids_random(rnd);
@@ -129,6 +130,7 @@ int engine_start(es_engine *e)
 
 void engine_stop(es_engine *e)
 {
+    reload_watch_stop(e);
     if (!e->started) return;
     atomic_store(&e->stopping, 1);
     heartbeat_stop(e);
@@ -195,6 +197,25 @@ int engine_wait(es_engine *e, const char *job_id, int64_t timeout_ms)
         clock_sleep_ms(WAIT_POLL_MS);
     }
 }
+
+int engine_reload(es_engine *e)
+{
+    pthread_mutex_lock(&e->control_lock);
+    int rc = lua_host_load(e->control, e->opt.pipelines_dir, e->opt.only_pipeline);
+    char generation[64];
+    snprintf(generation, sizeof generation, "%s", lua_host_generation(e->control));
+    pthread_mutex_unlock(&e->control_lock);
+    if (rc != 0) {
+        log_error("reload of %s refused, keeping the running generation: %s",
+                  e->opt.pipelines_dir, diag_message());
+        return -1;
+    }
+    atomic_fetch_add(&e->reload_seq, 1);
+    log_info("reloaded %s: generation %s", e->opt.pipelines_dir, generation);
+    return 0;
+}
+
+int engine_watch(es_engine *e) { return reload_watch_start(e); }
 
 long engine_drain(es_engine *e)
 {

@@ -43,6 +43,15 @@ void engine_close(es_engine *e);
 /* Starts opt->workers worker threads (role "all" or "worker"). 0 or -1. */
 int engine_start(es_engine *e);
 
+/* Reloads the pipelines dir: builds and validates a new generation in the
+ * control host; when it loads, every worker swaps to it between batches
+ * (jobs in flight finish on the old one). On failure the old generation keeps
+ * running and -1 is returned with DIAG_SCRIPT ("file:line: message"). */
+int engine_reload(es_engine *e);
+
+/* Watches the pipelines dir and reloads on changes (with engine_start). */
+int engine_watch(es_engine *e);
+
 /* Asks workers to stop, lets in-flight jobs finish, joins them. */
 void engine_stop(es_engine *e);
 

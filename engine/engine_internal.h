@@ -28,6 +28,13 @@ struct es_engine {
     atomic_int stopping;
     int started;
 
+    /* Hot reload: the control host validates a new generation, then bumps
+     * reload_seq; each worker rebuilds its host between batches. */
+    atomic_int reload_seq;
+    pthread_t watch_thread;
+    int watch_fd;           /* inotify fd, -1 when not watching */
+    int watch_pipe[2];      /* wakes the watcher to stop */
+
     /* Heartbeat: extends the leases of claims in flight. */
     pthread_t heartbeat_thread;
     pthread_mutex_t heartbeat_lock;
@@ -52,6 +59,13 @@ long worker_drain(worker *w);
 /* Extends the lease of the worker's claim in flight, if any (called by the
  * heartbeat thread). */
 void worker_heartbeat(worker *w);
+
+/* ---- reload.c ---- */
+
+/* Watches the pipelines dir (inotify, every subfolder) and calls
+ * engine_reload after a short quiet period. 0 or -1. */
+int reload_watch_start(es_engine *e);
+void reload_watch_stop(es_engine *e);
 
 /* ---- heartbeat.c ---- */
 

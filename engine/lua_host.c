@@ -304,7 +304,16 @@ int lua_host_load(lua_host *h, const char *dir, const char *only)
         nargs = 2;
         fn = "load_one";
     }
-    if (host_call(h, fn, nargs, 1) != 0) return -1;
+    if (host_call(h, fn, nargs, 1) != 0) {
+        /* A load error is "file:line: message": the runtime's own frames in
+         * the traceback would only distract. */
+        char message[1024];
+        snprintf(message, sizeof message, "%s", diag_message());
+        char *tb = strstr(message, "\nstack traceback:");
+        if (tb) *tb = '\0';
+        diag_set(DIAG_SCRIPT, "%s", message);
+        return -1;
+    }
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
         diag_set(DIAG_SCRIPT, "%s: runtime.load returned no generation", dir);

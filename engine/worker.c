@@ -30,6 +30,7 @@ struct worker {
     /* The claim in flight, for the heartbeat thread (guarded by lock). */
     pthread_mutex_t lock;
     es_claim *current;
+    int reload_seen;   /* engine reload_seq this host was built for */
 };
 
 /* ---- job construction ---- */
@@ -554,9 +555,22 @@ static int run_claim(worker *w, es_claim *c)
 
 /* Claims one batch and runs it. 1 when nothing was ready, 0 after a batch,
  * -1 on a claim error. */
+/* Swaps in the engine's newest generation between batches. A failure (the
+ * files changed again meanwhile) keeps the old one; the next reload retries. */
+static void worker_reload_if_needed(worker *w)
+{
+    int seq = atomic_load(&w->engine->reload_seq);
+    if (seq == w->reload_seen) return;
+    w->reload_seen = seq;
+    if (lua_host_load(w->host, w->engine->opt.pipelines_dir, w->engine->opt.only_pipeline) != 0)
+        log_error("worker %s keeps generation %s: %s", w->id, lua_host_generation(w->host),
+                  diag_message());
+}
+
 static int worker_step(worker *w, int wait_ms, size_t *jobs_run)
 {
     es_engine *e = w->engine;
+    worker_reload_if_needed(w);
     es_store *q = e->backends.queue;
     es_claim c = {0};
     int rc = q->ops->queue_claim(q, w->id, (size_t)e->opt.batch_size, clock_now_ms(),
@@ -596,6 +610,7 @@ worker *worker_new(es_engine *e, int index)
     w->engine = e;
     snprintf(w->id, sizeof w->id, "%s/%d", e->instance_id, index);
     pthread_mutex_init(&w->lock, NULL);
+    w->reload_seen = atomic_load(&e->reload_seq);
     w->host = lua_host_new();
     if (!w->host || lua_host_load(w->host, e->opt.pipelines_dir, e->opt.only_pipeline) != 0) {
         worker_free(w);
