@@ -1,9 +1,13 @@
 /* test_http_server.c: the HTTP server in-process over real sockets (libcurl
  * client), on an engine with memory backends and the ledger fixture
  * pipeline: statuses, tenancy, limits, auth, metrics. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <errno.h>
 
 #include "diag.h"
 #include "engine.h"
@@ -219,6 +223,31 @@ static void test_api_keys(void) {
     unlink(path);
 }
 
+/* A client that stops halfway through its headers is disconnected after
+ * the connection timeout (here 1 s; the deadline to observe it is 15 s). */
+static void test_slow_client_timeout(void) {
+    http_server_options opt;
+    http_server_options_default(&opt);
+    opt.listen = "127.0.0.1:0";
+    opt.connection_timeout_s = 1;
+    http_server *s = http_server_start(engine, &opt);
+    CHECK(s != NULL);
+    if (!s) return;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_server_port(s))};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_INT(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    const char *partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    CHECK_INT(write(fd, partial, strlen(partial)), (long long)strlen(partial));
+    struct timeval deadline = {15, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &deadline, sizeof deadline);
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf);
+    CHECK(n == 0 || (n < 0 && errno == ECONNRESET)); /* closed, not our own timeout */
+    close(fd);
+    http_server_stop(s);
+}
+
 int main(void) {
     const char *src = getenv("ESENGINE_SOURCE_DIR");
     char pipelines[1024];
@@ -251,6 +280,7 @@ int main(void) {
     RUN_TEST(test_otlp_without_converter);
     RUN_TEST(test_metrics);
     RUN_TEST(test_api_keys);
+    RUN_TEST(test_slow_client_timeout);
     http_server_stop(s);
     engine_close(engine);
     curl_global_cleanup();
