@@ -169,20 +169,46 @@ static int finish_claim(worker *w, const es_claim *c, size_t n_done, const char 
     return q->ops->queue_fail(q, c, n_done, error, retry_at, e->opt.max_attempts, now);
 }
 
-/* Runs `writes` then finishes the claim, as one unit of work. */
-typedef int (*unit_writes)(worker *w, void *ud);
+/* Writes of one unit: store writes, plus jobs to enqueue into *jobs. */
+typedef int (*unit_writes)(worker *w, void *ud, job_batch *jobs);
 
+/* 1 when the queue lives in the same store as the others, so one
+ * transaction covers everything (SQLite, memory). */
+static int queue_in_tx(const es_backends *b)
+{
+    return b->queue == b->events && b->queue == b->folds && b->queue == b->records;
+}
+
+/* Runs `writes`, enqueues the jobs they produced and finishes the claim, as
+ * one unit of work. When the queue is a separate store (Redis) the order is
+ * commit, then enqueue, then complete: a crash in between redelivers the
+ * batch, and deterministic event and job ids make the redo idempotent. */
 static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *ud,
                        size_t n_done, const char *error)
 {
     es_backends *b = &w->engine->backends;
+    es_store *q = b->queue;
     int64_t now = clock_now_ms();
+    job_batch jobs = {0};
+    int rc = -1;
     if (backends_tx_begin(b) != 0) return -1;
-    if ((writes && writes(w, ud) != 0) || finish_claim(w, c, n_done, error, now) != 0) {
-        backends_tx_rollback(b);
-        return -1;
+    if (writes && writes(w, ud, &jobs) != 0) goto rollback;
+    if (queue_in_tx(b)) {
+        if ((jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) ||
+            finish_claim(w, c, n_done, error, now) != 0)
+            goto rollback;
+        rc = backends_tx_commit(b);
+    } else {
+        if (backends_tx_commit(b) != 0) goto out;
+        if (jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) goto out;
+        rc = finish_claim(w, c, n_done, error, now);
     }
-    return backends_tx_commit(b);
+    goto out;
+rollback:
+    backends_tx_rollback(b);
+out:
+    batch_free(&jobs);
+    return rc;
 }
 
 /* ---- commands ---- */
@@ -196,7 +222,7 @@ typedef struct command_unit {
     const char **origins;     /* origin of each event's jobs */
 } command_unit;
 
-static int command_writes(worker *w, void *ud)
+static int command_writes(worker *w, void *ud, job_batch *jobs)
 {
     command_unit *u = ud;
     es_backends *b = &w->engine->backends;
@@ -204,18 +230,14 @@ static int command_writes(worker *w, void *ud)
     if (u->n_events &&
         b->events->ops->event_append(b->events, u->events, u->n_events, now, u->outcomes) != 0)
         return -1;
-    job_batch jobs = {0};
     int rc = 0;
     for (size_t i = 0; i < u->n_events && rc == 0; i++) {
         if (u->outcomes[i] == APPEND_NEW)
             metrics_inc(METRIC_EVENTS_APPENDED, u->pipeline, NULL, NULL);
         if (u->outcomes[i] == APPEND_DUPLICATE) continue;
-        rc = push_route_jobs(&jobs, &u->events[i], u->per_event[i]->routes,
+        rc = push_route_jobs(jobs, &u->events[i], u->per_event[i]->routes,
                              u->per_event[i]->n_routes, u->origins[i], now);
     }
-    if (rc == 0 && jobs.len)
-        rc = b->queue->ops->queue_enqueue(b->queue, jobs.items, jobs.len, now);
-    batch_free(&jobs);
     return rc;
 }
 
@@ -286,7 +308,7 @@ typedef struct fold_unit {
     es_fold_result result;
 } fold_unit;
 
-static int fold_writes(worker *w, void *ud)
+static int fold_writes(worker *w, void *ud, job_batch *jobs)
 {
     fold_unit *u = ud;
     es_backends *b = &w->engine->backends;
@@ -301,7 +323,6 @@ static int fold_writes(worker *w, void *ud)
                                     u->positions[u->result.n_applied - 1], now) != 0)
             return -1;
     }
-    job_batch jobs = {0};
     int rc = 0;
     for (size_t i = 0; i < u->result.n_reactors && rc == 0; i++) {
         const es_reactor_job *rj = &u->result.reactors[i];
@@ -309,7 +330,7 @@ static int fold_writes(worker *w, void *ud)
         const es_job *source = &u->claim->jobs[u->claim_index[rj->index]];
         char id[ID_HEX_LEN + 1];
         ids_derive(id, ev->id, rj->reactor, 0);
-        es_job *job = batch_push(&jobs);
+        es_job *job = batch_push(jobs);
         rc = job ? job_fill(job, id, JOB_REACTOR, ev->tenant_id, first->pipeline,
                             rj->reactor, rj->reactor, rj->job_id ? rj->job_id : ev->id,
                             job_origin(source), now + rj->delay_ms)
@@ -324,9 +345,6 @@ static int fold_writes(worker *w, void *ud)
             rc = codec_event_encode(ev, rj->state_json ? rj->state_json : "{}",
                                     &job->payload, &job->payload_len);
     }
-    if (rc == 0 && jobs.len)
-        rc = b->queue->ops->queue_enqueue(b->queue, jobs.items, jobs.len, now);
-    batch_free(&jobs);
     return rc;
 }
 
@@ -408,8 +426,9 @@ typedef struct map_unit {
     size_t n_done;
 } map_unit;
 
-static int map_writes(worker *w, void *ud)
+static int map_writes(worker *w, void *ud, job_batch *jobs)
 {
+    (void)jobs;
     map_unit *u = ud;
     es_store *s = w->engine->backends.records;
     int64_t now = clock_now_ms();
@@ -467,12 +486,14 @@ typedef struct reactor_unit {
     job_batch commands;
 } reactor_unit;
 
-static int reactor_writes(worker *w, void *ud)
+/* Hands the dispatched command jobs over to the unit's batch. */
+static int reactor_writes(worker *w, void *ud, job_batch *jobs)
 {
+    (void)w;
     reactor_unit *u = ud;
-    es_store *q = w->engine->backends.queue;
-    if (!u->commands.len) return 0;
-    return q->ops->queue_enqueue(q, u->commands.items, u->commands.len, clock_now_ms());
+    *jobs = u->commands;
+    memset(&u->commands, 0, sizeof u->commands);
+    return 0;
 }
 
 static int run_reactors(worker *w, const es_claim *c)

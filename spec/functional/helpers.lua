@@ -42,9 +42,17 @@ function h.rmdir(dir)
   if dir and dir:match("^/tmp/esengine%-spec") then h.sh("rm -rf " .. shell_quote(dir)) end
 end
 
--- Starts a command in the background; returns its pid.
+-- Starts a shell command line in the background; returns its pid (of the
+-- subshell running it).
 function h.spawn(cmd, log_file)
   local _, out = h.sh("(" .. cmd .. ") >" .. (log_file or "/dev/null") .. " 2>&1 & echo $!")
+  return tonumber(out:match("(%d+)"))
+end
+
+-- Starts one program in the background (exec'd, so the pid is the
+-- program's own and kill -9 reaches it); returns its pid.
+function h.spawn_exec(cmd, log_file)
+  local _, out = h.sh("(exec " .. cmd .. ") >" .. (log_file or "/dev/null") .. " 2>&1 & echo $!")
   return tonumber(out:match("(%d+)"))
 end
 
