@@ -59,7 +59,7 @@ int sqlite_fold_put(es_store *base, const char *tenant_id, const char *table,
     sqlite_store *s = (sqlite_store *)base;
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
-    if (!c || sqlite_write_begin(c, &own) != 0) return -1;
+    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = -1;
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_FOLD_PUT, SQL_FOLD_PUT);
     if (st) {
@@ -82,7 +82,7 @@ int sqlite_record_append(es_store *base, const char *tenant_id, const char *tabl
     sqlite_store *s = (sqlite_store *)base;
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
-    if (!c || sqlite_write_begin(c, &own) != 0) return -1;
+    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = -1;
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_RECORD_INSERT, SQL_RECORD_INSERT);
     if (st) {

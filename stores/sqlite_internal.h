@@ -63,6 +63,9 @@ typedef struct sqlite_store {
     uint64_t id;              /* unique per open, keys the thread caches */
     char *path;               /* the database file */
     pthread_mutex_t mu;       /* guards conns */
+    pthread_mutex_t write_mu; /* held by the thread in a write transaction:
+                                 threads queue here instead of in SQLite's
+                                 sleeping busy handler */
     sqlite_conn *conns;
     pthread_mutex_t wait_mu;  /* guards wake_seq; wait_cv signals enqueues */
     pthread_cond_t wait_cv;
@@ -82,7 +85,7 @@ int sqlite_fail(sqlite_conn *c, const char *what);
 
 /* Opens a write transaction (BEGIN IMMEDIATE) unless the thread is inside
  * tx_begin; *own tells sqlite_write_end whether to finish it. 0 or -1. */
-int sqlite_write_begin(sqlite_conn *c, int *own);
+int sqlite_write_begin(sqlite_store *s, sqlite_conn *c, int *own);
 
 /* Finishes what sqlite_write_begin opened: commits when rc == 0, rolls back
  * otherwise; wakes claim waiters after a commit that asked for it. Returns

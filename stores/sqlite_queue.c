@@ -275,7 +275,7 @@ int sqlite_queue_enqueue(es_store *base, const es_job *jobs, size_t n, int64_t n
     sqlite_store *s = (sqlite_store *)base;
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
-    if (!c || sqlite_write_begin(c, &own) != 0) return -1;
+    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const es_job *job = &jobs[i];
@@ -424,7 +424,7 @@ static int queue_claim_once(sqlite_store *s, sqlite_conn *c, const char *worker_
         if (ready <= 0) return ready < 0 ? -1 : 1;
     }
     int own;
-    if (sqlite_write_begin(c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = queue_claim_locked(c, worker_id, max_jobs, now, lease_ms, out);
     /* "nothing ready" still commits: a lease sweep may have run */
     int end = sqlite_write_end(s, c, own, rc < 0 ? -1 : 0);
@@ -554,7 +554,7 @@ int sqlite_queue_extend(es_store *base, es_claim *claim, int64_t now, int64_t le
     sqlite_store *s = (sqlite_store *)base;
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
-    if (!c || sqlite_write_begin(c, &own) != 0) return -1;
+    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = -1;
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_EXTEND, SQL_GROUP_EXTEND);
     if (st) {
@@ -580,7 +580,7 @@ int sqlite_queue_complete(es_store *base, const es_claim *claim, size_t n_done,
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
     if (!c || queue_check_done(claim, n_done) != 0) return -1;
-    if (sqlite_write_begin(c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = queue_check_token(c, claim);
     if (rc == 0) rc = queue_delete_done(c, claim, n_done);
     if (rc == 0) rc = sqlite_queue_requeue(c, claim->group_key, now);
@@ -595,7 +595,7 @@ int sqlite_queue_fail(es_store *base, const es_claim *claim, size_t n_done,
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
     if (!c || queue_check_done(claim, n_done) != 0) return -1;
-    if (sqlite_write_begin(c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = queue_check_token(c, claim);
     if (rc == 0) rc = queue_delete_done(c, claim, n_done);
     int64_t pos = 0, run_at = 0;

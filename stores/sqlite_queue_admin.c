@@ -144,7 +144,7 @@ int sqlite_queue_parked_retry(es_store *base, const char *group_key, int64_t now
     sqlite_store *s = (sqlite_store *)base;
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
-    if (!c || sqlite_write_begin(c, &own) != 0) return -1;
+    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = admin_run(c, SQL_IS_PARKED, group_key, now);
     if (rc == 1) {
         rc = admin_run(c, SQL_RETRY_HEAD, group_key, now);
@@ -161,7 +161,7 @@ int sqlite_queue_parked_skip(es_store *base, const char *group_key, int64_t now)
     sqlite_store *s = (sqlite_store *)base;
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
-    if (!c || sqlite_write_begin(c, &own) != 0) return -1;
+    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
     int rc = admin_run(c, SQL_IS_PARKED, group_key, now);
     if (rc == 1) {
         rc = admin_run(c, SQL_DEAD_LETTER, group_key, now);

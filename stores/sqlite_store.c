@@ -132,39 +132,47 @@ static int conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
     return 0;
 }
 
-static int conn_begin(sqlite_conn *c)
+/* Write transactions of one process take write_mu first, so that threads
+ * hand the SQLite write lock over at once; only other processes meet the
+ * busy handler. */
+static int conn_begin(sqlite_store *s, sqlite_conn *c)
 {
-    return conn_run(c, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE");
-}
-
-/* Commits; on failure rolls back so the connection is usable again. */
-static int conn_commit(sqlite_conn *c)
-{
-    if (conn_run(c, SQ_COMMIT, "COMMIT") == 0) return 0;
-    if (!sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
+    pthread_mutex_lock(&s->write_mu);
+    if (conn_run(c, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE") == 0) return 0;
+    pthread_mutex_unlock(&s->write_mu);
     return -1;
 }
 
-static void conn_rollback(sqlite_conn *c)
+/* Commits; on failure rolls back so the connection is usable again. */
+static int conn_commit(sqlite_store *s, sqlite_conn *c)
+{
+    int rc = conn_run(c, SQ_COMMIT, "COMMIT");
+    if (rc != 0 && !sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
+    pthread_mutex_unlock(&s->write_mu);
+    return rc;
+}
+
+static void conn_rollback(sqlite_store *s, sqlite_conn *c)
 {
     if (!sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
     c->notify = 0;
+    pthread_mutex_unlock(&s->write_mu);
 }
 
-int sqlite_write_begin(sqlite_conn *c, int *own)
+int sqlite_write_begin(sqlite_store *s, sqlite_conn *c, int *own)
 {
     *own = !c->in_tx;
-    return *own ? conn_begin(c) : 0;
+    return *own ? conn_begin(s, c) : 0;
 }
 
 int sqlite_write_end(sqlite_store *s, sqlite_conn *c, int own, int rc)
 {
     if (!own) return rc;
     if (rc != 0) {
-        conn_rollback(c);
+        conn_rollback(s, c);
         return rc;
     }
-    if (conn_commit(c) != 0) {
+    if (conn_commit(s, c) != 0) {
         c->notify = 0;
         return -1;
     }
@@ -238,13 +246,14 @@ static sqlite_store *store_of(es_store *s)
 
 static int sqlite_tx_begin(es_store *base)
 {
-    sqlite_conn *c = sqlite_conn_get(store_of(base));
+    sqlite_store *s = store_of(base);
+    sqlite_conn *c = sqlite_conn_get(s);
     if (!c) return -1;
     if (c->in_tx) {
         diag_set(DIAG_INTERNAL, "sqlite tx_begin: a unit of work is already open");
         return -1;
     }
-    if (conn_begin(c) != 0) return -1;
+    if (conn_begin(s, c) != 0) return -1;
     c->in_tx = 1;
     return 0;
 }
@@ -264,10 +273,11 @@ static int sqlite_tx_commit(es_store *base)
 
 static void sqlite_tx_rollback(es_store *base)
 {
-    sqlite_conn *c = sqlite_conn_get(store_of(base));
+    sqlite_store *s = store_of(base);
+    sqlite_conn *c = sqlite_conn_get(s);
     if (!c || !c->in_tx) return;
     c->in_tx = 0;
-    conn_rollback(c);
+    conn_rollback(s, c);
 }
 
 static void sqlite_store_close(es_store *base)
@@ -281,6 +291,7 @@ static void sqlite_store_close(es_store *base)
         c = next;
     }
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->wait_mu);
     pthread_cond_destroy(&s->wait_cv);
     free(s->path);
@@ -354,6 +365,7 @@ es_store *sqlite_store_open(const char *data_dir)
     s->base.ops = &sqlite_store_ops;
     s->id = atomic_fetch_add(&store_next_id, 1);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->wait_mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
