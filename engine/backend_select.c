@@ -1,10 +1,14 @@
 /* backend_select.c: which store serves which kind, from the options:
- *   --memory (tests)          everything in process
- *   default (embedded)        everything in one SQLite database under --data
- *   --redis URL               queues in Redis; the rest stays embedded
- * (ClickHouse joins here when its backend is wired.) */
+ *   memory (tests)          everything in process
+ *   default (embedded)      everything in one SQLite database under --data
+ *   --redis URL             queues in Redis; events and projections embedded
+ *   --clickhouse URL        event log and map records in ClickHouse; fold
+ *                           state of record in Redis (or SQLite without
+ *                           --redis) with a queryable copy in ClickHouse */
 #include "backend_select.h"
+#include "clickhouse_store.h"
 #include "diag.h"
+#include "fold_mirror.h"
 #include "memory_store.h"
 #include "redis_store.h"
 #include "sqlite_store.h"
@@ -36,6 +40,23 @@ int backends_open(const es_engine_options *opt, es_backends *out)
             return -1;
         }
         out->queue = redis;
+    }
+    if (given(opt->clickhouse_url)) {
+        es_store *ch = clickhouse_store_open(opt->clickhouse_url);
+        if (!ch) {
+            diag_prefix("clickhouse");
+            backends_close(out);
+            return -1;
+        }
+        out->events = out->records = ch;
+        es_store *folds = fold_mirror_open(out->queue != embedded ? out->queue : embedded, ch);
+        if (!folds) {
+            backends_close(out);
+            return -1;
+        }
+        out->folds = folds;
+        /* With Redis and ClickHouse nothing is embedded any more. */
+        if (out->queue != embedded) embedded->ops->close(embedded);
     }
     return 0;
 }

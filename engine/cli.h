@@ -17,6 +17,7 @@ int cli_records(es_config *cfg);
 int cli_status(es_config *cfg);
 int cli_parked(es_config *cfg);
 int cli_reload(es_config *cfg);
+int cli_migrate(es_config *cfg);
 
 /* Opens the engine for a one-shot command; prints the error and returns
  * NULL on failure (*exit_code set). */

@@ -743,3 +743,56 @@ int lua_host_otlp_payloads(lua_host *h, const char *pipeline, const char *otlp_j
     lua_settop(L, top - 3);
     return *payloads ? 0 : -1;
 }
+
+/* Reports the store tables of one summary list (folds or maps) at idx. */
+static int report_tables(lua_State *L, int idx, int is_fold, lua_host_table_cb cb, void *ud)
+{
+    size_t n = lua_istable(L, idx) ? lua_objlen(L, idx) : 0;
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, (int)i + 1);
+        int c = lua_gettop(L);
+        lua_getfield(L, c, "custom");
+        int custom = lua_toboolean(L, -1);
+        lua_getfield(L, c, "table");
+        const char *table = lua_tostring(L, -1);
+        const char *cols[64][2];
+        size_t n_cols = 0;
+        lua_getfield(L, c, "columns");
+        if (lua_istable(L, -1)) {
+            lua_pushnil(L);
+            while (lua_next(L, -2) != 0 && n_cols < 64) {
+                if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+                    cols[n_cols][0] = lua_tostring(L, -2);
+                    cols[n_cols][1] = lua_tostring(L, -1);
+                    n_cols++;
+                }
+                lua_pop(L, 1);
+            }
+        }
+        int rc = (!custom && table) ? cb(ud, table, is_fold, (const char *const(*)[2])cols, n_cols) : 0;
+        lua_settop(L, c - 1);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+int lua_host_store_tables(lua_host *h, lua_host_table_cb cb, void *ud)
+{
+    lua_State *L = h->L;
+    if (push_generation(h) != 0) return -1;
+    if (host_call(h, "summary", 1, 1) != 0) return -1;
+    int t = lua_gettop(L);
+    size_t n = lua_istable(L, t) ? lua_objlen(L, t) : 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        lua_rawgeti(L, t, (int)i + 1);
+        int p = lua_gettop(L);
+        lua_getfield(L, p, "folds");
+        rc = report_tables(L, lua_gettop(L), 1, cb, ud);
+        lua_getfield(L, p, "maps");
+        if (rc == 0) rc = report_tables(L, lua_gettop(L), 0, cb, ud);
+        lua_settop(L, p - 1);
+    }
+    lua_settop(L, t - 1);
+    return rc;
+}

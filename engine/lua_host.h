@@ -135,6 +135,14 @@ char *lua_host_describe(lua_host *h);
  * maps, N reactors\n", malloc'd, or NULL with a diag. */
 char *lua_host_summary_text(lua_host *h);
 
+/* Calls cb once per store table of the loaded pipelines (custom stores
+ * skipped): is_fold 1 for fold tables, 0 for map record tables; columns is an
+ * array of n_columns {name, type} pairs declared with es.stores.table. The
+ * strings are valid during the call. 0, or -1 with a diag. */
+typedef int (*lua_host_table_cb)(void *ud, const char *table, int is_fold,
+                                 const char *const (*columns)[2], size_t n_columns);
+int lua_host_store_tables(lua_host *h, lua_host_table_cb cb, void *ud);
+
 /* Converts an OTLP/HTTP JSON trace export with the pipeline's own
  * utils/otlp.lua. 0 with *payloads (malloc'd array of *n malloc'd JSON
  * record_span payloads; free with lua_host_strings_free), *rejected invalid

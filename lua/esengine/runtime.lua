@@ -75,7 +75,8 @@ rt.load_one = loader.load_one
 
 -- rt.summary(gen) -> array (in gen.order) of { name, aggregate_type,
 -- commands = {names}, folds = {{name, table, keyed, custom, version}},
--- maps = {{name, table, custom}}, reactors = {{fold, name}} }.
+-- maps = {{name, table, custom}}, reactors = {{fold, name}} }; folds and
+-- maps on es.stores.table also carry columns = {col = type} when declared.
 function rt.summary(gen)
   local out = {}
   for _, pname in ipairs(gen.order) do
@@ -86,11 +87,13 @@ function rt.summary(gen)
     end
     for i, fname in ipairs(p.fold_order) do
       local f = p.folds[fname]
-      s.folds[i] = { name = fname, table = f.table, keyed = f.key ~= nil, custom = f.store_kind == "custom", version = f.version }
+      s.folds[i] = { name = fname, table = f.table, keyed = f.key ~= nil, custom = f.store_kind == "custom",
+        version = f.version, columns = f.store_kind ~= "custom" and f.store.columns or nil }
     end
     for i, mname in ipairs(p.map_order) do
       local m = p.maps[mname]
-      s.maps[i] = { name = mname, table = m.table, custom = m.store_kind == "custom" }
+      s.maps[i] = { name = mname, table = m.table, custom = m.store_kind == "custom",
+        columns = m.store_kind ~= "custom" and m.store.columns or nil }
     end
     for i, rname in ipairs(p.reactor_order) do
       s.reactors[i] = { fold = p.reactors[rname].fold, name = rname }

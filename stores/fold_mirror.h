@@ -1,0 +1,15 @@
+/* fold_mirror.h: a fold store that keeps the state of record in one store
+ * (Redis or SQLite: where the fold reads its own last write, never a lagging
+ * replica) and writes a queryable copy to another (ClickHouse, batched). */
+#ifndef ES_FOLD_MIRROR_H
+#define ES_FOLD_MIRROR_H
+
+#include "store.h"
+
+/* Wraps `primary` (fold_get/fold_put of record) and `mirror` (fold_put
+ * only). Borrows both: closing the mirror store closes neither, and its
+ * units of work are no-ops (the engine brackets the real stores itself).
+ * NULL on OOM. */
+es_store *fold_mirror_open(es_store *primary, es_store *mirror);
+
+#endif
