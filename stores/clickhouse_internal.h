@@ -146,7 +146,9 @@ typedef struct ch_store {
  * EXISTS once per process and table). 0 or -1 with a diag. */
 int chstore_ensure_table(ch_store *s, const char *name, clickhouse_table_kind kind);
 
-/* ---- clickhouse_events.c ---- */
+/* ---- clickhouse_events.c, clickhouse_folds.c, clickhouse_records.c ----
+ * The vtable entries of the store: contracts as in store.h. The events cache
+ * is owned by the store (new at open, freed at close; NULL on OOM). */
 
 chevents_cache *chevents_cache_new(void);
 void chevents_cache_free(chevents_cache *c);
@@ -156,15 +158,11 @@ int chevents_read(es_store *s, const char *tenant_id, const char *aggregate_type
                   const char *aggregate_id, int64_t after_seq, size_t limit,
                   es_event_cb cb, void *ud);
 
-/* ---- clickhouse_folds.c ---- */
-
 int chfolds_get(es_store *s, const char *tenant_id, const char *table,
                 const char *key, char **state_json, int64_t *last_seq);
 int chfolds_put(es_store *s, const char *tenant_id, const char *table,
                 const char *key, const char *state_json, int64_t last_seq,
                 int64_t updated_at);
-
-/* ---- clickhouse_records.c ---- */
 
 int chrecords_append(es_store *s, const char *tenant_id, const char *table,
                      const char *record_id, const char *aggregate_id,

@@ -26,6 +26,7 @@ typedef struct clickhouse_options {
     int64_t timeout_ms;        /* per HTTP request (30000) */
 } clickhouse_options;
 
+/* Fills `opt` with the defaults above (no allocation, cannot fail). */
 void clickhouse_options_default(clickhouse_options *opt);
 
 /* Opens the store for `url` (see above) with default options overridden by
@@ -63,6 +64,7 @@ typedef struct clickhouse_stats {
     size_t buffered_rows;
 } clickhouse_stats;
 
+/* Fills *out (a snapshot; no allocation). */
 void clickhouse_store_stats(es_store *s, clickhouse_stats *out);
 
 /* 1 when the writer's buffers are at least three quarters full (ClickHouse
@@ -106,6 +108,7 @@ typedef struct clickhouse_table_def {
 int clickhouse_schema_sql(const char *database, const char *cluster,
                           const clickhouse_table_def *tables, size_t n_tables,
                           char ***out, size_t *n);
+/* Frees what clickhouse_schema_sql returned. */
 void clickhouse_sql_free(char **sql, size_t n);
 
 /* Creates or upgrades the schema at `url` (database from the URL): runs

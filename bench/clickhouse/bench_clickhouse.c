@@ -203,7 +203,10 @@ static double store_rate(const char *url, int mode, clickhouse_stats *st)
     }
     for (int i = 0; i < n_threads; i++) {
         pthread_join(th[i], NULL);
-        if (w[i].failures) fprintf(stderr, "worker %d: %d failures\n", i, w[i].failures);
+        if (w[i].failures)
+            fprintf(stderr, "worker %d: %d %s\n", i, w[i].failures,
+                    mode == 0 ? "appends refused with DIAG_BUSY (buffer full), retried"
+                              : "failures");
     }
     if (clickhouse_store_sync(s, 600000) != 0) fprintf(stderr, "sync: %s\n", diag_message());
     int64_t spent = clock_monotonic_ms() - t0;
@@ -214,6 +217,7 @@ static double store_rate(const char *url, int mode, clickhouse_stats *st)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1) n_events = atol(argv[1]);
     if (argc > 2) n_threads = atoi(argv[2]);
     if (n_threads < 1 || n_threads > 64 || n_events < n_aggregates) {
