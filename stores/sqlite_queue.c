@@ -16,8 +16,12 @@
 
 static const char *const SQL_JOB_INSERT =
     "INSERT OR IGNORE INTO jobs (id, group_key, kind, tenant_id, pipeline, component,"
-    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload, pos)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/* Reserves ?1 positions; returns the last one. */
+static const char *const SQL_POS_RESERVE =
+    "UPDATE queue_counters SET pos = pos + ?1 WHERE id = 1 RETURNING pos";
 
 /* A group row exists only while the group has jobs, so a new row means the
  * job just inserted is its head: the group is ready at its run_at. */
@@ -35,7 +39,8 @@ static const char *const SQL_JOB_BY_DEDUP =
     " WHERE j.dedup_id = ?1 ORDER BY j.pos";
 
 static const char *const SQL_JOB_REPLACE =
-    "UPDATE jobs SET payload = ?2, run_at = ?3, origin_id = ?4 WHERE pos = ?1";
+    "UPDATE jobs SET payload = ?2, run_at = ?3, origin_id = ?4"
+    " WHERE group_key = ?5 AND pos = ?1";
 
 static const char *const SQL_GROUP_STATE =
     "SELECT token, lease_until FROM groups WHERE group_key = ?1";
@@ -61,7 +66,7 @@ static const char *const SQL_JOBS_HEAD =
     "SELECT " SQLITE_JOB_COLUMNS " FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT ?2";
 
 static const char *const SQL_TOKEN_NEXT =
-    "UPDATE queue_tokens SET last = last + 1 WHERE id = 1 RETURNING last";
+    "UPDATE queue_counters SET token = token + 1 WHERE id = 1 RETURNING token";
 
 static const char *const SQL_GROUP_CLAIM =
     "UPDATE groups SET ready_at = NULL, token = ?2, lease_until = ?3,"
@@ -85,7 +90,8 @@ static const char *const SQL_GROUP_RELEASE =
     " claimed_upto = NULL, worker_id = NULL WHERE group_key = ?1";
 
 static const char *const SQL_JOB_FAIL =
-    "UPDATE jobs SET attempts = ?2, last_error = ?3, run_at = ?4 WHERE pos = ?1";
+    "UPDATE jobs SET attempts = ?2, last_error = ?3, run_at = ?4"
+    " WHERE group_key = ?5 AND pos = ?1";
 
 static const char *const SQL_ORIGIN_COUNT =
     "SELECT kind, count(*) FROM jobs WHERE origin_id = ?1 GROUP BY kind";
@@ -136,8 +142,8 @@ int sqlite_job_read(sqlite3_stmt *st, int col, es_job *job)
 /* ---- enqueue */
 
 /* Inserts one job (ignored when its id is queued); *inserted tells. */
-static int queue_insert(sqlite_conn *c, const es_job *job, const char *id, int64_t now,
-                        int *inserted)
+static int queue_insert(sqlite_conn *c, const es_job *job, const char *id, int64_t pos,
+                        int64_t now, int *inserted)
 {
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_JOB_INSERT, SQL_JOB_INSERT);
     if (!st) return -1;
@@ -154,6 +160,7 @@ static int queue_insert(sqlite_conn *c, const es_job *job, const char *id, int64
     sqlite3_bind_int64(st, 11, now);
     sqlite3_bind_blob(st, 12, job->payload ? job->payload : "", (int)job->payload_len,
                       SQLITE_STATIC);
+    sqlite3_bind_int64(st, 13, pos);
     if (queue_step_done(c, st, "job insert") != 0) return -1;
     *inserted = sqlite3_changes(c->db) > 0;
     if (!*inserted) return 0;
@@ -214,7 +221,7 @@ static int queue_find_dedup(sqlite_conn *c, const char *dedup_id, dedup_match *m
  * run_at (its timer restarts); otherwise the job is queued, behind the one
  * in flight if any. A successor whose id equals the in-flight job's gets a
  * derived id so that both can be queued. */
-static int queue_debounce(sqlite_conn *c, const es_job *job, int64_t now)
+static int queue_debounce(sqlite_conn *c, const es_job *job, int64_t pos, int64_t now)
 {
     dedup_match m;
     if (queue_find_dedup(c, job->dedup_id, &m) != 0) return -1;
@@ -230,6 +237,7 @@ static int queue_debounce(sqlite_conn *c, const es_job *job, int64_t now)
                           SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, job->run_at);
         sqlite_bind_str(st, 4, job->origin_id);
+        sqlite_bind_str(st, 5, m.pending_group);
         if ((rc = queue_step_done(c, st, "debounce replace")) != 0 || !m.pending_is_head)
             goto out;
         st = sqlite_conn_stmt(c, SQ_GROUP_SET_READY, SQL_GROUP_SET_READY);
@@ -248,10 +256,10 @@ static int queue_debounce(sqlite_conn *c, const es_job *job, int64_t now)
             goto out;
         }
         sprintf(id, "%s~%lld", job->id, (long long)m.in_flight_pos);
-        rc = queue_insert(c, job, id, now, &inserted);
+        rc = queue_insert(c, job, id, pos, now, &inserted);
         free(id);
     } else {
-        rc = queue_insert(c, job, job->id, now, &inserted);
+        rc = queue_insert(c, job, job->id, pos, now, &inserted);
     }
 out:
     free(m.pending_group);
@@ -260,14 +268,29 @@ out:
 }
 
 /* Throttle: dropped while any job with the same dedup id is queued. */
-static int queue_throttle(sqlite_conn *c, const es_job *job, int64_t now)
+static int queue_throttle(sqlite_conn *c, const es_job *job, int64_t pos, int64_t now)
 {
     dedup_match m;
     if (queue_find_dedup(c, job->dedup_id, &m) != 0) return -1;
     free(m.pending_group);
     free(m.in_flight_id);
     int inserted;
-    return m.any ? 0 : queue_insert(c, job, job->id, now, &inserted);
+    return m.any ? 0 : queue_insert(c, job, job->id, pos, now, &inserted);
+}
+
+/* Reserves n positions; *before is the position just before the first. */
+static int queue_reserve_positions(sqlite_conn *c, size_t n, int64_t *before)
+{
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_POS_RESERVE, SQL_POS_RESERVE);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)n);
+    int rc = sqlite3_step(st);
+    int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (rc == SQLITE_ROW) rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sqlite_fail(c, "reserve positions");
+    *before = last - (int64_t)n;
+    return 0;
 }
 
 int sqlite_queue_enqueue(es_store *base, const es_job *jobs, size_t n, int64_t now)
@@ -276,19 +299,21 @@ int sqlite_queue_enqueue(es_store *base, const es_job *jobs, size_t n, int64_t n
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
     if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
-    int rc = 0;
+    int64_t pos = 0;
+    int rc = queue_reserve_positions(c, n, &pos);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const es_job *job = &jobs[i];
+        pos++;
         if (!job->id || !job->group_key || !job->tenant_id) {
             diag_set(DIAG_INVALID, "enqueue: job id, group and tenant are required");
             rc = -1;
         } else if (job->dedup_mode == DEDUP_DEBOUNCE && job->dedup_id) {
-            rc = queue_debounce(c, job, now);
+            rc = queue_debounce(c, job, pos, now);
         } else if (job->dedup_mode == DEDUP_THROTTLE && job->dedup_id) {
-            rc = queue_throttle(c, job, now);
+            rc = queue_throttle(c, job, pos, now);
         } else {
             int inserted;
-            rc = queue_insert(c, job, job->id, now, &inserted);
+            rc = queue_insert(c, job, job->id, pos, now, &inserted);
         }
     }
     return sqlite_write_end(s, c, own, rc);
@@ -613,6 +638,7 @@ int sqlite_queue_fail(es_store *base, const es_claim *claim, size_t n_done,
             sqlite3_bind_int(st, 2, attempts);
             sqlite_bind_str(st, 3, error ? error : "");
             sqlite3_bind_int64(st, 4, retry_at);
+            sqlite_bind_str(st, 5, claim->group_key);
             rc = queue_step_done(c, st, "record failure");
         }
         int park = max_attempts > 0 && attempts >= max_attempts;

@@ -26,7 +26,8 @@ static const char *const SQL_STATS =
 static const char *const SQL_PARKED_LIST =
     "SELECT g.group_key, g.parked_at,"
     " (SELECT count(*) FROM jobs c WHERE c.group_key = g.group_key), " SQLITE_JOB_COLUMNS_J
-    " FROM groups g JOIN jobs j ON j.pos = (SELECT h.pos FROM jobs h"
+    " FROM groups g JOIN jobs j ON j.group_key = g.group_key"
+    "   AND j.pos = (SELECT h.pos FROM jobs h"
     "   WHERE h.group_key = g.group_key ORDER BY h.pos LIMIT 1)"
     " WHERE g.parked_at IS NOT NULL AND (?1 IS NULL OR j.tenant_id = ?1)"
     " ORDER BY g.parked_at";
@@ -35,7 +36,7 @@ static const char *const SQL_IS_PARKED =
     "SELECT 1 FROM groups WHERE group_key = ?1 AND parked_at IS NOT NULL";
 
 static const char *const SQL_RETRY_HEAD =
-    "UPDATE jobs SET attempts = 0, run_at = ?2 WHERE pos ="
+    "UPDATE jobs SET attempts = 0, run_at = ?2 WHERE group_key = ?1 AND pos ="
     " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
 
 static const char *const SQL_UNPARK =
@@ -49,7 +50,7 @@ static const char *const SQL_DEAD_LETTER =
     " WHERE group_key = ?1 ORDER BY pos LIMIT 1";
 
 static const char *const SQL_DELETE_HEAD =
-    "DELETE FROM jobs WHERE pos ="
+    "DELETE FROM jobs WHERE group_key = ?1 AND pos ="
     " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
 
 static sqlite3_stmt *admin_prepare(sqlite_conn *c, const char *sql)

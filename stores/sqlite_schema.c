@@ -7,9 +7,14 @@
 
 #define SQLITE_SCHEMA_VERSION 1
 
-/* Queue layout: jobs hold the work, ordered within a group by pos (an
- * AUTOINCREMENT rowid, so positions never repeat even after a group
- * empties); groups hold per-group dispatch state. A group row exists only
+/* Events are clustered by aggregate (appends and reads of one aggregate
+ * touch few pages). Queue layout: jobs hold the work, clustered by group
+ * and ordered within it by pos, drawn from queue_counters so positions
+ * never repeat even after a group empties (claims and completions of a
+ * batch touch few pages). Job ids are unique per group: a job id names
+ * one piece of work, which always goes to the same group, and a global id
+ * index would cost a random page per enqueue and per completion. groups
+ * hold per-group dispatch state. A group row exists only
  * while it has jobs. ready_at is non-NULL only for a group that is idle
  * (not claimed, not parked) and equals when its head may run, so a claim is
  * one probe of groups_ready. claimed_upto is the pos of the last job of the
@@ -17,11 +22,11 @@
 static const char *const SCHEMA_SQL =
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS events ("
-    "  id TEXT NOT NULL UNIQUE,"
     "  tenant_id TEXT NOT NULL,"
     "  aggregate_type TEXT NOT NULL,"
     "  aggregate_id TEXT NOT NULL,"
     "  seq INTEGER NOT NULL,"
+    "  id TEXT NOT NULL UNIQUE,"
     "  type TEXT NOT NULL,"
     "  version TEXT NOT NULL,"
     "  occurred_at INTEGER NOT NULL,"
@@ -29,12 +34,12 @@ static const char *const SCHEMA_SQL =
     "  idempotency_key TEXT NOT NULL,"
     "  data TEXT NOT NULL,"
     "  metadata TEXT NOT NULL,"
-    "  UNIQUE (tenant_id, aggregate_type, aggregate_id, seq),"
-    "  UNIQUE (tenant_id, aggregate_type, aggregate_id, idempotency_key));"
+    "  PRIMARY KEY (tenant_id, aggregate_type, aggregate_id, seq),"
+    "  UNIQUE (tenant_id, aggregate_type, aggregate_id, idempotency_key)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS jobs ("
-    "  pos INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  id TEXT NOT NULL UNIQUE,"
     "  group_key TEXT NOT NULL,"
+    "  pos INTEGER NOT NULL,"
+    "  id TEXT NOT NULL,"
     "  kind INTEGER NOT NULL,"
     "  tenant_id TEXT NOT NULL,"
     "  pipeline TEXT NOT NULL,"
@@ -46,8 +51,9 @@ static const char *const SCHEMA_SQL =
     "  enqueued_at INTEGER NOT NULL,"
     "  attempts INTEGER NOT NULL DEFAULT 0,"
     "  last_error TEXT,"
-    "  payload BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_key, pos);"
+    "  payload BLOB NOT NULL,"
+    "  PRIMARY KEY (group_key, pos),"
+    "  UNIQUE (group_key, id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS jobs_origin ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS groups ("
@@ -61,9 +67,9 @@ static const char *const SCHEMA_SQL =
     "CREATE INDEX IF NOT EXISTS groups_ready ON groups (ready_at) WHERE ready_at IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS groups_lease ON groups (lease_until) WHERE lease_until IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS groups_parked ON groups (parked_at) WHERE parked_at IS NOT NULL;"
-    "CREATE TABLE IF NOT EXISTS queue_tokens (id INTEGER PRIMARY KEY CHECK (id = 1),"
-    "  last INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO queue_tokens (id, last) VALUES (1, 0);"
+    "CREATE TABLE IF NOT EXISTS queue_counters (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  token INTEGER NOT NULL, pos INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO queue_counters (id, token, pos) VALUES (1, 0, 0);"
     "CREATE TABLE IF NOT EXISTS dead_letters ("
     "  pos INTEGER PRIMARY KEY,"
     "  id TEXT NOT NULL,"
