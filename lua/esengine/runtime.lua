@@ -73,6 +73,12 @@ rt.load_one = loader.load_one
 
 -- Introspection ---------------------------------------------------------------
 
+-- The {col = type} a component's es.stores.table declared, or nil.
+local function declared_columns(c)
+  local cols = c.store_kind ~= "custom" and type(c.store) == "table" and c.store.columns or nil
+  return (cols and next(cols)) and cols or nil
+end
+
 -- rt.summary(gen) -> array (in gen.order) of { name, aggregate_type,
 -- commands = {names}, folds = {{name, table, keyed, custom, version}},
 -- maps = {{name, table, custom}}, reactors = {{fold, name}} }; folds and
@@ -88,12 +94,12 @@ function rt.summary(gen)
     for i, fname in ipairs(p.fold_order) do
       local f = p.folds[fname]
       s.folds[i] = { name = fname, table = f.table, keyed = f.key ~= nil, custom = f.store_kind == "custom",
-        version = f.version, columns = f.store_kind ~= "custom" and f.store.columns or nil }
+        version = f.version, columns = declared_columns(f) }
     end
     for i, mname in ipairs(p.map_order) do
       local m = p.maps[mname]
       s.maps[i] = { name = mname, table = m.table, custom = m.store_kind == "custom",
-        columns = m.store_kind ~= "custom" and m.store.columns or nil }
+        columns = declared_columns(m) }
     end
     for i, rname in ipairs(p.reactor_order) do
       s.reactors[i] = { fold = p.reactors[rname].fold, name = rname }

@@ -54,7 +54,8 @@ describe("runtime", function()
       assert.equal(3, #summary)
       assert.same({
         name = "orders", aggregate_type = "order", commands = { "place_order", "fail_order" },
-        folds = { { name = "order_summary", table = "order_summaries", keyed = false, custom = false, version = "2024-06-01" } },
+        folds = { { name = "order_summary", table = "order_summaries", keyed = false, custom = false, version = "2024-06-01",
+          columns = { total = "UInt64" } } },
         maps = { { name = "order_lines", table = "orders_order_lines", custom = false } },
         reactors = { { fold = "order_summary", name = "charge_on_place" } },
       }, summary[3])
