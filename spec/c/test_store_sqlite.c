@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_DIRS 64
@@ -233,6 +234,36 @@ static void test_claim_waits_for_enqueue(void)
     s->ops->close(s);
 }
 
+/* A job enqueued by another process (like `esengine send`) reaches a
+ * waiting claim through polling: no in-process wake-up exists for it. */
+static void test_claim_sees_other_process(void)
+{
+    char *dir = test_make_dir();
+    es_store *s = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(s != NULL);
+    if (!s) return;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        es_store *child = sqlite_store_open(dir);
+        int64_t now = clock_now_ms();
+        int rc = child && conformance_enqueue1(child, conformance_job("x1", "gX", "p", now),
+                                               now) == 0;
+        if (child) child->ops->close(child);
+        _exit(rc ? 0 : 1);
+    }
+    CHECK(pid > 0);
+    es_claim c;
+    CHECK_INT(s->ops->queue_claim(s, "w", 10, clock_now_ms(), 60000, 10000, &c), 0);
+    CHECK_INT(c.n, 1);
+    if (c.n) CHECK_STR(c.jobs[0].id, "x1");
+    store_claim_clear(&c);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK_INT(status, 0);
+    s->ops->close(s);
+}
+
 /* ---- durability */
 
 static void test_reopen_keeps_data(void)
@@ -295,6 +326,7 @@ int main(void)
     RUN_TEST(test_rollback_leaves_nothing);
     RUN_TEST(test_concurrent_claims_exclusive);
     RUN_TEST(test_claim_waits_for_enqueue);
+    RUN_TEST(test_claim_sees_other_process);
     RUN_TEST(test_reopen_keeps_data);
     test_remove_dirs();
     return TEST_EXIT();
