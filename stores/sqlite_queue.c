@@ -94,7 +94,7 @@ static const char *const SQL_JOB_FAIL =
     " WHERE group_key = ?5 AND pos = ?1";
 
 static const char *const SQL_ORIGIN_COUNT =
-    "SELECT kind, count(*) FROM jobs WHERE origin_id = ?1 GROUP BY kind";
+    "SELECT kind, count(*) FROM jobs WHERE coalesce(origin_id, id) = ?1 GROUP BY kind";
 
 /* Runs a statement that returns no rows; 0 or -1 with a diag. */
 static int queue_step_done(sqlite_conn *c, sqlite3_stmt *st, const char *what)
@@ -348,17 +348,27 @@ static int queue_claim_locked(sqlite_conn *c, const char *worker_id, size_t max_
         if (queue_step_done(c, st, "lease sweep") != 0) return -1;
     }
 
-    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_NEXT_READY, SQL_GROUP_NEXT_READY);
-    if (!st) return -1;
-    sqlite3_bind_int64(st, 1, now);
-    int rc = sqlite3_step(st), oom = 0;
-    char *group = rc == SQLITE_ROW ? sqlite_column_dup(st, 0, &oom) : NULL;
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE) return 1;
-    if (rc != SQLITE_ROW) return sqlite_fail(c, "claim");
-    if (!group) {
-        diag_set(DIAG_INTERNAL, "out of memory in claim");
-        return -1;
+    sqlite3_stmt *st;
+    char *group;
+    int rc, oom = 0;
+    /* a paused group met here leaves the ready index (sqlite_pause.c) */
+    for (;;) {
+        st = sqlite_conn_stmt(c, SQ_GROUP_NEXT_READY, SQL_GROUP_NEXT_READY);
+        if (!st) return -1;
+        sqlite3_bind_int64(st, 1, now);
+        rc = sqlite3_step(st);
+        group = rc == SQLITE_ROW ? sqlite_column_dup(st, 0, &oom) : NULL;
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) return 1;
+        if (rc != SQLITE_ROW) return sqlite_fail(c, "claim");
+        if (!group) {
+            diag_set(DIAG_INTERNAL, "out of memory in claim");
+            return -1;
+        }
+        int held = sqlite_pause_hold(c, group);
+        if (held == 0) break;
+        free(group);
+        if (held < 0) return -1;
     }
 
     es_job *jobs = calloc(max_jobs, sizeof *jobs);

@@ -14,7 +14,8 @@
  * batch touch few pages). Job ids are unique per group: a job id names
  * one piece of work, which always goes to the same group, and a global id
  * index would cost a random page per enqueue and per completion. groups
- * hold per-group dispatch state. A group row exists only
+ * hold per-group dispatch state. A job without origin_id (a command job)
+ * is its own origin, as the worker's descendants see it. A group row exists only
  * while it has jobs. ready_at is non-NULL only for a group that is idle
  * (not claimed, not parked) and equals when its head may run, so a claim is
  * one probe of groups_ready. claimed_upto is the pos of the last job of the
@@ -54,7 +55,7 @@ static const char *const SCHEMA_SQL =
     "  payload BLOB NOT NULL,"
     "  PRIMARY KEY (group_key, pos),"
     "  UNIQUE (group_key, id)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS jobs_origin ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS jobs_origin ON jobs (coalesce(origin_id, id));"
     "CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS groups ("
     "  group_key TEXT PRIMARY KEY,"
@@ -100,7 +101,29 @@ static const char *const SCHEMA_SQL =
     "  record_json TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  UNIQUE (table_name, record_id));"
-    "CREATE INDEX IF NOT EXISTS records_tenant ON records (tenant_id, table_name);";
+    "CREATE INDEX IF NOT EXISTS records_tenant ON records (tenant_id, table_name);"
+    /* Kill switch (sqlite_pause.c): '' in tenant_id or component means
+     * every one. paused_groups lists the groups a claim took out of the
+     * ready index because a pause covered them; a resume puts them back. */
+    "CREATE TABLE IF NOT EXISTS pauses ("
+    "  pipeline TEXT NOT NULL,"
+    "  component TEXT NOT NULL,"
+    "  tenant_id TEXT NOT NULL,"
+    "  mode INTEGER NOT NULL,"
+    "  paused_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (pipeline, component, tenant_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS paused_groups (group_key TEXT PRIMARY KEY) WITHOUT ROWID;"
+    /* Replay progress (sqlite_replay.c): the last aggregate folded into the
+     * shadow table, so that a killed replay resumes there. */
+    "CREATE TABLE IF NOT EXISTS replay_checkpoints ("
+    "  pipeline TEXT NOT NULL,"
+    "  projection TEXT NOT NULL,"
+    "  tenant_id TEXT NOT NULL,"
+    "  after_tenant TEXT NOT NULL,"
+    "  after_aggregate TEXT NOT NULL,"
+    "  events_done INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (pipeline, projection)) WITHOUT ROWID;";
 
 int sqlite_schema_create(sqlite3 *db)
 {

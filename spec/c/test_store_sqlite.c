@@ -103,6 +103,35 @@ static void test_rollback_leaves_nothing(void)
     s->ops->close(s);
 }
 
+/* A command job (no origin_id) counts as its own origin: send --wait sees
+ * it before it runs. */
+static void test_origin_includes_command_itself(void)
+{
+    es_store *s = test_open_fresh(NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    es_job cmd = conformance_job("cmd-1", "gC", "p", CONF_T0);
+    cmd.kind = JOB_COMMAND;
+    cmd.origin_id = NULL;
+    CHECK_INT(conformance_enqueue1(s, cmd, CONF_T0), 0);
+    int64_t n = -1;
+    unsigned mask = (1u << JOB_COMMAND) | (1u << JOB_FOLD);
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-1", mask, &n), 0);
+    CHECK_INT(n, 1);
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0);
+    es_job fold = conformance_job("f-1", "gF", "p", CONF_T0);
+    fold.origin_id = (char *)"cmd-1";
+    CHECK_INT(s->ops->tx_begin(s), 0);
+    CHECK_INT(conformance_enqueue1(s, fold, CONF_T0), 0);
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0), 0);
+    CHECK_INT(s->ops->tx_commit(s), 0);
+    store_claim_clear(&c);
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-1", mask, &n), 0);
+    CHECK_INT(n, 1);
+    s->ops->close(s);
+}
+
 /* ---- concurrent claims */
 
 #define CLAIM_GROUPS 40
@@ -324,6 +353,7 @@ int main(void)
 {
     conformance_run(test_open_fresh, NULL);
     RUN_TEST(test_rollback_leaves_nothing);
+    RUN_TEST(test_origin_includes_command_itself);
     RUN_TEST(test_concurrent_claims_exclusive);
     RUN_TEST(test_claim_waits_for_enqueue);
     RUN_TEST(test_claim_sees_other_process);
