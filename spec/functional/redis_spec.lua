@@ -1,0 +1,403 @@
+-- redis_spec.lua: distributed mode part 1 (issue 3) against the real binary:
+-- queues in a real redis-server (started here, on a free loopback port, in
+-- a temp dir; never the system one or the shared CI one, because these
+-- tests kill and restart it), events and projections in the embedded
+-- SQLite shared by the worker processes of this machine.
+--
+--   1. four worker processes, many commands over many aggregates: every
+--      command folded exactly once, per-aggregate order = enqueue order;
+--   2. kill -9 two of the four workers mid-run: nothing lost or parked;
+--   3. kill -9 redis-server (AOF, appendfsync always) mid-run and restart
+--      it: workers reconnect by themselves, nothing lost;
+--   4. status / parked against Redis.
+--
+-- Scale: ESENGINE_SPEC_REDIS_COMMANDS (default 10000) over
+-- ESENGINE_SPEC_REDIS_AGGREGATES (default COMMANDS / 100); the fault tests
+-- use ESENGINE_SPEC_REDIS_FAULT_COMMANDS (default COMMANDS / 2). The issue's
+-- full size is ESENGINE_SPEC_REDIS_COMMANDS=50000 (500 aggregates).
+-- Timings go to stderr.
+local h = require("spec.functional.helpers")
+
+local COMMANDS = tonumber(os.getenv("ESENGINE_SPEC_REDIS_COMMANDS")) or 10000
+local AGGREGATES = tonumber(os.getenv("ESENGINE_SPEC_REDIS_AGGREGATES")) or
+  math.max(1, math.floor(COMMANDS / 100))
+local FAULT_COMMANDS = tonumber(os.getenv("ESENGINE_SPEC_REDIS_FAULT_COMMANDS")) or
+  math.max(AGGREGATES, math.floor(COMMANDS / 2))
+local WORKERS = 4
+local SENDERS = 4
+local TENANT = "t1"
+
+local function now()
+  local _, out = h.sh("date +%s.%N")
+  return tonumber(out) or os.time()
+end
+
+local function report(fmt, ...)
+  io.stderr:write("redis_spec: " .. string.format(fmt, ...) .. "\n")
+end
+
+local function read_file(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function free_port()
+  local _, out = h.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
+  return tonumber(out) or (20000 + math.random(20000))
+end
+
+local function redis_cli(port, args)
+  return h.sh("redis-cli -h 127.0.0.1 -p " .. port .. " " .. args)
+end
+
+-- One redis-server of a test: its own port and dir. `aof` turns on
+-- appendonly with appendfsync always. Each start logs to a new file.
+local function redis_start(r)
+  r.starts = (r.starts or 0) + 1
+  local cmd = "redis-server --port " .. r.port .. " --bind 127.0.0.1 --dir " .. h.q(r.dir) ..
+    " --save '' --daemonize no --protected-mode no" ..
+    (r.aof and " --appendonly yes --appendfsync always" or " --appendonly no")
+  r.pid = h.spawn_exec(cmd, r.dir .. "/redis-" .. r.starts .. ".log")
+  h.wait_until("redis-server on port " .. r.port .. " to answer", 30, function()
+    local _, out = redis_cli(r.port, "ping")
+    return out:find("PONG", 1, true)
+  end)
+end
+
+local function redis_stop(r, signal)
+  if r and r.pid and h.alive(r.pid) then
+    h.kill(r.pid, signal or "TERM")
+    assert.is_true(h.wait_exit(r.pid, 30), "redis-server did not stop")
+  end
+end
+
+-- The commands of a run: line i deposits (i % 7) + 1 into acct-(i % AGG),
+-- with n = i. Sender s owns the aggregates a with a % SENDERS == s - 1, so
+-- each aggregate's enqueue order is its sender's line order. Returns
+-- {expected = {account -> {count, total, ns = {n...}}}, files = {...}}.
+local function write_payloads(dir, commands, aggregates)
+  local expected, files, handles = {}, {}, {}
+  for s = 1, SENDERS do
+    files[s] = dir .. "/payloads-" .. s .. ".jsonl"
+    handles[s] = assert(io.open(files[s], "w"))
+  end
+  for i = 1, commands do
+    local a = i % aggregates
+    local account = "acct-" .. a
+    local amount = (i % 7) + 1
+    local e = expected[account] or { count = 0, total = 0, ns = {} }
+    e.count, e.total = e.count + 1, e.total + amount
+    e.ns[#e.ns + 1] = i
+    expected[account] = e
+    handles[(a % SENDERS) + 1]:write(string.format('{"account":"%s","amount":%d,"n":%d}\n', account, amount, i))
+  end
+  for s = 1, SENDERS do handles[s]:close() end
+  return { expected = expected, files = files }
+end
+
+describe("esengine with Redis queues", function()
+  local dir, redis, url, flags, workers, senders
+
+  before_each(function()
+    dir = h.tmpdir()
+    redis = { dir = dir .. "/redis", port = free_port() }
+    h.sh("mkdir -p " .. h.q(redis.dir))
+    url = "redis://127.0.0.1:" .. redis.port
+    flags = "--pipelines " .. h.q(h.fixtures) .. " --data " .. h.q(dir .. "/data") ..
+      " --redis " .. url
+    workers, senders = {}, {}
+  end)
+
+  after_each(function()
+    for _, pid in ipairs(senders) do
+      if h.alive(pid) then h.kill(pid, "KILL") end
+    end
+    for _, w in ipairs(workers) do
+      if h.alive(w.pid) then
+        h.kill(w.pid, "TERM")
+        assert.is_true(h.wait_exit(w.pid, 30), "worker " .. w.pid .. " did not stop on SIGTERM")
+      end
+    end
+    redis_stop(redis)
+    h.rmdir(dir)
+  end)
+
+  local function start_worker(extra)
+    local i = #workers + 1
+    local log = dir .. "/worker-" .. i .. ".log"
+    local pid = h.spawn_exec(h.bin .. " run " .. flags .. " --role worker --workers 2 " ..
+      "--lease-ms 2000 --max-attempts 10 --retry-base-ms 50 --retry-max-ms 2000 " ..
+      (extra or ""), log)
+    workers[i] = { pid = pid, log = log }
+    h.wait_until("worker " .. i .. " to start", 30, function()
+      local text = read_file(log) or ""
+      assert(h.alive(pid), "worker " .. i .. " exited: " .. text)
+      return text:find("running role worker", 1, true)
+    end)
+    return workers[i]
+  end
+
+  -- Starts one sender process per payload file: `send -` with --wait and a
+  -- client id (a resend of the file is a no-op for what was accepted);
+  -- with `retries`, a failed send is resent up to that many times.
+  local function start_senders(run, retries)
+    for s, path in ipairs(run.files) do
+      local send = h.bin .. " send ledger deposit - --tenant " .. TENANT .. " --id " ..
+        h.q("spec-sender-" .. s) .. " --wait=600 " .. flags .. " < " .. h.q(path) .. " > /dev/null"
+      local script = "tries=0; code=1; while [ $tries -lt " .. (1 + (retries or 0)) .. " ]; do " ..
+        "tries=$((tries+1)); " .. send .. "; code=$?; [ $code -eq 0 ] && break; done; " ..
+        "echo \"exit=$code tries=$tries\" > " .. h.q(path .. ".done")
+      senders[s] = h.spawn(script, path .. ".log")
+    end
+  end
+
+  -- Waits for every sender; returns the total number of tries.
+  local function wait_senders(run, seconds)
+    local tries = 0
+    for s, path in ipairs(run.files) do
+      local text = h.wait_until("sender " .. s .. " to finish", seconds, function()
+        return read_file(path .. ".done")
+      end)
+      local code, n = text:match("exit=(%d+) tries=(%d+)")
+      assert.equal("0", code, "sender " .. s .. " failed: " .. (read_file(path .. ".log") or ""))
+      tries = tries + tonumber(n)
+    end
+    return tries
+  end
+
+  local function status_rows()
+    local code, out, err = h.esengine("status --json " .. flags)
+    assert.equal(0, code, err)
+    local rows = {}
+    for _, line in ipairs(h.lines(out)) do rows[#rows + 1] = h.json(line) end
+    return rows
+  end
+
+  -- Waits until the queue is empty (map jobs included: --wait covers
+  -- commands and folds only), then checks nothing is parked.
+  local function wait_queue_empty(seconds)
+    h.wait_until("the Redis queue to drain", seconds, function()
+      for _, row in ipairs(status_rows()) do
+        assert.equal(0, row.parked, "parked jobs in " .. row.component)
+        if row.pending + row.delayed + row.in_flight > 0 then return false end
+      end
+      return true
+    end)
+    local code, listing, err = h.esengine("parked list " .. flags)
+    assert.equal(0, code, err)
+    assert.equal("", listing)
+  end
+
+  -- Some progress: the fold of one of the busiest aggregates has at least
+  -- `fraction` of its deposits.
+  local function wait_progress(run, fraction, seconds)
+    local account, e = "acct-1", run.expected["acct-1"] or select(2, next(run.expected))
+    if not run.expected["acct-1"] then account = next(run.expected) end
+    local want = math.max(1, math.floor(e.count * fraction))
+    h.wait_until(account .. " to have " .. want .. " deposits folded", seconds, function()
+      local code, out = h.esengine("state ledger balance " .. account .. " --tenant " .. TENANT .. " " .. flags)
+      return code == 0 and h.json(out).count >= want
+    end)
+  end
+
+  -- Reads every aggregate's fold state and event log in one shell loop and
+  -- asserts: fold = expected = fold of the event log; seq 1..count without
+  -- gaps or repeats; the events' n in enqueue order; every map record
+  -- present exactly once.
+  local function verify(run, commands)
+    local started = now()
+    local list = dir .. "/accounts.txt"
+    local f = assert(io.open(list, "w"))
+    local accounts = {}
+    for account in pairs(run.expected) do
+      accounts[#accounts + 1] = account
+      f:write(account, "\n")
+    end
+    f:close()
+    table.sort(accounts)
+    local tenant_flags = "--tenant " .. TENANT .. " " .. flags
+    local code, out, err = h.sh("while read a; do echo \"@@state $a\"; " .. h.bin ..
+      " state ledger balance \"$a\" " .. tenant_flags .. " || echo '@@nostate'; echo '@@events'; " ..
+      h.bin .. " events account \"$a\" " .. tenant_flags .. "; done < " .. h.q(list))
+    assert.equal(0, code, err)
+    local got, current, section = {}, nil, nil
+    for _, line in ipairs(h.lines(out)) do
+      local account = line:match("^@@state (%S+)$")
+      if account then
+        current = { events = {} }
+        got[account], section = current, "state"
+      elseif line == "@@events" then
+        section = "events"
+      elseif line == "@@nostate" then
+        current.state = nil
+      elseif section == "state" then
+        current.state = h.json(line)
+      else
+        current.events[#current.events + 1] = h.json(line)
+      end
+    end
+    for _, account in ipairs(accounts) do
+      local e, g = run.expected[account], got[account]
+      assert.truthy(g and g.state, "no fold state for " .. account)
+      assert.same({ count = e.count, total = e.total, last_seq = e.count, in_order = true }, g.state,
+        "fold of " .. account)
+      local log_fold = { count = 0, total = 0 }
+      local ns = {}
+      for i, ev in ipairs(g.events) do
+        assert.equal(i, ev.seq, account .. ": event seq")
+        log_fold.count, log_fold.total = log_fold.count + 1, log_fold.total + ev.data.amount
+        ns[i] = ev.data.n
+      end
+      assert.same({ count = g.state.count, total = g.state.total }, log_fold,
+        "fold of the event log of " .. account)
+      assert.same(e.ns, ns, account .. ": events in enqueue order, each command once")
+    end
+    local rcode, records, rerr = h.esengine("records ledger entries " .. tenant_flags)
+    assert.equal(0, rcode, rerr)
+    local seen, n = {}, 0
+    for _, line in ipairs(h.lines(records)) do
+      local r = h.json(line)
+      local key = r.account .. "#" .. r.seq
+      assert.is_nil(seen[key], "map record twice: " .. key)
+      seen[key] = true
+      n = n + 1
+    end
+    assert.equal(commands, n, "map records")
+    return now() - started
+  end
+
+  local function check_alive(which)
+    for i, w in ipairs(workers) do
+      if not which or which[i] then
+        assert.is_true(h.alive(w.pid), "worker " .. i .. " died: " .. (read_file(w.log) or ""))
+      end
+    end
+  end
+
+  it("status and parked work against Redis", function()
+    redis_start(redis)
+    -- No worker yet: the commands wait in Redis.
+    for i = 1, 10 do
+      local code, _, err = h.esengine("send ledger deposit '{\"account\":\"s-" .. (i % 3) ..
+        "\",\"amount\":1}' --tenant " .. TENANT .. " " .. flags)
+      assert.equal(0, code, err)
+    end
+    assert.equal(0, (h.esengine("send ledger explode '{\"account\":\"boom\"}' --tenant " .. TENANT .. " " .. flags)))
+    assert.equal(0, (h.esengine("send ledger deposit '{\"account\":\"boom\",\"amount\":5}' --tenant " .. TENANT .. " " .. flags)))
+    local by = {}
+    for _, row in ipairs(status_rows()) do by[row.component] = row end
+    assert.truthy(by.deposit, "status shows the deposit queue")
+    assert.equal(11, by.deposit.pending)
+    assert.equal("command", by.deposit.kind)
+    assert.equal(1, by.explode.pending)
+    local code, text = h.esengine("status " .. flags)
+    assert.equal(0, code)
+    assert.truthy(text:find("deposit%s+command%s+11%s"), text)
+    -- The queue really is in Redis: the embedded queue is empty.
+    local _, embedded = h.esengine("status --json --pipelines " .. h.q(h.fixtures) .. " --data " .. h.q(dir .. "/data"))
+    assert.equal("", embedded)
+
+    start_worker("--max-attempts 2")
+    h.wait_until("the explode group to be parked", 60, function()
+      for _, row in ipairs(status_rows()) do
+        if row.component == "explode" and row.parked_groups == 1 then return true end
+      end
+    end)
+    local _, listing = h.esengine("parked list " .. flags)
+    assert.truthy(listing:find("explode refused account boom", 1, true), listing)
+    -- The deposit behind the parked head waits.
+    assert.equal(3, (h.esengine("state ledger balance boom --tenant " .. TENANT .. " " .. flags)))
+    local group = listing:match("^(%S+)")
+    assert.equal(0, (h.esengine("parked skip " .. h.q(group) .. " " .. flags)))
+    h.wait_until("the deposit behind it to be folded", 30, function()
+      return h.esengine("state ledger balance boom --tenant " .. TENANT .. " " .. flags) == 0
+    end)
+    wait_queue_empty(30)
+    code, text = h.esengine("status " .. flags)
+    assert.equal(0, code)
+    assert.truthy(text:find("queue redis: empty", 1, true), text)
+    -- An unreachable Redis is an error naming it, not an empty queue.
+    local dead = "redis://127.0.0.1:" .. free_port()
+    local dcode, _, derr = h.esengine("status --pipelines " .. h.q(h.fixtures) .. " --data " ..
+      h.q(dir .. "/data") .. " --redis " .. dead)
+    assert.is_not.equal(0, dcode)
+    assert.truthy(derr:find("redis", 1, true), derr)
+    check_alive()
+  end)
+
+  it("folds every command exactly once and in order across " .. WORKERS .. " worker processes", function()
+    redis_start(redis)
+    local run = write_payloads(dir, COMMANDS, AGGREGATES)
+    for _ = 1, WORKERS do start_worker() end
+    local t0 = now()
+    start_senders(run)
+    local tries = wait_senders(run, 120 + COMMANDS / 20)
+    local folded = now() - t0
+    wait_queue_empty(120)
+    local drained = now() - t0
+    assert.equal(SENDERS, tries, "a sender had to resend")
+    local verified = verify(run, COMMANDS)
+    report("multi-process: %d commands over %d aggregates, %d workers x 2 threads: folded in %.1f s " ..
+      "(%.0f commands/s), queue drained (maps too) in %.1f s, verified in %.1f s",
+      COMMANDS, AGGREGATES, WORKERS, folded, COMMANDS / folded, drained, verified)
+    check_alive()
+  end)
+
+  it("loses nothing when two of four workers are killed with SIGKILL mid-run", function()
+    redis_start(redis)
+    local run = write_payloads(dir, FAULT_COMMANDS, AGGREGATES)
+    for _ = 1, WORKERS do start_worker() end
+    local t0 = now()
+    start_senders(run)
+    wait_progress(run, 0.2, 120)
+    h.kill(workers[1].pid, "KILL")
+    h.kill(workers[3].pid, "KILL")
+    assert.is_true(h.wait_exit(workers[1].pid, 10))
+    assert.is_true(h.wait_exit(workers[3].pid, 10))
+    local killed_at = now() - t0
+    local tries = wait_senders(run, 120 + FAULT_COMMANDS / 10)
+    wait_queue_empty(120)
+    local done = now() - t0
+    assert.equal(SENDERS, tries, "a sender had to resend")
+    verify(run, FAULT_COMMANDS)
+    report("crash: %d commands over %d aggregates, 2 of 4 workers killed at %.1f s, all folded in %.1f s",
+      FAULT_COMMANDS, AGGREGATES, killed_at, done)
+    check_alive({ [2] = true, [4] = true })
+  end)
+
+  it("recovers by itself when redis-server (AOF) is killed and restarted mid-run", function()
+    redis.aof = true
+    redis_start(redis)
+    local run = write_payloads(dir, FAULT_COMMANDS, AGGREGATES)
+    for _ = 1, WORKERS do start_worker() end
+    local t0 = now()
+    -- Senders resend their file (same client ids) if Redis stays away
+    -- longer than a client's retry window.
+    start_senders(run, 5)
+    wait_progress(run, 0.2, 120)
+    redis_stop(redis, "KILL")
+    local killed_at = now() - t0
+    -- The workers notice the outage ...
+    h.wait_until("a worker to report the lost connection", 30, function()
+      for _, w in ipairs(workers) do
+        local text = read_file(w.log) or ""
+        if text:find("reconnecting", 1, true) or text:find("retrying", 1, true) then return true end
+      end
+    end)
+    check_alive()
+    -- ... and carry on once it is back (same port, same AOF).
+    redis_start(redis)
+    local back_at = now() - t0
+    local tries = wait_senders(run, 120 + FAULT_COMMANDS / 10)
+    wait_queue_empty(120)
+    local done = now() - t0
+    verify(run, FAULT_COMMANDS)
+    report("redis restart: %d commands over %d aggregates, redis killed at %.1f s, back at %.1f s, " ..
+      "all folded in %.1f s, sender tries %d (of %d senders)",
+      FAULT_COMMANDS, AGGREGATES, killed_at, back_at, done, tries, SENDERS)
+    check_alive()
+  end)
+end)
