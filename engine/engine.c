@@ -166,6 +166,7 @@ int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
         .pipeline = (char *)pipeline,
         .component = (char *)command,
         .group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, aggregate_id),
+        .origin_id = id, /* a command is the origin of its own work (send --wait) */
         .run_at = now,
         .payload = command_json,
         .payload_len = strlen(command_json),

@@ -99,7 +99,7 @@ static int push_command_job(job_batch *b, const char *id, const char *tenant,
     es_job *job = batch_push(b);
     if (!job) return -1;
     if (job_fill(job, id, JOB_COMMAND, tenant, pipeline, command, COMMANDS_COMPONENT,
-                 aggregate_id, NULL, now) != 0)
+                 aggregate_id, id, now) != 0)
         return -1;
     job->payload_len = strlen(command_json);
     job->payload = strdup(command_json);

@@ -34,7 +34,7 @@ describe("esengine on the embedded store", function()
       assert.is_true(h.wait_exit(runner, 30), "engine did not stop on SIGTERM")
     end
     runner = nil
-    h.rmdir(dir)
+    if os.getenv("KEEP") then print("kept " .. dir) else h.rmdir(dir) end
   end)
 
   it("check validates the pipelines", function()
