@@ -45,6 +45,9 @@ typedef enum {
     SQ_FOLD_PUT,
     SQ_RECORD_INSERT,
     SQ_RECORD_LIST,
+    SQ_PAUSE_COVERS,
+    SQ_PAUSE_UNREADY,
+    SQ_PAUSE_MARK,
     SQ_COUNT
 } sqlite_stmt_id;
 
@@ -131,6 +134,12 @@ int sqlite_job_read(sqlite3_stmt *st, int col, es_job *job);
  * a backlogged group goes behind the groups already waiting. 0 or -1. */
 int sqlite_queue_requeue(sqlite_conn *c, const char *group, int64_t now);
 
+/* Inside a claim's write transaction: when the group's (tenant, pipeline,
+ * component) is paused, takes it out of the ready index (remembered in
+ * paused_groups until a resume) and returns 1; 0 when not paused; -1 with a
+ * diag. */
+int sqlite_pause_hold(sqlite_conn *c, const char *group);
+
 /* Creates the schema if missing (idempotent); 0 or -1 with a diag. */
 int sqlite_schema_create(sqlite3 *db);
 
@@ -159,6 +168,30 @@ int sqlite_queue_parked_list(es_store *s, const char *tenant_id, es_parked_cb cb
                              void *ud);
 int sqlite_queue_parked_retry(es_store *s, const char *group_key, int64_t now);
 int sqlite_queue_parked_skip(es_store *s, const char *group_key, int64_t now);
+
+int sqlite_event_scan(es_store *s, const char *tenant_id, const char *aggregate_type,
+                      const char *after_tenant, const char *after_aggregate,
+                      int64_t since_ms, size_t limit, es_event_cb cb, void *ud);
+int sqlite_event_count(es_store *s, const char *tenant_id, const char *aggregate_type,
+                       int64_t since_ms, int64_t *count);
+
+int sqlite_pause_set(es_store *s, const char *tenant_id, const char *pipeline,
+                     const char *component, pause_mode mode, int64_t now);
+int sqlite_pause_check(es_store *s, const char *tenant_id, const char *pipeline,
+                       const char *component, pause_mode *mode);
+int sqlite_pause_list(es_store *s, es_pause_cb cb, void *ud);
+
+int sqlite_fold_scan(es_store *s, const char *tenant_id, const char *table,
+                     es_fold_cb cb, void *ud);
+int sqlite_fold_swap(es_store *s, const char *tenant_id, const char *table,
+                     const char *shadow, const char *key);
+int sqlite_fold_drop(es_store *s, const char *tenant_id, const char *table,
+                     const char *key);
+int sqlite_replay_checkpoint_get(es_store *s, const char *pipeline,
+                                 const char *projection, es_replay_checkpoint *out);
+int sqlite_replay_checkpoint_put(es_store *s, const char *pipeline,
+                                 const char *projection,
+                                 const es_replay_checkpoint *cp);
 
 int sqlite_fold_get(es_store *s, const char *tenant_id, const char *table,
                     const char *key, char **state_json, int64_t *last_seq);

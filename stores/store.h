@@ -81,7 +81,38 @@ typedef struct es_parked_group {
     int64_t parked_at;
 } es_parked_group;
 
+/* Kill switch modes (pause_set). HOLD: jobs stay queued and are not
+ * claimed; REJECT: the same, and new commands to the pipeline are refused. */
+typedef enum { PAUSE_NONE = 0, PAUSE_HOLD = 1, PAUSE_REJECT = 2 } pause_mode;
+
+/* One pause, as listed by pause_list. tenant_id NULL: every tenant;
+ * component NULL: the whole pipeline (commands, folds, maps, reactors). A
+ * component is a group component: a fold, map or reactor name, or
+ * "#commands" for the pipeline's command handling. */
+typedef struct es_pause {
+    const char *tenant_id;
+    const char *pipeline;
+    const char *component;
+    pause_mode mode;
+    int64_t paused_at;
+} es_pause;
+
+/* Progress of a replay, kept by the backend so that a killed replay resumes
+ * (replay_checkpoint_*). after_* is the last aggregate fully folded into the
+ * shadow (empty strings before the first). */
+typedef struct es_replay_checkpoint {
+    const char *tenant_id;      /* scope, "" = every tenant */
+    const char *after_tenant;
+    const char *after_aggregate;
+    int64_t events_done;
+    int64_t started_at;
+} es_replay_checkpoint;
+
 typedef int (*es_event_cb)(void *ud, const es_event *ev);        /* nonzero stops */
+typedef int (*es_pause_cb)(void *ud, const es_pause *pause);
+/* A fold row: state and last applied seq of (tenant, table, key). */
+typedef int (*es_fold_cb)(void *ud, const char *tenant_id, const char *key,
+                          const char *state_json, int64_t last_seq);
 typedef int (*es_stats_cb)(void *ud, const es_queue_stats *row);
 typedef int (*es_parked_cb)(void *ud, const es_parked_group *group);
 typedef int (*es_record_cb)(void *ud, const char *record_id,
@@ -114,6 +145,23 @@ typedef struct es_store_ops {
     int (*event_read)(es_store *s, const char *tenant_id,
                       const char *aggregate_type, const char *aggregate_id,
                       int64_t after_seq, size_t limit, es_event_cb cb, void *ud);
+
+    /* Calls cb for the events of `aggregate_type` ordered by (tenant_id,
+     * aggregate_id, seq), starting strictly after the aggregate
+     * (after_tenant, after_aggregate) (NULL or "" = from the start), at most
+     * `limit` events; only one tenant's when tenant_id is not NULL, only
+     * events created at or after since_ms (0 = all). One ordered range read
+     * per call (the replay reads the log in large pages); a page may end
+     * inside an aggregate: the caller continues with event_read. Optional
+     * (NULL when the backend cannot scan). */
+    int (*event_scan)(es_store *s, const char *tenant_id, const char *aggregate_type,
+                      const char *after_tenant, const char *after_aggregate,
+                      int64_t since_ms, size_t limit, es_event_cb cb, void *ud);
+
+    /* Number of events of `aggregate_type` (one tenant's when tenant_id is
+     * not NULL) created at or after since_ms. Optional. */
+    int (*event_count)(es_store *s, const char *tenant_id, const char *aggregate_type,
+                       int64_t since_ms, int64_t *count);
 
     /* ---- job queue ---- */
 
@@ -168,6 +216,28 @@ typedef struct es_store_ops {
     int (*queue_origin_pending)(es_store *s, const char *origin_id,
                                 unsigned kind_mask, int64_t *count);
 
+    /* ---- kill switch (optional: NULL when the backend cannot pause) ----
+     * Pauses live with the queue, so every worker sharing it honours them
+     * at its next claim: a group whose (tenant, pipeline, component) is
+     * covered by a pause is not claimed; its jobs stay queued in order and
+     * run where they were once resumed. A claim in flight finishes. */
+
+    /* Pauses (mode HOLD or REJECT; replaces the mode of the same scope) or,
+     * with PAUSE_NONE, resumes every pause within the scope (tenant_id NULL
+     * and component NULL then match any). Returns 1 when resuming found no
+     * pause. */
+    int (*pause_set)(es_store *s, const char *tenant_id, const char *pipeline,
+                     const char *component, pause_mode mode, int64_t now);
+
+    /* The strongest mode of the pauses covering (tenant, pipeline,
+     * component); component NULL asks about any pause of the pipeline for
+     * that tenant. *mode = PAUSE_NONE when none. */
+    int (*pause_check)(es_store *s, const char *tenant_id, const char *pipeline,
+                       const char *component, pause_mode *mode);
+
+    /* Calls cb once per pause, ordered by pipeline, component, tenant. */
+    int (*pause_list)(es_store *s, es_pause_cb cb, void *ud);
+
     /* ---- fold store ---- */
 
     /* Reads the state of (tenant, table, key). Returns 0 with *state_json
@@ -179,6 +249,34 @@ typedef struct es_store_ops {
     int (*fold_put)(es_store *s, const char *tenant_id, const char *table,
                     const char *key, const char *state_json, int64_t last_seq,
                     int64_t updated_at);
+
+    /* Calls cb for every row of `table` (one tenant's when tenant_id is
+     * not NULL), ordered by tenant and key. Optional. */
+    int (*fold_scan)(es_store *s, const char *tenant_id, const char *table,
+                     es_fold_cb cb, void *ud);
+
+    /* Replaces the rows of `table` by those of `shadow` atomically, in the
+     * caller's unit of work when one is open: rows of `table` in scope
+     * (tenant_id NULL = every tenant; key NULL = every key) are deleted, the
+     * shadow rows are renamed to `table`. Readers see the old rows until the
+     * commit. Optional. */
+    int (*fold_swap)(es_store *s, const char *tenant_id, const char *table,
+                     const char *shadow, const char *key);
+
+    /* Deletes the rows of `table` in scope (tenant_id / key NULL = all).
+     * Optional. */
+    int (*fold_drop)(es_store *s, const char *tenant_id, const char *table,
+                     const char *key);
+
+    /* Replay checkpoints, one per (pipeline, projection): get returns 1
+     * when none (strings of *out malloc'd, free with
+     * store_replay_checkpoint_clear); put replaces it; put with NULL
+     * deletes it. Optional. */
+    int (*replay_checkpoint_get)(es_store *s, const char *pipeline,
+                                 const char *projection, es_replay_checkpoint *out);
+    int (*replay_checkpoint_put)(es_store *s, const char *pipeline,
+                                 const char *projection,
+                                 const es_replay_checkpoint *cp);
 
     /* ---- record store ---- */
 
@@ -208,6 +306,24 @@ typedef struct es_backends {
 
 /* Frees the jobs and key of a claim and zeroes it. */
 void store_claim_clear(es_claim *claim);
+
+/* Frees the strings of a checkpoint read by replay_checkpoint_get. */
+void store_replay_checkpoint_clear(es_replay_checkpoint *cp);
+
+/* Splits a group key "tenant\x1fpipeline\x1fcomponent\x1fkey" (job.h)
+ * into its first three parts: pointers into `group_key` and lengths. -1
+ * when it has fewer than four parts (not a pipeline group). */
+typedef struct store_span {
+    const char *p;
+    size_t n;
+} store_span;
+int store_group_scope(const char *group_key, store_span parts[3]);
+
+/* 1 when the pause (tenant NULL = all, component NULL = all) covers the
+ * scope. */
+int store_pause_covers(const char *p_tenant, const char *p_pipeline,
+                       const char *p_component, store_span tenant,
+                       store_span pipeline, store_span component);
 
 /* Closes every distinct store of `b` once. */
 void backends_close(es_backends *b);
