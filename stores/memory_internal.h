@@ -65,7 +65,15 @@ typedef struct mgroup {
     int64_t token, lease_until;
     int parked;
     int64_t parked_at;
+    int held; /* taken out of the schedule by a pause (memory_pause.c) */
 } mgroup;
+
+/* One kill-switch pause; NULL tenant or component = every one. */
+typedef struct mpause {
+    char *tenant_id, *pipeline, *component;
+    pause_mode mode;
+    int64_t paused_at;
+} mpause;
 
 /* ---- fold and record stores ---- */
 typedef struct mfold {
@@ -112,6 +120,9 @@ struct mstore {
     size_t fresh_n, fresh_cap;
 
     mmap folds, tables, records;
+
+    mpause *pauses;
+    size_t n_pauses, cap_pauses;
 };
 
 /* Locking: one store-wide mutex, re-entrant for its owner so that a unit of
@@ -175,6 +186,17 @@ int memory_queue_parked_retry(es_store *s, const char *group_key, int64_t now);
 int memory_queue_parked_skip(es_store *s, const char *group_key, int64_t now);
 int memory_queue_origin_pending(es_store *s, const char *origin_id,
                                 unsigned kind_mask, int64_t *count);
+
+int memory_pause_set(es_store *s, const char *tenant_id, const char *pipeline,
+                     const char *component, pause_mode mode, int64_t now);
+int memory_pause_check(es_store *s, const char *tenant_id, const char *pipeline,
+                       const char *component, pause_mode *mode);
+int memory_pause_list(es_store *s, es_pause_cb cb, void *ud);
+/* 1 when a pause covers the group (caller holds the lock). */
+int memory_pause_covers(const mstore *s, const char *group_key);
+void memory_pauses_free(mstore *s);
+/* Puts g back in the schedule after a pause held it (queue internals). */
+void memory_queue_group_unhold(mstore *s, mgroup *g, int64_t now);
 
 int memory_fold_get(es_store *s, const char *tenant_id, const char *table,
                     const char *key, char **state_json, int64_t *last_seq);

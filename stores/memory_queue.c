@@ -130,7 +130,7 @@ mjob *memory_queue_group_pop(mgroup *g)
  * leave the schedule. */
 static void memory_queue_group_schedule(mstore *s, mgroup *g, int64_t now)
 {
-    if (g->parked || !g->head) {
+    if (g->parked || g->held || !g->head) {
         mheap_remove(&s->schedule, &g->sched);
     } else if (g->claimed) {
         mheap_set(&s->schedule, &g->sched, g->lease_until, s->next_seq++);
@@ -138,6 +138,12 @@ static void memory_queue_group_schedule(mstore *s, mgroup *g, int64_t now)
         int64_t due = g->head->job.run_at > now ? g->head->job.run_at : now;
         mheap_set(&s->schedule, &g->sched, due, s->next_seq++);
     }
+}
+
+void memory_queue_group_unhold(mstore *s, mgroup *g, int64_t now)
+{
+    g->held = 0;
+    if (!g->claimed) memory_queue_group_schedule(s, g, now);
 }
 
 void memory_queue_group_settle(mstore *s, mgroup *g, int64_t now)
@@ -300,9 +306,18 @@ int memory_queue_enqueue(es_store *base, const es_job *jobs, size_t n, int64_t n
 static int memory_queue_claim_due(mstore *s, size_t max_jobs, int64_t now,
                                   int64_t lease_ms, es_claim *out)
 {
-    mheap_item *top = mheap_top(&s->schedule);
-    if (!top || top->score > now) return 1;
-    mgroup *g = MMAP_ENTRY(top, mgroup, sched);
+    mheap_item *top;
+    mgroup *g;
+    /* a paused group met here leaves the schedule until a resume */
+    for (;;) {
+        top = mheap_top(&s->schedule);
+        if (!top || top->score > now) return 1;
+        g = MMAP_ENTRY(top, mgroup, sched);
+        if (!s->n_pauses || !memory_pause_covers(s, g->key)) break;
+        memory_queue_group_release(g); /* an expired claim is taken back */
+        g->held = 1;
+        mheap_remove(&s->schedule, &g->sched);
+    }
     size_t k = 0;
     for (mjob *j = g->head; k < max_jobs && j && j->job.run_at <= now; j = j->next) k++;
     out->jobs = calloc(k ? k : 1, sizeof *out->jobs);

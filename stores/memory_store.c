@@ -173,6 +173,7 @@ static void memory_close(es_store *base)
     memory_events_free(s);
     memory_queue_free(s);
     memory_folds_free(s);
+    memory_pauses_free(s);
     memory_records_free(s);
     mmap_destroy(&s->aggregates);
     mmap_destroy(&s->event_ids);
@@ -207,6 +208,9 @@ static const es_store_ops memory_ops = {
     .queue_parked_retry = memory_queue_parked_retry,
     .queue_parked_skip = memory_queue_parked_skip,
     .queue_origin_pending = memory_queue_origin_pending,
+    .pause_set = memory_pause_set,
+    .pause_check = memory_pause_check,
+    .pause_list = memory_pause_list,
     .fold_get = memory_fold_get,
     .fold_put = memory_fold_put,
     .record_append = memory_record_append,

@@ -733,6 +733,134 @@ static void conformance_records_append(es_store *s)
     CHECK_INT(r.n, 0);
 }
 
+/* ----------------------------------------------------------- kill switch */
+
+/* A job of tenant `tenant` in the pipeline group (tenant, "pipe", component,
+ * key); the group key is malloc'd into *key_out (caller frees). */
+static es_job conformance_scoped_job(const char *id, const char *tenant,
+                                     const char *component, const char *key,
+                                     char **key_out)
+{
+    *key_out = job_group_key(tenant, "pipe", component, key);
+    es_job j = conformance_job(id, *key_out, id, CONF_T0);
+    j.tenant_id = (char *)tenant;
+    j.component = (char *)component;
+    return j;
+}
+
+typedef struct conformance_pauses {
+    int n;
+    char tenant[4][16], component[4][16];
+    pause_mode mode[4];
+} conformance_pauses;
+
+static int conformance_collect_pause(void *ud, const es_pause *p)
+{
+    conformance_pauses *c = ud;
+    if (c->n < 4) {
+        snprintf(c->tenant[c->n], sizeof c->tenant[0], "%s", p->tenant_id ? p->tenant_id : "*");
+        snprintf(c->component[c->n], sizeof c->component[0], "%s",
+                 p->component ? p->component : "*");
+        c->mode[c->n] = p->mode;
+    }
+    c->n++;
+    return 0;
+}
+
+/* Claims and completes every ready group; returns how many jobs ran and
+ * copies the group keys claimed (first 8) into `groups`. */
+static int conformance_drain(es_store *s, int64_t now, char groups[8][64])
+{
+    int jobs = 0, n_groups = 0;
+    es_claim c;
+    while (conformance_claim(s, 10, now, &c) == 0) {
+        if (n_groups < 8) snprintf(groups[n_groups++], 64, "%s", c.group_key);
+        jobs += (int)c.n;
+        CHECK_INT(s->ops->queue_complete(s, &c, c.n, now), 0);
+        store_claim_clear(&c);
+    }
+    return jobs;
+}
+
+static void conformance_pause_hold_resume(es_store *s)
+{
+    char *keys[5];
+    es_job jobs[4] = {conformance_scoped_job("j1", "t1", "fold1", "a", &keys[0]),
+                      conformance_scoped_job("j2", "t2", "fold1", "b", &keys[1]),
+                      conformance_scoped_job("j3", "t1", "fold2", "c", &keys[2]),
+                      conformance_scoped_job("j4", "t1", "fold1", "a", &keys[3])};
+    CHECK_INT(s->ops->pause_set(s, "t1", "pipe", "fold1", PAUSE_HOLD, CONF_T0), 0);
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 4, CONF_T0), 0);
+
+    pause_mode mode;
+    CHECK_INT(s->ops->pause_check(s, "t1", "pipe", "fold1", &mode), 0);
+    CHECK_INT(mode, PAUSE_HOLD);
+    CHECK_INT(s->ops->pause_check(s, "t2", "pipe", "fold1", &mode), 0);
+    CHECK_INT(mode, PAUSE_NONE);
+    CHECK_INT(s->ops->pause_check(s, "t1", "pipe", NULL, &mode), 0);
+    CHECK_INT(mode, PAUSE_HOLD);
+    CHECK_INT(s->ops->pause_check(s, "t1", "other", NULL, &mode), 0);
+    CHECK_INT(mode, PAUSE_NONE);
+
+    /* the paused group of t1/fold1 is skipped; the others run */
+    char groups[8][64];
+    CHECK_INT(conformance_drain(s, CONF_T0 + 1, groups), 2);
+    /* new work for the paused group waits too */
+    es_job more = conformance_scoped_job("j5", "t1", "fold1", "a", &keys[4]);
+    CHECK_INT(conformance_enqueue1(s, more, CONF_T0 + 2), 0);
+    CHECK_INT(conformance_drain(s, CONF_T0 + 3, groups), 0);
+
+    conformance_pauses list;
+    memset(&list, 0, sizeof list);
+    CHECK_INT(s->ops->pause_list(s, conformance_collect_pause, &list), 0);
+    CHECK_INT(list.n, 1);
+    CHECK_STR(list.tenant[0], "t1");
+    CHECK_STR(list.component[0], "fold1");
+
+    /* resume: the held group runs its jobs in order */
+    CHECK_INT(s->ops->pause_set(s, "t1", "pipe", "fold1", PAUSE_NONE, CONF_T0 + 4), 0);
+    CHECK_INT(s->ops->pause_set(s, "t1", "pipe", "fold1", PAUSE_NONE, CONF_T0 + 4), 1);
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0 + 5, &c), 0);
+    CHECK_INT(c.n, 3);
+    if (c.n == 3) {
+        CHECK_STR(c.jobs[0].id, "j1");
+        CHECK_STR(c.jobs[1].id, "j4");
+        CHECK_STR(c.jobs[2].id, "j5");
+    }
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0 + 5), 0);
+    store_claim_clear(&c);
+    for (int i = 0; i < 5; i++) free(keys[i]);
+}
+
+static void conformance_pause_scopes(es_store *s)
+{
+    char *ka, *kb;
+    es_job jobs[2] = {conformance_scoped_job("j1", "t1", "fold1", "a", &ka),
+                      conformance_scoped_job("j2", "t2", "#commands", "b", &kb)};
+    /* a pipeline-wide pause for every tenant holds every component */
+    CHECK_INT(s->ops->pause_set(s, NULL, "pipe", NULL, PAUSE_REJECT, CONF_T0), 0);
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 2, CONF_T0), 0);
+    char groups[8][64];
+    CHECK_INT(conformance_drain(s, CONF_T0 + 1, groups), 0);
+    pause_mode mode;
+    CHECK_INT(s->ops->pause_check(s, "t9", "pipe", "#commands", &mode), 0);
+    CHECK_INT(mode, PAUSE_REJECT);
+    /* a tenant pause on top; resuming the pipeline (any tenant, any
+     * component) lifts both */
+    CHECK_INT(s->ops->pause_set(s, "t2", "pipe", "fold1", PAUSE_HOLD, CONF_T0), 0);
+    conformance_pauses list;
+    memset(&list, 0, sizeof list);
+    CHECK_INT(s->ops->pause_list(s, conformance_collect_pause, &list), 0);
+    CHECK_INT(list.n, 2);
+    CHECK_INT(s->ops->pause_set(s, NULL, "pipe", NULL, PAUSE_NONE, CONF_T0 + 2), 0);
+    CHECK_INT(s->ops->pause_check(s, "t9", "pipe", NULL, &mode), 0);
+    CHECK_INT(mode, PAUSE_NONE);
+    CHECK_INT(conformance_drain(s, CONF_T0 + 3, groups), 2);
+    free(ka);
+    free(kb);
+}
+
 /* ----------------------------------------------------------- runner */
 
 typedef void (*conformance_check_fn)(es_store *s);
@@ -775,6 +903,7 @@ static void conformance_run(conformance_open_fn open_fresh, void *ud)
                     ops->queue_parked_skip && ops->queue_origin_pending;
     int has_folds = ops->fold_get && ops->fold_put;
     int has_records = ops->record_append && ops->record_list;
+    int has_pause = has_queue && ops->pause_set && ops->pause_check && ops->pause_list;
     probe->ops->close(probe);
 
     if (has_events) {
@@ -799,6 +928,12 @@ static void conformance_run(conformance_open_fn open_fresh, void *ud)
         CONFORMANCE_ONE(conformance_queue_stats);
     } else {
         fprintf(stderr, "skip: queue\n");
+    }
+    if (has_pause) {
+        CONFORMANCE_ONE(conformance_pause_hold_resume);
+        CONFORMANCE_ONE(conformance_pause_scopes);
+    } else {
+        fprintf(stderr, "skip: pause\n");
     }
     if (has_folds) {
         CONFORMANCE_ONE(conformance_folds);
