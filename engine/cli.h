@@ -18,6 +18,12 @@ int cli_status(es_config *cfg);
 int cli_parked(es_config *cfg);
 int cli_reload(es_config *cfg);
 int cli_migrate(es_config *cfg);
+int cli_pause(es_config *cfg);
+int cli_resume(es_config *cfg);
+
+/* Prints the pauses in force after `status` output (text or --json lines
+ * {"pause":{...}}); nothing when the queue cannot pause. 0 or -1. */
+int cli_status_pauses(es_engine *e, es_config *cfg);
 
 /* Opens the engine for a one-shot command; prints the error and returns
  * NULL on failure (*exit_code set). */

@@ -70,6 +70,10 @@ int cli_status(es_config *cfg)
     } else if (o.rows == 0 && !cfg->json) {
         printf("queue %s: empty\n", q->ops->name);
     }
+    if (code == EXIT_OK && cli_status_pauses(e, cfg) != 0) {
+        fprintf(stderr, "esengine status: %s\n", diag_message());
+        code = EXIT_FAIL;
+    }
     engine_close(e);
     return code;
 }

@@ -17,6 +17,11 @@ typedef struct es_config {
     const char *job_id;      /* --id: deterministic job id for send */
     const char *log_level;   /* --log-level */
     int json;                /* --json */
+    int reject;              /* --reject: pause refuses new commands */
+    const char *since;       /* --since DATE (replay) */
+    const char *aggregate;   /* --aggregate ID (replay) */
+    int dry_run;             /* --dry-run (replay) */
+    int abort_replay;        /* --abort (replay) */
     int limit;               /* --limit N */
     double wait_seconds;     /* --wait[=S]: < 0 when not given */
     int help;                /* --help */

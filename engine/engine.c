@@ -155,6 +155,11 @@ int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
                                       errors_json);
     pthread_mutex_unlock(&e->control_lock);
     if (rc != 0) return -1;
+    if (engine_pause_refuses(e, tenant_id, pipeline) != 0) {
+        free(aggregate_id);
+        free(command_json);
+        return -1;
+    }
     char id[ID_HEX_LEN + 1];
     if (job_id_hint) ids_derive(id, tenant_id, job_id_hint, 0);
     else ids_random(id);

@@ -103,6 +103,18 @@ int engine_events(es_engine *e, const char *tenant_id, const char *aggregate_typ
 int engine_otlp_convert(void *ud, const char *otlp_json, size_t len, char ***payloads,
                         size_t *n, size_t *rejected, char **rejected_message);
 
+/* Pauses (PAUSE_HOLD, PAUSE_REJECT) or resumes (PAUSE_NONE) a pipeline, or
+ * one of its components (a fold, map or reactor name, or "commands"), for
+ * one tenant or all (tenant_id NULL). The pause lives in the queue store:
+ * every worker sharing it stops claiming the paused groups at its next
+ * claim; their jobs stay queued and resume in order. With PAUSE_REJECT,
+ * engine_send refuses commands to the pipeline (DIAG_BUSY). Returns 0, 1
+ * when resuming found no pause in that scope, or -1: DIAG_NOT_FOUND for an
+ * unknown pipeline or component, DIAG_INVALID when the backend cannot
+ * pause ("not supported by <backend>"), or a backend error. */
+int engine_pause(es_engine *e, const char *tenant_id, const char *pipeline,
+                 const char *component, pause_mode mode);
+
 /* The stores in use (owned by the engine). */
 es_backends *engine_backends(es_engine *e);
 

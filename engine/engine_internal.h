@@ -60,6 +60,12 @@ long worker_drain(worker *w);
  * heartbeat thread). */
 void worker_heartbeat(worker *w);
 
+/* ---- pause.c ---- */
+
+/* -1 with DIAG_BUSY naming the pause when a --reject pause covers commands
+ * of (tenant, pipeline); 0 otherwise (also when the queue cannot pause). */
+int engine_pause_refuses(es_engine *e, const char *tenant_id, const char *pipeline);
+
 /* ---- reload.c ---- */
 
 /* Watches the pipelines dir (inotify, every subfolder) and calls
