@@ -1,6 +1,7 @@
 /* http_routes.c: routing and the endpoints (commands, state, events,
  * health, readiness, metrics, OTLP traces). */
 #include "http_routes.h"
+#include "send_many.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,25 +367,13 @@ static void otlp_error(const http_routes_ctx *ctx, http_response *res, int proto
 static int otlp_send_spans(const http_routes_ctx *ctx, const char *tenant, int proto,
                            char **payloads, size_t n, size_t *rejected, json_buf *why,
                            http_response *res) {
-    for (size_t i = 0; i < n; i++) {
-        char *job_id = NULL, *errors = NULL;
-        if (engine_send(ctx->engine, tenant, TRACE_PIPELINE, TRACE_COMMAND, payloads[i], NULL,
-                        &job_id, &errors) == 0) {
-            free(job_id);
-            continue;
-        }
-        diag_code code = diag_code_get();
-        if (code == DIAG_INVALID) {
-            (*rejected)++;
-            if (why->len == 0) {
-                jb_printf(why, "span %zu: %s%s%s", i, diag_message(), errors ? " " : "",
-                          errors ? errors : "");
-            }
-            free(errors);
-            continue;
-        }
-        free(errors);
-        int status = status_of_diag(ctx, code, res);
+    char **refusals = calloc(n ? n : 1, sizeof *refusals);
+    long accepted = refusals ? engine_send_many(ctx->engine, tenant, TRACE_PIPELINE,
+                                                TRACE_COMMAND, payloads, n, refusals)
+                             : -1;
+    if (accepted < 0) {
+        free(refusals);
+        int status = status_of_diag(ctx, diag_code_get(), res);
         if (status < 429) status = 500;
         otlp_error(ctx, res, proto, status,
                    status == 429 ? GRPC_RESOURCE_EXHAUSTED
@@ -392,6 +381,13 @@ static int otlp_send_spans(const http_routes_ctx *ctx, const char *tenant, int p
                    diag_message());
         return -1;
     }
+    for (size_t i = 0; i < n; i++) {
+        if (!refusals[i]) continue;
+        (*rejected)++;
+        if (why->len == 0) jb_printf(why, "span %zu: %s", i, refusals[i]);
+        free(refusals[i]);
+    }
+    free(refusals);
     return 0;
 }
 
