@@ -44,6 +44,19 @@ local function read_file(path)
   return text
 end
 
+-- True while pid runs (a zombie, killed but not yet reaped, does not).
+local function running(pid)
+  local code, out = h.sh("ps -o stat= -p " .. pid)
+  return code == 0 and out:match("%S") ~= nil and not out:match("^%s*Z")
+end
+
+-- Waits until pid no longer runs; true when it stopped within `seconds`.
+local function wait_gone(pid, seconds)
+  return (pcall(h.wait_until, "pid " .. pid .. " to exit", seconds, function()
+    return not running(pid)
+  end))
+end
+
 local function free_port()
   local _, out = h.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
   return tonumber(out) or (20000 + math.random(20000))
@@ -68,9 +81,9 @@ local function redis_start(r)
 end
 
 local function redis_stop(r, signal)
-  if r and r.pid and h.alive(r.pid) then
+  if r and r.pid and running(r.pid) then
     h.kill(r.pid, signal or "TERM")
-    assert.is_true(h.wait_exit(r.pid, 30), "redis-server did not stop")
+    assert.is_true(wait_gone(r.pid, 30), "redis-server did not stop")
   end
 end
 
@@ -113,31 +126,38 @@ describe("esengine with Redis queues", function()
 
   after_each(function()
     for _, pid in ipairs(senders) do
-      if h.alive(pid) then h.kill(pid, "KILL") end
+      if running(pid) then h.kill(pid, "KILL") end
     end
     for _, w in ipairs(workers) do
-      if h.alive(w.pid) then
-        h.kill(w.pid, "TERM")
-        assert.is_true(h.wait_exit(w.pid, 30), "worker " .. w.pid .. " did not stop on SIGTERM")
-      end
+      if running(w.pid) then h.kill(w.pid, "TERM") end
+    end
+    for _, w in ipairs(workers) do
+      assert.is_true(wait_gone(w.pid, 30), "worker " .. w.pid .. " did not stop on SIGTERM")
     end
     redis_stop(redis)
     h.rmdir(dir)
   end)
 
-  local function start_worker(extra)
-    local i = #workers + 1
-    local log = dir .. "/worker-" .. i .. ".log"
-    local pid = h.spawn_exec(h.bin .. " run " .. flags .. " --role worker --workers 2 " ..
-      "--lease-ms 2000 --max-attempts 10 --retry-base-ms 50 --retry-max-ms 2000 " ..
-      (extra or ""), log)
-    workers[i] = { pid = pid, log = log }
-    h.wait_until("worker " .. i .. " to start", 30, function()
-      local text = read_file(log) or ""
-      assert(h.alive(pid), "worker " .. i .. " exited: " .. text)
-      return text:find("running role worker", 1, true)
-    end)
-    return workers[i]
+  -- Starts worker processes (all at once) and, unless `nowait`, waits
+  -- until each runs.
+  local function start_workers(n, extra, nowait)
+    local started = {}
+    for _ = 1, n do
+      local i = #workers + 1
+      local log = dir .. "/worker-" .. i .. ".log"
+      local pid = h.spawn_exec(h.bin .. " run " .. flags .. " --role worker --workers 2 " ..
+        "--lease-ms 2000 --max-attempts 10 --retry-base-ms 50 --retry-max-ms 2000 " ..
+        (extra or ""), log)
+      workers[i] = { pid = pid, log = log }
+      started[#started + 1] = workers[i]
+    end
+    for _, w in ipairs(nowait and {} or started) do
+      h.wait_until("worker " .. w.pid .. " to start", 30, function()
+        local text = read_file(w.log) or ""
+        assert(running(w.pid), "worker " .. w.pid .. " exited: " .. text)
+        return text:find("running role worker", 1, true)
+      end)
+    end
   end
 
   -- Starts one sender process per payload file: `send -` with --wait and a
@@ -174,6 +194,17 @@ describe("esengine with Redis queues", function()
     local rows = {}
     for _, line in ipairs(h.lines(out)) do rows[#rows + 1] = h.json(line) end
     return rows
+  end
+
+  -- Jobs still to do: pending + delayed + in flight, over every component;
+  -- and the pending commands of `component`.
+  local function queue_depth(component)
+    local depth, of = 0, 0
+    for _, row in ipairs(status_rows()) do
+      depth = depth + row.pending + row.delayed + row.in_flight
+      if row.component == component then of = row.pending end
+    end
+    return depth, of
   end
 
   -- Waits until the queue is empty (map jobs included: --wait covers
@@ -272,7 +303,7 @@ describe("esengine with Redis queues", function()
   local function check_alive(which)
     for i, w in ipairs(workers) do
       if not which or which[i] then
-        assert.is_true(h.alive(w.pid), "worker " .. i .. " died: " .. (read_file(w.log) or ""))
+        assert.is_true(running(w.pid), "worker " .. i .. " died: " .. (read_file(w.log) or ""))
       end
     end
   end
@@ -300,7 +331,7 @@ describe("esengine with Redis queues", function()
     local _, embedded = h.esengine("status --json --pipelines " .. h.q(h.fixtures) .. " --data " .. h.q(dir .. "/data"))
     assert.equal("", embedded)
 
-    start_worker("--max-attempts 2")
+    start_workers(1, "--max-attempts 2")
     h.wait_until("the explode group to be parked", 60, function()
       for _, row in ipairs(status_rows()) do
         if row.component == "explode" and row.parked_groups == 1 then return true end
@@ -331,7 +362,7 @@ describe("esengine with Redis queues", function()
   it("folds every command exactly once and in order across " .. WORKERS .. " worker processes", function()
     redis_start(redis)
     local run = write_payloads(dir, COMMANDS, AGGREGATES)
-    for _ = 1, WORKERS do start_worker() end
+    start_workers(WORKERS)
     local t0 = now()
     start_senders(run)
     local tries = wait_senders(run, 120 + COMMANDS / 20)
@@ -349,22 +380,31 @@ describe("esengine with Redis queues", function()
   it("loses nothing when two of four workers are killed with SIGKILL mid-run", function()
     redis_start(redis)
     local run = write_payloads(dir, FAULT_COMMANDS, AGGREGATES)
-    for _ = 1, WORKERS do start_worker() end
-    local t0 = now()
+    -- A backlog first, so the kill lands in the middle of the processing;
+    -- small batches, so the killed workers hold claims.
     start_senders(run)
-    wait_progress(run, 0.2, 120)
+    h.wait_until("every command to be enqueued", 120 + FAULT_COMMANDS / 20, function()
+      return select(2, queue_depth("deposit")) == FAULT_COMMANDS
+    end)
+    local t0 = now()
+    start_workers(WORKERS, "--batch-size 5", true)
+    h.wait_until("a tenth of the commands to be claimed", 120, function()
+      return select(2, queue_depth("deposit")) <= FAULT_COMMANDS * 0.9
+    end)
     h.kill(workers[1].pid, "KILL")
     h.kill(workers[3].pid, "KILL")
-    assert.is_true(h.wait_exit(workers[1].pid, 10))
-    assert.is_true(h.wait_exit(workers[3].pid, 10))
     local killed_at = now() - t0
+    local left = queue_depth()
+    assert.is_true(left > 0, "the run was over before the kill")
+    assert.is_true(wait_gone(workers[1].pid, 10))
+    assert.is_true(wait_gone(workers[3].pid, 10))
     local tries = wait_senders(run, 120 + FAULT_COMMANDS / 10)
     wait_queue_empty(120)
     local done = now() - t0
     assert.equal(SENDERS, tries, "a sender had to resend")
     verify(run, FAULT_COMMANDS)
-    report("crash: %d commands over %d aggregates, 2 of 4 workers killed at %.1f s, all folded in %.1f s",
-      FAULT_COMMANDS, AGGREGATES, killed_at, done)
+    report("crash: %d commands over %d aggregates, 2 of 4 workers killed at %.1f s with %d jobs " ..
+      "left, all folded in %.1f s", FAULT_COMMANDS, AGGREGATES, killed_at, left, done)
     check_alive({ [2] = true, [4] = true })
   end)
 
@@ -372,20 +412,23 @@ describe("esengine with Redis queues", function()
     redis.aof = true
     redis_start(redis)
     local run = write_payloads(dir, FAULT_COMMANDS, AGGREGATES)
-    for _ = 1, WORKERS do start_worker() end
+    start_workers(WORKERS)
     local t0 = now()
     -- Senders resend their file (same client ids) if Redis stays away
     -- longer than a client's retry window.
-    start_senders(run, 5)
+    start_senders(run, 20)
     wait_progress(run, 0.2, 120)
+    local left = queue_depth()
     redis_stop(redis, "KILL")
     local killed_at = now() - t0
-    -- The workers notice the outage ...
-    h.wait_until("a worker to report the lost connection", 30, function()
+    -- Redis stays away longer than a client's retry window: every worker
+    -- process sees a claim fail, and none of them exits.
+    h.wait_until("every worker to see a claim fail", 60, function()
       for _, w in ipairs(workers) do
         local text = read_file(w.log) or ""
-        if text:find("reconnecting", 1, true) or text:find("retrying", 1, true) then return true end
+        if not text:find("claim failed", 1, true) then return false end
       end
+      return true
     end)
     check_alive()
     -- ... and carry on once it is back (same port, same AOF).
@@ -396,8 +439,8 @@ describe("esengine with Redis queues", function()
     local done = now() - t0
     verify(run, FAULT_COMMANDS)
     report("redis restart: %d commands over %d aggregates, redis killed at %.1f s, back at %.1f s, " ..
-      "all folded in %.1f s, sender tries %d (of %d senders)",
-      FAULT_COMMANDS, AGGREGATES, killed_at, back_at, done, tries, SENDERS)
+      "all folded in %.1f s, %d jobs queued at the kill, sender tries %d (of %d senders)",
+      FAULT_COMMANDS, AGGREGATES, killed_at, back_at, done, left, tries, SENDERS)
     check_alive()
   end)
 end)
