@@ -20,6 +20,7 @@ int cli_reload(es_config *cfg);
 int cli_migrate(es_config *cfg);
 int cli_pause(es_config *cfg);
 int cli_resume(es_config *cfg);
+int cli_replay(es_config *cfg);
 
 /* Prints the pauses in force after `status` output (text or --json lines
  * {"pause":{...}}); nothing when the queue cannot pause. 0 or -1. */

@@ -50,6 +50,11 @@ static const command commands[] = {
     {"resume", cli_resume, "resume PIPELINE[/COMPONENT] [--tenant T]",
      "lift the pauses within that scope; held jobs run where they were",
      {COMMON_FLAGS, "tenant", NULL}},
+    {"replay", cli_replay,
+     "replay PIPELINE PROJECTION [--tenant T] [--since DATE] [--aggregate ID] [--dry-run] "
+     "[--json] [--abort]",
+     "rebuild a fold (shadow copy, atomic swap) or a map from the event log; reactors off",
+     {COMMON_FLAGS, "tenant", "since", "aggregate", "dry-run", "json", "abort", NULL}},
     {"parked", cli_parked, "parked [list|retry GROUP|skip GROUP] [--tenant T] [--json]",
      "list parked groups with their error; retry or skip a group's head job",
      {COMMON_FLAGS, "tenant", "json", NULL}},

@@ -184,7 +184,7 @@ int sqlite_pause_list(es_store *s, es_pause_cb cb, void *ud);
 int sqlite_fold_scan(es_store *s, const char *tenant_id, const char *table,
                      es_fold_cb cb, void *ud);
 int sqlite_fold_swap(es_store *s, const char *tenant_id, const char *table,
-                     const char *shadow, const char *key);
+                     const char *shadow, const char *key, int only_shadowed);
 int sqlite_fold_drop(es_store *s, const char *tenant_id, const char *table,
                      const char *key);
 int sqlite_replay_checkpoint_get(es_store *s, const char *pipeline,

@@ -43,18 +43,24 @@ static const char *const SQL_FOLD_DROP =
     "DELETE FROM fold_states WHERE table_name = ?1 AND (?2 IS NULL OR tenant_id = ?2)"
     " AND (?3 IS NULL OR key = ?3)";
 
+static const char *const SQL_FOLD_DROP_SHADOWED =
+    "DELETE FROM fold_states WHERE table_name = ?1 AND (?2 IS NULL OR tenant_id = ?2)"
+    " AND (?3 IS NULL OR key = ?3) AND EXISTS (SELECT 1 FROM fold_states h"
+    " WHERE h.table_name = ?4 AND h.tenant_id = fold_states.tenant_id"
+    " AND h.key = fold_states.key)";
+
 static const char *const SQL_FOLD_RENAME =
     "UPDATE fold_states SET table_name = ?1 WHERE table_name = ?4"
     " AND (?2 IS NULL OR tenant_id = ?2) AND (?3 IS NULL OR key = ?3)";
 
 static const char *const SQL_CHECKPOINT_GET =
-    "SELECT tenant_id, after_tenant, after_aggregate, events_done, started_at"
+    "SELECT tenant_id, after_tenant, after_aggregate, events_done, started_at, paused_fold"
     " FROM replay_checkpoints WHERE pipeline = ?1 AND projection = ?2";
 
 static const char *const SQL_CHECKPOINT_PUT =
     "INSERT OR REPLACE INTO replay_checkpoints (pipeline, projection, tenant_id,"
-    " after_tenant, after_aggregate, events_done, started_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    " after_tenant, after_aggregate, events_done, started_at, paused_fold)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 static const char *const SQL_CHECKPOINT_DELETE =
     "DELETE FROM replay_checkpoints WHERE pipeline = ?1 AND projection = ?2";
@@ -184,13 +190,15 @@ static int replay_fold_write(sqlite_conn *c, const char *sql, const char *table,
 }
 
 int sqlite_fold_swap(es_store *base, const char *tenant_id, const char *table,
-                     const char *shadow, const char *key)
+                     const char *shadow, const char *key, int only_shadowed)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite_conn *c = sqlite_conn_get(s);
     int own;
     if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
-    int rc = replay_fold_write(c, SQL_FOLD_DROP, table, tenant_id, key, NULL);
+    int rc = only_shadowed
+                 ? replay_fold_write(c, SQL_FOLD_DROP_SHADOWED, table, tenant_id, key, shadow)
+                 : replay_fold_write(c, SQL_FOLD_DROP, table, tenant_id, key, NULL);
     if (rc == 0) rc = replay_fold_write(c, SQL_FOLD_RENAME, table, tenant_id, key, shadow);
     return sqlite_write_end(s, c, own, rc);
 }
@@ -223,6 +231,7 @@ int sqlite_replay_checkpoint_get(es_store *base, const char *pipeline,
         out->after_aggregate = sqlite_column_dup(st, 2, &oom);
         out->events_done = sqlite3_column_int64(st, 3);
         out->started_at = sqlite3_column_int64(st, 4);
+        out->paused_fold = sqlite3_column_int(st, 5);
     }
     sqlite3_finalize(st);
     if (oom) {
@@ -252,6 +261,7 @@ int sqlite_replay_checkpoint_put(es_store *base, const char *pipeline,
             sqlite_bind_str(st, 5, cp->after_aggregate ? cp->after_aggregate : "");
             sqlite3_bind_int64(st, 6, cp->events_done);
             sqlite3_bind_int64(st, 7, cp->started_at);
+            sqlite3_bind_int(st, 8, cp->paused_fold);
         }
         rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sqlite_fail(c, "replay checkpoint");
         sqlite3_finalize(st);

@@ -123,6 +123,7 @@ static const char *const SCHEMA_SQL =
     "  after_aggregate TEXT NOT NULL,"
     "  events_done INTEGER NOT NULL,"
     "  started_at INTEGER NOT NULL,"
+    "  paused_fold INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (pipeline, projection)) WITHOUT ROWID;";
 
 int sqlite_schema_create(sqlite3 *db)

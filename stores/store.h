@@ -106,6 +106,7 @@ typedef struct es_replay_checkpoint {
     const char *after_aggregate;
     int64_t events_done;
     int64_t started_at;
+    int paused_fold;            /* the replay paused the fold for its swap */
 } es_replay_checkpoint;
 
 typedef int (*es_event_cb)(void *ud, const es_event *ev);        /* nonzero stops */
@@ -257,11 +258,12 @@ typedef struct es_store_ops {
 
     /* Replaces the rows of `table` by those of `shadow` atomically, in the
      * caller's unit of work when one is open: rows of `table` in scope
-     * (tenant_id NULL = every tenant; key NULL = every key) are deleted, the
-     * shadow rows are renamed to `table`. Readers see the old rows until the
-     * commit. Optional. */
+     * (tenant_id NULL = every tenant; key NULL = every key) are deleted
+     * (with only_shadowed, just those that have a shadow row), then the
+     * shadow rows are renamed to `table`. Readers see the old rows until
+     * the commit. Optional. */
     int (*fold_swap)(es_store *s, const char *tenant_id, const char *table,
-                     const char *shadow, const char *key);
+                     const char *shadow, const char *key, int only_shadowed);
 
     /* Deletes the rows of `table` in scope (tenant_id / key NULL = all).
      * Optional. */

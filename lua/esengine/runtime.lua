@@ -81,25 +81,27 @@ end
 
 -- rt.summary(gen) -> array (in gen.order) of { name, aggregate_type,
 -- commands = {names}, folds = {{name, table, keyed, custom, version}},
--- maps = {{name, table, custom}}, reactors = {{fold, name}} }; folds and
--- maps on es.stores.table also carry columns = {col = type} when declared.
+-- maps = {{name, table, custom}}, reactors = {{fold, name}}, kill_switch? };
+-- folds and maps on es.stores.table also carry columns = {col = type} when
+-- declared, and event_types when they filter (nil: every event).
 function rt.summary(gen)
   local out = {}
   for _, pname in ipairs(gen.order) do
     local p = gen.pipelines[pname]
-    local s = { name = p.name, aggregate_type = p.aggregate_type, commands = {}, folds = {}, maps = {}, reactors = {} }
+    local s = { name = p.name, aggregate_type = p.aggregate_type, kill_switch = p.kill_switch,
+      commands = {}, folds = {}, maps = {}, reactors = {} }
     for i, c in ipairs(p.command_order) do
       s.commands[i] = c
     end
     for i, fname in ipairs(p.fold_order) do
       local f = p.folds[fname]
       s.folds[i] = { name = fname, table = f.table, keyed = f.key ~= nil, custom = f.store_kind == "custom",
-        version = f.version, columns = declared_columns(f) }
+        version = f.version, columns = declared_columns(f), event_types = f.event_types }
     end
     for i, mname in ipairs(p.map_order) do
       local m = p.maps[mname]
       s.maps[i] = { name = mname, table = m.table, custom = m.store_kind == "custom",
-        columns = declared_columns(m) }
+        columns = declared_columns(m), event_types = m.event_types }
     end
     for i, rname in ipairs(p.reactor_order) do
       s.reactors[i] = { fold = p.reactors[rname].fold, name = rname }
