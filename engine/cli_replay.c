@@ -116,6 +116,7 @@ int cli_replay(es_config *cfg)
     opt.aggregate_id = cfg->aggregate && *cfg->aggregate ? cfg->aggregate : NULL;
     opt.dry_run = cfg->dry_run;
     opt.abort = cfg->abort_replay;
+    opt.page_events = cfg->page_events > 0 ? (size_t)cfg->page_events : 0;
     if (cfg->since && *cfg->since && parse_since(cfg->since, &opt.since_ms) != 0) {
         fprintf(stderr, "esengine replay: --since: expected YYYY-MM-DD[THH:MM:SS], got '%s'\n",
                 cfg->since);

@@ -67,6 +67,8 @@ static const opt_def options[] = {
     {"aggregate", OPT_STRING, C(aggregate), NULL, "", 0, 0, "replay one aggregate id"},
     {"dry-run", OPT_FLAG, C(dry_run), NULL, "", 0, 0,
      "fold a sample of aggregates and print how stored and rebuilt states differ"},
+    {"page-events", OPT_INT, C(page_events), "ESENGINE_REPLAY_PAGE_EVENTS", "20000", 1, 10000000,
+     "events read per page of a replay (one checkpoint per page)"},
     {"abort", OPT_FLAG, C(abort_replay), NULL, "", 0, 0,
      "abandon an interrupted replay (drops its shadow copy and checkpoint)"},
     {"limit", OPT_INT, C(limit), NULL, "0", 0, 100000000, "max rows (0 = all)"},

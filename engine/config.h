@@ -22,6 +22,7 @@ typedef struct es_config {
     const char *aggregate;   /* --aggregate ID (replay) */
     int dry_run;             /* --dry-run (replay) */
     int abort_replay;        /* --abort (replay) */
+    int page_events;         /* --page-events N (replay) */
     int limit;               /* --limit N */
     double wait_seconds;     /* --wait[=S]: < 0 when not given */
     int help;                /* --help */

@@ -54,7 +54,8 @@ static const command commands[] = {
      "replay PIPELINE PROJECTION [--tenant T] [--since DATE] [--aggregate ID] [--dry-run] "
      "[--json] [--abort]",
      "rebuild a fold (shadow copy, atomic swap) or a map from the event log; reactors off",
-     {COMMON_FLAGS, "tenant", "since", "aggregate", "dry-run", "json", "abort", NULL}},
+     {COMMON_FLAGS, "tenant", "since", "aggregate", "dry-run", "json", "abort", "page-events",
+      NULL}},
     {"parked", cli_parked, "parked [list|retry GROUP|skip GROUP] [--tenant T] [--json]",
      "list parked groups with their error; retry or skip a group's head job",
      {COMMON_FLAGS, "tenant", "json", NULL}},

@@ -1,0 +1,213 @@
+-- ops_spec.lua: operating projections on the embedded backend (issue 8):
+-- the kill switch (pause/resume per tenant), replay while commands arrive,
+-- and a replay killed with -9 then resumed. Asserts from state, with
+-- deadlines, never from sleeps.
+local h = require("spec.functional.helpers")
+
+-- A pipeline written for these specs: deposit_many appends `count` events of
+-- `amount` to one account; the fold counts, sums and checks seq order.
+local PIPELINE = [[
+local es = require("esengine")
+local s = es.schema
+return es.define_pipeline()
+  :with_name("bank")
+  :with_aggregate_type("account")
+  :with_command("deposit_many", {
+    schema = s.object({ account = s.string(), amount = s.integer(), count = s.integer() }),
+    aggregate_id = function(p) return p.account end,
+    handle = function(cmd)
+      local out = {}
+      for i = 1, cmd.data.count do
+        out[i] = es.event("bank.deposited", { amount = cmd.data.amount })
+      end
+      return out
+    end,
+  })
+  :with_fold_projection("balance", {
+    event_types = { "bank.deposited" },
+    store = es.stores.table("bank_balances"),
+    init = function() return { count = 0, total = 0, last_seq = 0, in_order = true } end,
+    apply = function(state, event)
+      if event.seq ~= state.last_seq + 1 then state.in_order = false end
+      state.last_seq = event.seq
+      state.count = state.count + 1
+      state.total = state.total + event.data.amount
+      return state
+    end,
+  })
+  :with_kill_switch()
+  :build()
+]]
+
+local function setup()
+  local dir = h.tmpdir()
+  h.sh("mkdir -p " .. h.q(dir .. "/pipelines/bank"))
+  local f = io.open(dir .. "/pipelines/bank/pipeline.lua", "w")
+  f:write(PIPELINE)
+  f:close()
+  return dir
+end
+
+local function flags(dir)
+  return " --pipelines " .. h.q(dir .. "/pipelines") .. " --data " .. h.q(dir .. "/data")
+end
+
+local function send(dir, tenant, account, amount, count)
+  local payload = string.format('{"account":"%s","amount":%d,"count":%d}', account, amount, count)
+  local code, _, err = h.esengine("send bank deposit_many " .. h.q(payload) .. " --tenant " .. tenant .. flags(dir))
+  assert.are.equal(0, code, err)
+end
+
+local function state(dir, tenant, account)
+  local code, out = h.esengine("state bank balance " .. account .. " --tenant " .. tenant .. flags(dir))
+  if code ~= 0 then return nil end
+  return h.json(out)
+end
+
+-- Waits until every account of `expected` ({account = {count, total}}) has
+-- that state, in order.
+local function wait_states(dir, tenant, expected, seconds)
+  h.wait_until("states of " .. tenant, seconds, function()
+    for account, want in pairs(expected) do
+      local st = state(dir, tenant, account)
+      if not st or st.count ~= want.count then return false end
+    end
+    return true
+  end)
+  for account, want in pairs(expected) do
+    local st = state(dir, tenant, account)
+    assert.are.equal(want.count, st.count, account)
+    assert.are.equal(want.total, st.total, account)
+    assert.is_true(st.in_order, account)
+  end
+end
+
+local function start_engine(dir)
+  return h.spawn_exec(h.bin .. " run --workers 2" .. flags(dir), dir .. "/run.log")
+end
+
+local function stop_engine(pid)
+  h.kill(pid, "TERM")
+  assert.is_true(h.wait_exit(pid, 20))
+end
+
+describe("kill switch", function()
+  local dir, pid
+  before_each(function() dir = setup() end)
+  after_each(function()
+    if pid and h.alive(pid) then h.kill(pid, "KILL") end
+    h.rmdir(dir)
+  end)
+
+  it("holds one tenant's fold while others flow, then resumes in order", function()
+    pid = start_engine(dir)
+    local code, out, err = h.esengine("pause bank/balance --tenant t1" .. flags(dir))
+    assert.are.equal(0, code, err)
+    assert.matches("paused", out)
+    local expected = {}
+    for i = 1, 10 do
+      local account = "acc" .. (i % 3)
+      send(dir, "t1", account, i, 2)
+      send(dir, "t2", account, i, 2)
+      local e = expected[account] or { count = 0, total = 0 }
+      e.count, e.total = e.count + 2, e.total + 2 * i
+      expected[account] = e
+    end
+    wait_states(dir, "t2", expected, 30)
+    -- t1's commands were handled (events appended) but nothing was folded
+    h.wait_until("t1 commands handled", 30, function()
+      local _, events = h.esengine("events account acc1 --tenant t1" .. flags(dir))
+      return #h.lines(events) == expected.acc1.count
+    end)
+    for account in pairs(expected) do assert.is_nil(state(dir, "t1", account)) end
+    local _, status = h.esengine("status --json" .. flags(dir))
+    assert.matches('"pause":{"pipeline":"bank","component":"balance","tenant_id":"t1"', status, 1, true)
+
+    code, _, err = h.esengine("resume bank/balance --tenant t1" .. flags(dir))
+    assert.are.equal(0, code, err)
+    wait_states(dir, "t1", expected, 30)
+    stop_engine(pid)
+  end)
+
+  it("refuses commands with --reject and names the pause", function()
+    local code = h.esengine("pause bank --reject" .. flags(dir))
+    assert.are.equal(0, code)
+    local payload = '{"account":"a","amount":1,"count":1}'
+    local c2, _, err = h.esengine("send bank deposit_many " .. h.q(payload) .. " --tenant t1" .. flags(dir))
+    assert.are_not.equal(0, c2)
+    assert.matches("paused with %-%-reject", err)
+    assert.are.equal(0, (h.esengine("resume bank" .. flags(dir))))
+    assert.are.equal(0, (h.esengine("send bank deposit_many " .. h.q(payload) .. " --tenant t1" .. flags(dir))))
+  end)
+end)
+
+describe("replay", function()
+  local dir, pid
+  local ACCOUNTS, PER_ACCOUNT = 40, 500 -- 20,000 events
+
+  -- 40 commands of 500 events, folded by a running engine.
+  local function load_log()
+    local expected = {}
+    for a = 1, ACCOUNTS do
+      send(dir, "t1", "acc" .. a, a, PER_ACCOUNT)
+      expected["acc" .. a] = { count = PER_ACCOUNT, total = a * PER_ACCOUNT }
+    end
+    return expected
+  end
+
+  before_each(function() dir = setup() end)
+  after_each(function()
+    if pid and h.alive(pid) then h.kill(pid, "KILL") end
+    h.rmdir(dir)
+  end)
+
+  it("rebuilds a fold while 2,000 new events arrive: equal to a clean fold of the log", function()
+    pid = start_engine(dir)
+    local expected = load_log()
+    wait_states(dir, "t1", expected, 120)
+    -- 200 commands of 10 events each, sent while the replay runs
+    local sender = h.spawn(string.format(
+      "for i in $(seq 1 200); do %s send bank deposit_many " ..
+      "\"{\\\"account\\\":\\\"acc$(( (i %% %d) + 1 ))\\\",\\\"amount\\\":1,\\\"count\\\":10}\" --tenant t1 %s " ..
+      ">/dev/null || exit 1; done", h.bin, ACCOUNTS, flags(dir)))
+    local code, out, err = h.esengine("replay bank balance --page-events 1000" .. flags(dir))
+    assert.are.equal(0, code, err)
+    assert.matches("replayed bank/balance", out)
+    assert.is_true(h.wait_exit(sender, 120))
+    for i = 1, 200 do
+      local e = expected["acc" .. ((i % ACCOUNTS) + 1)]
+      e.count, e.total = e.count + 10, e.total + 10
+    end
+    wait_states(dir, "t1", expected, 120)
+    -- and a second replay of the quiet log changes nothing
+    code, out = h.esengine("replay bank balance --dry-run --json" .. flags(dir))
+    assert.are.equal(0, code)
+    assert.is_nil(out:find('"differs":true', 1, true))
+    stop_engine(pid)
+  end)
+
+  it("resumes from its checkpoint after kill -9", function()
+    pid = start_engine(dir)
+    local expected = load_log()
+    wait_states(dir, "t1", expected, 120)
+    stop_engine(pid)
+    local log = dir .. "/replay.log"
+    local rpid = h.spawn_exec(h.bin .. " replay bank balance --json --page-events 200" .. flags(dir), log)
+    h.wait_until("replay progress", 60, function()
+      local f = io.open(log)
+      local text = f and f:read("*a") or ""
+      if f then f:close() end
+      return text:find('"phase":"scan"', 1, true) or not h.alive(rpid)
+    end)
+    h.kill(rpid, "KILL")
+    h.wait_exit(rpid, 10)
+    local code, out, err = h.esengine("replay bank balance --json" .. flags(dir))
+    assert.are.equal(0, code, err)
+    assert.matches('"replayed":"bank/balance"', out, 1, true)
+    wait_states(dir, "t1", expected, 30)
+    -- nothing left behind: no checkpoint to abort, no pause
+    assert.are.equal(3, (h.esengine("replay bank balance --abort" .. flags(dir))))
+    local _, status = h.esengine("status --json" .. flags(dir))
+    assert.is_nil(status:find('"pause"', 1, true))
+  end)
+end)
