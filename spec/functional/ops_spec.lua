@@ -28,6 +28,7 @@ return es.define_pipeline()
     store = es.stores.table("bank_balances"),
     init = function() return { count = 0, total = 0, last_seq = 0, in_order = true } end,
     apply = function(state, event)
+      for _ = 1, SPIN do end -- SPIN > 0 slows a replay down enough to kill it midway
       if event.seq ~= state.last_seq + 1 then state.in_order = false end
       state.last_seq = event.seq
       state.count = state.count + 1
@@ -39,12 +40,16 @@ return es.define_pipeline()
   :build()
 ]]
 
+local function write_pipeline(dir, spin)
+  local f = io.open(dir .. "/pipelines/bank/pipeline.lua", "w")
+  f:write((PIPELINE:gsub("SPIN", tostring(spin))))
+  f:close()
+end
+
 local function setup()
   local dir = h.tmpdir()
   h.sh("mkdir -p " .. h.q(dir .. "/pipelines/bank"))
-  local f = io.open(dir .. "/pipelines/bank/pipeline.lua", "w")
-  f:write(PIPELINE)
-  f:close()
+  write_pipeline(dir, 0)
   return dir
 end
 
@@ -191,6 +196,7 @@ describe("replay", function()
     local expected = load_log()
     wait_states(dir, "t1", expected, 120)
     stop_engine(pid)
+    write_pipeline(dir, 20000) -- same fold, slower: the replay takes seconds
     local log = dir .. "/replay.log"
     local rpid = h.spawn_exec(h.bin .. " replay bank balance --json --page-events 200" .. flags(dir), log)
     h.wait_until("replay progress", 60, function()
@@ -201,9 +207,11 @@ describe("replay", function()
     end)
     h.kill(rpid, "KILL")
     h.wait_exit(rpid, 10)
+    write_pipeline(dir, 0)
     local code, out, err = h.esengine("replay bank balance --json" .. flags(dir))
     assert.are.equal(0, code, err)
     assert.matches('"replayed":"bank/balance"', out, 1, true)
+    assert.matches('"resumed":true', out, 1, true)
     wait_states(dir, "t1", expected, 30)
     -- nothing left behind: no checkpoint to abort, no pause
     assert.are.equal(3, (h.esengine("replay bank balance --abort" .. flags(dir))))
