@@ -29,6 +29,7 @@ long engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
         diag_set(DIAG_INVALID, "a tenant is required");
         return -1;
     }
+    if (engine_pause_refuses(e, tenant_id, pipeline) != 0) return -1;
     es_job *jobs = calloc(n ? n : 1, sizeof *jobs);
     if (!jobs) {
         diag_set(DIAG_INTERNAL, "out of memory");

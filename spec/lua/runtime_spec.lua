@@ -52,15 +52,22 @@ describe("runtime", function()
     it("summarises pipelines", function()
       local summary = rt.summary(gen)
       assert.equal(3, #summary)
-      assert.same({
-        name = "orders", aggregate_type = "order", commands = { "place_order", "fail_order" },
-        folds = { { name = "order_summary", table = "order_summaries", keyed = false, custom = false, version = "2024-06-01",
-          columns = { total = "UInt64" } } },
-        maps = { { name = "order_lines", table = "orders_order_lines", custom = false } },
-        reactors = { { fold = "order_summary", name = "charge_on_place" } },
-      }, summary[3])
-      assert.same({ { name = "daily_orders", table = "billing_daily_orders", keyed = true, custom = false } }, summary[1].folds)
-      assert.same({ { name = "word_count", keyed = false, custom = true } }, summary[2].folds)
+      local orders = summary[3]
+      assert.same({ "place_order", "fail_order" }, orders.commands)
+      assert.equal("orders", orders.name)
+      assert.equal("order", orders.aggregate_type)
+      local fold = orders.folds[1]
+      assert.same({ "order_summary", "order_summaries", false, false, "2024-06-01" },
+        { fold.name, fold.table, fold.keyed, fold.custom, fold.version })
+      assert.same({ total = "UInt64" }, fold.columns)
+      assert.same({ "order_lines", "orders_order_lines", false },
+        { orders.maps[1].name, orders.maps[1].table, orders.maps[1].custom })
+      assert.same({ { fold = "order_summary", name = "charge_on_place" } }, orders.reactors)
+      local daily = summary[1].folds[1]
+      assert.same({ "daily_orders", "billing_daily_orders", true, false },
+        { daily.name, daily.table, daily.keyed, daily.custom })
+      local words = summary[2].folds[1]
+      assert.same({ "word_count", false, true }, { words.name, words.keyed, words.custom })
     end)
 
     it("describes components", function()
