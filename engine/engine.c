@@ -29,6 +29,7 @@ void engine_options_default(es_engine_options *opt)
     opt->retry_base_ms = 1000;
     opt->retry_max_ms = 300000;
     opt->handler_timeout_ms = 5000;
+    opt->lua_memory_mb = 512;
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -79,6 +80,7 @@ es_engine *engine_open(const es_engine_options *opt)
     snprintf(e->instance_id, sizeof e->instance_id, "%.20s-%d-%.6s", host, (int)getpid(), rnd);
     e->control = lua_host_new();
     if (!e->control) goto fail;
+    lua_host_set_limits(e->control, e->opt.handler_timeout_ms, e->opt.lua_memory_mb);
     if (lua_host_load(e->control, e->opt.pipelines_dir, e->opt.only_pipeline) != 0) goto fail;
     if (backends_open(&e->opt, &e->backends) != 0) goto fail;
     return e;

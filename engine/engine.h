@@ -26,6 +26,7 @@ typedef struct es_engine_options {
     int64_t retry_base_ms;      /* first retry delay (default 1000) */
     int64_t retry_max_ms;       /* backoff cap (default 300000) */
     int64_t handler_timeout_ms; /* per handler call (default 5000) */
+    int64_t lua_memory_mb;      /* per worker Lua state (default 512, 0 = none) */
 } es_engine_options;
 
 /* Fills `opt` with the defaults above. */

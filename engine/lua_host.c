@@ -8,6 +8,7 @@
 #include "log.h"
 #include "json_buf.h"
 #include "lua_sources.h"
+#include "lua_watchdog.h"
 
 #include <dirent.h>
 #include <lauxlib.h>
@@ -18,12 +19,36 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct lua_host {
+#define HOST_KEY "esengine.lua_host"
+#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_MEMORY_MB 512
+
+/* One lua_State with the engine library loaded. A host replaces its state
+ * as a whole: a load builds the new generation in a fresh state (the old one
+ * keeps running until the new one is complete), and a state whose call
+ * tripped the time or memory limit is dropped and rebuilt. */
+typedef struct host_state {
     lua_State *L;
-    int traceback_ref; /* debug.traceback, kept before any sandboxing */
-    int runtime_ref;   /* the esengine.runtime module table */
-    int cjson_ref;     /* the cjson module */
-    int gen_ref;       /* the loaded generation, LUA_NOREF before load */
+    lua_host *host;
+    lua_Alloc base_alloc;    /* LuaJIT's own allocator, wrapped by count_alloc */
+    void *base_ud;
+    int64_t used;            /* bytes the state holds */
+    int64_t limit;           /* bytes; 0 = no limit */
+    int traceback_ref;       /* debug.traceback, kept before any sandboxing */
+    int runtime_ref;         /* the esengine.runtime module table */
+    int cjson_ref;           /* the cjson module */
+    int gen_ref;             /* the loaded generation, LUA_NOREF before load */
+    lua_guard_reason broken; /* a call tripped a limit: never call into it again */
+} host_state;
+
+struct lua_host {
+    host_state *s;
+    lua_guard guard;
+    lua_State *call_L;         /* the state inside the current host call */
+    lua_guard_reason last_trip; /* of the last host call */
+    int64_t timeout_ms;        /* default limit of one handler call */
+    int64_t memory_limit;      /* bytes per state; 0 = none */
+    char *dir, *only;          /* what the generation was loaded from */
     char generation[64];
 };
 
@@ -82,6 +107,16 @@ static int l_core_hash(lua_State *L)
     return 1;
 }
 
+/* core.arm(timeout_ms): the runtime starts a handler call; 0 or nil means
+ * the host's default limit. The host is the closure's upvalue. */
+static int l_core_arm(lua_State *L)
+{
+    lua_host *h = lua_touserdata(L, lua_upvalueindex(1));
+    lua_Number ms = lua_tonumber(L, 1);
+    lua_guard_arm(&h->guard, ms > 0 ? (int64_t)ms : h->timeout_ms);
+    return 0;
+}
+
 static int l_core_open(lua_State *L)
 {
     static const luaL_Reg functions[] = {
@@ -91,7 +126,75 @@ static int l_core_open(lua_State *L)
     };
     lua_newtable(L);
     luaL_register(L, NULL, functions);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, l_core_arm, 1);
+    lua_setfield(L, -2, "arm");
     return 1;
+}
+
+/* ---- limits: memory, and the watchdog's trip ---- */
+
+/* The state's allocator: LuaJIT's own, with a byte count and a limit. A
+ * refused allocation raises "not enough memory" where it happened and asks
+ * the watchdog to stop the handler (it may catch that error). */
+static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    host_state *s = ud;
+    if (nsize > osize && s->limit > 0 && s->used + (int64_t)(nsize - osize) > s->limit) {
+        lua_guard_flag(&s->host->guard, LUA_GUARD_MEMORY);
+        return NULL;
+    }
+    void *p = s->base_alloc(s->base_ud, ptr, osize, nsize);
+    if (p || nsize == 0) s->used += (int64_t)nsize - (int64_t)osize;
+    return p;
+}
+
+/* Why a call was stopped, for error messages. */
+static void trip_text(const lua_host *h, lua_guard_reason why, char *buf, size_t size)
+{
+    if (why == LUA_GUARD_MEMORY)
+        snprintf(buf, size, "Lua memory limit of %lld MB reached",
+                 (long long)(h->memory_limit >> 20));
+    else
+        snprintf(buf, size, "handler timed out: still running after its limit of %lld ms",
+                 (long long)atomic_load(&((lua_guard *)&h->guard)->timeout_ms));
+}
+
+/* Engine library code (embedded chunks) runs on after a trip, so that the
+ * runtime reports the failure; pipeline code does not. */
+static int is_engine_source(const char *source)
+{
+    for (const lua_source *src = lua_sources; src->module; src++)
+        if (strcmp(source, src->chunkname) == 0) return 1;
+    return 0;
+}
+
+/* Set on a tripped state: every pipeline instruction raises. An error a
+ * pipeline catches with pcall is raised again by its next instruction. */
+static void abort_hook(lua_State *L, lua_Debug *ar)
+{
+    if (lua_getinfo(L, "S", ar) && is_engine_source(ar->source)) return;
+    lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
+    lua_host *h = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    pthread_mutex_lock(&h->guard.lock);
+    lua_guard_reason why = (lua_guard_reason)h->guard.tripped;
+    pthread_mutex_unlock(&h->guard.lock);
+    char text[160];
+    trip_text(h, why, text, sizeof text);
+    luaL_error(L, "%s", text);
+}
+
+/* The watchdog's trip (its thread, guard lock held, host inside a call).
+ * lua_sethook is the one LuaJIT call meant to be made asynchronously (the
+ * luajit binary calls it from its SIGINT handler); the hook then runs on the
+ * worker's own thread. Compiled traces never call hooks, which is why
+ * pipeline code is never compiled (sandbox.lua: jit.off). */
+static void trip_state(lua_guard *g, void *ud)
+{
+    (void)g;
+    lua_host *h = ud;
+    if (h->call_L) lua_sethook(h->call_L, abort_hook, LUA_MASKCOUNT, 1);
 }
 
 /* ---- calling into Lua ---- */
@@ -107,22 +210,39 @@ static int traceback_handler(lua_State *L)
     return 1;
 }
 
-/* Calls runtime[fn] with the nargs values on top of the stack in protected
- * mode. On success the nresults results replace the arguments; on failure
- * the stack is restored and a DIAG_SCRIPT diag holds message + traceback. */
-static int host_call(lua_host *h, const char *fn, int nargs, int nresults)
+/* Calls runtime[fn] in state s with the nargs values on top of the stack in
+ * protected mode, under the watchdog. On success the nresults results
+ * replace the arguments; on failure the stack is restored and a DIAG_SCRIPT
+ * diag holds message + traceback. A call that tripped a limit marks s
+ * broken and sets h->last_trip, whatever its outcome; when it also failed,
+ * the diag says which limit, after `where` ("pipeline P fold F", or NULL):
+ * past the memory limit the runtime could not say it itself. */
+static int host_call_in(lua_host *h, host_state *s, const char *where, const char *fn,
+                        int nargs, int nresults)
 {
-    lua_State *L = h->L;
+    lua_State *L = s->L;
     int base = lua_gettop(L) - nargs;
-    lua_pushinteger(L, h->traceback_ref);
+    lua_pushinteger(L, s->traceback_ref);
     lua_pushcclosure(L, traceback_handler, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, h->runtime_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->runtime_ref);
     lua_getfield(L, -1, fn);
     lua_remove(L, -2);
     lua_insert(L, base + 1);
     lua_insert(L, base + 1);
-    if (lua_pcall(L, nargs, nresults, base + 1) != 0) {
-        diag_set(DIAG_SCRIPT, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    h->call_L = L;
+    lua_guard_begin(&h->guard);
+    int rc = lua_pcall(L, nargs, nresults, base + 1);
+    h->last_trip = lua_guard_end(&h->guard);
+    if (h->last_trip != LUA_GUARD_NONE) s->broken = h->last_trip;
+    if (rc != 0) {
+        const char *msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
+        if (h->last_trip != LUA_GUARD_NONE) {
+            char text[160];
+            trip_text(h, h->last_trip, text, sizeof text);
+            diag_set(DIAG_SCRIPT, "%s%s%s (%s)", where ? where : "", where ? ": " : "", text, msg);
+        } else {
+            diag_set(DIAG_SCRIPT, "%s", msg);
+        }
         lua_settop(L, base);
         return -1;
     }
@@ -130,23 +250,61 @@ static int host_call(lua_host *h, const char *fn, int nargs, int nresults)
     return 0;
 }
 
-/* Pushes the loaded generation; -1 with a diag before the first load. */
+static int host_call(lua_host *h, const char *fn, int nargs, int nresults)
+{
+    return host_call_in(h, h->s, NULL, fn, nargs, nresults);
+}
+
+/* host_call for a job of one component: where = "pipeline P <kind> C". */
+static int host_call_for(lua_host *h, const char *kind, const char *pipeline,
+                         const char *component, const char *fn, int nargs, int nresults)
+{
+    char where[256];
+    snprintf(where, sizeof where, "pipeline %s %s %s", pipeline, kind, component);
+    return host_call_in(h, h->s, where, fn, nargs, nresults);
+}
+
+/* A script error of a call that tripped a limit, with why (malloc'd; takes
+ * error). The time limit needs no note: the hook's message says it. */
+static char *with_trip_note(lua_host *h, char *error)
+{
+    if (!error || h->last_trip != LUA_GUARD_MEMORY) return error;
+    char text[160];
+    trip_text(h, h->last_trip, text, sizeof text);
+    size_t n = strlen(error) + strlen(text) + 64;
+    char *out = malloc(n);
+    if (!out) return error;
+    snprintf(out, n, "%s (%s; the Lua state is rebuilt)", error, text);
+    free(error);
+    return out;
+}
+
+static void host_settle(lua_host *h);
+
+/* Pushes the loaded generation; -1 with a diag before the first load or
+ * when a broken state could not be rebuilt. */
 static int push_generation(lua_host *h)
 {
-    if (h->gen_ref == LUA_NOREF) {
+    host_settle(h);
+    if (h->s->broken != LUA_GUARD_NONE) {
+        diag_set(DIAG_SCRIPT, "the Lua state was dropped after a %s and cannot be rebuilt yet",
+                 h->s->broken == LUA_GUARD_MEMORY ? "memory limit" : "time limit");
+        return -1;
+    }
+    if (h->s->gen_ref == LUA_NOREF) {
         diag_set(DIAG_INTERNAL, "no pipelines loaded");
         return -1;
     }
-    lua_rawgeti(h->L, LUA_REGISTRYINDEX, h->gen_ref);
+    lua_rawgeti(h->s->L, LUA_REGISTRYINDEX, h->s->gen_ref);
     return 0;
 }
 
 /* Encodes the value at idx with cjson into a malloc'd string (NULL on error). */
 static char *encode_json(lua_host *h, int idx)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, h->cjson_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->s->cjson_ref);
     lua_getfield(L, -1, "encode");
     lua_remove(L, -2);
     lua_pushvalue(L, idx);
@@ -226,7 +384,7 @@ static void push_opt_string(lua_State *L, const char *s)
 
 /* ---- lifecycle ---- */
 
-static int register_preloads(lua_State *L)
+static int register_preloads(lua_State *L, lua_host *h)
 {
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "preload");
@@ -238,7 +396,8 @@ static int register_preloads(lua_State *L)
         }
         lua_setfield(L, -2, src->module);
     }
-    lua_pushcfunction(L, l_core_open);
+    lua_pushlightuserdata(L, h);
+    lua_pushcclosure(L, l_core_open, 1);
     lua_setfield(L, -2, "esengine.core");
     lua_pop(L, 2);
     return 0;
@@ -257,6 +416,52 @@ static int require_ref(lua_State *L, const char *module, int *ref)
     return 0;
 }
 
+static void state_free(host_state *s)
+{
+    if (!s) return;
+    /* lua_close frees LuaJIT's arena only when it sees its own allocator. */
+    lua_setallocf(s->L, s->base_alloc, s->base_ud);
+    lua_close(s->L);
+    free(s);
+}
+
+/* A fresh state with the standard libraries, the embedded library and the
+ * runtime, counting its memory against h's limit. NULL with a diag. */
+static host_state *state_new(lua_host *h)
+{
+    host_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        diag_set(DIAG_INTERNAL, "out of memory creating a Lua state");
+        return NULL;
+    }
+    s->host = h;
+    s->gen_ref = LUA_NOREF;
+    s->L = luaL_newstate();
+    if (!s->L) {
+        free(s);
+        diag_set(DIAG_INTERNAL, "cannot create a Lua state");
+        return NULL;
+    }
+    lua_State *L = s->L;
+    s->base_alloc = lua_getallocf(L, &s->base_ud);
+    s->used = (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0);
+    s->limit = h->memory_limit;
+    lua_setallocf(L, count_alloc, s);
+    luaL_openlibs(L);
+    lua_pushlightuserdata(L, h);
+    lua_setfield(L, LUA_REGISTRYINDEX, HOST_KEY);
+    lua_getglobal(L, "debug");
+    lua_getfield(L, -1, "traceback");
+    s->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+    if (register_preloads(L, h) != 0 || require_ref(L, "cjson", &s->cjson_ref) != 0 ||
+        require_ref(L, "esengine.runtime", &s->runtime_ref) != 0) {
+        state_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 lua_host *lua_host_new(void)
 {
     lua_host *h = calloc(1, sizeof *h);
@@ -264,22 +469,15 @@ lua_host *lua_host_new(void)
         diag_set(DIAG_INTERNAL, "out of memory creating a Lua host");
         return NULL;
     }
-    h->gen_ref = LUA_NOREF;
-    h->L = luaL_newstate();
-    if (!h->L) {
+    h->timeout_ms = DEFAULT_TIMEOUT_MS;
+    h->memory_limit = (int64_t)DEFAULT_MEMORY_MB << 20;
+    if (lua_guard_init(&h->guard, trip_state, h) != 0) {
         free(h);
-        diag_set(DIAG_INTERNAL, "cannot create a Lua state");
         return NULL;
     }
-    lua_State *L = h->L;
-    luaL_openlibs(L);
-    lua_getglobal(L, "debug");
-    lua_getfield(L, -1, "traceback");
-    h->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pop(L, 1);
-    if (register_preloads(L) != 0 || require_ref(L, "cjson", &h->cjson_ref) != 0 ||
-        require_ref(L, "esengine.runtime", &h->runtime_ref) != 0) {
-        lua_close(L);
+    h->s = state_new(h);
+    if (!h->s) {
+        lua_guard_destroy(&h->guard);
         free(h);
         return NULL;
     }
@@ -289,13 +487,27 @@ lua_host *lua_host_new(void)
 void lua_host_free(lua_host *h)
 {
     if (!h) return;
-    lua_close(h->L);
+    lua_guard_destroy(&h->guard);
+    state_free(h->s);
+    free(h->dir);
+    free(h->only);
     free(h);
 }
 
-int lua_host_load(lua_host *h, const char *dir, const char *only)
+void lua_host_set_limits(lua_host *h, int64_t timeout_ms, int64_t memory_mb)
 {
-    lua_State *L = h->L;
+    if (timeout_ms > 0) h->timeout_ms = timeout_ms;
+    if (memory_mb >= 0) h->memory_limit = memory_mb << 20;
+    h->s->limit = h->memory_limit;
+}
+
+int64_t lua_host_memory(lua_host *h) { return h->s->used; }
+
+/* Builds the generation in a state (runtime.load / load_one); on success it
+ * is s's generation. -1 with a "file:line: message" diag. */
+static int load_into(lua_host *h, host_state *s, const char *dir, const char *only)
+{
+    lua_State *L = s->L;
     lua_pushstring(L, dir);
     int nargs = 1;
     const char *fn = "load";
@@ -304,7 +516,7 @@ int lua_host_load(lua_host *h, const char *dir, const char *only)
         nargs = 2;
         fn = "load_one";
     }
-    if (host_call(h, fn, nargs, 1) != 0) {
+    if (host_call_in(h, s, NULL, fn, nargs, 1) != 0) {
         /* A load error is "file:line: message": the runtime's own frames in
          * the traceback would only distract. */
         char message[1024];
@@ -319,14 +531,66 @@ int lua_host_load(lua_host *h, const char *dir, const char *only)
         diag_set(DIAG_SCRIPT, "%s: runtime.load returned no generation", dir);
         return -1;
     }
+    if (s->broken != LUA_GUARD_NONE) {
+        lua_pop(L, 1);
+        diag_set(DIAG_SCRIPT, "%s: loading tripped the %s limit", dir,
+                 s->broken == LUA_GUARD_MEMORY ? "memory" : "time");
+        return -1;
+    }
+    s->gen_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+int lua_host_load(lua_host *h, const char *dir, const char *only)
+{
+    /* A state that never held a generation is used as is; otherwise the new
+     * generation is built beside the running one, which a failure leaves
+     * untouched (and a success drops whole: no growth over reloads). */
+    int fresh = h->s->gen_ref != LUA_NOREF || h->s->broken != LUA_GUARD_NONE;
+    host_state *s = fresh ? state_new(h) : h->s;
+    if (!s) return -1;
+    char *new_dir = strdup(dir);
+    char *new_only = only ? strdup(only) : NULL;
+    if (!new_dir || (only && !new_only) || load_into(h, s, dir, only) != 0) {
+        if (!new_dir || (only && !new_only)) diag_set(DIAG_INTERNAL, "out of memory");
+        free(new_dir);
+        free(new_only);
+        if (fresh) state_free(s);
+        return -1;
+    }
+    lua_State *L = s->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->gen_ref);
     lua_getfield(L, -1, "hash");
     snprintf(h->generation, sizeof h->generation, "%s",
              lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
-    lua_pop(L, 1);
-    if (h->gen_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, h->gen_ref);
-    h->gen_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 2);
     lua_gc(L, LUA_GCCOLLECT, 0);
+    if (fresh) state_free(h->s);
+    h->s = s;
+    free(h->dir);
+    free(h->only);
+    h->dir = new_dir;
+    h->only = new_only;
     return 0;
+}
+
+/* Rebuilds a state that tripped a limit from the pipelines dir it was
+ * loaded from. On failure the broken state stays refused (push_generation)
+ * and the next call tries again. */
+static void host_settle(lua_host *h)
+{
+    lua_guard_reason why = h->s->broken;
+    if (why == LUA_GUARD_NONE || !h->dir) return;
+    char *dir = strdup(h->dir);
+    char *only = h->only ? strdup(h->only) : NULL;
+    if (dir && lua_host_load(h, dir, only) == 0)
+        log_warn("Lua state rebuilt after the %s limit (generation %s)",
+                 why == LUA_GUARD_MEMORY ? "memory" : "time", h->generation);
+    else
+        log_error_limited("lua_rebuild", "cannot rebuild the Lua state after the %s limit: %s",
+                          why == LUA_GUARD_MEMORY ? "memory" : "time", diag_message());
+    free(dir);
+    free(only);
 }
 
 const char *lua_host_generation(lua_host *h) { return h->generation; }
@@ -338,7 +602,7 @@ int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pip
                              char **aggregate_id, char **command_json,
                              char **errors_json)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     *aggregate_id = *command_json = NULL;
     if (errors_json) *errors_json = NULL;
     if (push_generation(h) != 0) return -1;
@@ -410,15 +674,18 @@ static int read_routes(lua_State *L, es_new_event *ne)
     return 0;
 }
 
-int lua_host_handle_command(lua_host *h, const char *command_json,
-                            es_new_event **events, size_t *n)
+int lua_host_handle_command(lua_host *h, const char *pipeline, const char *command,
+                            const char *command_json, es_new_event **events, size_t *n)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     *events = NULL;
     *n = 0;
     if (push_generation(h) != 0) return -1;
     lua_pushstring(L, command_json);
-    if (host_call(h, "handle_command", 2, 1) != 0) return -1;
+    if (host_call_for(h, "command", pipeline, command, "handle_command", 2, 1) != 0) {
+        host_settle(h);
+        return -1;
+    }
     int t = lua_gettop(L);
     size_t count = lua_istable(L, t) ? lua_objlen(L, t) : 0;
     es_new_event *out = calloc(count ? count : 1, sizeof *out);
@@ -459,6 +726,7 @@ int lua_host_handle_command(lua_host *h, const char *command_json,
     lua_settop(L, t - 1);
     *events = out;
     *n = count;
+    host_settle(h);
     return 0;
 }
 
@@ -489,24 +757,25 @@ int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
                       const char *state_json, const es_event *events, size_t n,
                       es_fold_result *out)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     memset(out, 0, sizeof *out);
     if (push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, fold);
     push_opt_string(L, state_json);
     push_events(L, events, n);
-    if (host_call(h, "run_fold", 5, 4) != 0) {
+    if (host_call_for(h, "fold", pipeline, fold, "run_fold", 5, 4) != 0) {
         /* The runtime itself failed: report it as a script error of the
          * whole batch, so the job is retried like any other failure. */
         out->error = strdup(diag_message());
+        host_settle(h);
         return 0;
     }
     int top = lua_gettop(L);
     if (lua_isstring(L, top - 3)) out->state_json = strdup(lua_tostring(L, top - 3));
     out->n_applied = (size_t)lua_tointeger(L, top - 2);
     if (out->n_applied > n) out->n_applied = n;
-    if (lua_isstring(L, top)) out->error = strdup(lua_tostring(L, top));
+    if (lua_isstring(L, top)) out->error = with_trip_note(h, strdup(lua_tostring(L, top)));
     size_t nr = lua_istable(L, top - 1) ? lua_objlen(L, top - 1) : 0;
     out->reactors = calloc(nr ? nr : 1, sizeof *out->reactors);
     for (size_t i = 0; out->reactors && i < nr; i++) {
@@ -530,6 +799,7 @@ int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
         }
     }
     lua_settop(L, top - 4);
+    host_settle(h);
     return 0;
 }
 
@@ -544,7 +814,7 @@ int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
                      const es_event *events, size_t n, char ***records,
                      size_t *n_done, char **error)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     *records = calloc(n ? n : 1, sizeof **records);
     *n_done = 0;
     *error = NULL;
@@ -556,20 +826,22 @@ int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
     lua_pushstring(L, pipeline);
     lua_pushstring(L, map);
     push_events(L, events, n);
-    if (host_call(h, "run_map", 4, 3) != 0) {
+    if (host_call_for(h, "map", pipeline, map, "run_map", 4, 3) != 0) {
         *error = strdup(diag_message());
+        host_settle(h);
         return 0;
     }
     int top = lua_gettop(L);
     *n_done = (size_t)lua_tointeger(L, top - 1);
     if (*n_done > n) *n_done = n;
-    if (lua_isstring(L, top)) *error = strdup(lua_tostring(L, top));
+    if (lua_isstring(L, top)) *error = with_trip_note(h, strdup(lua_tostring(L, top)));
     for (size_t i = 0; i < *n_done && lua_istable(L, top - 2); i++) {
         lua_rawgeti(L, top - 2, (int)i + 1);
         if (lua_isstring(L, -1)) (*records)[i] = strdup(lua_tostring(L, -1));
         lua_pop(L, 1);
     }
     lua_settop(L, top - 3);
+    host_settle(h);
     return 0;
 }
 
@@ -589,7 +861,7 @@ int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
                          const es_event *event, const char *state_json,
                          es_dispatch **out, size_t *n, char **error)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     *out = NULL;
     *n = 0;
     *error = NULL;
@@ -598,12 +870,13 @@ int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
     lua_pushstring(L, reactor);
     push_event(L, event);
     push_opt_string(L, state_json);
-    if (host_call(h, "run_reactor", 5, 2) != 0) {
+    if (host_call_for(h, "reactor", pipeline, reactor, "run_reactor", 5, 2) != 0) {
         *error = strdup(diag_message());
+        host_settle(h);
         return 0;
     }
     int top = lua_gettop(L);
-    if (lua_isstring(L, top)) *error = strdup(lua_tostring(L, top));
+    if (lua_isstring(L, top)) *error = with_trip_note(h, strdup(lua_tostring(L, top)));
     size_t count = lua_istable(L, top - 1) ? lua_objlen(L, top - 1) : 0;
     *out = calloc(count ? count : 1, sizeof **out);
     for (size_t i = 0; *out && i < count; i++) {
@@ -624,6 +897,7 @@ int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
         }
     }
     lua_settop(L, top - 2);
+    host_settle(h);
     return 0;
 }
 
@@ -638,7 +912,7 @@ void lua_host_info_clear(es_component_info *info)
 static int component_info(lua_host *h, const char *fn, const char *pipeline,
                           const char *name, es_component_info *out)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     memset(out, 0, sizeof *out);
     if (push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
@@ -677,7 +951,7 @@ char *lua_host_describe(lua_host *h)
     if (push_generation(h) != 0) return NULL;
     if (host_call(h, "summary", 1, 1) != 0) return NULL;
     char *json = encode_json(h, -1);
-    lua_pop(h->L, 1);
+    lua_pop(h->s->L, 1);
     return json;
 }
 
@@ -691,7 +965,7 @@ static size_t field_len(lua_State *L, int idx, const char *name)
 
 char *lua_host_summary_text(lua_host *h)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     if (push_generation(h) != 0) return NULL;
     if (host_call(h, "summary", 1, 1) != 0) return NULL;
     int t = lua_gettop(L);
@@ -719,7 +993,7 @@ int lua_host_otlp_payloads(lua_host *h, const char *pipeline, const char *otlp_j
                            char ***payloads, size_t *n, size_t *rejected,
                            char **rejected_message)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     *payloads = NULL;
     *n = *rejected = 0;
     *rejected_message = NULL;
@@ -778,7 +1052,7 @@ static int report_tables(lua_State *L, int idx, int is_fold, lua_host_table_cb c
 
 int lua_host_store_tables(lua_host *h, lua_host_table_cb cb, void *ud)
 {
-    lua_State *L = h->L;
+    lua_State *L = h->s->L;
     if (push_generation(h) != 0) return -1;
     if (host_call(h, "summary", 1, 1) != 0) return -1;
     int t = lua_gettop(L);

@@ -66,13 +66,26 @@ typedef struct es_component_info {
 } es_component_info;
 
 /* Creates a state with the standard libraries, the embedded Lua library and
- * the runtime. NULL with a diag on failure. */
+ * the runtime, with the default limits (5000 ms per handler call, 512 MB).
+ * NULL with a diag on failure. */
 lua_host *lua_host_new(void);
 void lua_host_free(lua_host *h);
 
+/* Sets the default time limit of one handler call (a component's own
+ * timeout_ms overrides it; <= 0 keeps the current one) and the memory limit
+ * of the host's Lua state in MB (0 = none, < 0 keeps the current one). A
+ * handler past its limit, or a state past its memory, fails its call with a
+ * DIAG_SCRIPT error saying so, and the state is rebuilt from the pipelines
+ * dir before the next call. */
+void lua_host_set_limits(lua_host *h, int64_t timeout_ms, int64_t memory_mb);
+
+/* Bytes held by the host's Lua state. */
+int64_t lua_host_memory(lua_host *h);
+
 /* Loads every pipeline under `dir` (only the one named `only` if not NULL) as
- * a new generation and swaps it in. On failure the previous generation stays
- * and -1 is returned with DIAG_SCRIPT and a "file:line: message" diag. */
+ * a new generation, in a fresh Lua state, and swaps it in (the old state is
+ * closed). On failure the previous generation stays and -1 is returned with
+ * DIAG_SCRIPT and a "file:line: message" diag. */
 int lua_host_load(lua_host *h, const char *dir, const char *only);
 
 /* Content hash of the loaded generation ("" before the first load). Owned by
@@ -88,11 +101,12 @@ int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pip
                              char **aggregate_id, char **command_json,
                              char **errors_json);
 
-/* Runs a command handler on a job payload. 0 with *events (malloc'd array,
- * free with lua_host_new_events_free), or -1 with DIAG_SCRIPT (message holds
- * pipeline, command, file:line and traceback). */
-int lua_host_handle_command(lua_host *h, const char *command_json,
-                            es_new_event **events, size_t *n);
+/* Runs a command handler on a job payload (of `command` in `pipeline`, as
+ * enqueued). 0 with *events (malloc'd array, free with
+ * lua_host_new_events_free), or -1 with DIAG_SCRIPT (message holds pipeline,
+ * command, file:line and traceback). */
+int lua_host_handle_command(lua_host *h, const char *pipeline, const char *command,
+                            const char *command_json, es_new_event **events, size_t *n);
 void lua_host_new_events_free(es_new_event *events, size_t n);
 
 /* Folds `n` events into `state_json` (NULL: init()). Script errors are not a

@@ -21,7 +21,7 @@ static const command commands[] = {
     {"run", cli_run, "run [flags]",
      "run workers (and the web role) until SIGINT/SIGTERM",
      {COMMON_FLAGS, "role", "workers", "batch-size", "max-attempts", "lease-ms",
-      "retry-base-ms", "retry-max-ms", "handler-timeout-ms", "listen", "api-keys", NULL}},
+      "retry-base-ms", "retry-max-ms", "handler-timeout-ms", "lua-memory-mb", "listen", "api-keys", NULL}},
     {"send", cli_send, "send PIPELINE COMMAND PAYLOAD_JSON|- --tenant T [--wait[=S]]",
      "validate and enqueue a command; prints {\"job_id\":...}",
      {COMMON_FLAGS, "tenant", "wait", "id", NULL}},

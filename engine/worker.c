@@ -251,8 +251,8 @@ static int run_commands(worker *w, const es_claim *c)
     command_unit u = {.pipeline = c->jobs[0].pipeline};
     if (!results || !counts) goto out;
     for (; n_ok < c->n; n_ok++) {
-        if (lua_host_handle_command(w->host, c->jobs[n_ok].payload, &results[n_ok],
-                                    &counts[n_ok]) != 0) {
+        if (lua_host_handle_command(w->host, c->jobs[n_ok].pipeline, c->jobs[n_ok].component,
+                                    c->jobs[n_ok].payload, &results[n_ok], &counts[n_ok]) != 0) {
             error = strdup(diag_message());
             metrics_inc(METRIC_LUA_ERRORS, c->jobs[n_ok].pipeline, c->jobs[n_ok].component, NULL);
             log_error_limited("command_error", "command %s/%s job %s: %s",
@@ -633,6 +633,7 @@ worker *worker_new(es_engine *e, int index)
     pthread_mutex_init(&w->lock, NULL);
     w->reload_seen = atomic_load(&e->reload_seq);
     w->host = lua_host_new();
+    if (w->host) lua_host_set_limits(w->host, e->opt.handler_timeout_ms, e->opt.lua_memory_mb);
     if (!w->host || lua_host_load(w->host, e->opt.pipelines_dir, e->opt.only_pipeline) != 0) {
         worker_free(w);
         return NULL;

@@ -12,7 +12,8 @@
 --     fold_order, map_order, reactor_order, command_order = { names, in
 --     declaration order } }
 -- event_types is the declared list (nil: all events); accepts is the same
--- as a set.
+-- as a set. Every component also carries timeout_ms (its def's own time
+-- limit per handler call, or nil for the engine's default).
 local schema = require("esengine.schema")
 local stores = require("esengine.stores")
 
@@ -162,6 +163,17 @@ local function options_of(problems, where, opts)
   return opts or {}
 end
 
+-- def.timeout_ms: the component's own time limit per handler call (ms),
+-- overriding the engine's --handler-timeout-ms. Returns it or nil.
+local function timeout_of(problems, where, def)
+  local t = def.timeout_ms
+  if t ~= nil and (type(t) ~= "number" or t <= 0 or t ~= math.floor(t)) then
+    problems[#problems + 1] = where .. ": timeout_ms must be a positive integer (ms), got " .. tostring(t)
+    return nil
+  end
+  return t
+end
+
 local builders = {}
 
 function builders.fold(p, step, problems, where)
@@ -177,7 +189,7 @@ function builders.fold(p, step, problems, where)
   p.folds[step.name] = {
     name = step.name, init = def.init, apply = def.apply, key = def.key,
     version = def.version, event_types = list, accepts = set,
-    store = store, store_kind = kind, table = tbl,
+    store = store, store_kind = kind, table = tbl, timeout_ms = timeout_of(problems, where, def),
     options = options_of(problems, where, step.opts),
   }
   p.fold_order[#p.fold_order + 1] = step.name
@@ -190,7 +202,7 @@ function builders.map(p, step, problems, where)
   local store, kind, tbl = store_of(problems, where, def, "map", p.name, step.name)
   p.maps[step.name] = {
     name = step.name, map = def.map, event_types = list, accepts = set,
-    store = store, store_kind = kind, table = tbl,
+    store = store, store_kind = kind, table = tbl, timeout_ms = timeout_of(problems, where, def),
     options = options_of(problems, where, step.opts),
   }
   p.map_order[#p.map_order + 1] = step.name
@@ -217,7 +229,10 @@ function builders.reactor(p, step, problems, where)
       problems[#problems + 1] = where .. ": options.dedup needs options.job_id (dedup is by job id)"
     end
   end
-  p.reactors[step.name] = { name = step.name, fold = step.fold, handle = def.handle, options = options }
+  p.reactors[step.name] = {
+    name = step.name, fold = step.fold, handle = def.handle, options = options,
+    timeout_ms = timeout_of(problems, where, def),
+  }
   p.reactor_order[#p.reactor_order + 1] = step.name
 end
 
@@ -231,6 +246,7 @@ function builders.command(p, step, problems, where)
   need_function(problems, where, def, "handle")
   p.commands[step.name] = {
     name = step.name, schema = s, aggregate_id = def.aggregate_id, handle = def.handle,
+    timeout_ms = timeout_of(problems, where, def),
     options = options_of(problems, where, step.opts),
   }
   p.command_order[#p.command_order + 1] = step.name

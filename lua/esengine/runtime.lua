@@ -5,6 +5,12 @@
 -- code always runs under xpcall with a traceback; errors come back naming
 -- pipeline, component, file:line.
 --
+-- Time limit: before every call into pipeline code the runtime arms the C
+-- core's watchdog with the component's timeout_ms (or the engine's default:
+-- core.arm(0)); a handler past it is stopped by a hook and fails like any
+-- error (engine/lua_host.c). Pipeline code cannot re-arm it: nothing it can
+-- reach calls core.arm (a reactor's dispatch validates without arming).
+--
 -- A generation (gen, built by esengine.loader) is { pipelines = {name ->
 -- built pipeline}, order = {names, sorted}, dirs = {name -> folder name},
 -- hashes = {name -> content hash}, requires = {name -> sandboxed require},
@@ -149,7 +155,7 @@ end
 -- code: "unknown_pipeline", "unknown_command", "invalid_json",
 -- "invalid_payload" (errors = {{path, message}}) or "script_error".
 -- command_json encodes {tenant_id, pipeline, command, aggregate_id, data}.
-function rt.prepare_command(gen, tenant_id, pipeline, command, payload_json)
+local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
   local p = gen.pipelines[pipeline]
   if not p then
     return false, "unknown_pipeline", "unknown pipeline '" .. tostring(pipeline) .. "'"
@@ -167,12 +173,18 @@ function rt.prepare_command(gen, tenant_id, pipeline, command, payload_json)
     return false, "invalid_json", "payload is not valid JSON: " .. tostring(payload)
   end
   local where = "pipeline " .. pipeline .. " command " .. command
+  if arm then
+    core.arm(c.timeout_ms or 0)
+  end
   local vok, valid, errors = xpcall(c.schema.validate, traceback, c.schema, payload)
   if not vok then
     return false, "script_error", where .. ": schema validation failed: " .. valid
   end
   if not valid then
     return false, "invalid_payload", schema.format_errors(errors), errors
+  end
+  if arm then
+    core.arm(c.timeout_ms or 0)
   end
   local aok, aggregate_id = xpcall(c.aggregate_id, traceback, payload)
   if not aok then
@@ -192,6 +204,10 @@ function rt.prepare_command(gen, tenant_id, pipeline, command, payload_json)
     return false, "script_error", where .. ": payload cannot be encoded as JSON: " .. err
   end
   return true, aggregate_id, command_json
+end
+
+function rt.prepare_command(gen, tenant_id, pipeline, command, payload_json)
+  return prepare(gen, tenant_id, pipeline, command, payload_json, true)
 end
 
 local function is_list(t)
@@ -214,6 +230,7 @@ local function routes_for(gen, p, ev, where)
       local f = q.folds[fname]
       local wanted = not f.accepts or f.accepts[ev.type]
       if f.key and wanted then
+        core.arm(f.timeout_ms or 0)
         local ok, key = xpcall(f.key, traceback, ev)
         if not ok then
           error(where .. ": key of fold " .. fname .. " in pipeline " .. qname .. ": " .. key, 0)
@@ -313,6 +330,7 @@ function rt.handle_command(gen, command_json)
   local where = "pipeline " .. p.name .. " command " .. c.name
   local command = { tenant_id = cmd.tenant_id, data = cmd.data, type = c.name, aggregate_id = cmd.aggregate_id }
   local ctx = { tenant_id = cmd.tenant_id, aggregate_id = cmd.aggregate_id, now = core.now(), log = ctx_log }
+  core.arm(c.timeout_ms or 0)
   local hok, result = xpcall(c.handle, traceback, command, ctx)
   if not hok then
     error(where .. ": " .. result, 0)
@@ -346,8 +364,14 @@ local function event_label(raw)
   return "event " .. tostring(raw.id) .. " (seq " .. tostring(raw.seq) .. ", " .. tostring(raw.type) .. ")"
 end
 
--- Calls fn under xpcall; returns true, results or false, "where: message".
+-- The time limit of the handler calls of the current entry point (a
+-- component's timeout_ms, or 0 for the engine's default).
+local limit = 0
+
+-- Calls fn under xpcall within the current limit; returns true, results or
+-- false, "where: message".
 local function call(where, fn, ...)
+  core.arm(limit)
   local results = { xpcall(fn, traceback, ...) }
   if not results[1] then
     return false, where .. ": " .. tostring(results[2])
@@ -481,6 +505,7 @@ function rt.run_fold(gen, pipeline, fold, state_json, events)
     return nil, 0, {}, lerr
   end
   local where = "pipeline " .. pipeline .. " fold " .. fold
+  limit = f.timeout_ms or 0
   if #events == 0 then
     return nil, 0, {}, nil
   end
@@ -547,6 +572,7 @@ function rt.run_map(gen, pipeline, map, events)
     return {}, 0, lerr
   end
   local where = "pipeline " .. pipeline .. " map " .. map
+  limit = m.timeout_ms or 0
   local records = {}
   for i, raw in ipairs(events) do
     local at = where .. " " .. event_label(raw)
@@ -596,6 +622,7 @@ function rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
     return nil, lerr
   end
   local where = "pipeline " .. pipeline .. " reactor " .. reactor .. " " .. event_label(event_tbl)
+  limit = r.timeout_ms or 0
   local dok, ev = pcall(author_event, event_tbl)
   if not dok then
     return nil, where .. ": bad event JSON: " .. tostring(ev)
@@ -615,7 +642,7 @@ function rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
     if not payload_json then
       error("dispatch " .. tostring(target_pipeline) .. "." .. tostring(command) .. ": payload cannot be encoded as JSON: " .. eerr, 2)
     end
-    local ok, aggregate_id_or_code, command_json_or_message = rt.prepare_command(gen, ev.tenant_id, target_pipeline, command, payload_json)
+    local ok, aggregate_id_or_code, command_json_or_message = prepare(gen, ev.tenant_id, target_pipeline, command, payload_json, false)
     if not ok then
       error("dispatch " .. tostring(target_pipeline) .. "." .. tostring(command) .. ": "
         .. aggregate_id_or_code .. ": " .. command_json_or_message, 2)
@@ -648,6 +675,7 @@ function rt.otlp_payloads(gen, pipeline, otlp_json)
     error("invalid JSON: " .. tostring(request), 0)
   end
   local where = "pipeline " .. pipeline .. " utils.otlp"
+  limit = 0
   local ok_req, converter = call(where, req, "utils.otlp")
   if not ok_req then error(converter, 0) end
   if type(converter) ~= "table" or type(converter.to_record_span_payloads) ~= "function" then

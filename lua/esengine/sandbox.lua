@@ -3,13 +3,15 @@
 -- globals (own copies of string, table and math; es and cjson through
 -- require); io, os, debug, ffi, load*, dofile, setfenv/getfenv, module,
 -- package, collectgarbage and string.dump are absent, and assigning an
--- undeclared global is an error. `require` resolves "a.b" to
--- <pipeline>/a/b.lua, then <pipeline>/a/b/init.lua, then the engine's
--- public library modules; results are cached per pipeline. Files are read
+-- undeclared global is an error. Pipeline functions run with the JIT off
+-- (see load_file) so that the engine's time limit can stop them. `require`
+-- resolves "a.b" to <pipeline>/a/b.lua, then <pipeline>/a/b/init.lua, then
+-- the engine's public library modules; results are cached per pipeline. Files are read
 -- here, in the trusted layer, and compiled with chunk names
 -- "@<pipelines_dir>/<name>/<relative path>" so errors read
 -- "pipelines/x/projections/y.lua:12: message".
 local cjson = require("cjson")
+local core = require("esengine.host")
 local log = require("esengine.log")
 
 local sandbox = {}
@@ -113,6 +115,10 @@ local function make_env(state)
       error(err, 0)
     end
     setfenv(chunk, env)
+    -- Pipeline code is never JIT-compiled (this chunk and every function it
+    -- defines): compiled loops do not run hooks, and the host stops a
+    -- handler past its time limit with a hook (engine/lua_host.c).
+    jit.off(chunk, true)
     local result = chunk(name)
     if result == nil then
       result = true
@@ -183,6 +189,9 @@ function sandbox.load(pipelines_dir, name)
   }
   local main = state.chunk_prefix .. "pipeline.lua"
   local env, load_file = make_env(state)
+  -- Loading the pipeline (pipeline.lua and what it requires) is one call
+  -- under the default time limit; later requires run within the handler's.
+  core.arm(0)
   local ok, found, result = pcall(load_file, "pipeline.lua", "pipeline")
   if not ok then
     if type(found) ~= "string" then
