@@ -223,18 +223,6 @@ describe("esengine with Redis queues", function()
     assert.equal("", listing)
   end
 
-  -- Some progress: the fold of one of the busiest aggregates has at least
-  -- `fraction` of its deposits.
-  local function wait_progress(run, fraction, seconds)
-    local account, e = "acct-1", run.expected["acct-1"] or select(2, next(run.expected))
-    if not run.expected["acct-1"] then account = next(run.expected) end
-    local want = math.max(1, math.floor(e.count * fraction))
-    h.wait_until(account .. " to have " .. want .. " deposits folded", seconds, function()
-      local code, out = h.esengine("state ledger balance " .. account .. " --tenant " .. TENANT .. " " .. flags)
-      return code == 0 and h.json(out).count >= want
-    end)
-  end
-
   -- Reads every aggregate's fold state and event log in one shell loop and
   -- asserts: fold = expected = fold of the event log; seq 1..count without
   -- gaps or repeats; the events' n in enqueue order; every map record
