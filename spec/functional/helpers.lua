@@ -56,8 +56,10 @@ function h.spawn_exec(cmd, log_file)
   return tonumber(out:match("(%d+)"))
 end
 
+-- A zombie (exited, not yet reaped by whoever adopted it) counts as dead.
 function h.alive(pid)
-  return h.sh("kill -0 " .. pid) == 0
+  local code, out = h.sh("ps -o stat= -p " .. pid)
+  return code == 0 and not out:match("^%s*Z")
 end
 
 function h.kill(pid, signal)
