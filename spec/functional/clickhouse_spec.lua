@@ -1,0 +1,588 @@
+-- clickhouse_spec.lua: distributed mode part 2 (issue 4) against the real
+-- binary: the event log, map records and the queryable fold copy in a real
+-- clickhouse-server, queues and the fold state of record in a real
+-- redis-server. Both servers are started here, on free loopback ports in a
+-- temp dir (never the system's or CI's shared ones: the outage test stops
+-- this clickhouse-server), once for the file; each test uses its own
+-- ClickHouse database and an emptied Redis.
+--
+--   1. `esengine migrate`, then 2 worker processes and COMMANDS commands
+--      over AGGREGATES aggregates: fold rows (SELECT ... FINAL over HTTP)
+--      equal the expected folds and the fold of the event log; every map
+--      row present once; per-aggregate order = enqueue order;
+--   2. clickhouse-server stopped for OUTAGE_S seconds mid-run, then
+--      started again: no event lost, no fold double-applied, workers
+--      alive, their RSS bounded while it is down;
+--   3. hostile tenant, aggregate ids and payloads (quotes, backslashes,
+--      newlines, unicode) round-trip exactly through `events`/`state` and
+--      land verbatim in ClickHouse.
+--
+-- Scale: ESENGINE_SPEC_CH_COMMANDS (default 4000; the issue's full size is
+-- 20000) over ESENGINE_SPEC_CH_AGGREGATES (default COMMANDS / 100); the
+-- outage run uses ESENGINE_SPEC_CH_OUTAGE_COMMANDS (default COMMANDS) and
+-- ESENGINE_SPEC_CH_OUTAGE_S (default 20). Timings go to stderr.
+local h = require("spec.functional.helpers")
+local cjson = require("cjson")
+
+local COMMANDS = tonumber(os.getenv("ESENGINE_SPEC_CH_COMMANDS")) or 4000
+local AGGREGATES = tonumber(os.getenv("ESENGINE_SPEC_CH_AGGREGATES")) or
+  math.max(1, math.floor(COMMANDS / 100))
+local OUTAGE_COMMANDS = tonumber(os.getenv("ESENGINE_SPEC_CH_OUTAGE_COMMANDS")) or COMMANDS
+local OUTAGE_S = tonumber(os.getenv("ESENGINE_SPEC_CH_OUTAGE_S")) or 20
+local WORKERS = 2
+local SENDERS = 2
+local TENANT = "t1"
+-- The writer's memory bound of the workers (URL option buffer_mb) and how
+-- much a worker's RSS may grow over its level before the outage.
+local BUFFER_MB = 16
+local RSS_SLACK_MB = 64
+
+local function now()
+  local _, out = h.sh("date +%s.%N")
+  return tonumber(out) or os.time()
+end
+
+local function report(fmt, ...)
+  io.stderr:write("clickhouse_spec: " .. string.format(fmt, ...) .. "\n")
+end
+
+local function read_file(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+-- True while pid runs (a zombie, killed but not yet reaped, does not).
+local function running(pid)
+  local code, out = h.sh("ps -o stat= -p " .. pid)
+  return code == 0 and out:match("%S") ~= nil and not out:match("^%s*Z")
+end
+
+local function wait_gone(pid, seconds)
+  return (pcall(h.wait_until, "pid " .. pid .. " to exit", seconds, function()
+    return not running(pid)
+  end))
+end
+
+local function free_port()
+  local _, out = h.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
+  return tonumber(out) or (20000 + math.random(20000))
+end
+
+-- VmRSS of pid in MiB (nil when it is gone).
+local function rss_mb(pid)
+  local text = read_file("/proc/" .. pid .. "/status")
+  local kb = text and text:match("VmRSS:%s*(%d+)")
+  return kb and tonumber(kb) / 1024
+end
+
+---------------------------------------------------------------- servers
+
+-- A private clickhouse-server (config reduced from the packaged one, as in
+-- spec/c/clickhouse_server.h; works with Debian's 18.16).
+local function ch_configure(ch)
+  for _, sub in ipairs({ "data", "tmp", "user_files", "format_schemas" }) do
+    h.sh("mkdir -p " .. h.q(ch.dir .. "/" .. sub))
+  end
+  write_file(ch.dir .. "/config.xml", string.format([[<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>%s/server.log</log><errorlog>%s/server.err.log</errorlog><size>10M</size><count>1</count></logger>
+  <http_port>%d</http_port>
+  <tcp_port>%d</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>%s/data/</path>
+  <tmp_path>%s/tmp/</tmp_path>
+  <user_files_path>%s/user_files/</user_files_path>
+  <format_schema_path>%s/format_schemas/</format_schema_path>
+  <users_config>%s/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <mark_cache_size>268435456</mark_cache_size>
+  <uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <mlock_executable>false</mlock_executable>
+</yandex>
+]], ch.dir, ch.dir, ch.http_port, ch.tcp_port, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir))
+  write_file(ch.dir .. "/users.xml", [[<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+]])
+end
+
+local function ch_ping(ch)
+  local _, out = h.sh("curl -s --max-time 2 http://127.0.0.1:" .. ch.http_port .. "/ping")
+  return out:find("Ok.", 1, true) ~= nil
+end
+
+local function ch_start(ch)
+  ch.starts = (ch.starts or 0) + 1
+  local _, out = h.sh("cd " .. h.q(ch.dir) .. " && (exec clickhouse-server --config-file=" ..
+    h.q(ch.dir .. "/config.xml") .. ") >" .. h.q(ch.dir .. "/stdout-" .. ch.starts .. ".log") ..
+    " 2>&1 & echo $!")
+  ch.pid = tonumber(out:match("(%d+)"))
+  h.wait_until("clickhouse-server on port " .. ch.http_port .. " to answer", 90, function()
+    assert(running(ch.pid), "clickhouse-server exited: " ..
+      (read_file(ch.dir .. "/stdout-" .. ch.starts .. ".log") or ""))
+    return ch_ping(ch)
+  end)
+end
+
+-- Stops the server: SIGTERM (a graceful shutdown can take seconds) or, with
+-- signal "KILL", at once (a crash).
+local function ch_stop(ch, signal)
+  if ch and ch.pid and running(ch.pid) then
+    h.kill(ch.pid, signal or "TERM")
+    if not wait_gone(ch.pid, 30) then h.kill(ch.pid, "KILL") end
+    assert.is_true(wait_gone(ch.pid, 10), "clickhouse-server did not stop")
+    h.wait_until("the ClickHouse port to close", 30, function() return not ch_ping(ch) end)
+  end
+end
+
+-- Runs one query over HTTP (POSTed, so any bytes are fine); returns the
+-- body, or raises with the server's message.
+local function ch_query(ch, sql)
+  local file = os.tmpname()
+  write_file(file, sql)
+  local code, out, err = h.sh("curl -sS --max-time 120 --data-binary @" .. h.q(file) ..
+    " http://127.0.0.1:" .. ch.http_port .. "/")
+  os.remove(file)
+  assert(code == 0 and not out:find("^Code: %d+"), "query failed: " .. sql .. "\n" .. out .. err)
+  return out
+end
+
+-- JSONEachRow rows of a query, decoded.
+local function ch_rows(ch, sql)
+  local rows = {}
+  for _, line in ipairs(h.lines(ch_query(ch, sql .. " FORMAT JSONEachRow"))) do
+    rows[#rows + 1] = cjson.decode(line)
+  end
+  return rows
+end
+
+-- SQL string literal.
+local function lit(s)
+  local escapes = { ["\\"] = "\\\\", ["'"] = "\\'", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ["\0"] = "\\0" }
+  return "'" .. s:gsub("[\\'\n\r\t%z]", escapes) .. "'"
+end
+
+local function redis_start(r)
+  r.pid = h.spawn_exec("redis-server --port " .. r.port .. " --bind 127.0.0.1 --dir " .. h.q(r.dir) ..
+    " --save '' --appendonly no --daemonize no --protected-mode no", r.dir .. "/redis.log")
+  h.wait_until("redis-server on port " .. r.port .. " to answer", 30, function()
+    local _, out = h.sh("redis-cli -h 127.0.0.1 -p " .. r.port .. " ping")
+    return out:find("PONG", 1, true)
+  end)
+end
+
+---------------------------------------------------------------- payloads
+
+-- Line i deposits (i % 7) + 1 into acct-(i % AGG) with n = i; sender s owns
+-- the aggregates a with a % SENDERS == s - 1, so each aggregate's enqueue
+-- order is its sender's line order.
+local function write_payloads(dir, commands, aggregates)
+  local expected, files, handles = {}, {}, {}
+  for s = 1, SENDERS do
+    files[s] = dir .. "/payloads-" .. s .. ".jsonl"
+    handles[s] = assert(io.open(files[s], "w"))
+  end
+  for i = 1, commands do
+    local a = i % aggregates
+    local account = "acct-" .. a
+    local amount = (i % 7) + 1
+    local e = expected[account] or { count = 0, total = 0, ns = {} }
+    e.count, e.total = e.count + 1, e.total + amount
+    e.ns[#e.ns + 1] = i
+    expected[account] = e
+    handles[(a % SENDERS) + 1]:write(string.format('{"account":"%s","amount":%d,"n":%d}\n', account, amount, i))
+  end
+  for s = 1, SENDERS do handles[s]:close() end
+  return { expected = expected, files = files, commands = commands }
+end
+
+-- A pipeline whose events and states carry arbitrary strings: `note`
+-- appends the text to aggregate `id`; the fold keeps the texts in order.
+local NOTES = {
+  ["pipeline.lua"] = [[
+local es = require("esengine")
+return es.define_pipeline()
+  :with_name("notes")
+  :with_aggregate_type("note")
+  :with_command("note", require("commands.note"))
+  :with_fold_projection("texts", require("projections.texts"))
+  :with_map_projection("lines", require("projections.lines"))
+  :build()
+]],
+  ["commands/note.lua"] = [[
+local es = require("esengine")
+local s = es.schema
+return {
+  schema = s.object({ id = s.string(), text = s.string() }),
+  aggregate_id = function(payload) return payload.id end,
+  handle = function(command)
+    return { es.event("notes.noted", { text = command.data.text }) }
+  end,
+}
+]],
+  ["projections/texts.lua"] = [[
+local es = require("esengine")
+return {
+  event_types = { "notes.noted" },
+  store = es.stores.table("note_texts"),
+  init = function() return { texts = {}, id = "" } end,
+  apply = function(state, event)
+    state.texts[#state.texts + 1] = event.data.text
+    state.id = event.aggregate_id
+    return state
+  end,
+}
+]],
+  ["projections/lines.lua"] = [[
+local es = require("esengine")
+return {
+  event_types = { "notes.noted" },
+  store = es.stores.table("note_lines"),
+  map = function(event) return { id = event.aggregate_id, text = event.data.text } end,
+}
+]],
+}
+
+---------------------------------------------------------------- the spec
+
+describe("esengine with ClickHouse and Redis", function()
+  local root, ch, redis, dir, db, flags, workers, senders
+  local db_n = 0
+
+  setup(function()
+    root = h.tmpdir()
+    ch = { dir = root .. "/clickhouse", http_port = free_port(), tcp_port = free_port() }
+    h.sh("mkdir -p " .. h.q(ch.dir))
+    ch_configure(ch)
+    local t0 = now()
+    ch_start(ch)
+    redis = { dir = root .. "/redis", port = free_port() }
+    h.sh("mkdir -p " .. h.q(redis.dir))
+    redis_start(redis)
+    report("servers up in %.1f s (clickhouse :%d, redis :%d)", now() - t0, ch.http_port, redis.port)
+  end)
+
+  teardown(function()
+    if redis and redis.pid and running(redis.pid) then
+      h.kill(redis.pid, "TERM")
+      wait_gone(redis.pid, 30)
+    end
+    ch_stop(ch)
+    if not os.getenv("KEEP") then h.rmdir(root) end
+  end)
+
+  before_each(function()
+    db_n = db_n + 1
+    db = "es_spec_" .. db_n
+    dir = root .. "/t" .. db_n
+    h.sh("mkdir -p " .. h.q(dir))
+    h.sh("redis-cli -h 127.0.0.1 -p " .. redis.port .. " flushall")
+    if not ch_ping(ch) then ch_start(ch) end
+    flags = "--pipelines " .. h.q(h.fixtures) .. " --data " .. h.q(dir .. "/data") ..
+      " --redis redis://127.0.0.1:" .. redis.port ..
+      " --clickhouse " .. h.q("http://127.0.0.1:" .. ch.http_port .. "/" .. db .. "?buffer_mb=" .. BUFFER_MB)
+    workers, senders = {}, {}
+  end)
+
+  after_each(function()
+    for _, pid in ipairs(senders) do
+      if running(pid) then h.kill(pid, "KILL") end
+    end
+    for _, w in ipairs(workers) do
+      if running(w.pid) then h.kill(w.pid, "TERM") end
+    end
+    for _, w in ipairs(workers) do
+      if not wait_gone(w.pid, 60) then
+        h.kill(w.pid, "KILL")
+        error("worker " .. w.pid .. " did not stop on SIGTERM")
+      end
+    end
+  end)
+
+  local function migrate()
+    local code, out, err = h.esengine("migrate " .. flags)
+    assert.equal(0, code, out .. err)
+  end
+
+  local function start_workers(n)
+    for _ = 1, n do
+      local i = #workers + 1
+      local log = dir .. "/worker-" .. i .. ".log"
+      local pid = h.spawn_exec(h.bin .. " run " .. flags .. " --role worker --workers 4 " ..
+        "--max-attempts 20 --retry-base-ms 100 --retry-max-ms 2000", log)
+      workers[i] = { pid = pid, log = log }
+    end
+    for _, w in ipairs(workers) do
+      h.wait_until("worker " .. w.pid .. " to start", 30, function()
+        local text = read_file(w.log) or ""
+        assert(running(w.pid), "worker " .. w.pid .. " exited: " .. text)
+        return text:find("running role worker", 1, true)
+      end)
+    end
+  end
+
+  local function check_alive()
+    for i, w in ipairs(workers) do
+      assert.is_true(running(w.pid), "worker " .. i .. " died: " .. (read_file(w.log) or ""))
+    end
+  end
+
+  -- One `send -` per payload file with a client id and --wait (commands
+  -- and folds done); a failed send is resent (same ids: a no-op for what
+  -- was accepted) up to `retries` times.
+  local function start_senders(run, retries)
+    for s, path in ipairs(run.files) do
+      local send = h.bin .. " send ledger deposit - --tenant " .. TENANT .. " --id " ..
+        h.q("ch-sender-" .. s) .. " --wait=900 " .. flags .. " < " .. h.q(path) .. " > /dev/null"
+      local script = "tries=0; code=1; while [ $tries -lt " .. (1 + (retries or 0)) .. " ]; do " ..
+        "tries=$((tries+1)); " .. send .. "; code=$?; [ $code -eq 0 ] && break; sleep 1; done; " ..
+        "echo \"exit=$code tries=$tries\" > " .. h.q(path .. ".done")
+      senders[s] = h.spawn(script, path .. ".log")
+    end
+  end
+
+  local function wait_senders(run, seconds)
+    local tries = 0
+    for s, path in ipairs(run.files) do
+      local text = h.wait_until("sender " .. s .. " to finish", seconds, function()
+        return read_file(path .. ".done")
+      end)
+      local code, n = text:match("exit=(%d+) tries=(%d+)")
+      assert.equal("0", code, "sender " .. s .. " failed: " .. (read_file(path .. ".log") or ""))
+      tries = tries + tonumber(n)
+    end
+    return tries
+  end
+
+  -- Waits until nothing is pending, delayed or in flight (maps too) and
+  -- nothing is parked.
+  local function wait_queue_empty(seconds)
+    h.wait_until("the queue to drain", seconds, function()
+      local code, out, err = h.esengine("status --json " .. flags)
+      assert.equal(0, code, err)
+      for _, line in ipairs(h.lines(out)) do
+        local row = h.json(line)
+        assert.equal(0, row.parked, "parked jobs in " .. row.component)
+        if row.pending + row.delayed + row.in_flight > 0 then return false end
+      end
+      return true
+    end)
+  end
+
+  local function count_events()
+    return tonumber((ch_query(ch, "SELECT count() FROM " .. db .. ".events"):match("%d+"))) or 0
+  end
+
+  -- Asserts from ClickHouse itself: fold rows (FINAL) = expected = fold of
+  -- the event log (FINAL), seqs 1..count, events in enqueue order; map rows
+  -- (FINAL) one per event; no event row stored twice under one seq with
+  -- different ids. Spot-checks the Redis state of record via `state`.
+  local function verify(run)
+    local started = now()
+    local t = lit(TENANT)
+    local log = {}
+    for _, ev in ipairs(ch_rows(ch, "SELECT aggregate_id, seq, id, data FROM " .. db ..
+      ".events FINAL WHERE tenant_id = " .. t .. " ORDER BY aggregate_id, seq")) do
+      local l = log[ev.aggregate_id] or { count = 0, total = 0, ns = {} }
+      l.count = l.count + 1
+      assert.equal(l.count, tonumber(ev.seq), ev.aggregate_id .. ": seqs 1..n without gaps")
+      local data = cjson.decode(ev.data)
+      l.total = l.total + data.amount
+      l.ns[#l.ns + 1] = data.n
+      log[ev.aggregate_id] = l
+    end
+    local distinct = ch_query(ch, "SELECT count(), uniqExact(id) FROM " .. db .. ".events WHERE tenant_id = " .. t)
+    local rows, ids = distinct:match("(%d+)%s+(%d+)")
+    assert.is_true(tonumber(ids) >= run.commands, "distinct event ids: " .. distinct)
+    local folds = {}
+    for _, row in ipairs(ch_rows(ch, "SELECT key, state, last_seq FROM " .. db ..
+      ".balances FINAL WHERE tenant_id = " .. t)) do
+      assert.is_nil(folds[row.key], "two FINAL fold rows for " .. row.key)
+      folds[row.key] = { state = cjson.decode(row.state), last_seq = tonumber(row.last_seq) }
+    end
+    local n_accounts = 0
+    for account, e in pairs(run.expected) do
+      n_accounts = n_accounts + 1
+      local l, f = log[account], folds[account]
+      assert.truthy(l, "no events for " .. account)
+      assert.truthy(f, "no fold row for " .. account)
+      assert.same({ count = e.count, total = e.total }, { count = l.count, total = l.total },
+        "event log of " .. account)
+      assert.same(e.ns, l.ns, account .. ": events in enqueue order, each command once")
+      assert.same({ count = e.count, total = e.total, last_seq = e.count, in_order = true }, f.state,
+        "fold row of " .. account)
+      assert.equal(e.count, f.last_seq, "last_seq column of " .. account)
+    end
+    local records, seen = 0, {}
+    for _, row in ipairs(ch_rows(ch, "SELECT record_id, record FROM " .. db ..
+      ".ledger_entries FINAL WHERE tenant_id = " .. t)) do
+      local r = cjson.decode(row.record)
+      local key = r.account .. "#" .. r.seq
+      assert.is_nil(seen[key], "map row twice: " .. key)
+      seen[key] = true
+      records = records + 1
+    end
+    assert.equal(run.commands, records, "map rows")
+    -- the state of record (Redis) agrees, for a few accounts
+    local checked = 0
+    for account, e in pairs(run.expected) do
+      if checked == 5 then break end
+      local code, out, err = h.esengine("state ledger balance " .. account .. " --tenant " .. TENANT .. " " .. flags)
+      assert.equal(0, code, err)
+      assert.same({ count = e.count, total = e.total, last_seq = e.count, in_order = true }, h.json(out))
+      checked = checked + 1
+    end
+    return now() - started, tonumber(rows), n_accounts
+  end
+
+  local function parts_of_events()
+    return tonumber((ch_query(ch, "SELECT count() FROM system.parts WHERE active AND database = " ..
+      lit(db) .. " AND table = 'events'"):match("%d+")))
+  end
+
+  it("folds " .. COMMANDS .. " commands over " .. AGGREGATES .. " aggregates exactly once across " ..
+    WORKERS .. " worker processes", function()
+    migrate()
+    -- migrate is idempotent and records the schema version
+    migrate()
+    assert.truthy(ch_query(ch, "SELECT max(version) FROM " .. db .. ".schema_version"):find("1"))
+    local run = write_payloads(dir, COMMANDS, AGGREGATES)
+    start_workers(WORKERS)
+    local t0 = now()
+    start_senders(run)
+    local tries = wait_senders(run, 120 + COMMANDS / 20)
+    local folded = now() - t0
+    wait_queue_empty(120)
+    local drained = now() - t0
+    assert.equal(SENDERS, tries, "a sender had to resend")
+    local verified, rows, accounts = verify(run)
+    assert.equal(AGGREGATES, accounts)
+    report("end to end: %d commands over %d aggregates, %d workers x 4 threads: folded in %.1f s " ..
+      "(%.0f commands/s), drained (maps too) in %.1f s, %d event rows, %d active parts, verified in %.1f s",
+      COMMANDS, AGGREGATES, WORKERS, folded, COMMANDS / folded, drained, rows, parts_of_events(), verified)
+    check_alive()
+  end)
+
+  it("loses nothing and applies nothing twice when clickhouse-server is down for " .. OUTAGE_S .. " s", function()
+    migrate()
+    local run = write_payloads(dir, OUTAGE_COMMANDS, AGGREGATES)
+    start_workers(WORKERS)
+    local t0 = now()
+    start_senders(run, 20)
+    local quarter = math.floor(OUTAGE_COMMANDS / 4)
+    h.wait_until("a quarter of the events to be stored", 120 + OUTAGE_COMMANDS / 50, function()
+      return count_events() >= quarter
+    end)
+    local before = {}
+    for i, w in ipairs(workers) do before[i] = rss_mb(w.pid) end
+    local left = OUTAGE_COMMANDS - count_events()
+    assert.is_true(left > 0, "the run was over before the outage")
+    ch_stop(ch, "KILL")
+    local down_at = now() - t0
+    local peak = {}
+    -- While it is down: the workers stay up, their memory stays bounded.
+    -- (This loop samples for the length of the outage; it asserts nothing
+    -- about progress.)
+    local until_t = now() + OUTAGE_S
+    while now() < until_t do
+      for i, w in ipairs(workers) do
+        local rss = rss_mb(w.pid)
+        assert.truthy(rss, "worker " .. i .. " died while ClickHouse was down: " .. (read_file(w.log) or ""))
+        peak[i] = math.max(peak[i] or 0, rss)
+      end
+      h.sleep(0.5)
+    end
+    for i in ipairs(workers) do
+      assert.is_true(peak[i] <= before[i] + BUFFER_MB + RSS_SLACK_MB,
+        string.format("worker %d RSS %.0f MiB while down (%.0f MiB before, bound %d MiB buffer + %d MiB)",
+          i, peak[i], before[i], BUFFER_MB, RSS_SLACK_MB))
+    end
+    ch_start(ch)
+    local back_at = now() - t0
+    local tries = wait_senders(run, 300 + OUTAGE_COMMANDS / 10)
+    wait_queue_empty(300)
+    local done = now() - t0
+    local verified = verify(run)
+    local rss_text = {}
+    for i in ipairs(workers) do rss_text[#rss_text + 1] = string.format("%.0f->%.0f MiB", before[i], peak[i]) end
+    report("outage: %d commands over %d aggregates, clickhouse down at %.1f s, back at %.1f s, " ..
+      "%d events not yet stored then, all folded in %.1f s (sender tries %d of %d), worker RSS before->peak while down: %s, verified in %.1f s",
+      OUTAGE_COMMANDS, AGGREGATES, down_at, back_at, left, done, tries, SENDERS, table.concat(rss_text, ", "), verified)
+    check_alive()
+  end)
+
+  it("round-trips hostile tenant, aggregate ids and payloads exactly", function()
+    local pipes = dir .. "/pipelines"
+    for path, text in pairs(NOTES) do
+      h.sh("mkdir -p " .. h.q((pipes .. "/notes/" .. path):match("^(.*)/[^/]+$")))
+      write_file(pipes .. "/notes/" .. path, text)
+    end
+    flags = flags:gsub("%-%-pipelines %S+", "--pipelines " .. h.q(pipes):gsub("%%", "%%%%"))
+    local tenant = "t'\\\"; DROP TABLE x --\n\u{00e9}"
+    local ids = {
+      "quote'single", 'quote"double', "back\\slash", "ends\\", "new\nline\r\ttab",
+      "unicode-\u{00e9}\u{4e2d}\u{1f600}", "sql') OR 1=1 --", "\\'\\''", "nul-ish \\0 \\x00",
+    }
+    local texts = {
+      "it's", 'say "hi"', "C:\\path\\", "line1\nline2\r\n", "\u{00e9}\u{4e2d}\u{1f600}",
+      "'); DROP TABLE events; --", "{\"json\":\"inside\"}", "tab\tand\\n literal",
+    }
+    migrate()
+    local file = dir .. "/hostile.jsonl"
+    local f = assert(io.open(file, "w"))
+    for _, id in ipairs(ids) do
+      for _, text in ipairs(texts) do
+        f:write(cjson.encode({ id = id, text = text }), "\n")
+      end
+    end
+    f:close()
+    start_workers(1)
+    local tflag = " --tenant " .. h.q(tenant) .. " "
+    local code, _, err = h.esengine("send notes note - --wait=120 --id hostile" .. tflag .. flags, file)
+    assert.equal(0, code, err)
+    wait_queue_empty(120)
+    for _, id in ipairs(ids) do
+      local scode, out, serr = h.esengine("state notes texts " .. h.q(id) .. tflag .. flags)
+      assert.equal(0, scode, serr)
+      assert.same({ texts = texts, id = id }, h.json(out), "state of " .. id)
+      local ecode, evs, eerr = h.esengine("events note " .. h.q(id) .. tflag .. flags)
+      assert.equal(0, ecode, eerr)
+      local lines = h.lines(evs)
+      assert.equal(#texts, #lines, "events of " .. id)
+      for i, line in ipairs(lines) do
+        local ev = h.json(line)
+        assert.equal(id, ev.aggregate_id)
+        assert.equal(tenant, ev.tenant_id)
+        assert.equal(i, ev.seq)
+        assert.equal(texts[i], ev.data.text)
+      end
+      -- verbatim in ClickHouse too: the fold row and the map rows
+      local rows = ch_rows(ch, "SELECT state FROM " .. db .. ".note_texts FINAL WHERE tenant_id = " ..
+        lit(tenant) .. " AND key = " .. lit(id))
+      assert.equal(1, #rows, "fold row of " .. id)
+      assert.same({ texts = texts, id = id }, cjson.decode(rows[1].state))
+      local recs = ch_rows(ch, "SELECT record FROM " .. db .. ".note_lines FINAL WHERE tenant_id = " ..
+        lit(tenant) .. " AND aggregate_id = " .. lit(id))
+      assert.equal(#texts, #recs, "map rows of " .. id)
+    end
+    -- another tenant sees none of it
+    local ocode, other = h.esengine("events note " .. h.q(ids[1]) .. " --tenant t1 " .. flags)
+    assert.equal(0, ocode)
+    assert.equal("", other)
+    check_alive()
+  end)
+end)
