@@ -150,6 +150,7 @@ static int finish_claim(worker *w, const es_claim *c, size_t n_done, const char 
     if (n_done > 0)
         metrics_add(METRIC_JOBS_PROCESSED, (double)(n_done < c->n ? n_done : c->n),
                     c->jobs[0].pipeline, c->jobs[0].component, job_kind_name(c->jobs[0].kind));
+    atomic_fetch_add(&e->jobs_done, (long long)(n_done < c->n ? n_done : c->n));
     if (!error || n_done >= c->n) return q->ops->queue_complete(q, c, c->n, now);
     int attempts = c->jobs[n_done].attempts + 1;
     int64_t retry_at =
@@ -608,6 +609,12 @@ static void *worker_main(void *arg)
     worker *w = arg;
     int64_t backoff = 50;
     while (!atomic_load(&w->engine->stopping)) {
+        if (backends_busy(&w->engine->backends)) {
+            /* backpressure: a store cannot keep up (ClickHouse slow or
+             * down); claim nothing until it can, so memory stays bounded */
+            clock_sleep_ms(CLAIM_WAIT_MS / 4);
+            continue;
+        }
         int rc = worker_step(w, CLAIM_WAIT_MS, NULL);
         if (rc < 0) {
             log_error_limited("claim_failed", "worker %s: claim failed: %s", w->id,

@@ -48,6 +48,15 @@ int backends_tx_begin(es_backends *b)
     return 0;
 }
 
+int backends_busy(es_backends *b)
+{
+    es_store *s[4];
+    size_t n = distinct_stores(b, s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i]->ops->busy && s[i]->ops->busy(s[i])) return 1;
+    return 0;
+}
+
 int backends_tx_commit(es_backends *b)
 {
     es_store *s[4];

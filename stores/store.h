@@ -131,6 +131,11 @@ typedef struct es_store_ops {
     int (*tx_commit)(es_store *s);
     void (*tx_rollback)(es_store *s);
 
+    /* Backpressure (optional, NULL = never busy): 1 while the store asks
+     * the engine to claim no new work (its write buffers are nearly full,
+     * or its server is failing writes), 0 otherwise. Cheap: no I/O. */
+    int (*busy)(es_store *s);
+
     /* ---- event log ---- */
 
     /* Appends `n` events of possibly several aggregates. For each event,
@@ -336,5 +341,8 @@ void backends_close(es_backends *b);
 int backends_tx_begin(es_backends *b);
 int backends_tx_commit(es_backends *b);
 void backends_tx_rollback(es_backends *b);
+
+/* 1 when any distinct store of `b` is busy (see es_store_ops.busy). */
+int backends_busy(es_backends *b);
 
 #endif
