@@ -50,12 +50,15 @@ static int ch_tx_commit(es_store *base) { return chwriter_tx_wait(to_ch(base)->w
 
 static void ch_tx_rollback(es_store *base) { chwriter_tx_end(to_ch(base)->writer); }
 
+static int ch_busy(es_store *base) { return chwriter_busy(to_ch(base)->writer); }
+
 static const es_store_ops clickhouse_ops = {
     .name = "clickhouse",
     .close = ch_close,
     .tx_begin = ch_tx_begin,
     .tx_commit = ch_tx_commit,
     .tx_rollback = ch_tx_rollback,
+    .busy = ch_busy,
     .event_append = chevents_append,
     .event_read = chevents_read,
     .fold_get = chfolds_get,
@@ -145,7 +148,7 @@ int clickhouse_store_commit_async(es_store *s, clickhouse_commit_cb done, void *
     return chwriter_tx_commit_async(to_ch(s)->writer, done, ud);
 }
 
-int clickhouse_store_busy(es_store *s) { return chwriter_busy(to_ch(s)->writer); }
+int clickhouse_store_busy(es_store *s) { return ch_busy(s); }
 
 int clickhouse_store_sync(es_store *s, int64_t timeout_ms)
 {

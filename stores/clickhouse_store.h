@@ -68,7 +68,10 @@ typedef struct clickhouse_stats {
 void clickhouse_store_stats(es_store *s, clickhouse_stats *out);
 
 /* 1 when the writer's buffers are at least three quarters full (ClickHouse
- * slow or down): the engine should stop claiming new work until it is 0. */
+ * slow) or its last INSERT into some table failed and is being retried
+ * (ClickHouse down or refusing): the engine stops claiming new work until
+ * it is 0 (es_store_ops.busy; engine/worker.c checks it before each claim).
+ * Claims already running finish or wait in tx_commit; nothing is dropped. */
 int clickhouse_store_busy(es_store *s);
 
 /* Flushes every buffered row now and waits until all rows appended before

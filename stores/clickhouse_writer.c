@@ -531,6 +531,7 @@ int chwriter_busy(chwriter *w)
 {
     pthread_mutex_lock(&w->mu);
     int busy = w->bytes >= w->opt.buffer_bytes / 4 * 3;
+    for (size_t i = 0; i < w->n_tables && !busy; i++) busy = w->tables[i].retry_at != 0;
     pthread_mutex_unlock(&w->mu);
     return busy;
 }
