@@ -26,6 +26,11 @@ int cli_replay(es_config *cfg);
  * {"pause":{...}}); nothing when the queue cannot pause. 0 or -1. */
 int cli_status_pauses(es_engine *e, es_config *cfg);
 
+/* Prints the worker registry after `status` output (text, or --json lines
+ * {"worker":{...}}); nothing when the queue has no registry. 0, or -1 with
+ * a diag. */
+int cli_status_workers(es_engine *e, es_config *cfg);
+
 /* Opens the engine for a one-shot command; prints the error and returns
  * NULL on failure (*exit_code set). */
 es_engine *cli_open_engine(es_config *cfg, int *exit_code);

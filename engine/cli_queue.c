@@ -1,6 +1,7 @@
 /* cli_queue.c: `esengine status` and `esengine parked`: what the queue
- * holds, and the operator's hands on parked groups. Group keys print with
- * '|' between tenant, pipeline, component and key. */
+ * holds (per queue, then the lag of each fold projection it implies), and
+ * the operator's hands on parked groups. Group keys print with '|' between
+ * tenant, pipeline, component and key. */
 #include "cli.h"
 #include "clock.h"
 #include "diag.h"
@@ -19,15 +20,93 @@ static char *translate_key(const char *key, char from, char to)
     return out;
 }
 
+/* The lag of one fold projection, from its queue row: every queued fold
+ * job is one event appended but not yet applied. */
+typedef struct fold_lag {
+    char *pipeline, *fold;
+    int64_t events, oldest_pending_at, parked_groups;
+} fold_lag;
+
 typedef struct status_out {
     es_config *cfg;
     int64_t now;
     int rows;
+    fold_lag *lags;
+    size_t n_lags, cap_lags;
 } status_out;
+
+/* Keeps the lag figures of a fold row for the projections section. -1 with
+ * a diag on OOM. */
+static int lag_push(status_out *o, const es_queue_stats *r)
+{
+    if (o->n_lags == o->cap_lags) {
+        size_t cap = o->cap_lags ? o->cap_lags * 2 : 8;
+        fold_lag *items = realloc(o->lags, cap * sizeof *items);
+        if (!items) goto oom;
+        o->lags = items;
+        o->cap_lags = cap;
+    }
+    fold_lag *l = &o->lags[o->n_lags];
+    l->pipeline = strdup(r->pipeline);
+    l->fold = strdup(r->component);
+    if (!l->pipeline || !l->fold) {
+        free(l->pipeline);
+        free(l->fold);
+        goto oom;
+    }
+    l->events = r->pending + r->delayed + r->in_flight + r->parked;
+    l->oldest_pending_at = r->oldest_pending_at;
+    l->parked_groups = r->parked_groups;
+    o->n_lags++;
+    return 0;
+oom:
+    diag_set(DIAG_INTERNAL, "out of memory collecting projection lag");
+    return -1;
+}
+
+/* Prints the lag of every fold projection with queued work. */
+static void print_lags(const status_out *o)
+{
+    for (size_t i = 0; i < o->n_lags; i++) {
+        const fold_lag *l = &o->lags[i];
+        int64_t age = l->oldest_pending_at ? (o->now - l->oldest_pending_at) / 1000 : 0;
+        if (o->cfg->json) {
+            json_buf b;
+            jb_init(&b);
+            jb_str(&b, "{\"projection\":{\"pipeline\":");
+            jb_quoted(&b, l->pipeline);
+            jb_str(&b, ",\"fold\":");
+            jb_quoted(&b, l->fold);
+            jb_printf(&b, ",\"events_unapplied\":%lld,\"lag_s\":%lld,\"parked_groups\":%lld}}",
+                      (long long)l->events, (long long)(age < 0 ? 0 : age),
+                      (long long)l->parked_groups);
+            char *line = jb_take(&b);
+            printf("%s\n", line ? line : "{}");
+            free(line);
+        } else {
+            if (i == 0)
+                printf("\n%-24s %-24s %16s %8s %13s\n", "PROJECTION", "FOLD",
+                       "EVENTS_UNAPPLIED", "LAG_S", "PARKED_GROUPS");
+            printf("%-24s %-24s %16lld %8lld %13lld\n", l->pipeline, l->fold,
+                   (long long)l->events, (long long)(age < 0 ? 0 : age),
+                   (long long)l->parked_groups);
+        }
+    }
+}
+
+static void lags_free(status_out *o)
+{
+    for (size_t i = 0; i < o->n_lags; i++) {
+        free(o->lags[i].pipeline);
+        free(o->lags[i].fold);
+    }
+    free(o->lags);
+}
 
 static int print_stats_row(void *ud, const es_queue_stats *r)
 {
     status_out *o = ud;
+    if (r->kind == JOB_FOLD && lag_push(o, r) != 0) return -1;
     int64_t age = r->oldest_pending_at ? (o->now - r->oldest_pending_at) / 1000 : 0;
     if (o->cfg->json) {
         json_buf b;
@@ -62,7 +141,7 @@ int cli_status(es_config *cfg)
     es_engine *e = cli_open_engine(cfg, &code);
     if (!e) return code;
     es_store *q = engine_backends(e)->queue;
-    status_out o = {cfg, clock_now_ms(), 0};
+    status_out o = {.cfg = cfg, .now = clock_now_ms()};
     code = EXIT_OK;
     if (q->ops->queue_stats(q, o.now, print_stats_row, &o) != 0) {
         fprintf(stderr, "esengine status: %s\n", diag_message());
@@ -70,7 +149,10 @@ int cli_status(es_config *cfg)
     } else if (o.rows == 0 && !cfg->json) {
         printf("queue %s: empty\n", q->ops->name);
     }
-    if (code == EXIT_OK && cli_status_pauses(e, cfg) != 0) {
+    if (code == EXIT_OK) print_lags(&o);
+    lags_free(&o);
+    if (code == EXIT_OK &&
+        (cli_status_pauses(e, cfg) != 0 || cli_status_workers(e, cfg) != 0)) {
         fprintf(stderr, "esengine status: %s\n", diag_message());
         code = EXIT_FAIL;
     }

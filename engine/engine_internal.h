@@ -35,10 +35,18 @@ struct es_engine {
     int watch_fd;           /* inotify fd, -1 when not watching */
     int watch_pipe[2];      /* wakes the watcher to stop */
 
-    /* Heartbeat: extends the leases of claims in flight. */
+    /* Heartbeat: extends the leases of claims in flight and beats the
+     * worker registry (registry.c). */
     pthread_t heartbeat_thread;
     pthread_mutex_t heartbeat_lock;
     pthread_cond_t heartbeat_cond;
+
+    /* Worker registry: jobs completed by this process's workers (bumped by
+     * each finished claim), when the heartbeat started, and the figures of
+     * the previous beat (heartbeat thread only) for the jobs/s rate. */
+    atomic_llong jobs_done;
+    int64_t started_at;
+    int64_t beat_jobs, beat_at;
 };
 
 /* ---- worker.c ---- */
@@ -72,6 +80,18 @@ int engine_pause_refuses(es_engine *e, const char *tenant_id, const char *pipeli
  * engine_reload after a short quiet period. 0 or -1. */
 int reload_watch_start(es_engine *e);
 void reload_watch_stop(es_engine *e);
+
+/* ---- registry.c ---- */
+
+/* How often a process beats the worker registry (more often when a third
+ * of the lease is shorter, so "lost" always means several missed beats). */
+#define REGISTRY_BEAT_MS 1000
+
+/* Writes this process's entry in the queue store's worker registry (when
+ * the store has one): identity, role, threads, jobs done and their rate
+ * since the previous beat, loaded script generation. Called by the
+ * heartbeat thread; a failure is logged (rate-limited), never fatal. */
+void registry_beat(es_engine *e);
 
 /* ---- heartbeat.c ---- */
 

@@ -235,12 +235,59 @@ static int render_queue_row(void *ud, const es_queue_stats *row) {
     return 0;
 }
 
-/* Pushed metrics (metrics.c), then queue gauges read at scrape time. */
+/* Worker registry gauges: one heartbeat age and rate per known worker
+ * process (the registry prunes dead ones, so the label set stays small),
+ * then the number of live ones. */
+typedef struct workers_render {
+    json_buf age, rate;
+    int64_t now;
+    int seen, first;
+} workers_render;
+
+static int render_worker(void *ud, const es_worker_info *w) {
+    workers_render *r = ud;
+    double age = (double)(r->now - w->last_beat) / 1000.0;
+    metrics_render_gauge(&r->age, "esengine_worker_last_heartbeat_age_seconds",
+                         "Seconds since the worker process last beat the registry.", r->first,
+                         age < 0 ? 0 : age, "worker", w->id, NULL);
+    metrics_render_gauge(&r->rate, "esengine_worker_jobs_per_second",
+                         "Jobs per second completed by the worker process (last beat).",
+                         r->first, w->jobs_per_s, "worker", w->id, NULL);
+    r->first = 0;
+    if (!w->lost) r->seen++;
+    return 0;
+}
+
+static void render_workers(es_store *q, json_buf *out) {
+    if (!q->ops->worker_list) return;
+    workers_render r;
+    jb_init(&r.age);
+    jb_init(&r.rate);
+    r.now = clock_now_ms();
+    r.seen = 0;
+    r.first = 1;
+    if (q->ops->worker_list(q, r.now, render_worker, &r) == 0) {
+        if (r.age.data) jb_raw(out, r.age.data, r.age.len);
+        if (r.rate.data) jb_raw(out, r.rate.data, r.rate.len);
+        metrics_render_gauge(out, "esengine_workers_seen",
+                             "Worker processes with a heartbeat within three leases.", 1,
+                             (double)r.seen, NULL);
+    } else {
+        log_warn_limited("metrics_workers", "worker registry for /metrics: %s",
+                         diag_message());
+    }
+    jb_free(&r.age);
+    jb_free(&r.rate);
+}
+
+/* Pushed metrics (metrics.c), then queue and worker gauges read at scrape
+ * time. */
 static void handle_metrics(const http_routes_ctx *ctx, http_response *res) {
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     metrics_render(&res->body);
     es_store *q = engine_backends(ctx->engine)->queue;
+    render_workers(q, &res->body);
     if (!q->ops->queue_stats) return;
     stats_render r;
     jb_init(&r.jobs);

@@ -123,6 +123,9 @@ struct mstore {
 
     mpause *pauses;
     size_t n_pauses, cap_pauses;
+
+    es_worker_info *workers; /* ordered by id; strings owned (memory_workers.c) */
+    size_t n_workers, cap_workers;
 };
 
 /* Locking: one store-wide mutex, re-entrant for its owner so that a unit of
@@ -197,6 +200,10 @@ int memory_pause_covers(const mstore *s, const char *group_key);
 void memory_pauses_free(mstore *s);
 /* Puts g back in the schedule after a pause held it (queue internals). */
 void memory_queue_group_unhold(mstore *s, mgroup *g, int64_t now);
+
+int memory_worker_beat(es_store *s, const es_worker_info *w, int64_t now);
+int memory_worker_list(es_store *s, int64_t now, es_worker_cb cb, void *ud);
+void memory_workers_free(mstore *s);
 
 int memory_fold_get(es_store *s, const char *tenant_id, const char *table,
                     const char *key, char **state_json, int64_t *last_seq);

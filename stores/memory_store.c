@@ -174,6 +174,7 @@ static void memory_close(es_store *base)
     memory_queue_free(s);
     memory_folds_free(s);
     memory_pauses_free(s);
+    memory_workers_free(s);
     memory_records_free(s);
     mmap_destroy(&s->aggregates);
     mmap_destroy(&s->event_ids);
@@ -211,6 +212,8 @@ static const es_store_ops memory_ops = {
     .pause_set = memory_pause_set,
     .pause_check = memory_pause_check,
     .pause_list = memory_pause_list,
+    .worker_beat = memory_worker_beat,
+    .worker_list = memory_worker_list,
     .fold_get = memory_fold_get,
     .fold_put = memory_fold_put,
     .record_append = memory_record_append,

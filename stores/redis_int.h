@@ -150,6 +150,10 @@ int redis_queue_parked_skip(es_store *s, const char *group_key, int64_t now);
 int redis_queue_origin_pending(es_store *s, const char *origin_id,
                                unsigned kind_mask, int64_t *count);
 
+/* Worker registry (redis_workers.c), as in store.h. */
+int redis_worker_beat(es_store *s, const es_worker_info *w, int64_t now);
+int redis_worker_list(es_store *s, int64_t now, es_worker_cb cb, void *ud);
+
 /* Fold state (redis_fold.c), as in store.h. */
 int redis_fold_get(es_store *s, const char *tenant_id, const char *table,
                    const char *key, char **state_json, int64_t *last_seq);

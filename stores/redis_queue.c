@@ -27,6 +27,7 @@
  *   {NAME}:wake           list  wakeup tokens (at most 64) for idle claims
  *   {NAME}:dead           list  skipped jobs as JSON (last 1000)
  *   {NAME}:seq, :tok, :rr string counters: positions, tokens, tickets
+ *   {NAME}:workers        hash  worker id -> its last beat (redis_workers.c)
  *
  * A group is in exactly one of: a tenant's ready zset, the due zset, the
  * leases zset, the parked zset. A claim moves at most 16 expired leases and

@@ -54,6 +54,8 @@ static const es_store_ops redis_store_ops = {
     .queue_parked_retry = redis_queue_parked_retry,
     .queue_parked_skip = redis_queue_parked_skip,
     .queue_origin_pending = redis_queue_origin_pending,
+    .worker_beat = redis_worker_beat,
+    .worker_list = redis_worker_list,
     .fold_get = redis_fold_get,
     .fold_put = redis_fold_put,
 };

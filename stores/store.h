@@ -109,6 +109,34 @@ typedef struct es_replay_checkpoint {
     int paused_fold;            /* the replay paused the fold for its swap */
 } es_replay_checkpoint;
 
+/* One engine process in the worker registry (worker_beat / worker_list).
+ * A beat replaces the whole entry; last_beat and lost are set by
+ * worker_list. */
+typedef struct es_worker_info {
+    const char *id;         /* engine instance id "<host>-<pid>-<random>" */
+    const char *host;
+    int64_t pid;
+    const char *role;       /* "all", "worker" */
+    int threads;            /* worker threads */
+    int64_t jobs_done;      /* jobs completed by the process since started_at */
+    double jobs_per_s;      /* rate over the last beat interval */
+    const char *generation; /* loaded script generation hash */
+    int64_t started_at;
+    int64_t lease_ms;       /* the process's lease: lost after 3 of them */
+    int64_t last_beat;      /* time of the last beat (ms) */
+    int lost;               /* no beat for STORE_WORKER_LOST_LEASES leases */
+} es_worker_info;
+
+/* A worker is reported lost when no beat came for this many of its leases
+ * (its claims have expired by then), and forgotten (pruned by worker_list)
+ * STORE_WORKER_PRUNE_MS after that. */
+#define STORE_WORKER_LOST_LEASES 3
+#define STORE_WORKER_PRUNE_MS INT64_C(3600000)
+
+/* 1 when an entry beaten at last_beat with lease_ms is lost at now; 2 when
+ * it is old enough to be pruned (also lost); 0 when alive. */
+int store_worker_age_state(int64_t last_beat, int64_t lease_ms, int64_t now);
+
 typedef int (*es_event_cb)(void *ud, const es_event *ev);        /* nonzero stops */
 typedef int (*es_pause_cb)(void *ud, const es_pause *pause);
 /* A fold row: state and last applied seq of (tenant, table, key). */
@@ -116,6 +144,7 @@ typedef int (*es_fold_cb)(void *ud, const char *tenant_id, const char *key,
                           const char *state_json, int64_t last_seq);
 typedef int (*es_stats_cb)(void *ud, const es_queue_stats *row);
 typedef int (*es_parked_cb)(void *ud, const es_parked_group *group);
+typedef int (*es_worker_cb)(void *ud, const es_worker_info *w);
 typedef int (*es_record_cb)(void *ud, const char *record_id,
                             const char *aggregate_id, const char *record_json,
                             int64_t created_at);
@@ -243,6 +272,17 @@ typedef struct es_store_ops {
 
     /* Calls cb once per pause, ordered by pipeline, component, tenant. */
     int (*pause_list)(es_store *s, es_pause_cb cb, void *ud);
+
+    /* ---- worker registry (optional: NULL when the backend has none) ----
+     * Lives with the queue, so `status` sees every process sharing it. */
+
+    /* Records a beat of w (id required) at `now`, replacing its entry. */
+    int (*worker_beat)(es_store *s, const es_worker_info *w, int64_t now);
+
+    /* Calls cb once per known worker, ordered by id, with last_beat and
+     * lost filled for `now` (store_worker_age_state); entries old enough
+     * to prune are deleted instead of listed. */
+    int (*worker_list)(es_store *s, int64_t now, es_worker_cb cb, void *ud);
 
     /* ---- fold store ---- */
 

@@ -861,6 +861,107 @@ static void conformance_pause_scopes(es_store *s)
     free(kb);
 }
 
+/* Collects worker_list entries (ids, and the fields the checks compare). */
+typedef struct conformance_workers {
+    int n;
+    char id[4][64], host[4][64], generation[4][64];
+    int64_t jobs_done[4], last_beat[4], pid[4];
+    int lost[4], threads[4];
+    double jobs_per_s[4];
+} conformance_workers;
+
+static int conformance_collect_worker(void *ud, const es_worker_info *w)
+{
+    conformance_workers *c = ud;
+    if (c->n < 4) {
+        snprintf(c->id[c->n], sizeof c->id[0], "%s", w->id);
+        snprintf(c->host[c->n], sizeof c->host[0], "%s", w->host);
+        snprintf(c->generation[c->n], sizeof c->generation[0], "%s", w->generation);
+        c->jobs_done[c->n] = w->jobs_done;
+        c->last_beat[c->n] = w->last_beat;
+        c->pid[c->n] = w->pid;
+        c->lost[c->n] = w->lost;
+        c->threads[c->n] = w->threads;
+        c->jobs_per_s[c->n] = w->jobs_per_s;
+    }
+    c->n++;
+    return 0;
+}
+
+static conformance_workers conformance_list_workers(es_store *s, int64_t now)
+{
+    conformance_workers c;
+    memset(&c, 0, sizeof c);
+    CHECK_INT(s->ops->worker_list(s, now, conformance_collect_worker, &c), 0);
+    return c;
+}
+
+static void conformance_workers_registry(es_store *s)
+{
+    es_worker_info a = {.id = "w-b", .host = "hostA", .pid = 41, .role = "worker",
+                        .threads = 4, .jobs_done = 10, .jobs_per_s = 2.5,
+                        .generation = "gen1", .started_at = CONF_T0 - 100,
+                        .lease_ms = 1000};
+    es_worker_info b = {.id = "w-a", .host = "hostB", .pid = 42, .role = "all",
+                        .threads = 2, .generation = "gen1", .started_at = CONF_T0,
+                        .lease_ms = 1000};
+    conformance_workers c = conformance_list_workers(s, CONF_T0);
+    CHECK_INT(c.n, 0);
+    CHECK_INT(s->ops->worker_beat(s, &a, CONF_T0), 0);
+    CHECK_INT(s->ops->worker_beat(s, &b, CONF_T0 + 10), 0);
+
+    /* listed by id, with every field of the last beat */
+    c = conformance_list_workers(s, CONF_T0 + 20);
+    CHECK_INT(c.n, 2);
+    CHECK_STR(c.id[0], "w-a");
+    CHECK_STR(c.id[1], "w-b");
+    CHECK_STR(c.host[1], "hostA");
+    CHECK_STR(c.generation[1], "gen1");
+    CHECK_INT(c.pid[1], 41);
+    CHECK_INT(c.threads[1], 4);
+    CHECK_INT(c.jobs_done[1], 10);
+    CHECK(c.jobs_per_s[1] > 2.49 && c.jobs_per_s[1] < 2.51);
+    CHECK_INT(c.last_beat[0], CONF_T0 + 10);
+    CHECK_INT(c.lost[0], 0);
+    CHECK_INT(c.lost[1], 0);
+
+    /* a new beat replaces the entry */
+    a.jobs_done = 25;
+    a.generation = "gen2";
+    CHECK_INT(s->ops->worker_beat(s, &a, CONF_T0 + 2000), 0);
+    c = conformance_list_workers(s, CONF_T0 + 2000);
+    CHECK_INT(c.n, 2);
+    CHECK_INT(c.jobs_done[1], 25);
+    CHECK_STR(c.generation[1], "gen2");
+    CHECK_INT(c.last_beat[1], CONF_T0 + 2000);
+
+    /* silent for more than STORE_WORKER_LOST_LEASES leases: lost */
+    int64_t lost_at = CONF_T0 + 10 + STORE_WORKER_LOST_LEASES * 1000 + 1;
+    c = conformance_list_workers(s, lost_at);
+    CHECK_INT(c.n, 2);
+    CHECK_INT(c.lost[0], 1);
+    CHECK_INT(c.lost[1], 0);
+
+    /* a lost worker that beats again is alive */
+    CHECK_INT(s->ops->worker_beat(s, &b, lost_at), 0);
+    c = conformance_list_workers(s, lost_at);
+    CHECK_INT(c.lost[0], 0);
+
+    /* pruned once lost for STORE_WORKER_PRUNE_MS: gone for good */
+    int64_t pruned_at = CONF_T0 + 2000 + STORE_WORKER_LOST_LEASES * 1000 +
+                        STORE_WORKER_PRUNE_MS + 1;
+    c = conformance_list_workers(s, pruned_at);
+    CHECK_INT(c.n, 1);
+    CHECK_STR(c.id[0], "w-a");
+    c = conformance_list_workers(s, lost_at);
+    CHECK_INT(c.n, 1);
+
+    /* a beat needs an id */
+    es_worker_info anon = {.id = "", .host = "h", .role = "all", .generation = "",
+                           .lease_ms = 1000};
+    CHECK_INT(s->ops->worker_beat(s, &anon, CONF_T0), -1);
+}
+
 /* ----------------------------------------------------------- runner */
 
 typedef void (*conformance_check_fn)(es_store *s);
@@ -904,6 +1005,7 @@ static void conformance_run(conformance_open_fn open_fresh, void *ud)
     int has_folds = ops->fold_get && ops->fold_put;
     int has_records = ops->record_append && ops->record_list;
     int has_pause = has_queue && ops->pause_set && ops->pause_check && ops->pause_list;
+    int has_workers = ops->worker_beat && ops->worker_list;
     probe->ops->close(probe);
 
     if (has_events) {
@@ -934,6 +1036,11 @@ static void conformance_run(conformance_open_fn open_fresh, void *ud)
         CONFORMANCE_ONE(conformance_pause_scopes);
     } else {
         fprintf(stderr, "skip: pause\n");
+    }
+    if (has_workers) {
+        CONFORMANCE_ONE(conformance_workers_registry);
+    } else {
+        fprintf(stderr, "skip: workers\n");
     }
     if (has_folds) {
         CONFORMANCE_ONE(conformance_folds);
