@@ -20,7 +20,8 @@
 -- Scale: ESENGINE_SPEC_CH_COMMANDS (default 4000; the issue's full size is
 -- 20000) over ESENGINE_SPEC_CH_AGGREGATES (default COMMANDS / 100); the
 -- outage run uses ESENGINE_SPEC_CH_OUTAGE_COMMANDS (default COMMANDS) and
--- ESENGINE_SPEC_CH_OUTAGE_S (default 20). Timings go to stderr.
+-- ESENGINE_SPEC_CH_OUTAGE_S (default 20); worker threads per process:
+-- ESENGINE_SPEC_CH_THREADS (default 4). Timings go to stderr.
 local h = require("spec.functional.helpers")
 local cjson = require("cjson")
 
@@ -30,6 +31,7 @@ local AGGREGATES = tonumber(os.getenv("ESENGINE_SPEC_CH_AGGREGATES")) or
 local OUTAGE_COMMANDS = tonumber(os.getenv("ESENGINE_SPEC_CH_OUTAGE_COMMANDS")) or COMMANDS
 local OUTAGE_S = tonumber(os.getenv("ESENGINE_SPEC_CH_OUTAGE_S")) or 20
 local WORKERS = 2
+local THREADS = tonumber(os.getenv("ESENGINE_SPEC_CH_THREADS")) or 4 -- per worker process
 local SENDERS = 2
 local TENANT = "t1"
 -- The writer's memory bound of the workers (URL option buffer_mb) and how
@@ -322,7 +324,7 @@ describe("esengine with ClickHouse and Redis", function()
     for _ = 1, n do
       local i = #workers + 1
       local log = dir .. "/worker-" .. i .. ".log"
-      local pid = h.spawn_exec(h.bin .. " run " .. flags .. " --role worker --workers 4 " ..
+      local pid = h.spawn_exec(h.bin .. " run " .. flags .. " --role worker --workers " .. THREADS .. " " ..
         "--max-attempts 20 --retry-base-ms 100 --retry-max-ms 2000", log)
       workers[i] = { pid = pid, log = log }
     end
@@ -471,9 +473,9 @@ describe("esengine with ClickHouse and Redis", function()
     assert.equal(SENDERS, tries, "a sender had to resend")
     local verified, rows, accounts = verify(run)
     assert.equal(AGGREGATES, accounts)
-    report("end to end: %d commands over %d aggregates, %d workers x 4 threads: folded in %.1f s " ..
+    report("end to end: %d commands over %d aggregates, %d workers x %d threads: folded in %.1f s " ..
       "(%.0f commands/s), drained (maps too) in %.1f s, %d event rows, %d active parts, verified in %.1f s",
-      COMMANDS, AGGREGATES, WORKERS, folded, COMMANDS / folded, drained, rows, parts_of_events(), verified)
+      COMMANDS, AGGREGATES, WORKERS, THREADS, folded, COMMANDS / folded, drained, rows, parts_of_events(), verified)
     check_alive()
   end)
 
