@@ -42,11 +42,12 @@ struct es_engine {
     pthread_cond_t heartbeat_cond;
 
     /* Worker registry: jobs completed by this process's workers (bumped by
-     * each finished claim), when the heartbeat started, and the figures of
-     * the previous beat (heartbeat thread only) for the jobs/s rate. */
+     * each finished claim), when the heartbeat started, and the jobs/s
+     * rate with the start of its window (heartbeat thread only). */
     atomic_llong jobs_done;
     int64_t started_at;
-    int64_t beat_jobs, beat_at;
+    int64_t rate_from_jobs, rate_from_at;
+    double rate;
 };
 
 /* ---- worker.c ---- */
@@ -86,6 +87,8 @@ void reload_watch_stop(es_engine *e);
 /* How often a process beats the worker registry (more often when a third
  * of the lease is shorter, so "lost" always means several missed beats). */
 #define REGISTRY_BEAT_MS 1000
+/* The jobs/s rate covers the last 1 to REGISTRY_RATE_WINDOW_MS. */
+#define REGISTRY_RATE_WINDOW_MS 10000
 
 /* Writes this process's entry in the queue store's worker registry (when
  * the store has one): identity, role, threads, jobs done and their rate

@@ -21,9 +21,17 @@ void registry_beat(es_engine *e)
     pthread_mutex_unlock(&e->control_lock);
     int64_t now = clock_now_ms();
     int64_t jobs = (int64_t)atomic_load(&e->jobs_done);
-    int64_t since = e->beat_at ? e->beat_at : e->started_at;
-    double rate = now > since ? (double)(jobs - e->beat_jobs) * 1000.0 / (double)(now - since)
-                              : 0.0;
+    if (e->rate_from_at < e->started_at) {
+        e->rate_from_at = e->started_at;
+        e->rate_from_jobs = jobs;
+    }
+    int64_t span = now - e->rate_from_at;
+    if (span >= REGISTRY_BEAT_MS)
+        e->rate = (double)(jobs - e->rate_from_jobs) * 1000.0 / (double)span;
+    if (span >= REGISTRY_RATE_WINDOW_MS) {
+        e->rate_from_at = now;
+        e->rate_from_jobs = jobs;
+    }
     es_worker_info w = {
         .id = e->instance_id,
         .host = host,
@@ -31,15 +39,11 @@ void registry_beat(es_engine *e)
         .role = e->opt.role,
         .threads = e->n_workers,
         .jobs_done = jobs,
-        .jobs_per_s = rate,
+        .jobs_per_s = e->rate,
         .generation = generation,
         .started_at = e->started_at,
         .lease_ms = e->opt.lease_ms,
     };
-    if (q->ops->worker_beat(q, &w, now) != 0) {
+    if (q->ops->worker_beat(q, &w, now) != 0)
         log_warn_limited("registry_beat", "worker registry beat: %s", diag_message());
-        return;
-    }
-    e->beat_jobs = jobs;
-    e->beat_at = now;
 }

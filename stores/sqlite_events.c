@@ -72,9 +72,9 @@ int sqlite_event_append(es_store *base, es_event *events, size_t n, int64_t now,
                         append_outcome *outcomes)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (!events[i].id || !events[i].tenant_id || !events[i].aggregate_type ||

@@ -25,13 +25,18 @@ static const char *const SQL_RECORD_LIST =
     "SELECT record_id, aggregate_id, record_json, created_at FROM records"
     " WHERE tenant_id = ?1 AND table_name = ?2 ORDER BY rowid LIMIT ?3";
 
+/* On the shared connection: a fold reads its state right before its unit
+ * of work writes it, from the warm cache. */
 int sqlite_fold_get(es_store *base, const char *tenant_id, const char *table,
                     const char *key, char **state_json, int64_t *last_seq)
 {
-    sqlite_conn *c = sqlite_conn_get((sqlite_store *)base);
-    if (!c) return -1;
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_conn *c = sqlite_shared_lock(s);
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_FOLD_GET, SQL_FOLD_GET);
-    if (!st) return -1;
+    if (!st) {
+        sqlite_shared_unlock(s);
+        return -1;
+    }
     sqlite_bind_str(st, 1, tenant_id);
     sqlite_bind_str(st, 2, table);
     sqlite_bind_str(st, 3, key);
@@ -41,8 +46,10 @@ int sqlite_fold_get(es_store *base, const char *tenant_id, const char *table,
         *last_seq = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) sqlite_fail(c, "fold get");
+    sqlite_shared_unlock(s);
     if (rc == SQLITE_DONE) return 1;
-    if (rc != SQLITE_ROW) return sqlite_fail(c, "fold get");
+    if (rc != SQLITE_ROW) return -1;
     if (oom || !*state_json) {
         free(*state_json);
         *state_json = NULL;
@@ -57,9 +64,9 @@ int sqlite_fold_put(es_store *base, const char *tenant_id, const char *table,
                     int64_t updated_at)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = -1;
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_FOLD_PUT, SQL_FOLD_PUT);
     if (st) {
@@ -80,9 +87,9 @@ int sqlite_record_append(es_store *base, const char *tenant_id, const char *tabl
                          const char *record_json, int64_t created_at)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = -1;
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_RECORD_INSERT, SQL_RECORD_INSERT);
     if (st) {

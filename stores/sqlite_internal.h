@@ -1,6 +1,7 @@
 /* sqlite_internal.h: what the sqlite_*.c files share: the store object,
- * per-thread connections with their prepared-statement cache, transaction
- * helpers, and the ops each concept file implements. Not for the engine. */
+ * its shared and reader connections with their prepared-statement caches,
+ * transaction helpers, and the ops each concept file implements. Not for
+ * the engine. */
 #ifndef ES_SQLITE_INTERNAL_H
 #define ES_SQLITE_INTERNAL_H
 
@@ -8,6 +9,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* One slot per cached prepared statement. The SQL text lives in the concept
@@ -51,34 +53,60 @@ typedef enum {
     SQ_COUNT
 } sqlite_stmt_id;
 
-/* A connection owned by one thread. in_tx is set between tx_begin and
- * tx_commit/rollback; notify asks the commit to wake claim waiters. */
+/* A connection with its prepared-statement cache. notify asks the commit
+ * to wake claim waiters. */
 typedef struct sqlite_conn {
     sqlite3 *db;
-    pthread_t owner;
-    int in_tx;
+    pthread_t owner; /* readers: the thread that uses it */
     int notify;
     sqlite3_stmt *stmts[SQ_COUNT];
     struct sqlite_conn *next;
 } sqlite_conn;
 
+/* The store keeps one shared connection per process for everything the
+ * workers do (units of work, claims, fold reads, every write): one page
+ * cache that a commit never invalidates, instead of one per thread that
+ * every other thread's commit does. Every use of it holds shared_mu
+ * (recursively, per thread): the worker threads serialise on the SQLite
+ * write lock anyway, and a unit of work holds shared_mu from tx_begin to
+ * tx_commit, so no other thread reads its uncommitted writes. Threads that
+ * only read (status, scans, listings) use their own reader connection and
+ * never wait for a unit; inside its own unit a thread reads through the
+ * shared connection (it sees its writes). Other processes have their own
+ * store: SQLite's file locks and busy timeout order them. */
 typedef struct sqlite_store {
     es_store base;
     uint64_t id;              /* unique per open, keys the thread caches */
     char *path;               /* the database file */
-    pthread_mutex_t mu;       /* guards conns */
-    pthread_mutex_t write_mu; /* held by the thread in a write transaction:
-                                 threads queue here instead of in SQLite's
-                                 sleeping busy handler */
-    sqlite_conn *conns;
+    sqlite_conn *shared;
+    pthread_mutex_t shared_mu;
+    _Atomic uintptr_t shared_owner; /* thread holding shared_mu, 0 if none */
+    int shared_depth;         /* recursion depth of the holder */
+    int unit_open;            /* between tx_begin and tx_commit/rollback */
+    int wal_frames;           /* frames in the WAL after the last commit */
+    int ckpt_mark;            /* wal_frames when a checkpoint last started */
+    pthread_mutex_t ckpt_mu;  /* guards ckpt_db */
+    sqlite3 *ckpt_db;         /* checkpoints run here, outside shared_mu */
+    pthread_mutex_t mu;       /* guards readers */
+    sqlite_conn *readers;
     pthread_mutex_t wait_mu;  /* guards wake_seq; wait_cv signals enqueues */
     pthread_cond_t wait_cv;
     uint64_t wake_seq;
 } sqlite_store;
 
-/* The calling thread's connection to s, opened on first use (owned by the
- * store, closed by ops->close). NULL with a diag on failure. */
+/* A connection to read with: the shared one when the calling thread holds
+ * it (inside its unit of work), else the thread's reader connection,
+ * opened on first use (owned by the store). Needs no release. NULL with a
+ * diag on failure. */
 sqlite_conn *sqlite_conn_get(sqlite_store *s);
+
+/* Takes / releases the shared connection (recursive per thread). Hot
+ * reads (claims, fold reads) use it: its cache is the warm one. */
+sqlite_conn *sqlite_shared_lock(sqlite_store *s);
+void sqlite_shared_unlock(sqlite_store *s);
+
+/* 1 when the calling thread has a unit of work open on s. */
+int sqlite_in_unit(sqlite_store *s);
 
 /* The cached statement `id` of c, prepared from `sql` on first use, reset
  * and with its bindings cleared. Owned by c. NULL with a diag on failure. */
@@ -87,13 +115,14 @@ sqlite3_stmt *sqlite_conn_stmt(sqlite_conn *c, sqlite_stmt_id id, const char *sq
 /* Sets DIAG_BACKEND with "what: <sqlite message>" and returns -1. */
 int sqlite_fail(sqlite_conn *c, const char *what);
 
-/* Opens a write transaction (BEGIN IMMEDIATE) unless the thread is inside
- * tx_begin; *own tells sqlite_write_end whether to finish it. 0 or -1. */
-int sqlite_write_begin(sqlite_store *s, sqlite_conn *c, int *own);
+/* Takes the shared connection into *c and opens a write transaction
+ * (BEGIN IMMEDIATE) unless one is open (the thread's unit of work); *own
+ * tells sqlite_write_end whether to finish it. 0, or -1 with nothing held. */
+int sqlite_write_begin(sqlite_store *s, sqlite_conn **c, int *own);
 
 /* Finishes what sqlite_write_begin opened: commits when rc == 0, rolls back
- * otherwise; wakes claim waiters after a commit that asked for it. Returns
- * rc, or -1 when the commit failed. */
+ * otherwise; wakes claim waiters after a commit that asked for it; releases
+ * the shared connection. Returns rc, or -1 when the commit failed. */
 int sqlite_write_end(sqlite_store *s, sqlite_conn *c, int own, int rc);
 
 /* Wakes every thread blocked in queue_claim on s. */
@@ -180,6 +209,7 @@ int sqlite_pause_set(es_store *s, const char *tenant_id, const char *pipeline,
 int sqlite_pause_check(es_store *s, const char *tenant_id, const char *pipeline,
                        const char *component, pause_mode *mode);
 int sqlite_pause_list(es_store *s, es_pause_cb cb, void *ud);
+
 
 int sqlite_fold_scan(es_store *s, const char *tenant_id, const char *table,
                      es_fold_cb cb, void *ud);

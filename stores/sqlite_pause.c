@@ -100,13 +100,13 @@ int sqlite_pause_set(es_store *base, const char *tenant_id, const char *pipeline
                      const char *component, pause_mode mode, int64_t now)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
     if (!pipeline || !*pipeline) {
         diag_set(DIAG_INVALID, "pause: a pipeline is required");
         return -1;
     }
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc;
     if (mode != PAUSE_NONE) {
         const char *text[3] = {pipeline, component ? component : "",

@@ -296,9 +296,9 @@ static int queue_reserve_positions(sqlite_conn *c, size_t n, int64_t *before)
 int sqlite_queue_enqueue(es_store *base, const es_job *jobs, size_t n, int64_t now)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int64_t pos = 0;
     int rc = queue_reserve_positions(c, n, &pos);
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -447,19 +447,21 @@ fail:
     return -1;
 }
 
-/* One claim attempt; outside a unit of work, a read-only probe first keeps
- * idle polling off the write lock. */
-static int queue_claim_once(sqlite_store *s, sqlite_conn *c, const char *worker_id,
-                            size_t max_jobs, int64_t now, int64_t lease_ms,
-                            es_claim *out)
+/* One claim attempt on the shared connection; outside a unit of work, a
+ * read-only probe first keeps idle polling off the write lock. */
+static int queue_claim_once(sqlite_store *s, const char *worker_id, size_t max_jobs,
+                            int64_t now, int64_t lease_ms, es_claim *out)
 {
-    if (!c->in_tx) {
+    if (!sqlite_in_unit(s)) {
+        sqlite_conn *c = sqlite_shared_lock(s);
         int ready = queue_probe(c, SQ_GROUP_NEXT_READY, SQL_GROUP_NEXT_READY, now);
         if (ready == 0) ready = queue_probe(c, SQ_EXPIRED_PROBE, SQL_EXPIRED_PROBE, now);
+        sqlite_shared_unlock(s);
         if (ready <= 0) return ready < 0 ? -1 : 1;
     }
+    sqlite_conn *c;
     int own;
-    if (sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = queue_claim_locked(c, worker_id, max_jobs, now, lease_ms, out);
     /* "nothing ready" still commits: a lease sweep may have run */
     int end = sqlite_write_end(s, c, own, rc < 0 ? -1 : 0);
@@ -473,14 +475,12 @@ int sqlite_queue_claim(es_store *base, const char *worker_id, size_t max_jobs,
     sqlite_store *s = (sqlite_store *)base;
     memset(out, 0, sizeof *out);
     if (max_jobs == 0) max_jobs = 1;
-    sqlite_conn *c = sqlite_conn_get(s);
-    if (!c) return -1;
     int64_t start = clock_monotonic_ms();
     for (;;) {
         uint64_t seen = sqlite_store_wake_seq(s);
         int64_t elapsed = clock_monotonic_ms() - start;
-        int rc = queue_claim_once(s, c, worker_id, max_jobs, now + elapsed, lease_ms, out);
-        if (rc != 1 || c->in_tx || elapsed >= wait_ms) return rc;
+        int rc = queue_claim_once(s, worker_id, max_jobs, now + elapsed, lease_ms, out);
+        if (rc != 1 || sqlite_in_unit(s) || elapsed >= wait_ms) return rc;
         int64_t left = wait_ms - elapsed;
         sqlite_store_wait(s, seen, (int)(left < CLAIM_POLL_MS ? left : CLAIM_POLL_MS));
     }
@@ -587,9 +587,9 @@ static int queue_check_done(const es_claim *claim, size_t n_done)
 int sqlite_queue_extend(es_store *base, es_claim *claim, int64_t now, int64_t lease_ms)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = -1;
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_EXTEND, SQL_GROUP_EXTEND);
     if (st) {
@@ -612,10 +612,10 @@ int sqlite_queue_complete(es_store *base, const es_claim *claim, size_t n_done,
                           int64_t now)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || queue_check_done(claim, n_done) != 0) return -1;
-    if (sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (queue_check_done(claim, n_done) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = queue_check_token(c, claim);
     if (rc == 0) rc = queue_delete_done(c, claim, n_done);
     if (rc == 0) rc = sqlite_queue_requeue(c, claim->group_key, now);
@@ -627,10 +627,10 @@ int sqlite_queue_fail(es_store *base, const es_claim *claim, size_t n_done,
                       int64_t now)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || queue_check_done(claim, n_done) != 0) return -1;
-    if (sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (queue_check_done(claim, n_done) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = queue_check_token(c, claim);
     if (rc == 0) rc = queue_delete_done(c, claim, n_done);
     int64_t pos = 0, run_at = 0;
@@ -660,10 +660,13 @@ int sqlite_queue_fail(es_store *base, const es_claim *claim, size_t n_done,
 int sqlite_queue_origin_pending(es_store *base, const char *origin_id,
                                 unsigned kind_mask, int64_t *count)
 {
-    sqlite_conn *c = sqlite_conn_get((sqlite_store *)base);
-    if (!c) return -1;
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_conn *c = sqlite_shared_lock(s);
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_ORIGIN_COUNT, SQL_ORIGIN_COUNT);
-    if (!st) return -1;
+    if (!st) {
+        sqlite_shared_unlock(s);
+        return -1;
+    }
     sqlite_bind_str(st, 1, origin_id);
     int64_t total = 0;
     int rc;
@@ -673,7 +676,8 @@ int sqlite_queue_origin_pending(es_store *base, const char *origin_id,
             total += sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return sqlite_fail(c, "origin count");
-    *count = total;
-    return 0;
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(c, "origin count");
+    sqlite_shared_unlock(s);
+    if (rc == 0) *count = total;
+    return rc;
 }

@@ -143,9 +143,9 @@ int sqlite_queue_parked_list(es_store *base, const char *tenant_id, es_parked_cb
 int sqlite_queue_parked_retry(es_store *base, const char *group_key, int64_t now)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = admin_run(c, SQL_IS_PARKED, group_key, now);
     if (rc == 1) {
         rc = admin_run(c, SQL_RETRY_HEAD, group_key, now);
@@ -160,9 +160,9 @@ int sqlite_queue_parked_retry(es_store *base, const char *group_key, int64_t now
 int sqlite_queue_parked_skip(es_store *base, const char *group_key, int64_t now)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = admin_run(c, SQL_IS_PARKED, group_key, now);
     if (rc == 1) {
         rc = admin_run(c, SQL_DEAD_LETTER, group_key, now);

@@ -193,9 +193,9 @@ int sqlite_fold_swap(es_store *base, const char *tenant_id, const char *table,
                      const char *shadow, const char *key, int only_shadowed)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = only_shadowed
                  ? replay_fold_write(c, SQL_FOLD_DROP_SHADOWED, table, tenant_id, key, shadow)
                  : replay_fold_write(c, SQL_FOLD_DROP, table, tenant_id, key, NULL);
@@ -207,9 +207,9 @@ int sqlite_fold_drop(es_store *base, const char *tenant_id, const char *table,
                      const char *key)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     int rc = replay_fold_write(c, SQL_FOLD_DROP, table, tenant_id, key, NULL);
     return sqlite_write_end(s, c, own, rc);
 }
@@ -247,9 +247,9 @@ int sqlite_replay_checkpoint_put(es_store *base, const char *pipeline,
                                  const char *projection, const es_replay_checkpoint *cp)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_conn_get(s);
+    sqlite_conn *c;
     int own;
-    if (!c || sqlite_write_begin(s, c, &own) != 0) return -1;
+    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
     sqlite3_stmt *st = replay_prepare(c, cp ? SQL_CHECKPOINT_PUT : SQL_CHECKPOINT_DELETE);
     int rc = -1;
     if (st) {

@@ -1,11 +1,11 @@
-/* sqlite_store.c: the embedded store object: open/close, per-thread
- * connections with cached statements, units of work, claim wake-ups. */
+/* sqlite_store.c: the embedded store object: open/close, the shared
+ * connection and the reader connections with cached statements, units of
+ * work, WAL checkpoints, claim wake-ups. */
 #include "sqlite_internal.h"
 
 #include "diag.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +14,25 @@
 
 #define SQLITE_BUSY_TIMEOUT_MS 10000
 #define CONN_CACHE_SLOTS 4
+/* Page cache of the shared connection (KiB): it holds the hot pages of the
+ * queue, the fold states and the tails of the event log. Readers keep
+ * SQLite's small default. */
+#define SHARED_CACHE_KIB 65536
+/* WAL checkpoints: past CKPT_SOFT_FRAMES the committing thread checkpoints
+ * (PASSIVE) on the checkpoint connection after releasing the shared one,
+ * so the other workers keep committing meanwhile. Commits that land during
+ * such a checkpoint keep the WAL from ever being fully copied, and SQLite
+ * rewinds the WAL only then; past CKPT_HARD_FRAMES a checkpoint therefore
+ * runs while the shared connection is held (no writer of this process in
+ * between), most frames being copied already, and the next write rewinds
+ * the WAL. journal_size_limit truncates the file after a rewind. */
+#define CKPT_SOFT_FRAMES 4096
+#define CKPT_HARD_FRAMES 32768
+#define WAL_SIZE_LIMIT "67108864"
 
-/* Per-thread shortcut from a store to this thread's connection, so the hot
- * path takes no lock. Store ids are never reused, so a stale slot of a
- * closed store never matches. */
+/* Per-thread shortcut from a store to this thread's reader connection, so
+ * the read path takes no lock. Store ids are never reused, so a stale slot
+ * of a closed store never matches. */
 typedef struct conn_cache_slot {
     uint64_t store_id;
     sqlite_conn *conn;
@@ -26,6 +41,13 @@ typedef struct conn_cache_slot {
 static _Thread_local conn_cache_slot conn_cache[CONN_CACHE_SLOTS];
 static _Thread_local unsigned conn_cache_next;
 static atomic_uint_fast64_t store_next_id = 1;
+/* Its address identifies the calling thread (shared_owner). */
+static _Thread_local char thread_token;
+
+static uintptr_t thread_self(void)
+{
+    return (uintptr_t)&thread_token;
+}
 
 static int conn_exec(sqlite3 *db, const char *sql)
 {
@@ -53,9 +75,7 @@ static sqlite3 *conn_open_db(const char *path)
     if (conn_exec(db, "PRAGMA journal_mode=WAL") != 0 ||
         conn_exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
         conn_exec(db, "PRAGMA temp_store=MEMORY") != 0 ||
-        conn_exec(db, "PRAGMA cache_size=-16384") != 0 ||
-        /* Reads map the file instead of copying pages (2x on the bench). */
-        conn_exec(db, "PRAGMA mmap_size=1073741824") != 0) {
+        conn_exec(db, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT) != 0) {
         sqlite3_close(db);
         return NULL;
     }
@@ -64,19 +84,72 @@ static sqlite3 *conn_open_db(const char *path)
 
 static void conn_free(sqlite_conn *c)
 {
+    if (!c) return;
     for (int i = 0; i < SQ_COUNT; i++) sqlite3_finalize(c->stmts[i]);
     sqlite3_close(c->db);
     free(c);
 }
 
+/* Records the WAL size after each commit of the shared connection (called
+ * by SQLite inside the commit, shared_mu held). */
+static int store_wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((sqlite_store *)ud)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+static sqlite_conn *store_open_shared(sqlite_store *s)
+{
+    sqlite_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        diag_set(DIAG_INTERNAL, "out of memory opening a sqlite connection");
+        return NULL;
+    }
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%d", SHARED_CACHE_KIB);
+    if (!(c->db = conn_open_db(s->path)) || conn_exec(c->db, pragma) != 0 ||
+        conn_exec(c->db, "PRAGMA wal_autocheckpoint=0") != 0) {
+        conn_free(c);
+        return NULL;
+    }
+    sqlite3_wal_hook(c->db, store_wal_hook, s);
+    return c;
+}
+
+sqlite_conn *sqlite_shared_lock(sqlite_store *s)
+{
+    uintptr_t self = thread_self();
+    if (atomic_load(&s->shared_owner) != self) {
+        pthread_mutex_lock(&s->shared_mu);
+        atomic_store(&s->shared_owner, self);
+    }
+    s->shared_depth++;
+    return s->shared;
+}
+
+void sqlite_shared_unlock(sqlite_store *s)
+{
+    if (--s->shared_depth > 0) return;
+    atomic_store(&s->shared_owner, (uintptr_t)0);
+    pthread_mutex_unlock(&s->shared_mu);
+}
+
+int sqlite_in_unit(sqlite_store *s)
+{
+    return atomic_load(&s->shared_owner) == thread_self() && s->unit_open;
+}
+
 sqlite_conn *sqlite_conn_get(sqlite_store *s)
 {
+    if (atomic_load(&s->shared_owner) == thread_self()) return s->shared;
     for (unsigned i = 0; i < CONN_CACHE_SLOTS; i++)
         if (conn_cache[i].store_id == s->id) return conn_cache[i].conn;
 
     pthread_t self = pthread_self();
     pthread_mutex_lock(&s->mu);
-    sqlite_conn *c = s->conns;
+    sqlite_conn *c = s->readers;
     while (c && !pthread_equal(c->owner, self)) c = c->next;
     pthread_mutex_unlock(&s->mu);
     if (!c) {
@@ -91,8 +164,8 @@ sqlite_conn *sqlite_conn_get(sqlite_store *s)
         }
         c->owner = self;
         pthread_mutex_lock(&s->mu);
-        c->next = s->conns;
-        s->conns = c;
+        c->next = s->readers;
+        s->readers = c;
         pthread_mutex_unlock(&s->mu);
     }
     conn_cache_slot *slot = &conn_cache[conn_cache_next++ % CONN_CACHE_SLOTS];
@@ -134,55 +207,89 @@ static int conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
     return 0;
 }
 
-/* Write transactions of one process take write_mu first, so that threads
- * hand the SQLite write lock over at once; only other processes meet the
- * busy handler. */
-static int conn_begin(sqlite_store *s, sqlite_conn *c)
+/* Copies the WAL into the database file (PASSIVE: never waits for
+ * writers). `wait` takes the checkpoint connection even when another
+ * thread is checkpointing; otherwise that thread's checkpoint suffices. */
+static void store_checkpoint(sqlite_store *s, int wait)
 {
-    pthread_mutex_lock(&s->write_mu);
-    if (conn_run(c, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE") == 0) return 0;
-    pthread_mutex_unlock(&s->write_mu);
+    if (wait) pthread_mutex_lock(&s->ckpt_mu);
+    else if (pthread_mutex_trylock(&s->ckpt_mu) != 0) return;
+    if (!s->ckpt_db) s->ckpt_db = conn_open_db(s->path);
+    /* a failure leaves the WAL longer; the next commit past the mark retries */
+    if (s->ckpt_db)
+        sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_unlock(&s->ckpt_mu);
+}
+
+/* BEGIN IMMEDIATE on the shared connection: the threads of this process
+ * queue on shared_mu and hand the SQLite write lock over at once; only
+ * other processes meet the busy handler. */
+static int conn_begin(sqlite_store *s)
+{
+    sqlite_shared_lock(s);
+    if (conn_run(s->shared, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE") == 0) return 0;
+    sqlite_shared_unlock(s);
     return -1;
 }
 
-/* Commits; on failure rolls back so the connection is usable again. */
-static int conn_commit(sqlite_store *s, sqlite_conn *c)
+/* Rolls back what is open, forgets the wake-up, releases the connection. */
+static void conn_rollback(sqlite_store *s)
 {
-    int rc = conn_run(c, SQ_COMMIT, "COMMIT");
-    if (rc != 0 && !sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
-    pthread_mutex_unlock(&s->write_mu);
-    return rc;
-}
-
-static void conn_rollback(sqlite_store *s, sqlite_conn *c)
-{
+    sqlite_conn *c = s->shared;
     if (!sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
     c->notify = 0;
-    pthread_mutex_unlock(&s->write_mu);
+    sqlite_shared_unlock(s);
 }
 
-int sqlite_write_begin(sqlite_store *s, sqlite_conn *c, int *own)
+/* Commits (on failure rolls back so the connection is usable again),
+ * releases the connection, wakes claim waiters and checkpoints every
+ * CKPT_SOFT_FRAMES new WAL frames (see CKPT_HARD_FRAMES). */
+static int conn_commit(sqlite_store *s)
 {
-    *own = !c->in_tx;
-    return *own ? conn_begin(s, c) : 0;
+    sqlite_conn *c = s->shared;
+    int rc = conn_run(c, SQ_COMMIT, "COMMIT");
+    if (rc != 0) {
+        conn_rollback(s);
+        return -1;
+    }
+    int notify = c->notify, outer = s->shared_depth == 1, ckpt = 0;
+    c->notify = 0;
+    if (s->wal_frames < s->ckpt_mark) s->ckpt_mark = 0; /* the WAL was rewound */
+    if (outer && s->wal_frames - s->ckpt_mark >= CKPT_SOFT_FRAMES) {
+        s->ckpt_mark = s->wal_frames;
+        ckpt = 1;
+        if (s->wal_frames >= CKPT_HARD_FRAMES) {
+            store_checkpoint(s, 1);
+            ckpt = 0;
+        }
+    }
+    sqlite_shared_unlock(s);
+    if (notify) sqlite_store_wake(s);
+    if (ckpt) store_checkpoint(s, 0);
+    return 0;
+}
+
+int sqlite_write_begin(sqlite_store *s, sqlite_conn **c, int *own)
+{
+    *c = sqlite_shared_lock(s);
+    *own = sqlite3_get_autocommit((*c)->db);
+    if (!*own) return 0;
+    sqlite_shared_unlock(s);
+    return conn_begin(s);
 }
 
 int sqlite_write_end(sqlite_store *s, sqlite_conn *c, int own, int rc)
 {
-    if (!own) return rc;
-    if (rc != 0) {
-        conn_rollback(s, c);
+    (void)c;
+    if (!own) {
+        sqlite_shared_unlock(s);
         return rc;
     }
-    if (conn_commit(s, c) != 0) {
-        c->notify = 0;
-        return -1;
+    if (rc != 0) {
+        conn_rollback(s);
+        return rc;
     }
-    if (c->notify) {
-        c->notify = 0;
-        sqlite_store_wake(s);
-    }
-    return 0;
+    return conn_commit(s) != 0 ? -1 : 0;
 }
 
 void sqlite_store_wake(sqlite_store *s)
@@ -249,51 +356,49 @@ static sqlite_store *store_of(es_store *s)
 static int sqlite_tx_begin(es_store *base)
 {
     sqlite_store *s = store_of(base);
-    sqlite_conn *c = sqlite_conn_get(s);
-    if (!c) return -1;
-    if (c->in_tx) {
+    if (sqlite_in_unit(s)) {
         diag_set(DIAG_INTERNAL, "sqlite tx_begin: a unit of work is already open");
         return -1;
     }
-    if (conn_begin(s, c) != 0) return -1;
-    c->in_tx = 1;
+    if (conn_begin(s) != 0) return -1;
+    s->unit_open = 1;
     return 0;
 }
 
 static int sqlite_tx_commit(es_store *base)
 {
     sqlite_store *s = store_of(base);
-    sqlite_conn *c = sqlite_conn_get(s);
-    if (!c) return -1;
-    if (!c->in_tx) {
+    if (!sqlite_in_unit(s)) {
         diag_set(DIAG_INTERNAL, "sqlite tx_commit: no unit of work is open");
         return -1;
     }
-    c->in_tx = 0;
-    return sqlite_write_end(s, c, 1, 0);
+    s->unit_open = 0;
+    return conn_commit(s);
 }
 
 static void sqlite_tx_rollback(es_store *base)
 {
     sqlite_store *s = store_of(base);
-    sqlite_conn *c = sqlite_conn_get(s);
-    if (!c || !c->in_tx) return;
-    c->in_tx = 0;
-    conn_rollback(s, c);
+    if (!sqlite_in_unit(s)) return;
+    s->unit_open = 0;
+    conn_rollback(s);
 }
 
 static void sqlite_store_close(es_store *base)
 {
     sqlite_store *s = store_of(base);
     if (!s) return;
-    sqlite_conn *c = s->conns;
+    sqlite_conn *c = s->readers;
     while (c) {
         sqlite_conn *next = c->next;
         conn_free(c);
         c = next;
     }
+    sqlite3_close(s->ckpt_db);
+    conn_free(s->shared);
     pthread_mutex_destroy(&s->mu);
-    pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->shared_mu);
+    pthread_mutex_destroy(&s->ckpt_mu);
     pthread_mutex_destroy(&s->wait_mu);
     pthread_cond_destroy(&s->wait_cv);
     free(s->path);
@@ -377,7 +482,8 @@ es_store *sqlite_store_open(const char *data_dir)
     s->base.ops = &sqlite_store_ops;
     s->id = atomic_fetch_add(&store_next_id, 1);
     pthread_mutex_init(&s->mu, NULL);
-    pthread_mutex_init(&s->write_mu, NULL);
+    pthread_mutex_init(&s->shared_mu, NULL);
+    pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_mutex_init(&s->wait_mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -385,8 +491,8 @@ es_store *sqlite_store_open(const char *data_dir)
     pthread_cond_init(&s->wait_cv, &attr);
     pthread_condattr_destroy(&attr);
 
-    sqlite_conn *c = sqlite_conn_get(s);
-    if (!c || sqlite_schema_create(c->db) != 0) {
+    s->shared = store_open_shared(s);
+    if (!s->shared || sqlite_schema_create(s->shared->db) != 0) {
         diag_prefix("sqlite store %s", s->path);
         sqlite_store_close(&s->base);
         return NULL;

@@ -193,7 +193,11 @@ describe("esengine with Redis queues", function()
     local code, out, err = h.esengine("status --json " .. flags)
     assert.equal(0, code, err)
     local rows = {}
-    for _, line in ipairs(h.lines(out)) do rows[#rows + 1] = h.json(line) end
+    for _, line in ipairs(h.lines(out)) do
+      local row = h.json(line)
+      -- queue rows only (not the worker, projection or pause lines)
+      if row.kind then rows[#rows + 1] = row end
+    end
     return rows
   end
 
