@@ -210,6 +210,9 @@ int sqlite_pause_check(es_store *s, const char *tenant_id, const char *pipeline,
                        const char *component, pause_mode *mode);
 int sqlite_pause_list(es_store *s, es_pause_cb cb, void *ud);
 
+/* Worker registry (sqlite_workers.c), as in store.h. */
+int sqlite_worker_beat(es_store *s, const es_worker_info *w, int64_t now);
+int sqlite_worker_list(es_store *s, int64_t now, es_worker_cb cb, void *ud);
 
 int sqlite_fold_scan(es_store *s, const char *tenant_id, const char *table,
                      es_fold_cb cb, void *ud);

@@ -124,7 +124,20 @@ static const char *const SCHEMA_SQL =
     "  events_done INTEGER NOT NULL,"
     "  started_at INTEGER NOT NULL,"
     "  paused_fold INTEGER NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (pipeline, projection)) WITHOUT ROWID;";
+    "  PRIMARY KEY (pipeline, projection)) WITHOUT ROWID;"
+    /* Worker registry (sqlite_workers.c): the last beat of each process. */
+    "CREATE TABLE IF NOT EXISTS workers ("
+    "  id TEXT PRIMARY KEY,"
+    "  host TEXT NOT NULL,"
+    "  pid INTEGER NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  threads INTEGER NOT NULL,"
+    "  jobs_done INTEGER NOT NULL,"
+    "  jobs_per_s REAL NOT NULL,"
+    "  generation TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  lease_ms INTEGER NOT NULL,"
+    "  last_beat INTEGER NOT NULL) WITHOUT ROWID;";
 
 int sqlite_schema_create(sqlite3 *db)
 {
