@@ -43,6 +43,7 @@ typedef enum {
     SQ_JOB_FAIL,
     SQ_GROUP_PARK,
     SQ_ORIGIN_COUNT,
+    SQ_COUNT_ADD,
     SQ_FOLD_GET,
     SQ_FOLD_PUT,
     SQ_RECORD_INSERT,
@@ -157,6 +158,11 @@ char *sqlite_column_dup(sqlite3_stmt *st, int col, int *oom);
 /* Decodes the SQLITE_JOB_COLUMNS starting at column `col` into a zeroed
  * `job` (strings malloc'd, owned by job). 0, or -1 on OOM with a diag. */
 int sqlite_job_read(sqlite3_stmt *st, int col, es_job *job);
+
+/* Adds `delta` to the queued-job count of (pipeline, component, kind), in
+ * the caller's write transaction. 0 or -1. */
+int sqlite_queue_count_add(sqlite_conn *c, const char *pipeline, const char *component,
+                           int kind, int64_t delta);
 
 /* Makes a group idle after its head changed, inside the caller's write
  * transaction: deleted when empty, else ready at max(now, head.run_at), so

@@ -79,6 +79,10 @@ static const char *const SQL_GROUP_EXTEND =
 static const char *const SQL_JOBS_DELETE_UPTO =
     "DELETE FROM jobs WHERE group_key = ?1 AND pos <= ?2";
 
+static const char *const SQL_COUNT_ADD =
+    "INSERT INTO queue_counts (pipeline, component, kind, jobs) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (pipeline, component, kind) DO UPDATE SET jobs = jobs + excluded.jobs";
+
 static const char *const SQL_JOB_HEAD_RUN_AT =
     "SELECT pos, run_at, attempts FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1";
 
@@ -139,6 +143,18 @@ int sqlite_job_read(sqlite3_stmt *st, int col, es_job *job)
     return 0;
 }
 
+int sqlite_queue_count_add(sqlite_conn *c, const char *pipeline, const char *component,
+                           int kind, int64_t delta)
+{
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_COUNT_ADD, SQL_COUNT_ADD);
+    if (!st) return -1;
+    sqlite_bind_str(st, 1, pipeline);
+    sqlite_bind_str(st, 2, component);
+    sqlite3_bind_int(st, 3, kind);
+    sqlite3_bind_int64(st, 4, delta);
+    return queue_step_done(c, st, "queue count");
+}
+
 /* ---- enqueue */
 
 /* Inserts one job (ignored when its id is queued); *inserted tells. */
@@ -164,6 +180,10 @@ static int queue_insert(sqlite_conn *c, const es_job *job, const char *id, int64
     if (queue_step_done(c, st, "job insert") != 0) return -1;
     *inserted = sqlite3_changes(c->db) > 0;
     if (!*inserted) return 0;
+    if (sqlite_queue_count_add(c, job->pipeline ? job->pipeline : "",
+                               job->component ? job->component : "", (int)job->kind,
+                               1) != 0)
+        return -1;
 
     st = sqlite_conn_stmt(c, SQ_GROUP_INSERT, SQL_GROUP_INSERT);
     if (!st) return -1;
@@ -508,7 +528,8 @@ static int queue_check_token(sqlite_conn *c, const es_claim *claim)
     return 0;
 }
 
-/* Deletes the first n_done jobs of the claim. */
+/* Deletes the first n_done jobs of the claim and takes them off the
+ * queue counts (one update per run of jobs of the same component). */
 static int queue_delete_done(sqlite_conn *c, const es_claim *claim, size_t n_done)
 {
     if (n_done == 0) return 0;
@@ -516,7 +537,22 @@ static int queue_delete_done(sqlite_conn *c, const es_claim *claim, size_t n_don
     if (!st) return -1;
     sqlite_bind_str(st, 1, claim->group_key);
     sqlite3_bind_int64(st, 2, claim->jobs[n_done - 1].position);
-    return queue_step_done(c, st, "complete jobs");
+    if (queue_step_done(c, st, "complete jobs") != 0) return -1;
+    /* the deleted rows are the claim's first n_done jobs (the token is
+     * current and positions only grow): their keys are in claim->jobs */
+    size_t run = 0;
+    for (size_t i = 1; i <= n_done; i++) {
+        const es_job *a = &claim->jobs[run];
+        const es_job *b = i < n_done ? &claim->jobs[i] : NULL;
+        if (b && b->kind == a->kind && strcmp(b->pipeline, a->pipeline) == 0 &&
+            strcmp(b->component, a->component) == 0)
+            continue;
+        if (sqlite_queue_count_add(c, a->pipeline, a->component, (int)a->kind,
+                                   -(int64_t)(i - run)) != 0)
+            return -1;
+        run = i;
+    }
+    return 0;
 }
 
 /* The group's head: 1 with its pos/run_at/attempts, 0 when empty, -1. */

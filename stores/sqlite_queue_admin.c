@@ -6,22 +6,45 @@
 #include "diag.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-/* A job is in flight when its group is claimed and it is in the claim;
- * delayed when idle but not due (own run_at or the group's ready_at). */
-static const char *const SQL_STATS =
-    "SELECT pipeline, component, kind,"
-    " sum(NOT parked AND NOT in_flight AND NOT later),"
-    " sum(NOT parked AND NOT in_flight AND later),"
-    " sum(in_flight), sum(parked),"
-    " count(DISTINCT CASE WHEN parked THEN group_key END),"
-    " min(CASE WHEN NOT parked AND NOT in_flight AND NOT later THEN enqueued_at END)"
-    " FROM (SELECT j.pipeline, j.component, j.kind, j.group_key, j.enqueued_at,"
-    "   g.parked_at IS NOT NULL AS parked,"
-    "   coalesce(g.lease_until IS NOT NULL AND j.pos <= g.claimed_upto, 0) AS in_flight,"
-    "   j.run_at > ?1 OR coalesce(g.ready_at, 0) > ?1 AS later"
-    "   FROM jobs j JOIN groups g ON g.group_key = j.group_key)"
-    " GROUP BY pipeline, component, kind ORDER BY 1, 2, 3";
+/* Stats come from the queue counts, less the jobs that are not pending:
+ * every job of a claimed, parked or later-ready group (few groups; each of
+ * their jobs is classified as before: in flight when in the claim, delayed
+ * when not due), and the jobs not due in the other groups (jobs_later).
+ * The oldest pending job of a ready group is its head. No statement scans
+ * the jobs. */
+static const char *const SQL_STATS_TOTALS =
+    "SELECT pipeline, component, kind, jobs FROM queue_counts WHERE jobs > 0"
+    " ORDER BY 1, 2, 3";
+
+/* Rows: pipeline, component, kind, parked, in_flight, later, enqueued_at,
+ * first (the group's head: counts parked_groups) */
+static const char *const SQL_STATS_SPECIAL =
+    "WITH special(group_key) AS ("
+    "  SELECT group_key FROM groups WHERE lease_until IS NOT NULL"
+    "  UNION ALL SELECT group_key FROM groups WHERE parked_at IS NOT NULL"
+    "  UNION ALL SELECT group_key FROM groups WHERE ready_at > ?1)"
+    " SELECT j.pipeline, j.component, j.kind, g.parked_at IS NOT NULL,"
+    "  coalesce(g.lease_until IS NOT NULL AND j.pos <= g.claimed_upto, 0),"
+    "  j.run_at > ?1 OR coalesce(g.ready_at, 0) > ?1, j.enqueued_at,"
+    "  j.pos = (SELECT h.pos FROM jobs h WHERE h.group_key = j.group_key"
+    "           ORDER BY h.pos LIMIT 1)"
+    " FROM special s JOIN groups g ON g.group_key = s.group_key"
+    " JOIN jobs j ON j.group_key = s.group_key";
+
+static const char *const SQL_STATS_LATER =
+    "SELECT j.pipeline, j.component, j.kind, count(*) FROM jobs j"
+    " JOIN groups g ON g.group_key = j.group_key"
+    " WHERE j.run_at > j.enqueued_at AND j.run_at > ?1 AND g.lease_until IS NULL"
+    " AND g.parked_at IS NULL AND coalesce(g.ready_at, 0) <= ?1 GROUP BY 1, 2, 3";
+
+static const char *const SQL_STATS_OLDEST =
+    "SELECT j.pipeline, j.component, j.kind, min(j.enqueued_at) FROM groups g"
+    " JOIN jobs j ON j.group_key = g.group_key AND j.pos ="
+    "  (SELECT h.pos FROM jobs h WHERE h.group_key = g.group_key ORDER BY h.pos LIMIT 1)"
+    " WHERE g.lease_until IS NULL AND g.parked_at IS NULL"
+    " AND coalesce(g.ready_at, 0) <= ?1 AND j.run_at <= ?1 GROUP BY 1, 2, 3";
 
 static const char *const SQL_PARKED_LIST =
     "SELECT g.group_key, g.parked_at,"
@@ -48,6 +71,10 @@ static const char *const SQL_DEAD_LETTER =
     " SELECT pos, id, group_key, kind, tenant_id, pipeline, component, origin_id,"
     " attempts, last_error, payload, enqueued_at, ?2 FROM jobs"
     " WHERE group_key = ?1 ORDER BY pos LIMIT 1";
+
+static const char *const SQL_UNCOUNT_HEAD =
+    "UPDATE queue_counts SET jobs = jobs - 1 WHERE (pipeline, component, kind) ="
+    " (SELECT pipeline, component, kind FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
 
 static const char *const SQL_DELETE_HEAD =
     "DELETE FROM jobs WHERE group_key = ?1 AND pos ="
@@ -78,34 +105,140 @@ static int admin_run(sqlite_conn *c, const char *sql, const char *group_key, int
     return sqlite_fail(c, "queue admin");
 }
 
-int sqlite_queue_stats(es_store *base, int64_t now, es_stats_cb cb, void *ud)
+/* The stats rows being built, one per (pipeline, component, kind). */
+typedef struct stats_rows {
+    es_queue_stats *rows;
+    size_t n;
+} stats_rows;
+
+static void stats_rows_free(stats_rows *r)
 {
-    sqlite_conn *c = sqlite_conn_get((sqlite_store *)base);
-    if (!c) return -1;
-    sqlite3_stmt *st = admin_prepare(c, SQL_STATS);
+    for (size_t i = 0; i < r->n; i++) {
+        free((char *)r->rows[i].pipeline);
+        free((char *)r->rows[i].component);
+    }
+    free(r->rows);
+}
+
+/* The row of the key in columns 0-2 of st; NULL when the counts have none
+ * (not expected) or on OOM (*oom set). Rows come sorted from
+ * SQL_STATS_TOTALS, so lookups bisect. */
+static es_queue_stats *stats_find(stats_rows *r, sqlite3_stmt *st)
+{
+    const char *p = (const char *)sqlite3_column_text(st, 0);
+    const char *c = (const char *)sqlite3_column_text(st, 1);
+    int kind = sqlite3_column_int(st, 2);
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        es_queue_stats *row = &r->rows[mid];
+        int cmp = strcmp(row->pipeline, p ? p : "");
+        if (cmp == 0) cmp = strcmp(row->component, c ? c : "");
+        if (cmp == 0) cmp = (int)row->kind - kind;
+        if (cmp == 0) return row;
+        if (cmp < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+static int stats_totals(sqlite_conn *c, stats_rows *r)
+{
+    sqlite3_stmt *st = admin_prepare(c, SQL_STATS_TOTALS);
+    if (!st) return -1;
+    int rc, oom = 0;
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (r->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            es_queue_stats *rows = realloc(r->rows, cap * sizeof *rows);
+            if (!rows) {
+                oom = 1;
+                break;
+            }
+            r->rows = rows;
+        }
+        es_queue_stats *row = &r->rows[r->n++];
+        memset(row, 0, sizeof *row);
+        row->pipeline = sqlite_column_dup(st, 0, &oom);
+        row->component = sqlite_column_dup(st, 1, &oom);
+        row->kind = (job_kind)sqlite3_column_int(st, 2);
+        row->pending = sqlite3_column_int64(st, 3); /* less the others, below */
+        if (oom) break;
+    }
+    sqlite3_finalize(st);
+    if (oom) {
+        diag_set(DIAG_INTERNAL, "out of memory in queue stats");
+        return -1;
+    }
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_fail(c, "queue stats");
+}
+
+/* Runs one of the per-key statements with ?1 = now, calling `apply`. */
+static int stats_apply(sqlite_conn *c, const char *sql, int64_t now, stats_rows *r,
+                       void (*apply)(es_queue_stats *row, sqlite3_stmt *st))
+{
+    sqlite3_stmt *st = admin_prepare(c, sql);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, now);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        es_queue_stats row = {
-            .pipeline = (const char *)sqlite3_column_text(st, 0),
-            .component = (const char *)sqlite3_column_text(st, 1),
-            .kind = (job_kind)sqlite3_column_int(st, 2),
-            .pending = sqlite3_column_int64(st, 3),
-            .delayed = sqlite3_column_int64(st, 4),
-            .in_flight = sqlite3_column_int64(st, 5),
-            .parked = sqlite3_column_int64(st, 6),
-            .parked_groups = sqlite3_column_int64(st, 7),
-            .oldest_pending_at = sqlite3_column_int64(st, 8),
-        };
-        if (cb(ud, &row) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
+        es_queue_stats *row = stats_find(r, st);
+        if (row) apply(row, st);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return sqlite_fail(c, "queue stats");
-    return 0;
+    return rc == SQLITE_DONE ? 0 : sqlite_fail(c, "queue stats");
+}
+
+static void stats_special(es_queue_stats *row, sqlite3_stmt *st)
+{
+    int64_t enqueued_at = sqlite3_column_int64(st, 6);
+    if (sqlite3_column_int(st, 3)) {
+        row->parked++;
+        if (sqlite3_column_int(st, 7)) row->parked_groups++;
+    } else if (sqlite3_column_int(st, 4)) {
+        row->in_flight++;
+    } else if (sqlite3_column_int(st, 5)) {
+        row->delayed++;
+    } else if (!row->oldest_pending_at || enqueued_at < row->oldest_pending_at) {
+        row->oldest_pending_at = enqueued_at;
+    }
+    if (sqlite3_column_int(st, 3) || sqlite3_column_int(st, 4) || sqlite3_column_int(st, 5))
+        row->pending--;
+}
+
+static void stats_later(es_queue_stats *row, sqlite3_stmt *st)
+{
+    int64_t n = sqlite3_column_int64(st, 3);
+    row->delayed += n;
+    row->pending -= n;
+}
+
+static void stats_oldest(es_queue_stats *row, sqlite3_stmt *st)
+{
+    int64_t at = sqlite3_column_int64(st, 3);
+    if (!row->oldest_pending_at || at < row->oldest_pending_at) row->oldest_pending_at = at;
+}
+
+int sqlite_queue_stats(es_store *base, int64_t now, es_stats_cb cb, void *ud)
+{
+    sqlite_conn *c = sqlite_conn_get((sqlite_store *)base);
+    if (!c) return -1;
+    stats_rows r = {0};
+    /* one read transaction: the four statements see one snapshot */
+    int own = sqlite3_get_autocommit(c->db);
+    int rc = own && sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK
+                 ? sqlite_fail(c, "queue stats")
+                 : 0;
+    if (rc == 0) rc = stats_totals(c, &r);
+    if (rc == 0) rc = stats_apply(c, SQL_STATS_SPECIAL, now, &r, stats_special);
+    if (rc == 0) rc = stats_apply(c, SQL_STATS_LATER, now, &r, stats_later);
+    if (rc == 0) rc = stats_apply(c, SQL_STATS_OLDEST, now, &r, stats_oldest);
+    if (own) sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    for (size_t i = 0; rc == 0 && i < r.n; i++)
+        if (cb(ud, &r.rows[i]) != 0) break;
+    stats_rows_free(&r);
+    return rc;
 }
 
 int sqlite_queue_parked_list(es_store *base, const char *tenant_id, es_parked_cb cb,
@@ -166,6 +299,7 @@ int sqlite_queue_parked_skip(es_store *base, const char *group_key, int64_t now)
     int rc = admin_run(c, SQL_IS_PARKED, group_key, now);
     if (rc == 1) {
         rc = admin_run(c, SQL_DEAD_LETTER, group_key, now);
+        if (rc == 0) rc = admin_run(c, SQL_UNCOUNT_HEAD, group_key, now);
         if (rc == 0) rc = admin_run(c, SQL_DELETE_HEAD, group_key, now);
         if (rc == 0) rc = sqlite_queue_requeue(c, group_key, now);
     } else if (rc == 0) {

@@ -57,6 +57,21 @@ static const char *const SCHEMA_SQL =
     "  UNIQUE (group_key, id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS jobs_origin ON jobs (coalesce(origin_id, id));"
     "CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
+    /* Jobs enqueued (or retried) to run later than their enqueue: the only
+     * ones queue_stats must look at one by one in a ready group. */
+    "CREATE INDEX IF NOT EXISTS jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
+    /* Queued jobs per (pipeline, component, kind), kept by every insert
+     * and delete of jobs, so that queue_stats never scans the jobs. Filled
+     * from jobs when created over a queue that predates it. */
+    "CREATE TABLE IF NOT EXISTS queue_counts ("
+    "  pipeline TEXT NOT NULL,"
+    "  component TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  jobs INTEGER NOT NULL,"
+    "  PRIMARY KEY (pipeline, component, kind)) WITHOUT ROWID;"
+    "INSERT INTO queue_counts (pipeline, component, kind, jobs)"
+    "  SELECT pipeline, component, kind, count(*) FROM jobs"
+    "  WHERE NOT EXISTS (SELECT 1 FROM queue_counts) GROUP BY 1, 2, 3;"
     "CREATE TABLE IF NOT EXISTS groups ("
     "  group_key TEXT PRIMARY KEY,"
     "  ready_at INTEGER,"
