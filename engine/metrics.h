@@ -29,9 +29,10 @@
  *   a new script generation swapped in:
  *     metrics_set(METRIC_SCRIPT_GENERATION, generation_number, NULL, NULL, NULL);
  *
- * Queue depth, oldest pending age and parked groups are not pushed: the
- * /metrics endpoint reads them from the queue store at scrape time
- * (http_routes.c), so they are always current. */
+ * Queue depth, oldest pending age, parked groups and the worker registry
+ * (workers seen, heartbeat age and jobs/s per worker process) are not
+ * pushed: the /metrics endpoint reads them from the queue store at scrape
+ * time (http_routes.c), so they are always current. */
 #ifndef ES_METRICS_H
 #define ES_METRICS_H
 
