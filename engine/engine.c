@@ -23,7 +23,7 @@ void engine_options_default(es_engine_options *opt)
     opt->data_dir = "./esengine-data";
     opt->role = "all";
     opt->workers = 0;
-    opt->batch_size = 100;
+    opt->batch_size = 256;
     opt->max_attempts = 10;
     opt->lease_ms = 10000;
     opt->retry_base_ms = 1000;
@@ -47,7 +47,7 @@ static void options_copy(es_engine_options *dst, const es_engine_options *src)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         dst->workers = cores > 0 ? (int)cores : 1;
     }
-    if (dst->batch_size <= 0) dst->batch_size = 100;
+    if (dst->batch_size <= 0) dst->batch_size = 256;
     if (dst->max_attempts <= 0) dst->max_attempts = 10;
     if (dst->lease_ms <= 0) dst->lease_ms = 10000;
 }

@@ -20,7 +20,7 @@ typedef struct es_engine_options {
     int memory;                 /* 1: memory backends (tests); ignores the above */
     const char *role;           /* "all" (default), "web", "worker" */
     int workers;                /* worker threads; 0 = number of cores */
-    int batch_size;             /* max jobs per claim (default 100) */
+    int batch_size;             /* max jobs per claim (default 256) */
     int max_attempts;           /* failures before a group is parked (default 10) */
     int64_t lease_ms;           /* claim visibility timeout (default 30000) */
     int64_t retry_base_ms;      /* first retry delay (default 1000) */

@@ -170,8 +170,10 @@ static int finish_claim(worker *w, const es_claim *c, size_t n_done, const char 
     return q->ops->queue_fail(q, c, n_done, error, retry_at, e->opt.max_attempts, now);
 }
 
-/* Writes of one unit: store writes, plus jobs to enqueue into *jobs. */
-typedef int (*unit_writes)(worker *w, void *ud, job_batch *jobs);
+/* Writes of one unit at time `now` (one clock reading per unit, so jobs it
+ * enqueues are due exactly when enqueued): store writes, plus jobs to
+ * enqueue into *jobs. */
+typedef int (*unit_writes)(worker *w, void *ud, int64_t now, job_batch *jobs);
 
 /* 1 when the queue lives in the same store as the others, so one
  * transaction covers everything (SQLite, memory). */
@@ -193,7 +195,7 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     job_batch jobs = {0};
     int rc = -1;
     if (backends_tx_begin(b) != 0) return -1;
-    if (writes && writes(w, ud, &jobs) != 0) goto rollback;
+    if (writes && writes(w, ud, now, &jobs) != 0) goto rollback;
     if (queue_in_tx(b)) {
         if ((jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) ||
             finish_claim(w, c, n_done, error, now) != 0)
@@ -223,11 +225,10 @@ typedef struct command_unit {
     const char **origins;     /* origin of each event's jobs */
 } command_unit;
 
-static int command_writes(worker *w, void *ud, job_batch *jobs)
+static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
 {
     command_unit *u = ud;
     es_backends *b = &w->engine->backends;
-    int64_t now = clock_now_ms();
     if (u->n_events &&
         b->events->ops->event_append(b->events, u->events, u->n_events, now, u->outcomes) != 0)
         return -1;
@@ -309,12 +310,11 @@ typedef struct fold_unit {
     es_fold_result result;
 } fold_unit;
 
-static int fold_writes(worker *w, void *ud, job_batch *jobs)
+static int fold_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
 {
     fold_unit *u = ud;
     es_backends *b = &w->engine->backends;
     const es_job *first = &u->claim->jobs[0];
-    int64_t now = clock_now_ms();
     if (u->result.n_applied && u->result.state_json && !u->info->custom) {
         const es_event *last = &u->events[u->result.n_applied - 1];
         const char *key = u->info->keyed ? strrchr(first->group_key, '\x1f') + 1
@@ -427,12 +427,11 @@ typedef struct map_unit {
     size_t n_done;
 } map_unit;
 
-static int map_writes(worker *w, void *ud, job_batch *jobs)
+static int map_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
 {
     (void)jobs;
     map_unit *u = ud;
     es_store *s = w->engine->backends.records;
-    int64_t now = clock_now_ms();
     for (size_t i = 0; i < u->n_done; i++) {
         if (!u->records[i] || u->info->custom) continue;
         const es_event *ev = &u->events[i];
@@ -488,9 +487,10 @@ typedef struct reactor_unit {
 } reactor_unit;
 
 /* Hands the dispatched command jobs over to the unit's batch. */
-static int reactor_writes(worker *w, void *ud, job_batch *jobs)
+static int reactor_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
 {
     (void)w;
+    (void)now;
     reactor_unit *u = ud;
     *jobs = u->commands;
     memset(&u->commands, 0, sizeof u->commands);
