@@ -13,7 +13,7 @@ describe("esengine on the embedded store", function()
   local dir, flags, runner
 
   local function start_runner(extra)
-    runner = h.spawn_exec(h.bin .. " run " .. flags .. " --workers 2 --lease-ms 2000 " ..
+    runner = h.spawn_exec(h.bin .. " run " .. flags .. " --workers 2 --lease-ms 2000 --listen 127.0.0.1:0 " ..
       "--max-attempts 3 --retry-base-ms 50 " .. (extra or ""), dir .. "/run.log")
     h.wait_until("the engine to start", 20, function()
       local f = io.open(dir .. "/run.log")

@@ -88,7 +88,7 @@ local function wait_states(dir, tenant, expected, seconds)
 end
 
 local function start_engine(dir)
-  return h.spawn_exec(h.bin .. " run --workers 2" .. flags(dir), dir .. "/run.log")
+  return h.spawn_exec(h.bin .. " run --workers 2 --listen 127.0.0.1:0" .. flags(dir), dir .. "/run.log")
 end
 
 local function stop_engine(pid)
