@@ -152,7 +152,8 @@ int cli_status(es_config *cfg)
     if (code == EXIT_OK) print_lags(&o);
     lags_free(&o);
     if (code == EXIT_OK &&
-        (cli_status_pauses(e, cfg) != 0 || cli_status_workers(e, cfg) != 0)) {
+        (cli_status_pauses(e, cfg) != 0 || cli_status_workers(e, cfg) != 0 ||
+         engine_print_reload_status(e, cfg->json) != 0)) {
         fprintf(stderr, "esengine status: %s\n", diag_message());
         code = EXIT_FAIL;
     }

@@ -124,6 +124,9 @@ int engine_start(es_engine *e)
     for (int i = 0; i < e->n_workers; i++)
         if (worker_start(e->workers[i]) != 0) return -1;
     if (heartbeat_start(e) != 0) return -1;
+    pthread_mutex_lock(&e->control_lock);
+    reload_status_write(e, NULL);
+    pthread_mutex_unlock(&e->control_lock);
     e->started = 1;
     log_info("engine %s: %d workers on %s", e->instance_id, e->n_workers,
              e->backends.queue->ops->name);
@@ -212,6 +215,11 @@ int engine_reload(es_engine *e)
     int rc = lua_host_load(e->control, e->opt.pipelines_dir, e->opt.only_pipeline);
     char generation[64];
     snprintf(generation, sizeof generation, "%s", lua_host_generation(e->control));
+    diag_code code = diag_code_get();
+    char *error = rc != 0 ? strdup(diag_message()) : NULL;
+    reload_status_write(e, error);
+    if (error) diag_set(code, "%s", error);
+    free(error);
     pthread_mutex_unlock(&e->control_lock);
     if (rc != 0) {
         log_error("reload of %s refused, keeping the running generation: %s",

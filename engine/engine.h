@@ -50,6 +50,11 @@ int engine_start(es_engine *e);
  * running and -1 is returned with DIAG_SCRIPT ("file:line: message"). */
 int engine_reload(es_engine *e);
 
+/* Prints the running engine's generation report (<data>/esengine.status.json:
+ * per pipeline hash, loaded at, folds needing replay, last reload error) on
+ * stdout, as one {"reload":...} line when json. Nothing when absent. 0. */
+int engine_print_reload_status(es_engine *e, int json);
+
 /* Watches the pipelines dir and reloads on changes (with engine_start). */
 int engine_watch(es_engine *e);
 

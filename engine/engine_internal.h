@@ -96,6 +96,13 @@ void reload_watch_stop(es_engine *e);
  * heartbeat thread; a failure is logged (rate-limited), never fatal. */
 void registry_beat(es_engine *e);
 
+/* ---- reload_status.c ---- */
+
+/* Rewrites <data>/esengine.status.json from the control host's generation
+ * (call with control_lock held); error is why the last reload was refused,
+ * or NULL. Failures are logged, never fatal. */
+void reload_status_write(es_engine *e, const char *error);
+
 /* ---- heartbeat.c ---- */
 
 int heartbeat_start(es_engine *e);

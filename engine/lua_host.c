@@ -236,9 +236,10 @@ static int host_call_in(lua_host *h, host_state *s, const char *where, const cha
     if (h->last_trip != LUA_GUARD_NONE) s->broken = h->last_trip;
     if (rc != 0) {
         const char *msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
-        if (h->last_trip != LUA_GUARD_NONE) {
-            char text[160];
+        char text[160];
+        if (h->last_trip != LUA_GUARD_NONE)
             trip_text(h, h->last_trip, text, sizeof text);
+        if (h->last_trip != LUA_GUARD_NONE && !strstr(msg, text)) {
             diag_set(DIAG_SCRIPT, "%s%s%s (%s)", where ? where : "", where ? ": " : "", text, msg);
         } else {
             diag_set(DIAG_SCRIPT, "%s", msg);
@@ -952,6 +953,20 @@ char *lua_host_describe(lua_host *h)
     if (host_call(h, "summary", 1, 1) != 0) return NULL;
     char *json = encode_json(h, -1);
     lua_pop(h->s->L, 1);
+    return json;
+}
+
+char *lua_host_reload_status(lua_host *h, const char *previous_json, int64_t now_ms,
+                             const char *error)
+{
+    if (push_generation(h) != 0) return NULL;
+    push_opt_string(h->s->L, previous_json);
+    lua_pushnumber(h->s->L, (lua_Number)now_ms);
+    push_opt_string(h->s->L, error);
+    if (host_call(h, "reload_status", 4, 1) != 0) return NULL;
+    char *json = lua_isstring(h->s->L, -1) ? strdup(lua_tostring(h->s->L, -1)) : NULL;
+    lua_pop(h->s->L, 1);
+    if (!json) diag_set(DIAG_INTERNAL, "runtime.reload_status returned no JSON");
     return json;
 }
 

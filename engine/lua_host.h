@@ -145,6 +145,14 @@ void lua_host_info_clear(es_component_info *info);
  * or NULL with a diag. */
 char *lua_host_describe(lua_host *h);
 
+/* The JSON report of the loaded generation after a reload (or start):
+ * per pipeline its content hash, loaded_at (kept from previous_json while
+ * the hash is unchanged) and folds whose version changed (needs_replay);
+ * `error` (or NULL) is why the last reload was refused. See
+ * runtime.reload_status. malloc'd, or NULL with a diag. */
+char *lua_host_reload_status(lua_host *h, const char *previous_json, int64_t now_ms,
+                             const char *error);
+
 /* One line per loaded pipeline, "name: aggregate X, N commands, N folds, N
  * maps, N reactors\n", malloc'd, or NULL with a diag. */
 char *lua_host_summary_text(lua_host *h);

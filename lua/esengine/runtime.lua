@@ -147,6 +147,65 @@ function rt.map_info(gen, pipeline, map)
   return { table = m.table, custom = m.store_kind == "custom" }
 end
 
+-- rt.reload_status(gen, previous_json, now_ms, err) -> JSON of what a
+-- running engine reports about its generation (written to
+-- <data>/esengine.status.json on start and on every reload):
+-- { generation, updated_at, last_reload = { at, ok, error },
+--   pipelines = { name -> { hash, loaded_at, folds = { name -> { version,
+--   needs_replay, replay_from_version } } } }, removed = { names }? }.
+-- previous_json (or nil) is the last report: a pipeline keeps its loaded_at
+-- while its hash is unchanged; a fold whose version differs from the one
+-- reported before needs replay, and stays marked until a replay clears it.
+-- err (or nil) is why the reload was refused (gen is then the running one).
+function rt.reload_status(gen, previous_json, now_ms, err)
+  local prev = {}
+  if previous_json then
+    local ok, decoded = pcall(json.decode, previous_json)
+    if ok and type(decoded) == "table" and type(decoded.pipelines) == "table" then
+      prev = decoded.pipelines
+    end
+  end
+  local out = {
+    generation = gen.hash, updated_at = now_ms,
+    last_reload = { at = now_ms, ok = err == nil, error = err },
+    pipelines = {},
+  }
+  local removed = {}
+  for _, pname in ipairs(gen.order) do
+    local p, before = gen.pipelines[pname], prev[pname]
+    before = type(before) == "table" and before or {}
+    local folds = {}
+    for _, fname in ipairs(p.fold_order) do
+      local version = p.folds[fname].version
+      local old = type(before.folds) == "table" and before.folds[fname] or nil
+      local entry = { version = version, needs_replay = false }
+      if type(old) == "table" then
+        if old.needs_replay then
+          entry.needs_replay, entry.replay_from_version = true, old.replay_from_version
+        elseif old.version ~= version then
+          entry.needs_replay, entry.replay_from_version = true, old.version or "(none)"
+        end
+      end
+      folds[fname] = entry
+    end
+    out.pipelines[pname] = {
+      hash = gen.hashes[pname],
+      loaded_at = before.hash == gen.hashes[pname] and before.loaded_at or now_ms,
+      folds = folds,
+    }
+  end
+  for pname in pairs(prev) do
+    if not gen.pipelines[pname] then
+      removed[#removed + 1] = pname
+    end
+  end
+  if #removed > 0 then
+    table.sort(removed)
+    out.removed = removed
+  end
+  return json.encode(out)
+end
+
 -- Commands ------------------------------------------------------------------
 
 -- rt.prepare_command(gen, tenant_id, pipeline, command, payload_json)
