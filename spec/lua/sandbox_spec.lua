@@ -180,6 +180,42 @@ assert(not pcall(setmetatable, es.schema.string(), {}))
     assert.matches("circular require", attempt("loop", "require('a')\n"), 1, true)
   end)
 
+  it("never JIT-compiles pipeline code, so the time limit's hook reaches every loop", function()
+    local util, vmdef = require("jit.util"), require("jit.vmdef")
+    -- The loop instructions of fn after it ran hot: ILOOP when the JIT may
+    -- not touch it, JLOOP once compiled.
+    local function loop_ops(fn)
+      local ops = {}
+      for pc = 1, 1000 do
+        local ins = util.funcbc(fn, pc)
+        if not ins then break end
+        local op = ins % 256
+        local name = (vmdef.bcnames:sub(op * 6 + 1, op * 6 + 6):gsub("%s+$", ""))
+        if name:find("LOOP$") then ops[#ops + 1] = name end
+      end
+      return table.concat(ops, ",")
+    end
+    write("nojit/pipeline.lua", [[
+local es = require("esengine")
+local function spin(s) local i = 0 while i < 200000 do i = i + 1 end return s end
+return es.define_pipeline():with_name("nojit"):with_aggregate_type("nojit")
+  :with_fold_projection("f", { init = function() return {} end, apply = spin })
+  :build()
+]])
+    local apply = sandbox.load(root, "nojit").folds.f.apply
+    for _ = 1, 3 do apply({}) end
+    assert.equal("ILOOP", loop_ops(apply))
+    -- The same loop outside the sandbox is compiled.
+    local function spin(s) local i = 0 while i < 200000 do i = i + 1 end return s end
+    for _ = 1, 3 do spin({}) end
+    assert.equal("JLOOP", loop_ops(spin))
+  end)
+
+  it("gives pipeline code no way to re-arm its time limit", function()
+    assert.matches("require 'esengine.host': module not found", attempt("rearm_host", "require('esengine.host')\n"), 1, true)
+    assert.matches("require 'esengine.core': module not found", attempt("rearm_core", "require('esengine.core')\n"), 1, true)
+  end)
+
   it("builds errors as file:line of the faulty with_* call", function()
     write("badfold/pipeline.lua", [[
 local es = require("esengine")
