@@ -111,8 +111,13 @@ describe("esengine on the embedded store", function()
       local state = h.json(out)
       assert.same({ count = e.count, total = e.total, last_seq = e.count, in_order = true }, state)
     end
-    local _, records = h.esengine("records ledger entries --tenant t1 " .. flags)
-    assert.equal(COMMANDS, #h.lines(records))
+    -- send --wait covers commands and folds; map records follow shortly.
+    h.wait_until("every map record", 120, function()
+      local _, records = h.esengine("records ledger entries --tenant t1 " .. flags)
+      local n = #h.lines(records)
+      assert.is_true(n <= COMMANDS, "more records than commands: " .. n)
+      return n == COMMANDS
+    end)
     -- Another tenant sees nothing of t1.
     local code = h.esengine("state ledger balance acct-1 --tenant t2 " .. flags)
     assert.equal(3, code)
