@@ -60,6 +60,21 @@ static int conn_exec(sqlite3 *db, const char *sql)
     return 0;
 }
 
+/* Like conn_exec, retrying while the database is locked. Switching to WAL
+ * needs a lock SQLite's busy handler does not wait for while another
+ * process recovers the WAL after a crash (kill -9 of an engine). */
+static int conn_exec_locked_retry(sqlite3 *db, const char *sql)
+{
+    for (int waited_ms = 0;; waited_ms += 10) {
+        int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return 0;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited_ms >= SQLITE_BUSY_TIMEOUT_MS)
+            return conn_exec(db, sql);
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* Opens a connection to `path` with the per-connection settings. */
 static sqlite3 *conn_open_db(const char *path)
 {
@@ -72,7 +87,7 @@ static sqlite3 *conn_open_db(const char *path)
         return NULL;
     }
     sqlite3_busy_timeout(db, SQLITE_BUSY_TIMEOUT_MS);
-    if (conn_exec(db, "PRAGMA journal_mode=WAL") != 0 ||
+    if (conn_exec_locked_retry(db, "PRAGMA journal_mode=WAL") != 0 ||
         conn_exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
         conn_exec(db, "PRAGMA temp_store=MEMORY") != 0 ||
         conn_exec(db, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT) != 0) {
