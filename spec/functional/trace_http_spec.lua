@@ -50,12 +50,16 @@ describe("the trace pipeline over OTLP/HTTP", function()
 
   setup(function()
     dir = h.tmpdir()
-    port = 20000 + math.random(0, 20000)
     flags = "--pipelines pipelines --data " .. h.q(dir .. "/data")
-    runner = h.spawn_exec(h.bin .. " run " .. flags .. " --workers 2 --listen 127.0.0.1:" .. port,
+    runner = h.spawn_exec(h.bin .. " run " .. flags .. " --workers 2 --listen 127.0.0.1:0",
       dir .. "/run.log")
-    h.wait_until("the web role", 30, function()
-      return h.sh("curl -sf http://127.0.0.1:" .. port .. "/healthz") == 0
+    -- Port 0: the engine binds a free port and logs it.
+    port = h.wait_until("the web role", 30, function()
+      local f = io.open(dir .. "/run.log")
+      local text = f and f:read("*a") or ""
+      if f then f:close() end
+      local p = text:match("web role listening on [^\n]*%(port (%d+)%)")
+      return p and h.sh("curl -sf http://127.0.0.1:" .. p .. "/healthz") == 0 and p
     end)
   end)
 
