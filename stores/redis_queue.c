@@ -283,7 +283,9 @@ int redis_queue_claim(es_store *s, const char *worker_id, size_t max_jobs, int64
     int64_t start = clock_monotonic_ms();
     for (;;) {
         int64_t elapsed = clock_monotonic_ms() - start;
-        int64_t at = now + elapsed, next = -1;
+        /* Both clocks are truncated to ms, so now + elapsed can run up to
+         * 1 ms ahead of the wall clock: stay 1 ms behind, never early. */
+        int64_t at = now + (elapsed > 0 ? elapsed - 1 : 0), next = -1;
         int rc = claim_once(rs, worker_id, max_jobs, at, lease_ms, out, &next);
         if (rc != 1 || wait_ms <= 0 || elapsed >= wait_ms) return rc;
         int64_t left = wait_ms - elapsed;
