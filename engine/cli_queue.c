@@ -135,6 +135,57 @@ static int print_stats_row(void *ud, const es_queue_stats *r)
     return 0;
 }
 
+/* Status lists at most this many parked groups; `parked list` has them all. */
+#define STATUS_PARKED_MAX 20
+
+typedef struct parked_out {
+    es_config *cfg;
+    int shown, total;
+} parked_out;
+
+/* One parked group in `status`: its key and the first line of its error. */
+static int status_parked_row(void *ud, const es_parked_group *g)
+{
+    parked_out *o = ud;
+    if (o->total++ >= STATUS_PARKED_MAX) return 0;
+    o->shown++;
+    const char *error = g->head && g->head->last_error ? g->head->last_error : "(none)";
+    size_t first_line = strcspn(error, "\n");
+    char *key = translate_key(g->group_key, '\x1f', '|');
+    if (o->cfg->json) {
+        json_buf b;
+        jb_init(&b);
+        jb_str(&b, "{\"parked_group\":{\"group\":");
+        jb_quoted(&b, key);
+        jb_str(&b, ",\"pipeline\":");
+        jb_quoted(&b, g->pipeline);
+        jb_str(&b, ",\"component\":");
+        jb_quoted(&b, g->component);
+        jb_str(&b, ",\"error\":");
+        jb_quoted_n(&b, error, first_line);
+        jb_str(&b, "}}");
+        char *line = jb_take(&b);
+        printf("%s\n", line ? line : "{}");
+        free(line);
+    } else {
+        if (o->shown == 1) printf("\nparked groups (esengine parked list for details):\n");
+        printf("  %s: %.*s\n", key, (int)first_line, error);
+    }
+    free(key);
+    return 0;
+}
+
+/* Prints the parked groups section of `status`. 0 or -1 with a diag. */
+static int status_parked(es_engine *e, es_config *cfg)
+{
+    es_store *q = engine_backends(e)->queue;
+    parked_out o = {cfg, 0, 0};
+    if (!q->ops->queue_parked_list || q->ops->queue_parked_list(q, NULL, status_parked_row, &o) != 0)
+        return q->ops->queue_parked_list ? -1 : 0;
+    if (!cfg->json && o.total > o.shown) printf("  ... and %d more\n", o.total - o.shown);
+    return 0;
+}
+
 int cli_status(es_config *cfg)
 {
     int code;
@@ -152,7 +203,8 @@ int cli_status(es_config *cfg)
     if (code == EXIT_OK) print_lags(&o);
     lags_free(&o);
     if (code == EXIT_OK &&
-        (cli_status_pauses(e, cfg) != 0 || cli_status_workers(e, cfg) != 0 ||
+        (status_parked(e, cfg) != 0 || cli_status_pauses(e, cfg) != 0 ||
+         cli_status_workers(e, cfg) != 0 ||
          engine_print_reload_status(e, cfg->json) != 0)) {
         fprintf(stderr, "esengine status: %s\n", diag_message());
         code = EXIT_FAIL;

@@ -8,7 +8,7 @@
 -- resolves "a.b" to <pipeline>/a/b.lua, then <pipeline>/a/b/init.lua, then
 -- the engine's public library modules; results are cached per pipeline. Files are read
 -- here, in the trusted layer, and compiled with chunk names
--- "@<pipelines_dir>/<name>/<relative path>" so errors read
+-- "@<last part of pipelines_dir>/<name>/<relative path>" so errors read
 -- "pipelines/x/projections/y.lua:12: message".
 local cjson = require("cjson")
 local core = require("esengine.host")
@@ -184,7 +184,10 @@ function sandbox.load(pipelines_dir, name)
   pipelines_dir = pipelines_dir:gsub("/+$", "")
   local state = {
     dir = pipelines_dir .. "/" .. name,
-    chunk_prefix = pipelines_dir .. "/" .. name .. "/",
+    -- Chunk names start at the pipelines dir's own name ("pipelines/x/y.lua"):
+    -- Lua cuts chunk names past 60 characters, so a long absolute path would
+    -- lose the part that says which file failed.
+    chunk_prefix = (pipelines_dir:match("([^/]+)$") or pipelines_dir) .. "/" .. name .. "/",
     files = {},
   }
   local main = state.chunk_prefix .. "pipeline.lua"
