@@ -93,10 +93,13 @@ void engine_close(es_engine *e)
 {
     if (!e) return;
     engine_stop(e);
+    /* Stores first: closing one that commits asynchronously reports the
+     * writes still pending to the workers' deferred units, which the
+     * workers then free. */
+    if (e->backends.queue || e->backends.events) backends_close(&e->backends);
     for (int i = 0; i < e->n_workers; i++) worker_free(e->workers[i]);
     free(e->workers);
     worker_free(e->drain_worker);
-    if (e->backends.queue || e->backends.events) backends_close(&e->backends);
     lua_host_free(e->control);
     pthread_mutex_destroy(&e->control_lock);
     pthread_mutex_destroy(&e->heartbeat_lock);

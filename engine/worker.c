@@ -8,6 +8,7 @@
 #include "engine_internal.h"
 #include "clock.h"
 #include "codec.h"
+#include "deferred_ack.h"
 #include "diag.h"
 #include "ids.h"
 #include "log.h"
@@ -31,7 +32,11 @@ struct worker {
     pthread_mutex_t lock;
     es_claim *current;
     int reload_seen;   /* engine reload_seq this host was built for */
+    deferred_list deferred; /* units waiting for durable writes (ClickHouse) */
 };
+
+/* Units a worker may leave waiting for durability before it stops claiming. */
+#define MAX_DEFERRED 64
 
 /* ---- job construction ---- */
 
@@ -185,7 +190,10 @@ static int queue_in_tx(const es_backends *b)
 /* Runs `writes`, enqueues the jobs they produced and finishes the claim, as
  * one unit of work. When the queue is a separate store (Redis) the order is
  * commit, then enqueue, then complete: a crash in between redelivers the
- * batch, and deterministic event and job ids make the redo idempotent. */
+ * batch, and deterministic event and job ids make the redo idempotent. A
+ * store that commits asynchronously (ClickHouse) gets the enqueue and
+ * complete deferred until its writes are durable (deferred_ack.h), so the
+ * worker is not held for a flush interval per batch. */
 static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *ud,
                        size_t n_done, const char *error)
 {
@@ -193,7 +201,7 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     es_store *q = b->queue;
     int64_t now = clock_now_ms();
     job_batch jobs = {0};
-    int rc = -1;
+    int rc = -1, waits;
     if (backends_tx_begin(b) != 0) return -1;
     if (writes && writes(w, ud, now, &jobs) != 0) goto rollback;
     if (queue_in_tx(b)) {
@@ -201,6 +209,16 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
             finish_claim(w, c, n_done, error, now) != 0)
             goto rollback;
         rc = backends_tx_commit(b);
+    } else if ((waits = backends_async_count(b)) > 0) {
+        deferred_unit *u = deferred_new(c, n_done, error, jobs.items, jobs.len, waits);
+        memset(&jobs, 0, sizeof jobs); /* owned by the unit now */
+        if (!u) goto rollback;
+        if (backends_tx_commit_async(b, deferred_done, u) != 0) {
+            deferred_discard(u);
+            goto out;
+        }
+        deferred_push(&w->deferred, u);
+        rc = 0;
     } else {
         if (backends_tx_commit(b) != 0) goto out;
         if (jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) goto out;
@@ -212,6 +230,34 @@ rollback:
 out:
     batch_free(&jobs);
     return rc;
+}
+
+/* Enqueues the jobs of a unit whose writes became durable and finishes its
+ * claim (deferred_finish_fn). */
+static int finish_deferred(void *ctx, const es_claim *c, size_t n_done, const char *error,
+                           const es_job *jobs, size_t n_jobs)
+{
+    worker *w = ctx;
+    es_store *q = w->engine->backends.queue;
+    int64_t now = clock_now_ms();
+    if ((n_jobs && q->ops->queue_enqueue(q, jobs, n_jobs, now) != 0) ||
+        finish_claim(w, c, n_done, error, now) != 0) {
+        if (diag_code_get() != DIAG_CONFLICT)
+            log_error_limited("deferred_finish", "%s batch of %s not acknowledged: %s",
+                              job_kind_name(c->jobs[0].kind), c->jobs[0].pipeline, diag_message());
+        return -1;
+    }
+    return 0;
+}
+
+/* Acknowledges what became durable; holds the worker while too many units
+ * are waiting (bounded memory when the store is slow). */
+static void collect_deferred(worker *w)
+{
+    if (!w->deferred.count) return;
+    deferred_collect(&w->deferred, finish_deferred, w, 0);
+    while (w->deferred.count >= MAX_DEFERRED)
+        deferred_collect(&w->deferred, finish_deferred, w, 50);
 }
 
 /* ---- commands ---- */
@@ -592,6 +638,9 @@ static void worker_reload_if_needed(worker *w)
 static int worker_step(worker *w, int wait_ms, size_t *jobs_run)
 {
     es_engine *e = w->engine;
+    collect_deferred(w);
+    /* With units waiting, come back soon to acknowledge them. */
+    if (w->deferred.count && wait_ms > 5) wait_ms = 5;
     worker_reload_if_needed(w);
     es_store *q = e->backends.queue;
     es_claim c = {0};
@@ -612,6 +661,7 @@ static void *worker_main(void *arg)
         if (backends_busy(&w->engine->backends)) {
             /* backpressure: a store cannot keep up (ClickHouse slow or
              * down); claim nothing until it can, so memory stays bounded */
+            collect_deferred(w);
             clock_sleep_ms(CLAIM_WAIT_MS / 4);
             continue;
         }
@@ -625,6 +675,9 @@ static void *worker_main(void *arg)
             backoff = 50;
         }
     }
+    /* Stopping: acknowledge what becomes durable in time; the rest is
+     * redelivered after its lease. */
+    deferred_collect(&w->deferred, finish_deferred, w, w->engine->opt.lease_ms);
     return NULL;
 }
 
@@ -648,9 +701,20 @@ worker *worker_new(es_engine *e, int index)
     return w;
 }
 
+/* deferred_finish_fn for units left at exit: their stores are closed. */
+static int finish_nothing(void *ctx, const es_claim *c, size_t n_done, const char *error,
+                          const es_job *jobs, size_t n_jobs)
+{
+    (void)ctx, (void)c, (void)n_done, (void)error, (void)jobs, (void)n_jobs;
+    return 0;
+}
+
 void worker_free(worker *w)
 {
     if (!w) return;
+    if (deferred_collect(&w->deferred, finish_nothing, NULL, 0) > 0)
+        log_warn("worker %s: %zu batches still waiting for their store at exit", w->id,
+                 w->deferred.count);
     lua_host_free(w->host);
     pthread_mutex_destroy(&w->lock);
     free(w);
@@ -677,7 +741,10 @@ long worker_drain(worker *w)
     size_t jobs = 0;
     for (;;) {
         int rc = worker_step(w, 0, &jobs);
-        if (rc == 1) return (long)jobs;
+        if (rc == 1 && w->deferred.count)
+            deferred_collect(&w->deferred, finish_deferred, w, w->engine->opt.lease_ms);
+        else if (rc == 1)
+            return (long)jobs;
         if (rc < 0) return -1;
     }
 }

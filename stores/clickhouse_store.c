@@ -50,6 +50,11 @@ static int ch_tx_commit(es_store *base) { return chwriter_tx_wait(to_ch(base)->w
 
 static void ch_tx_rollback(es_store *base) { chwriter_tx_end(to_ch(base)->writer); }
 
+static int ch_tx_commit_async(es_store *base, void (*done)(void *ud, int status), void *ud)
+{
+    return chwriter_tx_commit_async(to_ch(base)->writer, done, ud);
+}
+
 static int ch_busy(es_store *base) { return chwriter_busy(to_ch(base)->writer); }
 
 static const es_store_ops clickhouse_ops = {
@@ -58,6 +63,7 @@ static const es_store_ops clickhouse_ops = {
     .tx_begin = ch_tx_begin,
     .tx_commit = ch_tx_commit,
     .tx_rollback = ch_tx_rollback,
+    .tx_commit_async = ch_tx_commit_async,
     .busy = ch_busy,
     .event_append = chevents_append,
     .event_read = chevents_read,

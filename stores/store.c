@@ -71,6 +71,32 @@ int backends_tx_commit(es_backends *b)
     return 0;
 }
 
+int backends_async_count(es_backends *b)
+{
+    es_store *s[4];
+    size_t n = distinct_stores(b, s);
+    int count = 0;
+    for (size_t i = 0; i < n; i++) count += s[i]->ops->tx_commit_async != NULL;
+    return count;
+}
+
+int backends_tx_commit_async(es_backends *b, void (*done)(void *ud, int status), void *ud)
+{
+    es_store *s[4];
+    size_t n = distinct_stores(b, s);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i]->ops->tx_commit_async || !s[i]->ops->tx_commit) continue;
+        if (s[i]->ops->tx_commit(s[i]) != 0) {
+            backends_tx_rollback(b);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (s[i]->ops->tx_commit_async && s[i]->ops->tx_commit_async(s[i], done, ud) != 0)
+            return -1;
+    return 0;
+}
+
 void backends_tx_rollback(es_backends *b)
 {
     es_store *s[4];

@@ -160,6 +160,12 @@ typedef struct es_store_ops {
     int (*tx_commit)(es_store *s);
     void (*tx_rollback)(es_store *s);
 
+    /* Optional: commits the calling thread's unit without waiting for
+     * durability; done(ud, 0) is called once its writes are durable (from
+     * any thread), done(ud, -1) when they never will be (close). Exactly
+     * once. 0, or -1 with a diag (done is then not called). */
+    int (*tx_commit_async)(es_store *s, void (*done)(void *ud, int status), void *ud);
+
     /* Backpressure (optional, NULL = never busy): 1 while the store asks
      * the engine to claim no new work (its write buffers are nearly full,
      * or its server is failing writes), 0 otherwise. Cheap: no I/O. */
@@ -381,6 +387,16 @@ void backends_close(es_backends *b);
 int backends_tx_begin(es_backends *b);
 int backends_tx_commit(es_backends *b);
 void backends_tx_rollback(es_backends *b);
+
+/* How many distinct stores of `b` commit asynchronously (tx_commit_async). */
+int backends_async_count(es_backends *b);
+
+/* Commits like backends_tx_commit, except that stores with tx_commit_async
+ * commit without waiting: done(ud, status) is then called once per such
+ * store (backends_async_count times), possibly from other threads. The
+ * other stores are committed first, synchronously. 0, or -1 with a diag
+ * (no done call is then pending for the stores that failed). */
+int backends_tx_commit_async(es_backends *b, void (*done)(void *ud, int status), void *ud);
 
 /* 1 when any distinct store of `b` is busy (see es_store_ops.busy). */
 int backends_busy(es_backends *b);

@@ -1,0 +1,100 @@
+/* deferred_ack.c: units acknowledged once their writes are durable (see
+ * deferred_ack.h). */
+#include "deferred_ack.h"
+#include "clock.h"
+#include "log.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct deferred_unit {
+    deferred_unit *next;
+    es_claim claim;     /* deep copy, owned */
+    size_t n_done;
+    char *error;
+    es_job *jobs;       /* owned */
+    size_t n_jobs;
+    atomic_int waits;   /* done callbacks still expected */
+    atomic_int failed;  /* some store reported the writes lost */
+};
+
+static void unit_free(deferred_unit *u)
+{
+    store_claim_clear(&u->claim);
+    for (size_t i = 0; i < u->n_jobs; i++) job_clear(&u->jobs[i]);
+    free(u->jobs);
+    free(u->error);
+    free(u);
+}
+
+deferred_unit *deferred_new(const es_claim *claim, size_t n_done, const char *error,
+                            es_job *jobs, size_t n_jobs, int waits)
+{
+    deferred_unit *u = calloc(1, sizeof *u);
+    if (u) {
+        u->jobs = jobs;
+        u->n_jobs = n_jobs;
+        u->n_done = n_done;
+        u->claim.token = claim->token;
+        u->claim.lease_until = claim->lease_until;
+        u->claim.group_key = strdup(claim->group_key);
+        u->claim.jobs = calloc(claim->n ? claim->n : 1, sizeof *u->claim.jobs);
+        u->error = error ? strdup(error) : NULL;
+        atomic_init(&u->waits, waits);
+        atomic_init(&u->failed, 0);
+        int ok = u->claim.group_key && u->claim.jobs && (!error || u->error);
+        for (size_t i = 0; ok && i < claim->n; i++, u->claim.n++)
+            ok = job_copy(&u->claim.jobs[i], &claim->jobs[i]) == 0;
+        if (ok) return u;
+        unit_free(u);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_jobs; i++) job_clear(&jobs[i]);
+    free(jobs);
+    return NULL;
+}
+
+void deferred_done(void *ud, int status)
+{
+    deferred_unit *u = ud;
+    if (status != 0) atomic_store(&u->failed, 1);
+    atomic_fetch_sub(&u->waits, 1);
+}
+
+void deferred_push(deferred_list *list, deferred_unit *unit)
+{
+    unit->next = list->head;
+    list->head = unit;
+    list->count++;
+}
+
+void deferred_discard(deferred_unit *unit) { unit_free(unit); }
+
+size_t deferred_collect(deferred_list *list, deferred_finish_fn finish, void *ctx,
+                        int64_t wait_ms)
+{
+    int64_t deadline = clock_monotonic_ms() + wait_ms;
+    for (;;) {
+        deferred_unit **link = &list->head;
+        while (*link) {
+            deferred_unit *u = *link;
+            if (atomic_load(&u->waits) > 0) {
+                link = &u->next;
+                continue;
+            }
+            *link = u->next;
+            list->count--;
+            if (atomic_load(&u->failed))
+                log_warn_limited("deferred_lost", "writes of a %s batch were not stored; "
+                                 "its claim expires and is redelivered",
+                                 job_kind_name(u->claim.jobs[0].kind));
+            else
+                finish(ctx, &u->claim, u->n_done, u->error, u->jobs, u->n_jobs);
+            unit_free(u);
+        }
+        if (list->count == 0 || wait_ms <= 0 || clock_monotonic_ms() >= deadline)
+            return list->count;
+        clock_sleep_ms(2);
+    }
+}

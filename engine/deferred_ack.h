@@ -1,0 +1,53 @@
+/* deferred_ack.h: claims acknowledged later. With a store that commits
+ * asynchronously (ClickHouse batches rows from all threads into one INSERT
+ * every few hundred ms), a worker does not wait for durability: it parks the
+ * unit's follow-up (jobs to enqueue, claim to complete) here and keeps
+ * claiming; when the store reports the writes durable, the same worker
+ * enqueues and completes. The claim keeps its group meanwhile, so per-group
+ * order holds; if the writes fail the claim is left to expire and is
+ * redelivered (ids are deterministic, the redo is idempotent). */
+#ifndef ES_DEFERRED_ACK_H
+#define ES_DEFERRED_ACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct deferred_unit deferred_unit;
+
+/* A worker's units waiting for durability (not thread-safe: one per worker;
+ * only the done callbacks come from other threads). */
+typedef struct deferred_list {
+    deferred_unit *head;
+    size_t count;
+} deferred_list;
+
+/* Builds a unit: deep-copies the claim, takes ownership of jobs[0..n_jobs)
+ * (malloc'd array; the caller must not free it) and copies error. `waits`
+ * is the number of done callbacks to expect. NULL on OOM (jobs then freed). */
+deferred_unit *deferred_new(const es_claim *claim, size_t n_done, const char *error,
+                            es_job *jobs, size_t n_jobs, int waits);
+
+/* The callback for backends_tx_commit_async: `ud` is the unit. */
+void deferred_done(void *ud, int status);
+
+/* Adds a unit to the list (after its commit was started). */
+void deferred_push(deferred_list *list, deferred_unit *unit);
+
+/* Frees a unit that was never pushed (its commit failed to start). */
+void deferred_discard(deferred_unit *unit);
+
+/* What to do with a unit whose writes are durable: enqueue its jobs, then
+ * finish its claim. 0 or -1 (logged by the caller of deferred_collect). */
+typedef int (*deferred_finish_fn)(void *ctx, const es_claim *claim, size_t n_done,
+                                  const char *error, const es_job *jobs, size_t n_jobs);
+
+/* Calls finish for every unit whose writes are durable and frees it; units
+ * whose writes failed are dropped (their claims expire and are redelivered).
+ * With wait_ms > 0, waits up to that long for the list to become empty.
+ * Returns the number of units still waiting. */
+size_t deferred_collect(deferred_list *list, deferred_finish_fn finish, void *ctx,
+                        int64_t wait_ms);
+
+#endif
