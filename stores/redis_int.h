@@ -82,6 +82,7 @@ typedef enum {
     REDIS_SCRIPT_PARKED_SKIP,
     REDIS_SCRIPT_STATS,
     REDIS_SCRIPT_FOLD_PUT,
+    REDIS_SCRIPT_PAUSE_SET,
     REDIS_SCRIPT_COUNT
 } redis_script_id;
 
@@ -149,6 +150,13 @@ int redis_queue_parked_retry(es_store *s, const char *group_key, int64_t now);
 int redis_queue_parked_skip(es_store *s, const char *group_key, int64_t now);
 int redis_queue_origin_pending(es_store *s, const char *origin_id,
                                unsigned kind_mask, int64_t *count);
+
+/* Kill switch (redis_pause.c), as in store.h. */
+int redis_pause_set(es_store *s, const char *tenant_id, const char *pipeline,
+                    const char *component, pause_mode mode, int64_t now);
+int redis_pause_check(es_store *s, const char *tenant_id, const char *pipeline,
+                      const char *component, pause_mode *mode);
+int redis_pause_list(es_store *s, es_pause_cb cb, void *ud);
 
 /* Worker registry (redis_workers.c), as in store.h. */
 int redis_worker_beat(es_store *s, const es_worker_info *w, int64_t now);

@@ -28,11 +28,18 @@
  *   {NAME}:dead           list  skipped jobs as JSON (last 1000)
  *   {NAME}:seq, :tok, :rr string counters: positions, tokens, tickets
  *   {NAME}:workers        hash  worker id -> its last beat (redis_workers.c)
+ *   {NAME}:pauses         hash  pipeline\31component\31tenant -> mode\31
+ *                               paused at ('' = whole pipeline / every
+ *                               tenant; redis_pause.c)
+ *   {NAME}:held:<pipeline> set  groups held by a pause (state held)
  *
  * A group is in exactly one of: a tenant's ready zset, the due zset, the
- * leases zset, the parked zset. A claim moves at most 16 expired leases and
- * 64 due groups into the ready zsets, pops the first tenant and its oldest
- * ready group: O(log n) per claimed group, never a scan of the ready set.
+ * leases zset, the parked zset, its pipeline's held set. A claim moves at
+ * most 16 expired leases and 64 due groups into the ready zsets, pops the
+ * first tenant and its oldest ready group: O(log n) per claimed group,
+ * never a scan of the ready set. A popped group covered by a pause (one
+ * HMGET of the pauses hash) goes to its pipeline's held set instead, once;
+ * a resume puts the held groups back (queue_pause_set.lua).
  * Completed jobs are deleted, and an empty group's keys with them. Fold
  * state keys are described in redis_fold.c.
  *
@@ -287,10 +294,13 @@ int redis_queue_claim(es_store *s, const char *worker_id, size_t max_jobs, int64
          * 1 ms ahead of the wall clock: stay 1 ms behind, never early. */
         int64_t at = now + (elapsed > 0 ? elapsed - 1 : 0), next = -1;
         int rc = claim_once(rs, worker_id, max_jobs, at, lease_ms, out, &next);
-        if (rc != 1 || wait_ms <= 0 || elapsed >= wait_ms) return rc;
+        if (rc != 1) return rc;
+        /* more due groups than one claim moves, or paused groups held:
+         * what is ready now is not known yet */
+        if (next >= 0 && next <= at) continue;
+        if (wait_ms <= 0 || elapsed >= wait_ms) return rc;
         int64_t left = wait_ms - elapsed;
         int64_t until_due = next >= 0 ? next - at : left + 1;
-        if (until_due <= 0) continue; /* more due groups than one claim moves */
         if (until_due <= left && until_due <= CLAIM_PRECISE_MS) {
             clock_sleep_ms(until_due);
             continue;

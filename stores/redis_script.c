@@ -23,6 +23,7 @@ static const char *const script_modules[REDIS_SCRIPT_COUNT] = {
     [REDIS_SCRIPT_PARKED_SKIP] = "queue_parked_skip",
     [REDIS_SCRIPT_STATS] = "queue_stats",
     [REDIS_SCRIPT_FOLD_PUT] = "fold_put",
+    [REDIS_SCRIPT_PAUSE_SET] = "queue_pause_set",
 };
 
 static const lua_source *script_find(const char *module)

@@ -3,10 +3,15 @@
 -- within a tenant. Cost O(log n) in the number of groups: a bounded number
 -- of expired leases and due groups is moved per call, then one ZPOPMIN on
 -- the tenants zset and one on that tenant's ready zset.
+-- Kill switch: a popped group covered by a pause (one HMGET) is held
+-- instead: state 'held', in its pipeline's held set, out of every zset
+-- until a resume (queue_pause_set.lua) places it again; at most 64 groups
+-- are held per call.
 -- ARGV: now, lease_ms, max_jobs, worker.
 -- Returns {token, lease_until, group, id1, blob1, run_at1, attempts1, pos1,
 -- err1, ...} or {0, next} when nothing is ready, where next is the earliest
--- time something may become ready (due head or lease expiry), -1 if none.
+-- time something may become ready (due head or lease expiry), -1 if none,
+-- or `now` when groups were held (the ready set may hold more: claim again).
 local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 local max_jobs, worker = tonumber(ARGV[3]), ARGV[4]
 
@@ -20,7 +25,48 @@ for i = 1, #due, 2 do
   schedule(g, redis.call('HGET', km(g), 't'), now, tonumber(due[i + 1]))
 end
 
-for _ = 1, 16 do
+-- Holds g when a pause covers it; true when held.
+local function hold(g)
+  local t, p, c = group_scope(g)
+  if not t or not paused(t, p, c) then return false end
+  redis.call('SADD', kheld(p), g)
+  redis.call('HSET', km(g), 's', 'held')
+  return true
+end
+
+-- Claims the due head jobs of the ready group g (popped from tenant's
+-- zset); the reply, or nil when its head is not due.
+local function take(g, tenant)
+  local out = {0, 0, g}
+  local ids = redis.call('LRANGE', kg(g), 0, max_jobs - 1)
+  local taken = 0
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', kj(id), 'r', 'b', 'a', 'p', 'e')
+    if tonumber(f[1]) > now then break end
+    out[#out + 1] = id
+    out[#out + 1] = f[2]
+    out[#out + 1] = tonumber(f[1])
+    out[#out + 1] = tonumber(f[3] or 0)
+    out[#out + 1] = tonumber(f[4])
+    out[#out + 1] = f[5]
+    taken = taken + 1
+  end
+  if taken > 0 then
+    local tok = redis.call('INCR', K_TOK)
+    local lu = now + lease
+    redis.call('HSET', km(g), 's', 'claimed', 'tok', tok, 'lu', lu, 'n', taken, 'w', worker)
+    redis.call('ZADD', K_LEASES, lu, g)
+    out[1], out[2] = tok, lu
+    return out
+  end
+  -- a ready group whose head is not due (cannot happen while the
+  -- structures are consistent): place it again and look further
+  schedule(g, tenant, now, now)
+  return nil
+end
+
+local tries, held = 0, 0
+while tries < 16 and held < 64 do
   local t = redis.call('ZPOPMIN', K_TENANTS)
   if #t == 0 then break end
   local tenant = t[1]
@@ -28,35 +74,17 @@ for _ = 1, 16 do
   if redis.call('EXISTS', krt(tenant)) == 1 then
     redis.call('ZADD', K_TENANTS, redis.call('INCR', K_RR), tenant)
   end
-  if #gr > 0 then
-    local g = gr[1]
-    local out = {0, 0, g}
-    local ids = redis.call('LRANGE', kg(g), 0, max_jobs - 1)
-    local taken = 0
-    for _, id in ipairs(ids) do
-      local f = redis.call('HMGET', kj(id), 'r', 'b', 'a', 'p', 'e')
-      if tonumber(f[1]) > now then break end
-      out[#out + 1] = id
-      out[#out + 1] = f[2]
-      out[#out + 1] = tonumber(f[1])
-      out[#out + 1] = tonumber(f[3] or 0)
-      out[#out + 1] = tonumber(f[4])
-      out[#out + 1] = f[5]
-      taken = taken + 1
+  if #gr > 0 and hold(gr[1]) then
+    held = held + 1
+  else
+    tries = tries + 1
+    if #gr > 0 then
+      local out = take(gr[1], tenant)
+      if out then return out end
     end
-    if taken > 0 then
-      local tok = redis.call('INCR', K_TOK)
-      local lu = now + lease
-      redis.call('HSET', km(g), 's', 'claimed', 'tok', tok, 'lu', lu, 'n', taken, 'w', worker)
-      redis.call('ZADD', K_LEASES, lu, g)
-      out[1], out[2] = tok, lu
-      return out
-    end
-    -- a ready group whose head is not due (cannot happen while the
-    -- structures are consistent): place it again and look further
-    schedule(g, tenant, now, now)
   end
 end
+if held > 0 then return {0, now} end
 
 local next = -1
 local d = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')

@@ -14,11 +14,28 @@ local K_ORIGIN = P .. ':origin'   -- hash origin\31kind -> queued job count
 local K_GROUPS = P .. ':groups'   -- set of groups with jobs (for stats)
 local K_WAKE = P .. ':wake'       -- list of wakeup tokens for idle claimers
 local K_DEAD = P .. ':dead'       -- list of skipped jobs (JSON), capped
+local K_PAUSES = P .. ':pauses'   -- hash pipeline\31component\31tenant -> mode\31paused_at
 
 local function kj(id) return P .. ':j:' .. id end   -- hash: one job
 local function kg(g) return P .. ':g:' .. g end     -- list: job ids, FIFO
 local function km(g) return P .. ':m:' .. g end     -- hash: group state
 local function krt(t) return P .. ':rt:' .. t end   -- zset: ready groups of a tenant
+local function kheld(p) return P .. ':held:' .. p end -- set: held groups of a pipeline
+
+-- The tenant, pipeline and component of a pipeline group key
+-- "tenant\31pipeline\31component\31key"; nil for any other group.
+local function group_scope(g)
+  return g:match('^([^\31]*)\31([^\31]*)\31([^\31]*)\31')
+end
+
+-- True when a pause covers (tenant, pipeline, component): one of exactly
+-- that scope, of the whole pipeline ('' component), of every tenant (''
+-- tenant), or both. O(1): one HMGET of four fields.
+local function paused(t, p, c)
+  local m = redis.call('HMGET', K_PAUSES, p .. '\31' .. c .. '\31' .. t, p .. '\31\31' .. t,
+                       p .. '\31' .. c .. '\31', p .. '\31\31')
+  return (m[1] or m[2] or m[3] or m[4]) and true or false
+end
 
 -- Makes a group whose head is due claimable: into its tenant's ready zset
 -- (scored by the time it became ready, FIFO within the tenant) and the
