@@ -279,6 +279,50 @@ static void test_payload_limit(void)
     s->ops->close(s);
 }
 
+/* ---- kill switch ---- */
+
+/* A paused backlog larger than one claim script holds (64 groups) does not
+ * hide the unpaused group behind it; a group released by a claim in flight
+ * is held by the next claim; a resume leaves the groups another pause
+ * still covers held, and the last resume puts every held group back. */
+static void test_pause_backlog(void)
+{
+    enum { PAUSED = 200 };
+    es_store *s = open_fresh(NULL);
+    static es_job jobs[PAUSED + 2];
+    static char ids[PAUSED + 2][16], accounts[PAUSED][16];
+    static char *keys[PAUSED + 2];
+    for (int i = 0; i < PAUSED; i++) {
+        snprintf(ids[i], sizeof ids[i], "p%d", i);
+        snprintf(accounts[i], sizeof accounts[i], "a%d", i);
+        jobs[i] = conformance_scoped_job(ids[i], "t1", "fold1", accounts[i], &keys[i]);
+    }
+    for (int i = PAUSED; i < PAUSED + 2; i++) {
+        snprintf(ids[i], sizeof ids[i], "f%d", i);
+        jobs[i] = conformance_scoped_job(ids[i], "t1", "fold2", "z", &keys[i]);
+    }
+    CHECK_INT(s->ops->pause_set(s, "t1", "pipe", "fold1", PAUSE_HOLD, CONF_T0), 0);
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, PAUSED + 2, CONF_T0), 0);
+
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 1, CONF_T0 + 1, &c), 0);
+    CHECK_STR(c.group_key ? c.group_key : "", keys[PAUSED]);
+    /* paused while its claim runs: the rest of the group is held */
+    CHECK_INT(s->ops->pause_set(s, NULL, "pipe", NULL, PAUSE_HOLD, CONF_T0 + 2), 0);
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0 + 2), 0);
+    store_claim_clear(&c);
+    char groups[8][64];
+    CHECK_INT(conformance_drain(s, CONF_T0 + 3, groups), 0);
+
+    /* the pipeline-wide pause still covers everything */
+    CHECK_INT(s->ops->pause_set(s, "t1", "pipe", "fold1", PAUSE_NONE, CONF_T0 + 4), 0);
+    CHECK_INT(conformance_drain(s, CONF_T0 + 5, groups), 0);
+    CHECK_INT(s->ops->pause_set(s, NULL, "pipe", NULL, PAUSE_NONE, CONF_T0 + 6), 0);
+    CHECK_INT(conformance_drain(s, CONF_T0 + 7, groups), PAUSED + 1);
+    for (int i = 0; i < PAUSED + 2; i++) free(keys[i]);
+    s->ops->close(s);
+}
+
 int main(void)
 {
     if (redis_server_start(&server) != 0) {
@@ -291,6 +335,7 @@ int main(void)
     RUN_TEST(test_payload_limit);
     RUN_TEST(test_stale_token_after_expiry);
     RUN_TEST(test_tenant_fairness);
+    RUN_TEST(test_pause_backlog);
     RUN_TEST(test_two_threads_never_share_a_group);
     RUN_TEST(test_delayed_job_on_time);
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
