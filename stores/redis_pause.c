@@ -2,8 +2,8 @@
  * small hash {NAME}:pauses, pipeline\x1fcomponent\x1ftenant -> mode\x1f
  * paused_at, where an empty component is the whole pipeline and an empty
  * tenant every tenant. Pausing and resuming is the queue_pause_set.lua
- * script (a resume also puts the held groups back); a claim holds covered
- * groups (queue_claim.lua). Checking and listing read the hash with one
+ * script (a resume also puts the held groups back, one page per call); a
+ * claim holds covered groups (queue_claim.lua). Checking and listing read the hash with one
  * HGETALL and filter here: a fleet has few pauses. */
 #include "redis_int.h"
 
@@ -22,22 +22,33 @@ int redis_pause_set(es_store *s, const char *tenant_id, const char *pipeline,
         diag_set(DIAG_INVALID, "pause: a pipeline is required");
         return -1;
     }
-    redis_args a = {0};
     int rc = -1;
-    if (redis_args_cstr(&a, pipeline) || redis_args_cstr(&a, component) ||
-        redis_args_cstr(&a, tenant_id) || redis_args_int(&a, (int64_t)mode) ||
-        redis_args_int(&a, now))
-        goto out;
-    redisReply *r = redis_script_call(rs->pool, &rs->scripts, REDIS_SCRIPT_PAUSE_SET, rs->tag,
-                                      &a, 0);
-    if (!r) goto out;
-    if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1))
-        rc = (int)r->integer;
-    else
-        diag_set(DIAG_BACKEND, "redis pause: malformed reply");
-    freeReplyObject(r);
-out:
-    redis_args_free(&a);
+    char cursor[32] = "";
+    do {
+        redis_args a = {0};
+        redisReply *r = NULL;
+        if (!redis_args_cstr(&a, pipeline) && !redis_args_cstr(&a, component) &&
+            !redis_args_cstr(&a, tenant_id) && !redis_args_int(&a, (int64_t)mode) &&
+            !redis_args_int(&a, now) && !redis_args_cstr(&a, cursor))
+            r = redis_script_call(rs->pool, &rs->scripts, REDIS_SCRIPT_PAUSE_SET, rs->tag, &a,
+                                  0);
+        redis_args_free(&a);
+        if (!r) return -1;
+        int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                 r->element[0]->type == REDIS_REPLY_INTEGER &&
+                 r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len > 0 &&
+                 r->element[1]->len < sizeof cursor;
+        if (ok) {
+            if (!cursor[0]) rc = r->element[0]->integer ? 1 : 0;
+            memcpy(cursor, r->element[1]->str, r->element[1]->len);
+            cursor[r->element[1]->len] = '\0';
+        }
+        freeReplyObject(r);
+        if (!ok) {
+            diag_set(DIAG_BACKEND, "redis pause: malformed reply");
+            return -1;
+        }
+    } while (strcmp(cursor, "0") != 0);
     return rc;
 }
 

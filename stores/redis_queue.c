@@ -12,7 +12,7 @@
  *                               g = group and d = dedup key (dedup jobs)
  *   {NAME}:g:<group>      list  job ids of the group, FIFO (head = index 0)
  *   {NAME}:m:<group>      hash  group state: t = tenant, s = ready | due |
- *                               claimed | parked, tok = fencing token,
+ *                               claimed | parked | held, tok = fencing token,
  *                               lu = lease until, n = jobs claimed,
  *                               w = worker, pa = parked at
  *   {NAME}:rt:<tenant>    zset  ready groups of a tenant -> ready since

@@ -281,13 +281,14 @@ static void test_payload_limit(void)
 
 /* ---- kill switch ---- */
 
-/* A paused backlog larger than one claim script holds (64 groups) does not
- * hide the unpaused group behind it; a group released by a claim in flight
- * is held by the next claim; a resume leaves the groups another pause
- * still covers held, and the last resume puts every held group back. */
+/* A paused backlog larger than one claim script holds (64 groups) and than
+ * one resume page (500) does not hide the unpaused group behind it; a
+ * group released by a claim in flight is held by the next claim; a resume
+ * leaves the groups another pause still covers held, and the last resume
+ * puts every held group back. */
 static void test_pause_backlog(void)
 {
-    enum { PAUSED = 200 };
+    enum { PAUSED = 1200 };
     es_store *s = open_fresh(NULL);
     static es_job jobs[PAUSED + 2];
     static char ids[PAUSED + 2][16], accounts[PAUSED][16];
