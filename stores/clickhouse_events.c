@@ -453,8 +453,7 @@ int chevents_read(es_store *base, const char *tenant_id, const char *aggregate_t
     json_buf q, resp;
     jb_init(&q);
     jb_init(&resp);
-    jb_str(&q, "SELECT id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"
-               " occurred_at, created_at, idempotency_key, data, metadata FROM ");
+    jb_str(&q, "SELECT " CHEVENTS_COLUMNS " FROM ");
     chsql_table(&q, s->conn.database, "events");
     where_aggregate(&q, &key);
     jb_printf(&q, " AND seq > %lld ORDER BY seq LIMIT 1 BY seq",
@@ -468,9 +467,16 @@ int chevents_read(es_store *base, const char *tenant_id, const char *aggregate_t
         jb_free(&resp);
         return -1;
     }
+    rc = chevents_deliver(&resp, cb, ud);
+    jb_free(&resp);
+    return rc;
+}
+
+int chevents_deliver(const json_buf *resp, es_event_cb cb, void *ud)
+{
     ch_rows r;
-    chrows_init(&r, &resp);
-    int stop = 0;
+    chrows_init(&r, resp);
+    int stop = 0, rc = 0;
     while (!stop && chrows_more(&r)) {
         es_event ev;
         memset(&ev, 0, sizeof ev);
@@ -494,6 +500,5 @@ int chevents_read(es_store *base, const char *tenant_id, const char *aggregate_t
         }
         event_clear(&ev);
     }
-    jb_free(&resp);
     return rc;
 }

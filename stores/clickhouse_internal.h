@@ -158,6 +158,26 @@ int chevents_read(es_store *s, const char *tenant_id, const char *aggregate_type
                   const char *aggregate_id, int64_t after_seq, size_t limit,
                   es_event_cb cb, void *ud);
 
+/* The columns of an event read, in the order chevents_deliver decodes. */
+#define CHEVENTS_COLUMNS                                                        \
+    "id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"         \
+    " occurred_at, created_at, idempotency_key, data, metadata"
+
+/* Decodes a RowBinary answer of CHEVENTS_COLUMNS rows and calls cb per
+ * event until it returns nonzero. 0, or -1 with DIAG_BACKEND on a
+ * truncated answer. */
+int chevents_deliver(const json_buf *resp, es_event_cb cb, void *ud);
+
+/* ---- clickhouse_replay.c: what a replay reads and writes (store.h) ---- */
+
+int chevents_scan(es_store *s, const char *tenant_id, const char *aggregate_type,
+                  const char *after_tenant, const char *after_aggregate,
+                  int64_t since_ms, size_t limit, es_event_cb cb, void *ud);
+int chevents_count(es_store *s, const char *tenant_id, const char *aggregate_type,
+                   int64_t since_ms, int64_t *count);
+int chfolds_drop(es_store *s, const char *tenant_id, const char *table,
+                 const char *key);
+
 int chfolds_get(es_store *s, const char *tenant_id, const char *table,
                 const char *key, char **state_json, int64_t *last_seq);
 int chfolds_put(es_store *s, const char *tenant_id, const char *table,

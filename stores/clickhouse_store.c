@@ -67,8 +67,11 @@ static const es_store_ops clickhouse_ops = {
     .busy = ch_busy,
     .event_append = chevents_append,
     .event_read = chevents_read,
+    .event_scan = chevents_scan,
+    .event_count = chevents_count,
     .fold_get = chfolds_get,
     .fold_put = chfolds_put,
+    .fold_drop = chfolds_drop,
     .record_append = chrecords_append,
     .record_list = chrecords_list,
 };

@@ -6,8 +6,9 @@
 
 #include "store.h"
 
-/* Wraps `primary` (fold_get/fold_put of record) and `mirror` (fold_put
- * only). Borrows both: closing the mirror store closes neither, and its
+/* Wraps `primary` (fold_get/fold_put of record; fold_scan, fold_swap,
+ * fold_drop and replay checkpoints for a replay) and `mirror` (fold_put, and
+ * fold_drop when it has one: the copy follows a swap). Borrows both: closing the mirror store closes neither, and its
  * units of work are no-ops (the engine brackets the real stores itself).
  * NULL on OOM. */
 es_store *fold_mirror_open(es_store *primary, es_store *mirror);

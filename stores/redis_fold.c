@@ -5,7 +5,10 @@
  *                                          seq, at = updated at
  *
  * written by one script so state and seq change together; the tenant is the
- * hash tag, spreading tenants over a Redis Cluster. */
+ * hash tag, spreading tenants over a Redis Cluster. A replay's shadow table
+ * "<table>__replay" is just another table name, so its hashes are
+ * NAME:fold:{<tenant>}:<table>__replay\31<key>, in the same slot as the live
+ * ones of the tenant (scanned, swapped and dropped by redis_replay.c). */
 #include "redis_int.h"
 
 #include <stdlib.h>
@@ -13,8 +16,7 @@
 
 #include "diag.h"
 
-/* The hash key of one fold state, malloc'd (NULL with diag on OOM). */
-static char *fold_key(const redis_store *rs, const char *tenant, const char *table,
+char *redis_fold_key(const redis_store *rs, const char *tenant, const char *table,
                       const char *key)
 {
     size_t n = strlen(rs->name) + strlen(tenant) + strlen(table) + strlen(key) + 16;
@@ -31,7 +33,7 @@ int redis_fold_get(es_store *s, const char *tenant_id, const char *table, const 
                    char **state_json, int64_t *last_seq)
 {
     redis_store *rs = (redis_store *)s;
-    char *k = fold_key(rs, tenant_id, table, key);
+    char *k = redis_fold_key(rs, tenant_id, table, key);
     if (!k) return -1;
     const char *argv[4] = {"HMGET", k, "state", "seq"};
     size_t lens[4] = {5, strlen(k), 5, 3};
@@ -59,7 +61,7 @@ int redis_fold_put(es_store *s, const char *tenant_id, const char *table, const 
                    const char *state_json, int64_t last_seq, int64_t updated_at)
 {
     redis_store *rs = (redis_store *)s;
-    char *k = fold_key(rs, tenant_id, table, key);
+    char *k = redis_fold_key(rs, tenant_id, table, key);
     if (!k) return -1;
     redis_args a = {0};
     redisReply *r = NULL;

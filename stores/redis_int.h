@@ -83,6 +83,7 @@ typedef enum {
     REDIS_SCRIPT_STATS,
     REDIS_SCRIPT_FOLD_PUT,
     REDIS_SCRIPT_PAUSE_SET,
+    REDIS_SCRIPT_FOLD_SWAP,
     REDIS_SCRIPT_COUNT
 } redis_script_id;
 
@@ -168,5 +169,22 @@ int redis_fold_get(es_store *s, const char *tenant_id, const char *table,
 int redis_fold_put(es_store *s, const char *tenant_id, const char *table,
                    const char *key, const char *state_json, int64_t last_seq,
                    int64_t updated_at);
+
+/* The hash key of one fold state (layout in redis_fold.c), malloc'd; NULL
+ * with a diag on OOM. */
+char *redis_fold_key(const redis_store *rs, const char *tenant, const char *table,
+                     const char *key);
+
+/* Replay (redis_replay.c), as in store.h. */
+int redis_fold_scan(es_store *s, const char *tenant_id, const char *table,
+                    es_fold_cb cb, void *ud);
+int redis_fold_swap(es_store *s, const char *tenant_id, const char *table,
+                    const char *shadow, const char *key, int only_shadowed);
+int redis_fold_drop(es_store *s, const char *tenant_id, const char *table,
+                    const char *key);
+int redis_replay_checkpoint_get(es_store *s, const char *pipeline, const char *projection,
+                                es_replay_checkpoint *out);
+int redis_replay_checkpoint_put(es_store *s, const char *pipeline, const char *projection,
+                                const es_replay_checkpoint *cp);
 
 #endif

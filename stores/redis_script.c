@@ -24,6 +24,7 @@ static const char *const script_modules[REDIS_SCRIPT_COUNT] = {
     [REDIS_SCRIPT_STATS] = "queue_stats",
     [REDIS_SCRIPT_FOLD_PUT] = "fold_put",
     [REDIS_SCRIPT_PAUSE_SET] = "queue_pause_set",
+    [REDIS_SCRIPT_FOLD_SWAP] = "fold_swap",
 };
 
 static const lua_source *script_find(const char *module)

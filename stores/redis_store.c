@@ -61,6 +61,11 @@ static const es_store_ops redis_store_ops = {
     .worker_list = redis_worker_list,
     .fold_get = redis_fold_get,
     .fold_put = redis_fold_put,
+    .fold_scan = redis_fold_scan,
+    .fold_swap = redis_fold_swap,
+    .fold_drop = redis_fold_drop,
+    .replay_checkpoint_get = redis_replay_checkpoint_get,
+    .replay_checkpoint_put = redis_replay_checkpoint_put,
 };
 
 es_store *redis_store_open(const char *url, const char *queue_name)
