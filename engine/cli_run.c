@@ -43,8 +43,8 @@ int cli_run(es_config *cfg)
         http_server_options_default(&hopt);
         hopt.listen = cfg->listen;
         hopt.api_keys_file = cfg->api_keys && *cfg->api_keys ? cfg->api_keys : NULL;
-        hopt.otlp_convert = engine_otlp_convert;
-        hopt.otlp_convert_ud = e;
+        hopt.otlp_ingest = engine_otlp_ingest;
+        hopt.otlp_ingest_ud = e;
         web = http_server_start(e, &hopt);
         if (!web) {
             fprintf(stderr, "esengine run: web role: %s\n", diag_message());

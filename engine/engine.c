@@ -71,6 +71,7 @@ es_engine *engine_open(const es_engine_options *opt)
     }
     options_copy(&e->opt, opt);
     pthread_mutex_init(&e->control_lock, NULL);
+    pthread_mutex_init(&e->pool_lock, NULL);
     pthread_mutex_init(&e->heartbeat_lock, NULL);
     pthread_cond_init(&e->heartbeat_cond, NULL);
     e->watch_fd = -1;
@@ -101,7 +102,9 @@ void engine_close(es_engine *e)
     free(e->workers);
     worker_free(e->drain_worker);
     lua_host_free(e->control);
+    control_pool_free(e);
     pthread_mutex_destroy(&e->control_lock);
+    pthread_mutex_destroy(&e->pool_lock);
     pthread_mutex_destroy(&e->heartbeat_lock);
     pthread_cond_destroy(&e->heartbeat_cond);
     options_free(&e->opt);
@@ -157,11 +160,12 @@ int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
         diag_set(DIAG_INVALID, "a tenant is required");
         return -1;
     }
-    pthread_mutex_lock(&e->control_lock);
-    int rc = lua_host_prepare_command(e->control, tenant_id, pipeline, command,
+    control_lease lease;
+    control_acquire(e, &lease);
+    int rc = lua_host_prepare_command(lease.host, tenant_id, pipeline, command,
                                       payload_json, &aggregate_id, &command_json,
                                       errors_json);
-    pthread_mutex_unlock(&e->control_lock);
+    control_release(e, &lease);
     if (rc != 0) return -1;
     if (engine_pause_refuses(e, tenant_id, pipeline) != 0) {
         free(aggregate_id);
@@ -302,21 +306,4 @@ char *engine_describe(es_engine *e)
     char *json = lua_host_describe(e->control);
     pthread_mutex_unlock(&e->control_lock);
     return json;
-}
-
-int engine_otlp_convert(void *ud, const char *otlp_json, size_t len, char ***payloads,
-                        size_t *n, size_t *rejected, char **rejected_message)
-{
-    es_engine *e = ud;
-    char *text = strndup(otlp_json, len);
-    if (!text) {
-        diag_set(DIAG_INTERNAL, "out of memory");
-        return -1;
-    }
-    pthread_mutex_lock(&e->control_lock);
-    int rc = lua_host_otlp_payloads(e->control, "trace_processing", text, payloads, n,
-                                    rejected, rejected_message);
-    pthread_mutex_unlock(&e->control_lock);
-    free(text);
-    return rc;
 }

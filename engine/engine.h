@@ -99,15 +99,25 @@ int engine_records(es_engine *e, const char *tenant_id, const char *pipeline,
 int engine_events(es_engine *e, const char *tenant_id, const char *aggregate_type,
                   const char *aggregate_id, es_event_cb cb, void *ud);
 
-/* Converts an OTLP/HTTP JSON trace export into record_span payloads of the
- * trace pipeline ("trace_processing"), with that pipeline's utils/otlp.lua.
- * `ud` is the es_engine (the signature matches http_otlp_convert_fn). 0 with
- * *payloads (*n malloc'd JSON strings in a malloc'd array, caller frees),
- * *rejected invalid spans and *rejected_message (malloc'd or NULL); -1 with
- * DIAG_INVALID for malformed JSON, DIAG_NOT_FOUND without the pipeline.
- * Thread-safe. */
-int engine_otlp_convert(void *ud, const char *otlp_json, size_t len, char ***payloads,
-                        size_t *n, size_t *rejected, char **rejected_message);
+/* What became of an OTLP request's spans (engine_otlp_ingest). */
+typedef struct es_otlp_result {
+    size_t accepted;        /* spans enqueued as commands */
+    size_t rejected;        /* spans refused by the converter or the schema */
+    char *rejected_message; /* why (malloc'd, caller frees), or NULL */
+} es_otlp_result;
+
+/* Ingests an OTLP/HTTP JSON trace export (len bytes) for tenant_id: each
+ * span becomes a record_span command of the trace pipeline
+ * ("trace_processing"), converted by that pipeline's utils/otlp.lua and
+ * validated in one Lua call, and all the request's commands are enqueued
+ * in one queue call. `ud` is the es_engine (the signature matches
+ * http_otlp_ingest_fn). 0 with *out filled; 1 when the request holds more
+ * than max_spans spans (out->rejected = how many; nothing enqueued); -1
+ * with a diag and nothing enqueued: DIAG_INVALID for malformed JSON,
+ * DIAG_BUSY (backpressure, paused with --reject), DIAG_SCRIPT, or a
+ * backend error. Thread-safe, and parallel (control_pool.c). */
+int engine_otlp_ingest(void *ud, const char *tenant_id, const char *otlp_json, size_t len,
+                       size_t max_spans, es_otlp_result *out);
 
 /* Pauses (PAUSE_HOLD, PAUSE_REJECT) or resumes (PAUSE_NONE) a pipeline, or
  * one of its components (a fold, map or reactor name, or "commands"), for

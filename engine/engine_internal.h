@@ -18,9 +18,14 @@ struct es_engine {
     es_backends backends;
     char instance_id[40];   /* "<host>-<pid>-<random>", names workers */
 
-    /* The control host answers send/state/describe for any thread. */
+    /* The control host answers state/describe/reload for any thread. */
     lua_host *control;
     pthread_mutex_t control_lock;
+
+    /* Idle hosts of the pool that validates and converts what is sent
+     * (control_pool.c), so sending threads run Lua in parallel. */
+    pthread_mutex_t pool_lock;
+    struct pooled_host *pool;
 
     worker **workers;
     int n_workers;
@@ -68,6 +73,25 @@ long worker_drain(worker *w);
 /* Extends the lease of the worker's claim in flight, if any (called by the
  * heartbeat thread). */
 void worker_heartbeat(worker *w);
+
+/* ---- control_pool.c ---- */
+
+/* A host lent to one thread for validating and converting commands. */
+typedef struct control_lease {
+    lua_host *host;
+    struct pooled_host *pooled; /* NULL: the control host, control_lock held */
+} control_lease;
+
+/* Lends an idle pooled host, creating one when none is idle; a host loaded
+ * before the last successful reload (reload_seq) loads the pipelines dir
+ * again first. When that load fails (the dir broken since the reload), lends
+ * the control host, which holds the last valid generation, with
+ * control_lock held. Never fails. Return it with control_release. */
+void control_acquire(es_engine *e, control_lease *lease);
+void control_release(es_engine *e, control_lease *lease);
+
+/* Frees the idle hosts (engine_close, no lease out). */
+void control_pool_free(es_engine *e);
 
 /* ---- pause.c ---- */
 

@@ -1,7 +1,6 @@
 /* http_routes.c: routing and the endpoints (commands, state, events,
  * health, readiness, metrics, OTLP traces). */
 #include "http_routes.h"
-#include "send_many.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +17,6 @@
 
 #define JSON_TYPE "application/json"
 #define PROTO_TYPE "application/x-protobuf"
-
-/* The trace pipeline and command OTLP spans become. */
-#define TRACE_PIPELINE "trace_processing"
-#define TRACE_COMMAND "record_span"
 
 /* gRPC codes used in OTLP error bodies (google.rpc.Status). */
 enum { GRPC_INVALID_ARGUMENT = 3, GRPC_RESOURCE_EXHAUSTED = 8, GRPC_UNIMPLEMENTED = 12,
@@ -407,37 +402,6 @@ static void otlp_error(const http_routes_ctx *ctx, http_response *res, int proto
     http_otlp_status(&res->body, proto, grpc, message);
 }
 
-/* Sends each payload as a record_span command. Returns 0 with the number
- * rejected by the schema added to *rejected, or -1 with a response set
- * (backpressure or backend failure: the client retries the whole request;
- * spans already accepted are deduplicated by their idempotency key). */
-static int otlp_send_spans(const http_routes_ctx *ctx, const char *tenant, int proto,
-                           char **payloads, size_t n, size_t *rejected, json_buf *why,
-                           http_response *res) {
-    char **refusals = calloc(n ? n : 1, sizeof *refusals);
-    long accepted = refusals ? engine_send_many(ctx->engine, tenant, TRACE_PIPELINE,
-                                                TRACE_COMMAND, payloads, n, refusals)
-                             : -1;
-    if (accepted < 0) {
-        free(refusals);
-        int status = status_of_diag(ctx, diag_code_get(), res);
-        if (status < 429) status = 500;
-        otlp_error(ctx, res, proto, status,
-                   status == 429 ? GRPC_RESOURCE_EXHAUSTED
-                                 : status == 503 ? GRPC_UNAVAILABLE : GRPC_INTERNAL,
-                   diag_message());
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!refusals[i]) continue;
-        (*rejected)++;
-        if (why->len == 0) jb_printf(why, "span %zu: %s", i, refusals[i]);
-        free(refusals[i]);
-    }
-    free(refusals);
-    return 0;
-}
-
 static void handle_otlp(const http_routes_ctx *ctx, const http_request *req,
                         const char *tenant, http_response *res) {
     char type[64];
@@ -449,7 +413,7 @@ static void handle_otlp(const http_routes_ctx *ctx, const http_request *req,
                    "Content-Type must be application/json or application/x-protobuf");
         return;
     }
-    if (!ctx->opt->otlp_convert) {
+    if (!ctx->opt->otlp_ingest) {
         otlp_error(ctx, res, proto, 501, GRPC_UNIMPLEMENTED,
                    "OTLP conversion is not wired into this server");
         return;
@@ -459,9 +423,6 @@ static void handle_otlp(const http_routes_ctx *ctx, const http_request *req,
     char *inflated = NULL;
     json_buf converted;
     jb_init(&converted);
-    char **payloads = NULL;
-    size_t n = 0, rejected = 0;
-    char *rejected_message = NULL;
 
     if (req->content_encoding && strcasecmp(req->content_encoding, "gzip") == 0) {
         int rc = http_otlp_gunzip((const uint8_t *)body, len,
@@ -498,43 +459,39 @@ static void handle_otlp(const http_routes_ctx *ctx, const http_request *req,
         goto done;
     }
 
-    if (ctx->opt->otlp_convert(ctx->opt->otlp_convert_ud, body, len, &payloads, &n,
-                               &rejected, &rejected_message) != 0) {
-        if (diag_code_get() == DIAG_INVALID)
-            otlp_error(ctx, res, proto, 400, GRPC_INVALID_ARGUMENT, diag_message());
-        else
-            otlp_error(ctx, res, proto, status_of_diag(ctx, diag_code_get(), res),
-                       GRPC_UNAVAILABLE, diag_message());
-        goto done;
-    }
-    if (n + rejected > ctx->opt->max_spans) {
+    es_otlp_result result;
+    int rc = ctx->opt->otlp_ingest(ctx->opt->otlp_ingest_ud, tenant, body, len,
+                                   ctx->opt->max_spans, &result);
+    if (rc == 1) {
         char msg[96];
         snprintf(msg, sizeof msg, "more than %zu spans in one request", ctx->opt->max_spans);
         otlp_error(ctx, res, proto, 413, GRPC_INVALID_ARGUMENT, msg);
         goto done;
     }
-    json_buf why;
-    jb_init(&why);
-    if (rejected_message) jb_str(&why, rejected_message);
-    size_t schema_rejected = 0;
-    if (otlp_send_spans(ctx, tenant, proto, payloads, n, &schema_rejected, &why,
-                        res) == 0) {
-        size_t total_rejected = rejected + schema_rejected;
-        metrics_add(METRIC_OTLP_SPANS_ACCEPTED, (double)(n - schema_rejected), encoding,
-                    NULL, NULL);
-        if (total_rejected)
-            metrics_add(METRIC_OTLP_SPANS_REJECTED, (double)total_rejected, encoding, NULL,
-                        NULL);
-        res->status = 200;
-        res->content_type = proto ? PROTO_TYPE : JSON_TYPE;
-        http_otlp_response(&res->body, proto, (int64_t)total_rejected,
-                           why.data ? why.data : "");
+    if (rc != 0) {
+        /* Nothing was enqueued: the client retries the whole request. */
+        int status = 400;
+        if (diag_code_get() != DIAG_INVALID) {
+            status = status_of_diag(ctx, diag_code_get(), res);
+            if (status < 429) status = 500;
+        }
+        otlp_error(ctx, res, proto, status,
+                   status == 400   ? GRPC_INVALID_ARGUMENT
+                   : status == 429 ? GRPC_RESOURCE_EXHAUSTED
+                   : status == 503 ? GRPC_UNAVAILABLE
+                                   : GRPC_INTERNAL,
+                   diag_message());
+        goto done;
     }
-    jb_free(&why);
+    metrics_add(METRIC_OTLP_SPANS_ACCEPTED, (double)result.accepted, encoding, NULL, NULL);
+    if (result.rejected)
+        metrics_add(METRIC_OTLP_SPANS_REJECTED, (double)result.rejected, encoding, NULL, NULL);
+    res->status = 200;
+    res->content_type = proto ? PROTO_TYPE : JSON_TYPE;
+    http_otlp_response(&res->body, proto, (int64_t)result.rejected,
+                       result.rejected_message ? result.rejected_message : "");
+    free(result.rejected_message);
 done:
-    for (size_t i = 0; i < n && payloads; i++) free(payloads[i]);
-    free(payloads);
-    free(rejected_message);
     free(inflated);
     jb_free(&converted);
 }

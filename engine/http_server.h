@@ -10,16 +10,15 @@
 
 typedef struct http_server http_server;
 
-/* Converts an OTLP JSON ExportTraceServiceRequest into record_span payloads
- * (the trace pipeline's utils/otlp.lua, run by the engine). Returns 0 with
- * *payloads, a malloc'd array of *n malloc'd JSON objects (the server frees
- * each and the array), *rejected the number of spans found invalid and
- * *rejected_message (malloc'd or NULL) saying why; or -1 with a diag
- * (DIAG_INVALID: not an OTLP request). Called from server threads at the
- * same time. */
-typedef int (*http_otlp_convert_fn)(void *ud, const char *otlp_json, size_t len,
-                                    char ***payloads, size_t *n, size_t *rejected,
-                                    char **rejected_message);
+/* Ingests an OTLP JSON ExportTraceServiceRequest for a tenant (the
+ * engine's engine_otlp_ingest: convert, validate, enqueue). Returns 0 with
+ * *out filled (out->rejected_message malloc'd or NULL, the server frees);
+ * 1 when the request holds more than max_spans spans (nothing enqueued);
+ * -1 with a diag and nothing enqueued (DIAG_INVALID: not an OTLP request;
+ * DIAG_BUSY: backpressure; others: the engine or a backend failed). Called
+ * from server threads at the same time. */
+typedef int (*http_otlp_ingest_fn)(void *ud, const char *tenant_id, const char *otlp_json,
+                                   size_t len, size_t max_spans, es_otlp_result *out);
 
 typedef struct http_server_options {
     const char *listen;            /* "HOST:PORT", "[V6]:PORT"; default
@@ -35,8 +34,8 @@ typedef struct http_server_options {
     unsigned threads;              /* request threads (default 4) */
     unsigned max_connections;      /* concurrent connections (default 1024) */
     unsigned retry_after_s;        /* Retry-After on 429/503 (default 1) */
-    http_otlp_convert_fn otlp_convert; /* NULL: POST /v1/traces answers 501 */
-    void *otlp_convert_ud;
+    http_otlp_ingest_fn otlp_ingest; /* NULL: POST /v1/traces answers 501 */
+    void *otlp_ingest_ud;
 } http_server_options;
 
 /* Fills `opt` with the defaults above. */

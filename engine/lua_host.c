@@ -1035,33 +1035,69 @@ char *lua_host_summary_text(lua_host *h)
     return jb_take(&b);
 }
 
-int lua_host_otlp_payloads(lua_host *h, const char *pipeline, const char *otlp_json,
-                           char ***payloads, size_t *n, size_t *rejected,
-                           char **rejected_message)
+/* Copies the strings of the Lua array at idx into a malloc'd array (one
+ * slot at least); NULL when out of memory. */
+static char **string_array(lua_State *L, int idx, size_t count)
 {
+    char **out = calloc(count ? count : 1, sizeof *out);
+    for (size_t i = 0; out && i < count; i++) {
+        lua_rawgeti(L, idx, (int)i + 1);
+        size_t len = 0;
+        const char *s = lua_tolstring(L, -1, &len);
+        out[i] = s ? strndup(s, len) : NULL;
+        lua_pop(L, 1);
+        if (!out[i]) {
+            lua_host_strings_free(out, i);
+            out = NULL;
+        }
+    }
+    return out;
+}
+
+int lua_host_otlp_commands(lua_host *h, const char *tenant_id, const char *pipeline,
+                           const char *command, const char *otlp_json, size_t len,
+                           size_t max_spans, lua_host_otlp_batch *out)
+{
+    memset(out, 0, sizeof *out);
     lua_State *L = h->s->L;
-    *payloads = NULL;
-    *n = *rejected = 0;
-    *rejected_message = NULL;
     if (push_generation(h) != 0) return -1;
+    lua_pushstring(L, tenant_id);
     lua_pushstring(L, pipeline);
-    lua_pushstring(L, otlp_json);
-    if (host_call(h, "otlp_payloads", 3, 3) != 0) {
+    lua_pushstring(L, command);
+    lua_pushlstring(L, otlp_json, len);
+    lua_pushnumber(L, (lua_Number)max_spans);
+    if (host_call(h, "otlp_commands", 6, 4) != 0) {
         if (strstr(diag_message(), "invalid JSON")) diag_set(DIAG_INVALID, "%.200s", diag_message());
         return -1;
     }
     int top = lua_gettop(L);
-    size_t count = lua_istable(L, top - 2) ? lua_objlen(L, top - 2) : 0;
-    *payloads = calloc(count ? count : 1, sizeof **payloads);
-    for (size_t i = 0; *payloads && i < count; i++) {
-        lua_rawgeti(L, top - 2, (int)i + 1);
-        if (lua_isstring(L, -1)) (*payloads)[(*n)++] = strdup(lua_tostring(L, -1));
-        lua_pop(L, 1);
+    int rc = 0;
+    if (!lua_istable(L, top - 3)) {
+        out->rejected = (size_t)lua_tonumber(L, top - 2);
+        rc = 1;
+    } else {
+        size_t count = lua_objlen(L, top - 3);
+        out->aggregate_ids = string_array(L, top - 3, count);
+        out->command_jsons = string_array(L, top - 2, count);
+        out->n = count;
+        out->rejected = (size_t)lua_tonumber(L, top - 1);
+        if (lua_isstring(L, top)) out->rejected_message = strdup(lua_tostring(L, top));
+        if (!out->aggregate_ids || !out->command_jsons) {
+            lua_host_otlp_batch_clear(out);
+            diag_set(DIAG_INTERNAL, "out of memory");
+            rc = -1;
+        }
     }
-    *rejected = (size_t)lua_tointeger(L, top - 1);
-    if (lua_isstring(L, top)) *rejected_message = strdup(lua_tostring(L, top));
-    lua_settop(L, top - 3);
-    return *payloads ? 0 : -1;
+    lua_settop(L, top - 4);
+    return rc;
+}
+
+void lua_host_otlp_batch_clear(lua_host_otlp_batch *b)
+{
+    lua_host_strings_free(b->aggregate_ids, b->n);
+    lua_host_strings_free(b->command_jsons, b->n);
+    free(b->rejected_message);
+    memset(b, 0, sizeof *b);
 }
 
 /* Reports the store tables of one summary list (folds or maps) at idx. */

@@ -165,13 +165,29 @@ typedef int (*lua_host_table_cb)(void *ud, const char *table, int is_fold,
                                  const char *const (*columns)[2], size_t n_columns);
 int lua_host_store_tables(lua_host *h, lua_host_table_cb cb, void *ud);
 
-/* Converts an OTLP/HTTP JSON trace export with the pipeline's own
- * utils/otlp.lua. 0 with *payloads (malloc'd array of *n malloc'd JSON
- * record_span payloads; free with lua_host_strings_free), *rejected invalid
- * spans and *rejected_message (malloc'd or NULL); -1 with DIAG_INVALID for
- * malformed JSON or DIAG_SCRIPT when the converter fails. */
-int lua_host_otlp_payloads(lua_host *h, const char *pipeline, const char *otlp_json,
-                           char ***payloads, size_t *n, size_t *rejected,
-                           char **rejected_message);
+/* An OTLP request converted and prepared as commands (see
+ * lua_host_otlp_commands): aggregate_ids[i] and command_jsons[i] (n each,
+ * malloc'd) are the accepted spans' job groups and payloads; rejected the
+ * spans refused and rejected_message why (malloc'd or NULL). */
+typedef struct lua_host_otlp_batch {
+    char **aggregate_ids;
+    char **command_jsons;
+    size_t n;
+    size_t rejected;
+    char *rejected_message;
+} lua_host_otlp_batch;
+
+/* Converts an OTLP/HTTP JSON trace export (len bytes) with the pipeline's
+ * own utils/otlp.lua and prepares every span as `command` for tenant_id
+ * (schema, aggregate id, job payload) in one call (runtime.otlp_commands).
+ * 0 with *out filled (spans refused by the converter or the schema counted
+ * in out->rejected); 1 when the request holds more than max_spans spans
+ * (out->rejected = how many; nothing prepared); -1 with DIAG_INVALID for
+ * malformed JSON, else DIAG_SCRIPT (unknown pipeline or command, no
+ * converter, script error). Free *out with lua_host_otlp_batch_clear. */
+int lua_host_otlp_commands(lua_host *h, const char *tenant_id, const char *pipeline,
+                           const char *command, const char *otlp_json, size_t len,
+                           size_t max_spans, lua_host_otlp_batch *out);
+void lua_host_otlp_batch_clear(lua_host_otlp_batch *b);
 
 #endif

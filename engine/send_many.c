@@ -1,4 +1,4 @@
-/* send_many.c: batched send (see send_many.h). */
+/* send_many.c: batched send (see send_many.h) and OTLP ingest. */
 #include "send_many.h"
 #include "clock.h"
 #include "diag.h"
@@ -10,70 +10,83 @@
 
 #define COMMANDS_COMPONENT "#commands"
 
+/* The trace pipeline and command OTLP spans become. */
+#define TRACE_PIPELINE "trace_processing"
+#define TRACE_COMMAND "record_span"
+
+/* Job ids and group keys are freed here; payloads stay the caller's. */
 static void jobs_free(es_job *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(jobs[i].id);
         free(jobs[i].group_key);
-        free(jobs[i].payload);
     }
     free(jobs);
 }
 
-long engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
-                      const char *command, char *const *payloads, size_t n,
-                      char **refusals)
+int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pipeline,
+                            const char *command, char *const *aggregate_ids,
+                            char *const *command_jsons, size_t n)
 {
-    memset(refusals, 0, n * sizeof *refusals);
-    if (!tenant_id || !*tenant_id) {
-        diag_set(DIAG_INVALID, "a tenant is required");
-        return -1;
-    }
     if (engine_pause_refuses(e, tenant_id, pipeline) != 0) return -1;
-    es_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    if (n == 0) return 0;
+    es_job *jobs = calloc(n, sizeof *jobs);
     if (!jobs) {
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
     int64_t now = clock_now_ms();
-    size_t accepted = 0;
-    int fatal = 0;
-    pthread_mutex_lock(&e->control_lock);
-    for (size_t i = 0; i < n && !fatal; i++) {
-        char *aggregate_id = NULL, *command_json = NULL, *errors = NULL;
-        if (lua_host_prepare_command(e->control, tenant_id, pipeline, command, payloads[i],
-                                     &aggregate_id, &command_json, &errors) != 0) {
-            if (diag_code_get() == DIAG_INVALID) refusals[i] = strdup(diag_message());
-            else fatal = 1;
-            free(errors);
-            continue;
-        }
-        free(errors);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
         char id[ID_HEX_LEN + 1];
         ids_random(id);
-        es_job *job = &jobs[accepted++];
+        es_job *job = &jobs[i];
         job->id = strdup(id);
         job->kind = JOB_COMMAND;
         job->tenant_id = (char *)tenant_id;
         job->pipeline = (char *)pipeline;
         job->component = (char *)command;
-        job->group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, aggregate_id);
+        job->group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, aggregate_ids[i]);
         job->origin_id = job->id;
         job->run_at = now;
-        job->payload = command_json;
-        job->payload_len = strlen(command_json);
-        free(aggregate_id);
+        job->payload = command_jsons[i];
+        job->payload_len = strlen(command_jsons[i]);
+        if (!job->id || !job->group_key) rc = -1;
     }
-    pthread_mutex_unlock(&e->control_lock);
-    long rc = (long)accepted;
     es_store *q = e->backends.queue;
-    if (fatal || (accepted && q->ops->queue_enqueue(q, jobs, accepted, now) != 0)) {
-        for (size_t i = 0; i < n; i++) {
-            free(refusals[i]);
-            refusals[i] = NULL;
-        }
-        rc = -1;
+    if (rc != 0) diag_set(DIAG_INTERNAL, "out of memory");
+    else rc = q->ops->queue_enqueue(q, jobs, n, now);
+    jobs_free(jobs, n);
+    return rc;
+}
+
+int engine_otlp_ingest(void *ud, const char *tenant_id, const char *otlp_json, size_t len,
+                       size_t max_spans, es_otlp_result *out)
+{
+    es_engine *e = ud;
+    memset(out, 0, sizeof *out);
+    if (!tenant_id || !*tenant_id) {
+        diag_set(DIAG_INVALID, "a tenant is required");
+        return -1;
     }
-    jobs_free(jobs, accepted);
+    lua_host_otlp_batch batch;
+    control_lease lease;
+    control_acquire(e, &lease);
+    int rc = lua_host_otlp_commands(lease.host, tenant_id, TRACE_PIPELINE, TRACE_COMMAND,
+                                    otlp_json, len, max_spans, &batch);
+    control_release(e, &lease);
+    if (rc != 0) {
+        out->rejected = batch.rejected;
+        return rc;
+    }
+    rc = engine_enqueue_prepared(e, tenant_id, TRACE_PIPELINE, TRACE_COMMAND,
+                                 batch.aggregate_ids, batch.command_jsons, batch.n);
+    if (rc == 0) {
+        out->accepted = batch.n;
+        out->rejected = batch.rejected;
+        out->rejected_message = batch.rejected_message;
+        batch.rejected_message = NULL;
+    }
+    lua_host_otlp_batch_clear(&batch);
     return rc;
 }

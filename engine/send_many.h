@@ -1,6 +1,7 @@
-/* send_many.h: the engine's batched send: many commands of one kind for one
- * tenant validated under one lock and enqueued in one queue call (one
- * transaction on SQLite), for OTLP requests of hundreds of spans. */
+/* send_many.h: the engine's batched send: the commands of one request (an
+ * OTLP export of hundreds of spans) converted and validated in one Lua call
+ * on a pooled host, then enqueued in one queue call (one transaction on
+ * SQLite). engine_otlp_ingest (engine.h) is its entry point. */
 #ifndef ES_SEND_MANY_H
 #define ES_SEND_MANY_H
 
@@ -8,15 +9,13 @@
 
 #include "engine.h"
 
-/* Validates and enqueues n payloads as `command` of `pipeline` for
- * tenant_id. refusals[i] (an array of n, filled by the call) is NULL for an
- * accepted payload, or a malloc'd message naming what is wrong with it (the
- * caller frees). Returns the number accepted (possibly 0), or -1 with a diag
- * when nothing was enqueued: DIAG_NOT_FOUND (unknown pipeline or command),
- * DIAG_BUSY (backpressure) or a backend error; refusals are then NULL.
+/* Enqueues n prepared commands of `command` of `pipeline` for tenant_id
+ * (aggregate_ids[i] and command_jsons[i] as lua_host_prepare_command gives
+ * them) in one queue call. 0, or -1 with a diag and nothing enqueued:
+ * DIAG_BUSY (a --reject pause, or backpressure) or a backend error.
  * Thread-safe. */
-long engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
-                      const char *command, char *const *payloads, size_t n,
-                      char **refusals);
+int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pipeline,
+                            const char *command, char *const *aggregate_ids,
+                            char *const *command_jsons, size_t n);
 
 #endif

@@ -214,14 +214,27 @@ end
 -- code: "unknown_pipeline", "unknown_command", "invalid_json",
 -- "invalid_payload" (errors = {{path, message}}) or "script_error".
 -- command_json encodes {tenant_id, pipeline, command, aggregate_id, data}.
-local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
+-- The definition of command `command` of `pipeline`, or nil, code, message.
+local function command_def(gen, pipeline, command)
   local p = gen.pipelines[pipeline]
   if not p then
-    return false, "unknown_pipeline", "unknown pipeline '" .. tostring(pipeline) .. "'"
+    return nil, "unknown_pipeline", "unknown pipeline '" .. tostring(pipeline) .. "'"
   end
   local c = p.commands[command]
   if not c then
-    return false, "unknown_command", "pipeline '" .. pipeline .. "' has no command '" .. tostring(command) .. "'"
+    return nil, "unknown_command", "pipeline '" .. pipeline .. "' has no command '" .. tostring(command) .. "'"
+  end
+  return c
+end
+
+-- prepare_payload(c, tenant_id, pipeline, command, payload, arm): prepare's
+-- steps after decoding, on the payload as a table (c: its command_def).
+local prepare_payload
+
+local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
+  local c, code, message = command_def(gen, pipeline, command)
+  if not c then
+    return false, code, message
   end
   if type(tenant_id) ~= "string" or tenant_id == "" then
     local e = { path = "tenant_id", message = "tenant_id: expected a non-empty string" }
@@ -231,6 +244,10 @@ local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
   if not ok then
     return false, "invalid_json", "payload is not valid JSON: " .. tostring(payload)
   end
+  return prepare_payload(c, tenant_id, pipeline, command, payload, arm)
+end
+
+prepare_payload = function(c, tenant_id, pipeline, command, payload, arm)
   local where = "pipeline " .. pipeline .. " command " .. command
   if arm then
     core.arm(c.timeout_ms or 0)
@@ -718,16 +735,31 @@ function rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
   return dispatched
 end
 
--- rt.otlp_payloads(gen, pipeline, otlp_json) -> payloads, rejected, message
+-- rt.otlp_commands(gen, tenant_id, pipeline, command, otlp_json, max_spans)
+--   -> aggregate_ids, command_jsons, rejected, message
+--   |  false, spans  (more than max_spans spans: nothing prepared)
 -- Converts an OTLP/HTTP JSON ExportTraceServiceRequest with the pipeline's
--- own utils/otlp.lua (to_record_span_payloads), inside its sandbox.
--- payloads is an array of record_span payload JSON strings; rejected the
--- number of invalid spans and message a summary of why (or nil). Raises on
--- malformed JSON or a pipeline without the converter.
-function rt.otlp_payloads(gen, pipeline, otlp_json)
+-- own utils/otlp.lua (to_record_span_payloads), inside its sandbox, and
+-- prepares every payload as `command` like prepare_command (schema,
+-- aggregate_id, command JSON), all in one call: the payloads are validated
+-- as the converter's tables, and each is encoded once, in its command.
+-- aggregate_ids[i] and command_jsons[i] are the accepted spans, in request
+-- order; rejected counts the spans the converter or the schema refused and
+-- message says why (the converter's first reasons, else the schema's first
+-- refusal as "span I: ..." with I the payload's 0-based index), or nil.
+-- Raises on malformed JSON ("invalid JSON: ..."), an unknown pipeline or
+-- command, a pipeline without the converter, or a script error.
+function rt.otlp_commands(gen, tenant_id, pipeline, command, otlp_json, max_spans)
   local req = gen.requires[pipeline]
   if not req then
     error("unknown pipeline '" .. tostring(pipeline) .. "'", 0)
+  end
+  local c, _, unknown = command_def(gen, pipeline, command)
+  if not c then
+    error(unknown, 0)
+  end
+  if type(tenant_id) ~= "string" or tenant_id == "" then
+    error("tenant_id: expected a non-empty string", 0)
   end
   local ok, request = pcall(json.decode, otlp_json)
   if not ok then
@@ -742,19 +774,35 @@ function rt.otlp_payloads(gen, pipeline, otlp_json)
   end
   local ok_conv, payloads, rejected = call(where, converter.to_record_span_payloads, request)
   if not ok_conv then error(payloads, 0) end
-  local out = {}
-  for i, payload in ipairs(payloads or {}) do
-    out[i] = assert(encode(payload))
+  payloads, rejected = payloads or {}, rejected or {}
+  if #payloads + #rejected > max_spans then
+    return false, #payloads + #rejected
   end
   local reasons = {}
-  for i, r in ipairs(rejected or {}) do
+  for i, r in ipairs(rejected) do
     if i > 5 then
       reasons[#reasons + 1] = "..."
       break
     end
     reasons[#reasons + 1] = tostring(r.path) .. ": " .. tostring(r.reason)
   end
-  return out, #(rejected or {}), #reasons > 0 and table.concat(reasons, "; ") or nil
+  local message = #reasons > 0 and table.concat(reasons, "; ") or nil
+  local n_rejected = #rejected
+  local aggregate_ids, command_jsons = {}, {}
+  for i, payload in ipairs(payloads) do
+    local pok, aggregate_id, command_json = prepare_payload(c, tenant_id, pipeline, command,
+      payload, true)
+    if pok then
+      aggregate_ids[#aggregate_ids + 1] = aggregate_id
+      command_jsons[#command_jsons + 1] = command_json
+    elseif aggregate_id == "invalid_payload" then
+      n_rejected = n_rejected + 1
+      message = message or string.format("span %d: %s", i - 1, command_json)
+    else
+      error(command_json, 0)
+    end
+  end
+  return aggregate_ids, command_jsons, n_rejected, message
 end
 
 return rt
