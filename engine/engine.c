@@ -188,6 +188,8 @@ int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
         .payload = command_json,
         .payload_len = strlen(command_json),
     };
+    /* the aggregate's jobs and events sit side by side in id indexes */
+    if (job.group_key) ids_localize(id, job.group_key);
     es_store *q = e->backends.queue;
     rc = job.group_key ? q->ops->queue_enqueue(q, &job, 1, now) : -1;
     free(job.group_key);

@@ -49,3 +49,11 @@ void ids_derive(char out[ID_HEX_LEN + 1], const char *parent, const char *salt,
     b = ids_hash64(buf, (size_t)n, b ^ 0x632be59bd9b4e019ULL);
     snprintf(out, ID_HEX_LEN + 1, "%016llx%016llx", a, b);
 }
+
+void ids_localize(char id[ID_HEX_LEN + 1], const char *locality)
+{
+    char prefix[ID_LOCAL_HEX + 1];
+    snprintf(prefix, sizeof prefix, "%08llx",
+             ids_hash64(locality, strlen(locality), 0x51ed270b27f1b0c5ULL) & 0xffffffffULL);
+    memcpy(id, prefix, ID_LOCAL_HEX);
+}

@@ -16,6 +16,18 @@ void ids_random(char out[ID_HEX_LEN + 1]);
 void ids_derive(char out[ID_HEX_LEN + 1], const char *parent, const char *salt,
                 size_t index);
 
+/* Ids of one aggregate's work share their first ID_LOCAL_HEX digits, a
+ * hash of a locality string (the aggregate's command group key): the
+ * indexes keyed by id (the queue's origin index, event ids, map record ids)
+ * then hold an aggregate's entries side by side, and a batch of one
+ * aggregate dirties a few index pages instead of one random page per job
+ * (each a 4 KiB WAL write on SQLite). The rest of the id keeps its
+ * uniqueness (96 random or derived bits). */
+#define ID_LOCAL_HEX 8
+
+/* Overwrites the first ID_LOCAL_HEX digits of id with the locality's hash. */
+void ids_localize(char id[ID_HEX_LEN + 1], const char *locality);
+
 /* A 64-bit FNV-1a hash of n bytes, for content hashes. */
 unsigned long long ids_hash64(const void *data, size_t n, unsigned long long seed);
 

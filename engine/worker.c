@@ -106,6 +106,9 @@ static int push_command_job(job_batch *b, const char *id, const char *tenant,
     if (job_fill(job, id, JOB_COMMAND, tenant, pipeline, command, COMMANDS_COMPONENT,
                  aggregate_id, id, now) != 0)
         return -1;
+    /* as engine_send: localized to the command's group (ids.h) */
+    ids_localize(job->id, job->group_key);
+    ids_localize(job->origin_id, job->group_key);
     job->payload_len = strlen(command_json);
     job->payload = strdup(command_json);
     return job->payload ? 0 : -1;
@@ -324,6 +327,7 @@ static int run_commands(worker *w, const es_claim *c)
             memset(&results[i][j].event, 0, sizeof results[i][j].event);
             char id[ID_HEX_LEN + 1];
             ids_derive(id, c->jobs[i].id, "event", j);
+            ids_localize(id, c->jobs[i].group_key);
             ev->id = strdup(id);
             if (!ev->idempotency_key) ev->idempotency_key = strdup(id);
             u.per_event[u.n_events] = &results[i][j];
