@@ -5,6 +5,7 @@
 #include "engine_internal.h"
 #include "ids.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,29 @@ static void jobs_free(es_job *jobs, size_t n)
     free(jobs);
 }
 
+/* Job ids of one batch enqueued at now_ms: 12 hex digits of the time, then
+ * 20 of a random salt drawn once per batch plus the job's index. Unique (80
+ * random bits per batch and millisecond) and sorted by time, so the
+ * stores' indexes on job ids grow at their right edge instead of taking a
+ * random page write per job (jobs_origin on SQLite). */
+typedef struct batch_ids {
+    unsigned long long time, hi, lo;
+} batch_ids;
+
+static void batch_ids_init(batch_ids *b, int64_t now_ms)
+{
+    char salt[ID_HEX_LEN + 1];
+    ids_random(salt);
+    b->time = (unsigned long long)now_ms & 0xffffffffffffULL;
+    b->hi = b->lo = 0;
+    sscanf(salt, "%4llx%16llx", &b->hi, &b->lo);
+}
+
+static void batch_id(const batch_ids *b, size_t i, char out[ID_HEX_LEN + 1])
+{
+    snprintf(out, ID_HEX_LEN + 1, "%012llx%04llx%016llx", b->time, b->hi, b->lo + i);
+}
+
 int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pipeline,
                             const char *command, char *const *aggregate_ids,
                             char *const *command_jsons, size_t n)
@@ -36,10 +60,12 @@ int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pip
         return -1;
     }
     int64_t now = clock_now_ms();
+    batch_ids ids;
+    batch_ids_init(&ids, now);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char id[ID_HEX_LEN + 1];
-        ids_random(id);
+        batch_id(&ids, i, id);
         es_job *job = &jobs[i];
         job->id = strdup(id);
         job->kind = JOB_COMMAND;
