@@ -46,7 +46,8 @@ int engine_start(es_engine *e);
 
 /* Reloads the pipelines dir: builds and validates a new generation in the
  * control host; when it loads, every worker swaps to it between batches
- * (jobs in flight finish on the old one). On failure the old generation keeps
+ * (jobs in flight finish on the old one), and so does each pooled sending
+ * host the next time it is lent (control_pool.c). On failure the old generation keeps
  * running and -1 is returned with DIAG_SCRIPT ("file:line: message"). */
 int engine_reload(es_engine *e);
 
@@ -68,7 +69,7 @@ void engine_stop(es_engine *e);
  * DIAG_NOT_FOUND (unknown pipeline or command), DIAG_INVALID (bad JSON or a
  * payload failing its schema: *errors_json is then a malloc'd JSON array of
  * {"path":..,"message":..}), DIAG_BUSY (backpressure), or a backend error.
- * Thread-safe. */
+ * Thread-safe; callers validate in parallel on pooled hosts. */
 int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
                 const char *command, const char *payload_json,
                 const char *job_id_hint, char **job_id, char **errors_json);
