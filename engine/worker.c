@@ -32,6 +32,11 @@ struct worker {
     pthread_mutex_t lock;
     es_claim *current;
     int reload_seen;   /* engine reload_seq this host was built for */
+    /* The next batch, claimed inside the unit that finished the previous
+     * one (same-store queue only): saves a write transaction per batch.
+     * Valid when has_next; run by the next worker_step. */
+    es_claim next;
+    int has_next;
     deferred_list deferred; /* units waiting for durable writes (ClickHouse) */
 };
 
@@ -190,6 +195,30 @@ static int queue_in_tx(const es_backends *b)
     return b->queue == b->events && b->queue == b->folds && b->queue == b->records;
 }
 
+/* Claims the worker's next batch inside the open unit, so that it commits
+ * with it (no transaction of its own). Not while stopping: a batch claimed
+ * then would wait for its lease to expire. 0 or -1 (the unit must roll back:
+ * a failed claim may have written part of its rows). */
+static int claim_next_in_unit(worker *w, int64_t now)
+{
+    es_engine *e = w->engine;
+    es_store *q = e->backends.queue;
+    if (w->has_next || atomic_load(&e->stopping)) return 0;
+    int rc = q->ops->queue_claim(q, w->id, (size_t)e->opt.batch_size, now, e->opt.lease_ms, 0,
+                                 &w->next);
+    if (rc < 0) return -1;
+    w->has_next = rc == 0;
+    return 0;
+}
+
+/* Forgets a next batch whose unit rolled back (its claim went with it). */
+static void drop_next(worker *w)
+{
+    if (!w->has_next) return;
+    store_claim_clear(&w->next);
+    w->has_next = 0;
+}
+
 /* Runs `writes`, enqueues the jobs they produced and finishes the claim, as
  * one unit of work. When the queue is a separate store (Redis) the order is
  * commit, then enqueue, then complete: a crash in between redelivers the
@@ -209,9 +238,10 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     if (writes && writes(w, ud, now, &jobs) != 0) goto rollback;
     if (queue_in_tx(b)) {
         if ((jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) ||
-            finish_claim(w, c, n_done, error, now) != 0)
+            finish_claim(w, c, n_done, error, now) != 0 || claim_next_in_unit(w, now) != 0)
             goto rollback;
         rc = backends_tx_commit(b);
+        if (rc != 0) drop_next(w);
     } else if ((waits = backends_async_count(b)) > 0) {
         deferred_unit *u = deferred_new(c, n_done, error, jobs.items, jobs.len, waits);
         memset(&jobs, 0, sizeof jobs); /* owned by the unit now */
@@ -230,6 +260,7 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     goto out;
 rollback:
     backends_tx_rollback(b);
+    drop_next(w);
 out:
     batch_free(&jobs);
     return rc;
@@ -648,8 +679,15 @@ static int worker_step(worker *w, int wait_ms, size_t *jobs_run)
     worker_reload_if_needed(w);
     es_store *q = e->backends.queue;
     es_claim c = {0};
-    int rc = q->ops->queue_claim(q, w->id, (size_t)e->opt.batch_size, clock_now_ms(),
+    int rc = 0;
+    if (w->has_next) {
+        c = w->next; /* claimed by the previous unit */
+        memset(&w->next, 0, sizeof w->next);
+        w->has_next = 0;
+    } else {
+        rc = q->ops->queue_claim(q, w->id, (size_t)e->opt.batch_size, clock_now_ms(),
                                  e->opt.lease_ms, wait_ms, &c);
+    }
     if (rc != 0) return rc;
     run_claim(w, &c);
     if (jobs_run) *jobs_run += c.n;
@@ -679,8 +717,10 @@ static void *worker_main(void *arg)
             backoff = 50;
         }
     }
-    /* Stopping: acknowledge what becomes durable in time; the rest is
+    /* Stopping: run a batch claimed by the last unit before `stopping` was
+     * seen, acknowledge what becomes durable in time; the rest is
      * redelivered after its lease. */
+    if (w->has_next) worker_step(w, 0, NULL);
     deferred_collect(&w->deferred, finish_deferred, w, w->engine->opt.lease_ms);
     return NULL;
 }
@@ -719,6 +759,7 @@ void worker_free(worker *w)
     if (deferred_collect(&w->deferred, finish_nothing, NULL, 0) > 0)
         log_warn("worker %s: %zu batches still waiting for their store at exit", w->id,
                  w->deferred.count);
+    drop_next(w); /* never run: its lease expires and it is redelivered */
     lua_host_free(w->host);
     pthread_mutex_destroy(&w->lock);
     free(w);
