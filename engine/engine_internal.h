@@ -31,6 +31,10 @@ struct es_engine {
     int n_workers;
     worker *drain_worker;   /* created on first engine_drain */
     atomic_int stopping;
+    /* engine_pause_refuses' cache: --reject pauses seen at reject_checked_at
+     * (monotonic ms). */
+    atomic_int reject_pauses;
+    _Atomic int64_t reject_checked_at;
     int started;
 
     /* Hot reload: the control host validates a new generation, then bumps

@@ -68,11 +68,31 @@ int engine_pause(es_engine *e, const char *tenant_id, const char *pipeline,
     return q->ops->pause_set(q, tenant_id, pipeline, component, mode, clock_now_ms());
 }
 
+/* Counts --reject pauses (es_pause_cb). */
+static int count_reject(void *ud, const es_pause *pause)
+{
+    if (pause->mode == PAUSE_REJECT) ++*(int *)ud;
+    return 0;
+}
+
+/* How stale the "any --reject pause?" answer may be: pauses take effect in
+ * every process within a second (issue 8), and the common case (none) then
+ * costs no store query per command. */
+#define REJECT_CACHE_MS 500
+
 int engine_pause_refuses(es_engine *e, const char *tenant_id, const char *pipeline)
 {
     es_store *q = e->backends.queue;
     pause_mode mode = PAUSE_NONE;
     if (!q->ops->pause_check) return 0;
+    int64_t now = clock_monotonic_ms();
+    if (q->ops->pause_list && now - atomic_load(&e->reject_checked_at) > REJECT_CACHE_MS) {
+        int rejects = 0;
+        if (q->ops->pause_list(q, count_reject, &rejects) != 0) return -1;
+        atomic_store(&e->reject_pauses, rejects);
+        atomic_store(&e->reject_checked_at, now);
+    }
+    if (q->ops->pause_list && atomic_load(&e->reject_pauses) == 0) return 0;
     if (q->ops->pause_check(q, tenant_id, pipeline, NULL, &mode) != 0) return -1;
     if (mode != PAUSE_REJECT) return 0;
     diag_set(DIAG_BUSY, "pipeline %s is paused with --reject for tenant %s: command refused "
