@@ -73,6 +73,7 @@ es_engine *engine_open(const es_engine_options *opt)
     pthread_mutex_init(&e->control_lock, NULL);
     pthread_mutex_init(&e->pool_lock, NULL);
     pthread_mutex_init(&e->heartbeat_lock, NULL);
+    pthread_mutex_init(&e->held_lock, NULL);
     pthread_cond_init(&e->heartbeat_cond, NULL);
     e->watch_fd = -1;
     char host[32] = "host", rnd[ID_HEX_LEN + 1];
@@ -106,6 +107,8 @@ void engine_close(es_engine *e)
     pthread_mutex_destroy(&e->control_lock);
     pthread_mutex_destroy(&e->pool_lock);
     pthread_mutex_destroy(&e->heartbeat_lock);
+    for (int i = 0; i < e->n_held; i++) free(e->held[i]);
+    pthread_mutex_destroy(&e->held_lock);
     pthread_cond_destroy(&e->heartbeat_cond);
     options_free(&e->opt);
     free(e);
@@ -237,6 +240,7 @@ int engine_reload(es_engine *e)
     }
     atomic_fetch_add(&e->reload_seq, 1);
     log_info("reloaded %s: generation %s", e->opt.pipelines_dir, generation);
+    engine_resume_returned_pipelines(e);
     return 0;
 }
 

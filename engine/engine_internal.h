@@ -31,6 +31,13 @@ struct es_engine {
     int n_workers;
     worker *drain_worker;   /* created on first engine_drain */
     atomic_int stopping;
+    /* Pipelines this process paused because its workers met jobs of a
+     * pipeline no longer loaded (its folder removed): their jobs stay
+     * queued, and a reload that brings the pipeline back resumes them. */
+    pthread_mutex_t held_lock;
+    char *held[32];
+    int n_held;
+
     /* engine_pause_refuses' cache: --reject pauses seen at reject_checked_at
      * (monotonic ms). */
     atomic_int reject_pauses;
@@ -102,6 +109,14 @@ void control_pool_free(es_engine *e);
 /* -1 with DIAG_BUSY naming the pause when a --reject pause covers commands
  * of (tenant, pipeline); 0 otherwise (also when the queue cannot pause). */
 int engine_pause_refuses(es_engine *e, const char *tenant_id, const char *pipeline);
+
+/* Holds (pauses, all tenants) a pipeline whose jobs a worker met while it is
+ * not loaded, once, with a log line saying so. */
+void engine_hold_missing_pipeline(es_engine *e, const char *pipeline);
+
+/* Resumes the pipelines engine_hold_missing_pipeline held that the control
+ * host has loaded again (after a reload). */
+void engine_resume_returned_pipelines(es_engine *e);
 
 /* ---- reload.c ---- */
 

@@ -625,6 +625,21 @@ static void host_settle(lua_host *h)
     free(only);
 }
 
+int lua_host_has_pipeline(lua_host *h, const char *pipeline)
+{
+    if (push_generation(h) != 0) return 0;
+    lua_State *L = h->s->L;
+    lua_getfield(L, -1, "pipelines");
+    int found = 0;
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, pipeline);
+        found = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    return found;
+}
+
 const char *lua_host_generation(lua_host *h) { return h->generation; }
 
 /* ---- commands ---- */

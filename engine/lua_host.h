@@ -88,6 +88,10 @@ int64_t lua_host_memory(lua_host *h);
  * DIAG_SCRIPT and a "file:line: message" diag. */
 int lua_host_load(lua_host *h, const char *dir, const char *only);
 
+/* 1 when the loaded generation has a pipeline named `pipeline`, else 0
+ * (also when nothing could be loaded). */
+int lua_host_has_pipeline(lua_host *h, const char *pipeline);
+
 /* Content hash of the loaded generation ("" before the first load). Owned by
  * the host, valid until the next load. */
 const char *lua_host_generation(lua_host *h);

@@ -5,6 +5,7 @@
 #include "engine_internal.h"
 #include "clock.h"
 #include "diag.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,4 +99,38 @@ int engine_pause_refuses(es_engine *e, const char *tenant_id, const char *pipeli
     diag_set(DIAG_BUSY, "pipeline %s is paused with --reject for tenant %s: command refused "
                         "(esengine resume %s)", pipeline, tenant_id, pipeline);
     return -1;
+}
+
+void engine_hold_missing_pipeline(es_engine *e, const char *pipeline)
+{
+    es_store *q = e->backends.queue;
+    pthread_mutex_lock(&e->held_lock);
+    int known = 0;
+    for (int i = 0; i < e->n_held; i++) known |= strcmp(e->held[i], pipeline) == 0;
+    if (!known && e->n_held < (int)(sizeof e->held / sizeof e->held[0]) && q->ops->pause_set &&
+        q->ops->pause_set(q, NULL, pipeline, NULL, PAUSE_HOLD, clock_now_ms()) == 0) {
+        e->held[e->n_held++] = strdup(pipeline);
+        log_warn("pipeline %s is not loaded (its folder was removed?): its jobs stay queued, "
+                 "paused, until it is back (or: esengine resume %s)", pipeline, pipeline);
+    }
+    pthread_mutex_unlock(&e->held_lock);
+}
+
+void engine_resume_returned_pipelines(es_engine *e)
+{
+    es_store *q = e->backends.queue;
+    pthread_mutex_lock(&e->held_lock);
+    for (int i = 0; i < e->n_held;) {
+        pthread_mutex_lock(&e->control_lock);
+        int back = lua_host_has_pipeline(e->control, e->held[i]);
+        pthread_mutex_unlock(&e->control_lock);
+        if (!back || q->ops->pause_set(q, NULL, e->held[i], NULL, PAUSE_NONE, clock_now_ms()) != 0) {
+            i++;
+            continue;
+        }
+        log_info("pipeline %s is loaded again: its held jobs resume", e->held[i]);
+        free(e->held[i]);
+        e->held[i] = e->held[--e->n_held];
+    }
+    pthread_mutex_unlock(&e->held_lock);
 }

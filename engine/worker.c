@@ -623,6 +623,8 @@ static int run_reactors(worker *w, const es_claim *c)
 
 /* ---- the loop ---- */
 
+static void worker_reload_if_needed(worker *w);
+
 static int run_claim(worker *w, es_claim *c)
 {
     int64_t started = clock_monotonic_ms();
@@ -630,7 +632,17 @@ static int run_claim(worker *w, es_claim *c)
     w->current = c;
     pthread_mutex_unlock(&w->lock);
     int rc;
-    switch (c->jobs[0].kind) {
+    /* A claim that waited may postdate a reload this host has not made. */
+    if (!lua_host_has_pipeline(w->host, c->jobs[0].pipeline)) worker_reload_if_needed(w);
+    if (!lua_host_has_pipeline(w->host, c->jobs[0].pipeline)) {
+        /* Its folder was removed (or never loaded here): hold the pipeline
+         * rather than fail its jobs into parking. */
+        char error[512];
+        snprintf(error, sizeof error, "pipeline %s is not loaded: its jobs are held until it is back",
+                 c->jobs[0].pipeline);
+        engine_hold_missing_pipeline(w->engine, c->jobs[0].pipeline);
+        rc = commit_unit(w, c, NULL, NULL, 0, error);
+    } else switch (c->jobs[0].kind) {
     case JOB_COMMAND: rc = run_commands(w, c); break;
     case JOB_FOLD: rc = run_fold(w, c); break;
     case JOB_MAP: rc = run_map(w, c); break;

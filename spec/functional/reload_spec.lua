@@ -192,6 +192,34 @@ describe("hot reload and script limits", function()
     end)
   end)
 
+  it("holds the jobs of a removed pipeline and resumes them when it is back", function()
+    start_runner()
+    local aside = dir .. "/aside"
+    h.sh("mkdir -p " .. h.q(aside))
+    assert(os.rename(pipelines .. "/ledger", aside .. "/ledger"))
+    h.wait_until("the reload", 30, function() return log_count("reloaded ") >= 1 end)
+    -- Sent with the folder that has it: the running engine no longer loads it.
+    local aside_flags = "--pipelines " .. h.q(aside) .. " --data " .. h.q(dir .. "/data")
+    for i = 1, 5 do
+      assert.equal(0, (h.esengine("send ledger deposit " .. h.q(string.format('{"account":"gone","amount":%d}', i)) ..
+        " --tenant t1 " .. aside_flags)))
+    end
+    h.wait_until("the pipeline to be held", 30, function()
+      local _, out = h.esengine("status --json " .. aside_flags)
+      return out:find('"pause"', 1, true) and out:find('"ledger"', 1, true)
+    end)
+    assert.equal(0, log_count("parked after"))
+    -- Nothing folded while held (read with the folder that has the pipeline).
+    assert.equal(3, (h.esengine("state ledger balance gone --tenant t1 " .. aside_flags)))
+    assert(os.rename(aside .. "/ledger", pipelines .. "/ledger"))
+    local s = h.wait_until("the held jobs to be folded", 60, function()
+      local st = state("gone")
+      return st and st.count == 5 and st
+    end)
+    assert.same({ count = 5, total = 15, last_seq = 5, in_order = true }, s)
+    assert.truthy(read(dir .. "/run.log"):find("loaded again", 1, true))
+  end)
+
   it("keeps the old behaviour after a broken edit and says why", function()
     start_runner()
     assert.equal(0, (deposit("acct", 5, true)))
