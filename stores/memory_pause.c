@@ -148,7 +148,7 @@ int memory_pause_list(es_store *base, es_pause_cb cb, void *ud)
 {
     mstore *s = (mstore *)base;
     memory_store_lock(s);
-    qsort(s->pauses, s->n_pauses, sizeof *s->pauses, pause_cmp);
+    if (s->n_pauses > 1) qsort(s->pauses, s->n_pauses, sizeof *s->pauses, pause_cmp);
     for (size_t i = 0; i < s->n_pauses; i++) {
         const mpause *p = &s->pauses[i];
         es_pause out = {p->tenant_id, p->pipeline, p->component, p->mode, p->paused_at};
