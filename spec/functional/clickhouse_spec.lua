@@ -39,152 +39,16 @@ local TENANT = "t1"
 local BUFFER_MB = 16
 local RSS_SLACK_MB = 64
 
-local function now()
-  local _, out = h.sh("date +%s.%N")
-  return tonumber(out) or os.time()
-end
+local servers = require("spec.functional.servers")
+local fx = require("spec.functional.fixtures")
+local s = servers
+local now, read_file, write_file, running, wait_gone, rss_mb =
+  s.now, s.read_file, s.write_file, s.running, s.wait_gone, s.rss_mb
+local ch_start, ch_stop, ch_ping, ch_query, ch_rows, lit =
+  s.ch_start, s.ch_stop, s.ch_ping, s.ch_query, s.ch_rows, s.lit
 
 local function report(fmt, ...)
   io.stderr:write("clickhouse_spec: " .. string.format(fmt, ...) .. "\n")
-end
-
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
--- True while pid runs (a zombie, killed but not yet reaped, does not).
-local function running(pid)
-  local code, out = h.sh("ps -o stat= -p " .. pid)
-  return code == 0 and out:match("%S") ~= nil and not out:match("^%s*Z")
-end
-
-local function wait_gone(pid, seconds)
-  return (pcall(h.wait_until, "pid " .. pid .. " to exit", seconds, function()
-    return not running(pid)
-  end))
-end
-
-local function free_port()
-  local _, out = h.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
-  return tonumber(out) or (20000 + math.random(20000))
-end
-
--- VmRSS of pid in MiB (nil when it is gone).
-local function rss_mb(pid)
-  local text = read_file("/proc/" .. pid .. "/status")
-  local kb = text and text:match("VmRSS:%s*(%d+)")
-  return kb and tonumber(kb) / 1024
-end
-
----------------------------------------------------------------- servers
-
--- A private clickhouse-server (config reduced from the packaged one, as in
--- spec/c/clickhouse_server.h; works with Debian's 18.16).
-local function ch_configure(ch)
-  for _, sub in ipairs({ "data", "tmp", "user_files", "format_schemas" }) do
-    h.sh("mkdir -p " .. h.q(ch.dir .. "/" .. sub))
-  end
-  write_file(ch.dir .. "/config.xml", string.format([[<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>%s/server.log</log><errorlog>%s/server.err.log</errorlog><size>10M</size><count>1</count></logger>
-  <http_port>%d</http_port>
-  <tcp_port>%d</tcp_port>
-  <listen_host>127.0.0.1</listen_host>
-  <path>%s/data/</path>
-  <tmp_path>%s/tmp/</tmp_path>
-  <user_files_path>%s/user_files/</user_files_path>
-  <format_schema_path>%s/format_schemas/</format_schema_path>
-  <users_config>%s/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <max_concurrent_queries>100</max_concurrent_queries>
-  <mark_cache_size>268435456</mark_cache_size>
-  <uncompressed_cache_size>268435456</uncompressed_cache_size>
-  <mlock_executable>false</mlock_executable>
-</yandex>
-]], ch.dir, ch.dir, ch.http_port, ch.tcp_port, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir))
-  write_file(ch.dir .. "/users.xml", [[<?xml version="1.0"?>
-<yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
-  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
-</yandex>
-]])
-end
-
-local function ch_ping(ch)
-  local _, out = h.sh("curl -s --max-time 2 http://127.0.0.1:" .. ch.http_port .. "/ping")
-  return out:find("Ok.", 1, true) ~= nil
-end
-
-local function ch_start(ch)
-  ch.starts = (ch.starts or 0) + 1
-  local _, out = h.sh("cd " .. h.q(ch.dir) .. " && (exec clickhouse-server --config-file=" ..
-    h.q(ch.dir .. "/config.xml") .. ") >" .. h.q(ch.dir .. "/stdout-" .. ch.starts .. ".log") ..
-    " 2>&1 & echo $!")
-  ch.pid = tonumber(out:match("(%d+)"))
-  h.wait_until("clickhouse-server on port " .. ch.http_port .. " to answer", 90, function()
-    assert(running(ch.pid), "clickhouse-server exited: " ..
-      (read_file(ch.dir .. "/stdout-" .. ch.starts .. ".log") or ""))
-    return ch_ping(ch)
-  end)
-end
-
--- Stops the server: SIGTERM (a graceful shutdown can take seconds) or, with
--- signal "KILL", at once (a crash).
-local function ch_stop(ch, signal)
-  if ch and ch.pid and running(ch.pid) then
-    h.kill(ch.pid, signal or "TERM")
-    if not wait_gone(ch.pid, 30) then h.kill(ch.pid, "KILL") end
-    assert.is_true(wait_gone(ch.pid, 10), "clickhouse-server did not stop")
-    h.wait_until("the ClickHouse port to close", 30, function() return not ch_ping(ch) end)
-  end
-end
-
--- Runs one query over HTTP (POSTed, so any bytes are fine); returns the
--- body, or raises with the server's message.
-local function ch_query(ch, sql)
-  local file = os.tmpname()
-  write_file(file, sql)
-  local code, out, err = h.sh("curl -sS --max-time 120 --data-binary @" .. h.q(file) ..
-    " http://127.0.0.1:" .. ch.http_port .. "/")
-  os.remove(file)
-  assert(code == 0 and not out:find("^Code: %d+"), "query failed: " .. sql .. "\n" .. out .. err)
-  return out
-end
-
--- JSONEachRow rows of a query, decoded.
-local function ch_rows(ch, sql)
-  local rows = {}
-  for _, line in ipairs(h.lines(ch_query(ch, sql .. " FORMAT JSONEachRow"))) do
-    rows[#rows + 1] = cjson.decode(line)
-  end
-  return rows
-end
-
--- SQL string literal.
-local function lit(s)
-  local escapes = { ["\\"] = "\\\\", ["'"] = "\\'", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ["\0"] = "\\0" }
-  return "'" .. s:gsub("[\\'\n\r\t%z]", escapes) .. "'"
-end
-
-local function redis_start(r)
-  r.pid = h.spawn_exec("redis-server --port " .. r.port .. " --bind 127.0.0.1 --dir " .. h.q(r.dir) ..
-    " --save '' --appendonly no --daemonize no --protected-mode no", r.dir .. "/redis.log")
-  h.wait_until("redis-server on port " .. r.port .. " to answer", 30, function()
-    local _, out = h.sh("redis-cli -h 127.0.0.1 -p " .. r.port .. " ping")
-    return out:find("PONG", 1, true)
-  end)
 end
 
 ---------------------------------------------------------------- payloads
@@ -193,23 +57,7 @@ end
 -- the aggregates a with a % SENDERS == s - 1, so each aggregate's enqueue
 -- order is its sender's line order.
 local function write_payloads(dir, commands, aggregates)
-  local expected, files, handles = {}, {}, {}
-  for s = 1, SENDERS do
-    files[s] = dir .. "/payloads-" .. s .. ".jsonl"
-    handles[s] = assert(io.open(files[s], "w"))
-  end
-  for i = 1, commands do
-    local a = i % aggregates
-    local account = "acct-" .. a
-    local amount = (i % 7) + 1
-    local e = expected[account] or { count = 0, total = 0, ns = {} }
-    e.count, e.total = e.count + 1, e.total + amount
-    e.ns[#e.ns + 1] = i
-    expected[account] = e
-    handles[(a % SENDERS) + 1]:write(string.format('{"account":"%s","amount":%d,"n":%d}\n', account, amount, i))
-  end
-  for s = 1, SENDERS do handles[s]:close() end
-  return { expected = expected, files = files, commands = commands }
+  return fx.write_payloads(dir, commands, aggregates, SENDERS)
 end
 
 -- A pipeline whose events and states carry arbitrary strings: `note`
@@ -267,22 +115,16 @@ describe("esengine with ClickHouse and Redis", function()
 
   setup(function()
     root = h.tmpdir()
-    ch = { dir = root .. "/clickhouse", http_port = free_port(), tcp_port = free_port() }
-    h.sh("mkdir -p " .. h.q(ch.dir))
-    ch_configure(ch)
+    ch = servers.clickhouse(root)
     local t0 = now()
     ch_start(ch)
-    redis = { dir = root .. "/redis", port = free_port() }
-    h.sh("mkdir -p " .. h.q(redis.dir))
-    redis_start(redis)
+    redis = servers.redis(root)
+    servers.redis_start(redis)
     report("servers up in %.1f s (clickhouse :%d, redis :%d)", now() - t0, ch.http_port, redis.port)
   end)
 
   teardown(function()
-    if redis and redis.pid and running(redis.pid) then
-      h.kill(redis.pid, "TERM")
-      wait_gone(redis.pid, 30)
-    end
+    servers.redis_stop(redis)
     ch_stop(ch)
     if not os.getenv("KEEP") then h.rmdir(root) end
   end)
@@ -292,11 +134,11 @@ describe("esengine with ClickHouse and Redis", function()
     db = "es_spec_" .. db_n
     dir = root .. "/t" .. db_n
     h.sh("mkdir -p " .. h.q(dir))
-    h.sh("redis-cli -h 127.0.0.1 -p " .. redis.port .. " flushall")
+    servers.redis_cli(redis.port, "flushall")
     if not ch_ping(ch) then ch_start(ch) end
     flags = "--pipelines " .. h.q(h.fixtures) .. " --data " .. h.q(dir .. "/data") ..
-      " --redis redis://127.0.0.1:" .. redis.port ..
-      " --clickhouse " .. h.q("http://127.0.0.1:" .. ch.http_port .. "/" .. db .. "?buffer_mb=" .. BUFFER_MB)
+      " --redis " .. servers.redis_url(redis) ..
+      " --clickhouse " .. h.q(servers.ch_url(ch, db, "?buffer_mb=" .. BUFFER_MB))
     workers, senders = {}, {}
   end)
 
@@ -358,16 +200,7 @@ describe("esengine with ClickHouse and Redis", function()
   end
 
   local function wait_senders(run, seconds)
-    local tries = 0
-    for s, path in ipairs(run.files) do
-      local text = h.wait_until("sender " .. s .. " to finish", seconds, function()
-        return read_file(path .. ".done")
-      end)
-      local code, n = text:match("exit=(%d+) tries=(%d+)")
-      assert.equal("0", code, "sender " .. s .. " failed: " .. (read_file(path .. ".log") or ""))
-      tries = tries + tonumber(n)
-    end
-    return tries
+    return fx.wait_senders(run, seconds)
   end
 
   -- Waits until nothing is pending, delayed or in flight (maps too) and
