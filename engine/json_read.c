@@ -279,7 +279,7 @@ static void write_canonical(json_buf *b, const jv *v)
         }
         for (size_t i = 0; i < v->n; i++) order[i] = i;
         sort_obj = v;
-        qsort(order, v->n, sizeof *order, key_cmp);
+        if (v->n > 1) qsort(order, v->n, sizeof *order, key_cmp);
         jb_str(b, "{");
         for (size_t i = 0; i < v->n; i++) {
             if (i) jb_str(b, ",");

@@ -120,7 +120,7 @@ static pause_entry *pauses_read(redis_store *rs, size_t *n)
     *n = 0;
     for (size_t i = 0; i < pairs; i++)
         if (pause_decode(&entries[*n], r->element[2 * i], r->element[2 * i + 1]) == 0) (*n)++;
-    qsort(entries, *n, sizeof *entries, entry_cmp);
+    if (*n > 1) qsort(entries, *n, sizeof *entries, entry_cmp);
 out:
     freeReplyObject(r);
     return entries;

@@ -180,7 +180,7 @@ static int fold_list(redis_store *rs, const char *tenant_id, const char *table,
         refs_free(out);
         return -1;
     }
-    qsort(out->items, out->n, sizeof *out->items, ref_cmp);
+    if (out->n > 1) qsort(out->items, out->n, sizeof *out->items, ref_cmp);
     size_t w = 0; /* SCAN may return a key twice (rehashing) */
     for (size_t i = 0; i < out->n; i++) {
         if (w > 0 && ref_cmp(&out->items[w - 1], &out->items[i]) == 0) {

@@ -152,7 +152,7 @@ int redis_worker_list(es_store *s, int64_t now, es_worker_cb cb, void *ud)
         entries[n++].info.lost = state;
     }
     if (prune.n > 2 && worker_prune(rs, &prune) != 0) goto out;
-    qsort(entries, n, sizeof *entries, entry_cmp);
+    if (n > 1) qsort(entries, n, sizeof *entries, entry_cmp);
     for (size_t i = 0; i < n; i++)
         if (cb(ud, &entries[i].info) != 0) break;
     rc = 0;
