@@ -2,7 +2,7 @@
 -- 8) against a real redis-server (queues, fold state of record, replay
 -- checkpoint and shadow keys) and a real clickhouse-server (event log read
 -- in ordered pages, queryable fold copy). Both are started here on free
--- loopback ports in a temp dir (helpers copied from clickhouse_spec.lua);
+-- loopback ports in a temp dir (spec/functional/servers.lua);
 -- each test has its own ClickHouse database and an emptied Redis.
 --
 --   1. COMMANDS commands over ACCOUNTS accounts of three tenants, then the
@@ -21,6 +21,7 @@
 -- Scale: ESENGINE_SPEC_REPLAY_COMMANDS (default 2000), _LIVE (default 600).
 local h = require("spec.functional.helpers")
 local cjson = require("cjson")
+local servers = require("spec.functional.servers")
 
 local COMMANDS = tonumber(os.getenv("ESENGINE_SPEC_REPLAY_COMMANDS")) or 2000
 local LIVE = tonumber(os.getenv("ESENGINE_SPEC_REPLAY_LIVE")) or 600
@@ -56,114 +57,12 @@ return es.define_pipeline()
   :build()
 ]]
 
+local s = servers
+local read_file, write_file, running, wait_gone = s.read_file, s.write_file, s.running, s.wait_gone
+local ch_query, ch_rows = s.ch_query, s.ch_rows
+
 local function report(fmt, ...)
   io.stderr:write("replay_distributed_spec: " .. string.format(fmt, ...) .. "\n")
-end
-
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function running(pid)
-  local code, out = h.sh("ps -o stat= -p " .. pid)
-  return code == 0 and out:match("%S") ~= nil and not out:match("^%s*Z")
-end
-
-local function wait_gone(pid, seconds)
-  return (pcall(h.wait_until, "pid " .. pid .. " to exit", seconds, function()
-    return not running(pid)
-  end))
-end
-
-local function free_port()
-  local _, out = h.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
-  return tonumber(out) or (20000 + math.random(20000))
-end
-
----------------------------------------------------------------- servers
-
-local function ch_configure(ch)
-  for _, sub in ipairs({ "data", "tmp", "user_files", "format_schemas" }) do
-    h.sh("mkdir -p " .. h.q(ch.dir .. "/" .. sub))
-  end
-  write_file(ch.dir .. "/config.xml", string.format([[<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>%s/server.log</log><errorlog>%s/server.err.log</errorlog><size>10M</size><count>1</count></logger>
-  <http_port>%d</http_port>
-  <tcp_port>%d</tcp_port>
-  <listen_host>127.0.0.1</listen_host>
-  <path>%s/data/</path>
-  <tmp_path>%s/tmp/</tmp_path>
-  <user_files_path>%s/user_files/</user_files_path>
-  <format_schema_path>%s/format_schemas/</format_schema_path>
-  <users_config>%s/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <max_concurrent_queries>100</max_concurrent_queries>
-  <mark_cache_size>268435456</mark_cache_size>
-  <uncompressed_cache_size>268435456</uncompressed_cache_size>
-  <mlock_executable>false</mlock_executable>
-</yandex>
-]], ch.dir, ch.dir, ch.http_port, ch.tcp_port, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir))
-  write_file(ch.dir .. "/users.xml", [[<?xml version="1.0"?>
-<yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
-  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
-</yandex>
-]])
-end
-
-local function ch_ping(ch)
-  local _, out = h.sh("curl -s --max-time 2 http://127.0.0.1:" .. ch.http_port .. "/ping")
-  return out:find("Ok.", 1, true) ~= nil
-end
-
-local function ch_start(ch)
-  local _, out = h.sh("cd " .. h.q(ch.dir) .. " && (exec clickhouse-server --config-file=" ..
-    h.q(ch.dir .. "/config.xml") .. ") >" .. h.q(ch.dir .. "/stdout.log") .. " 2>&1 & echo $!")
-  ch.pid = tonumber(out:match("(%d+)"))
-  h.wait_until("clickhouse-server on port " .. ch.http_port .. " to answer", 90, function()
-    assert(running(ch.pid), "clickhouse-server exited: " .. (read_file(ch.dir .. "/stdout.log") or ""))
-    return ch_ping(ch)
-  end)
-end
-
-local function ch_query(ch, sql)
-  local file = os.tmpname()
-  write_file(file, sql)
-  local code, out, err = h.sh("curl -sS --max-time 120 --data-binary @" .. h.q(file) ..
-    " http://127.0.0.1:" .. ch.http_port .. "/")
-  os.remove(file)
-  assert(code == 0 and not out:find("^Code: %d+"), "query failed: " .. sql .. "\n" .. out .. err)
-  return out
-end
-
-local function ch_rows(ch, sql)
-  local rows = {}
-  for _, line in ipairs(h.lines(ch_query(ch, sql .. " FORMAT JSONEachRow"))) do
-    rows[#rows + 1] = cjson.decode(line)
-  end
-  return rows
-end
-
-local function redis_start(r)
-  r.pid = h.spawn_exec("redis-server --port " .. r.port .. " --bind 127.0.0.1 --dir " .. h.q(r.dir) ..
-    " --save '' --appendonly no --daemonize no --protected-mode no", r.dir .. "/redis.log")
-  h.wait_until("redis-server on port " .. r.port .. " to answer", 30, function()
-    local _, out = h.sh("redis-cli -h 127.0.0.1 -p " .. r.port .. " ping")
-    return out:find("PONG", 1, true)
-  end)
 end
 
 ---------------------------------------------------------------- the spec
@@ -173,7 +72,7 @@ describe("replay with Redis and ClickHouse", function()
   local db_n = 0
 
   local function redis_cli(args)
-    local code, out, err = h.sh("redis-cli -h 127.0.0.1 -p " .. redis.port .. " " .. args)
+    local code, out, err = servers.redis_cli(redis.port, args)
     assert.equal(0, code, err)
     return out
   end
@@ -185,22 +84,15 @@ describe("replay with Redis and ClickHouse", function()
 
   setup(function()
     root = h.tmpdir()
-    ch = { dir = root .. "/clickhouse", http_port = free_port(), tcp_port = free_port() }
-    h.sh("mkdir -p " .. h.q(ch.dir))
-    ch_configure(ch)
-    ch_start(ch)
-    redis = { dir = root .. "/redis", port = free_port() }
-    h.sh("mkdir -p " .. h.q(redis.dir))
-    redis_start(redis)
+    ch = servers.clickhouse(root)
+    servers.ch_start(ch)
+    redis = servers.redis(root)
+    servers.redis_start(redis)
   end)
 
   teardown(function()
-    for _, pid in ipairs({ redis and redis.pid, ch and ch.pid }) do
-      if pid and running(pid) then
-        h.kill(pid, "TERM")
-        if not wait_gone(pid, 30) then h.kill(pid, "KILL") end
-      end
-    end
+    servers.redis_stop(redis)
+    servers.ch_stop(ch)
     if not os.getenv("KEEP") then h.rmdir(root) end
   end)
 
@@ -212,8 +104,8 @@ describe("replay with Redis and ClickHouse", function()
     redis_cli("flushall")
     write_pipeline(0)
     flags = " --pipelines " .. h.q(dir .. "/pipelines") .. " --data " .. h.q(dir .. "/data") ..
-      " --redis redis://127.0.0.1:" .. redis.port ..
-      " --clickhouse " .. h.q("http://127.0.0.1:" .. ch.http_port .. "/" .. db)
+      " --redis " .. servers.redis_url(redis) ..
+      " --clickhouse " .. h.q(servers.ch_url(ch, db))
     local code, out, err = h.esengine("migrate" .. flags)
     assert.equal(0, code, out .. err)
   end)
@@ -285,7 +177,7 @@ describe("replay with Redis and ClickHouse", function()
     end)
   end
 
-  local function lit(s) return "'" .. s .. "'" end -- tenants and accounts are plain
+  local lit = servers.lit
 
   -- Asserts: a clean fold of the ClickHouse event log (FINAL) = expected =
   -- the state of record (`esengine state`) = the ClickHouse copy (FINAL);
