@@ -27,64 +27,14 @@ local WORKERS = 4
 local SENDERS = 4
 local TENANT = "t1"
 
-local function now()
-  local _, out = h.sh("date +%s.%N")
-  return tonumber(out) or os.time()
-end
+local servers = require("spec.functional.servers")
+local fx = require("spec.functional.fixtures")
+local now, read_file, running, wait_gone, free_port =
+  servers.now, servers.read_file, servers.running, servers.wait_gone, servers.free_port
+local redis_start, redis_stop = servers.redis_start, servers.redis_stop
 
 local function report(fmt, ...)
   io.stderr:write("redis_spec: " .. string.format(fmt, ...) .. "\n")
-end
-
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
--- True while pid runs (a zombie, killed but not yet reaped, does not).
-local function running(pid)
-  local code, out = h.sh("ps -o stat= -p " .. pid)
-  return code == 0 and out:match("%S") ~= nil and not out:match("^%s*Z")
-end
-
--- Waits until pid no longer runs; true when it stopped within `seconds`.
-local function wait_gone(pid, seconds)
-  return (pcall(h.wait_until, "pid " .. pid .. " to exit", seconds, function()
-    return not running(pid)
-  end))
-end
-
-local function free_port()
-  local _, out = h.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
-  return tonumber(out) or (20000 + math.random(20000))
-end
-
-local function redis_cli(port, args)
-  return h.sh("redis-cli -h 127.0.0.1 -p " .. port .. " " .. args)
-end
-
--- One redis-server of a test: its own port and dir. `aof` turns on
--- appendonly with appendfsync always. Each start logs to a new file.
-local function redis_start(r)
-  r.starts = (r.starts or 0) + 1
-  local cmd = "redis-server --port " .. r.port .. " --bind 127.0.0.1 --dir " .. h.q(r.dir) ..
-    " --save '' --daemonize no --protected-mode no" ..
-    (r.aof and " --appendonly yes --appendfsync always" or " --appendonly no")
-  r.pid = h.spawn_exec(cmd, r.dir .. "/redis-" .. r.starts .. ".log")
-  h.wait_until("redis-server on port " .. r.port .. " to answer", 30, function()
-    local _, out = redis_cli(r.port, "ping")
-    return out:find("PONG", 1, true)
-  end)
-end
-
-local function redis_stop(r, signal)
-  if r and r.pid and running(r.pid) then
-    h.kill(r.pid, signal or "TERM")
-    assert.is_true(wait_gone(r.pid, 30), "redis-server did not stop")
-  end
 end
 
 -- The commands of a run: line i deposits (i % 7) + 1 into acct-(i % AGG),
@@ -92,23 +42,7 @@ end
 -- each aggregate's enqueue order is its sender's line order. Returns
 -- {expected = {account -> {count, total, ns = {n...}}}, files = {...}}.
 local function write_payloads(dir, commands, aggregates)
-  local expected, files, handles = {}, {}, {}
-  for s = 1, SENDERS do
-    files[s] = dir .. "/payloads-" .. s .. ".jsonl"
-    handles[s] = assert(io.open(files[s], "w"))
-  end
-  for i = 1, commands do
-    local a = i % aggregates
-    local account = "acct-" .. a
-    local amount = (i % 7) + 1
-    local e = expected[account] or { count = 0, total = 0, ns = {} }
-    e.count, e.total = e.count + 1, e.total + amount
-    e.ns[#e.ns + 1] = i
-    expected[account] = e
-    handles[(a % SENDERS) + 1]:write(string.format('{"account":"%s","amount":%d,"n":%d}\n', account, amount, i))
-  end
-  for s = 1, SENDERS do handles[s]:close() end
-  return { expected = expected, files = files }
+  return fx.write_payloads(dir, commands, aggregates, SENDERS)
 end
 
 describe("esengine with Redis queues", function()
@@ -116,9 +50,8 @@ describe("esengine with Redis queues", function()
 
   before_each(function()
     dir = h.tmpdir()
-    redis = { dir = dir .. "/redis", port = free_port() }
-    h.sh("mkdir -p " .. h.q(redis.dir))
-    url = "redis://127.0.0.1:" .. redis.port
+    redis = servers.redis(dir)
+    url = servers.redis_url(redis)
     flags = "--pipelines " .. h.q(h.fixtures) .. " --data " .. h.q(dir .. "/data") ..
       " --redis " .. url
     workers, senders = {}, {}
@@ -177,16 +110,7 @@ describe("esengine with Redis queues", function()
 
   -- Waits for every sender; returns the total number of tries.
   local function wait_senders(run, seconds)
-    local tries = 0
-    for s, path in ipairs(run.files) do
-      local text = h.wait_until("sender " .. s .. " to finish", seconds, function()
-        return read_file(path .. ".done")
-      end)
-      local code, n = text:match("exit=(%d+) tries=(%d+)")
-      assert.equal("0", code, "sender " .. s .. " failed: " .. (read_file(path .. ".log") or ""))
-      tries = tries + tonumber(n)
-    end
-    return tries
+    return fx.wait_senders(run, seconds)
   end
 
   local function status_rows()
