@@ -3,52 +3,17 @@
 -- and a replay killed with -9 then resumed. Asserts from state, with
 -- deadlines, never from sleeps.
 local h = require("spec.functional.helpers")
+local fx = require("spec.functional.fixtures")
 
--- A pipeline written for these specs: deposit_many appends `count` events of
--- `amount` to one account; the fold counts, sums and checks seq order.
-local PIPELINE = [[
-local es = require("esengine")
-local s = es.schema
-return es.define_pipeline()
-  :with_name("bank")
-  :with_aggregate_type("account")
-  :with_command("deposit_many", {
-    schema = s.object({ account = s.string(), amount = s.integer(), count = s.integer() }),
-    aggregate_id = function(p) return p.account end,
-    handle = function(cmd)
-      local out = {}
-      for i = 1, cmd.data.count do
-        out[i] = es.event("bank.deposited", { amount = cmd.data.amount })
-      end
-      return out
-    end,
-  })
-  :with_fold_projection("balance", {
-    event_types = { "bank.deposited" },
-    store = es.stores.table("bank_balances"),
-    init = function() return { count = 0, total = 0, last_seq = 0, in_order = true } end,
-    apply = function(state, event)
-      for _ = 1, SPIN do end -- SPIN > 0 slows a replay down enough to kill it midway
-      if event.seq ~= state.last_seq + 1 then state.in_order = false end
-      state.last_seq = event.seq
-      state.count = state.count + 1
-      state.total = state.total + event.data.amount
-      return state
-    end,
-  })
-  :with_kill_switch()
-  :build()
-]]
-
+-- The pipeline of these specs (spec/functional/fixtures.lua): deposit_many
+-- appends `count` events of `amount` to one account; the fold counts, sums
+-- and checks seq order; spin > 0 slows the fold down.
 local function write_pipeline(dir, spin)
-  local f = io.open(dir .. "/pipelines/bank/pipeline.lua", "w")
-  f:write((PIPELINE:gsub("SPIN", tostring(spin))))
-  f:close()
+  fx.write_bank_pipeline(dir .. "/pipelines", spin)
 end
 
 local function setup()
   local dir = h.tmpdir()
-  h.sh("mkdir -p " .. h.q(dir .. "/pipelines/bank"))
   write_pipeline(dir, 0)
   return dir
 end
@@ -64,27 +29,13 @@ local function send(dir, tenant, account, amount, count)
 end
 
 local function state(dir, tenant, account)
-  local code, out = h.esengine("state bank balance " .. account .. " --tenant " .. tenant .. flags(dir))
-  if code ~= 0 then return nil end
-  return h.json(out)
+  return fx.bank_state(flags(dir), tenant, account)
 end
 
 -- Waits until every account of `expected` ({account = {count, total}}) has
 -- that state, in order.
 local function wait_states(dir, tenant, expected, seconds)
-  h.wait_until("states of " .. tenant, seconds, function()
-    for account, want in pairs(expected) do
-      local st = state(dir, tenant, account)
-      if not st or st.count ~= want.count then return false end
-    end
-    return true
-  end)
-  for account, want in pairs(expected) do
-    local st = state(dir, tenant, account)
-    assert.are.equal(want.count, st.count, account)
-    assert.are.equal(want.total, st.total, account)
-    assert.is_true(st.in_order, account)
-  end
+  fx.wait_bank_states(flags(dir), tenant, expected, seconds)
 end
 
 local function start_engine(dir)
