@@ -8,73 +8,23 @@ local h = require("spec.functional.helpers")
 
 local WORKERS = 2
 
--- deposit_many appends `count` events of `amount` to one account; the fold
--- counts, sums and checks seq order.
-local PIPELINE = [[
-local es = require("esengine")
-local s = es.schema
-return es.define_pipeline()
-  :with_name("bank")
-  :with_aggregate_type("account")
-  :with_command("deposit_many", {
-    schema = s.object({ account = s.string(), amount = s.integer(), count = s.integer() }),
-    aggregate_id = function(p) return p.account end,
-    handle = function(cmd)
-      local out = {}
-      for i = 1, cmd.data.count do
-        out[i] = es.event("bank.deposited", { amount = cmd.data.amount })
-      end
-      return out
-    end,
-  })
-  :with_fold_projection("balance", {
-    event_types = { "bank.deposited" },
-    store = es.stores.table("bank_balances"),
-    init = function() return { count = 0, total = 0, last_seq = 0, in_order = true } end,
-    apply = function(state, event)
-      if event.seq ~= state.last_seq + 1 then state.in_order = false end
-      state.last_seq = event.seq
-      state.count = state.count + 1
-      state.total = state.total + event.data.amount
-      return state
-    end,
-  })
-  :with_kill_switch()
-  :build()
-]]
-
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
-local function free_port()
-  local _, out = h.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
-  return tonumber(out) or (20000 + math.random(20000))
-end
+local servers = require("spec.functional.servers")
+local fx = require("spec.functional.fixtures")
+local read_file = servers.read_file
 
 describe("kill switch with Redis queues", function()
-  local dir, flags, redis_pid, workers
+  local dir, flags, redis, workers
 
   before_each(function()
     dir = h.tmpdir()
-    h.sh("mkdir -p " .. h.q(dir .. "/pipelines/bank") .. " " .. h.q(dir .. "/redis"))
-    local f = assert(io.open(dir .. "/pipelines/bank/pipeline.lua", "w"))
-    f:write(PIPELINE)
-    f:close()
-    local port = free_port()
-    redis_pid = h.spawn_exec("redis-server --port " .. port .. " --bind 127.0.0.1 --dir " ..
-      h.q(dir .. "/redis") .. " --save '' --appendonly no --daemonize no --protected-mode no",
-      dir .. "/redis/redis.log")
-    h.wait_until("redis-server on port " .. port .. " to answer", 30, function()
-      local _, out = h.sh("redis-cli -h 127.0.0.1 -p " .. port .. " ping")
-      return out:find("PONG", 1, true)
-    end)
+    -- the bank pipeline of spec/functional/fixtures.lua: deposit_many
+    -- appends `count` events of `amount` to one account; the fold counts,
+    -- sums and checks seq order
+    fx.write_bank_pipeline(dir .. "/pipelines")
+    redis = servers.redis(dir)
+    servers.redis_start(redis)
     flags = " --pipelines " .. h.q(dir .. "/pipelines") .. " --data " .. h.q(dir .. "/data") ..
-      " --redis redis://127.0.0.1:" .. port
+      " --redis " .. servers.redis_url(redis)
     workers = {}
   end)
 
@@ -85,10 +35,7 @@ describe("kill switch with Redis queues", function()
     for _, pid in ipairs(workers) do
       if not h.wait_exit(pid, 20) then h.kill(pid, "KILL") end
     end
-    if redis_pid and h.alive(redis_pid) then
-      h.kill(redis_pid, "TERM")
-      h.wait_exit(redis_pid, 20)
-    end
+    servers.redis_stop(redis)
     h.rmdir(dir)
   end)
 
@@ -120,27 +67,13 @@ describe("kill switch with Redis queues", function()
   end
 
   local function state(tenant, account)
-    local code, out = h.esengine("state bank balance " .. account .. " --tenant " .. tenant .. flags)
-    if code ~= 0 then return nil end
-    return h.json(out)
+    return fx.bank_state(flags, tenant, account)
   end
 
   -- Waits until every account of `expected` ({account = {count, total}})
   -- has that state, folded in seq order.
   local function wait_states(tenant, expected, seconds)
-    h.wait_until("states of " .. tenant, seconds, function()
-      for account, want in pairs(expected) do
-        local st = state(tenant, account)
-        if not st or st.count ~= want.count then return false end
-      end
-      return true
-    end)
-    for account, want in pairs(expected) do
-      local st = state(tenant, account)
-      assert.are.equal(want.count, st.count, account)
-      assert.are.equal(want.total, st.total, account)
-      assert.is_true(st.in_order, account)
-    end
+    fx.wait_bank_states(flags, tenant, expected, seconds)
   end
 
   -- Pending fold jobs of the balance fold, from status.
