@@ -10,7 +10,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 JOBS=${1:-100000}
-GROUPS=${2:-1000}
+NGROUPS=${2:-1000}
 THREADS=${3:-4}
 BATCH=${4:-100}
 PEER_CONC=${5:-16}
@@ -21,7 +21,7 @@ echo "== building queue_bench"
 cmake -DSOURCE_DIR="$ROOT" -DDIR=stores/redis -DSYMBOL=redis_scripts \
       -DOUTPUT="$OUT/redis_scripts.c" -P "$ROOT/cmake/embed_lua.cmake"
 cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/engine" -I"$ROOT/stores" \
-   "$ROOT"/stores/redis_*.c "$ROOT/stores/store.c" "$ROOT/engine/diag.c" \
+   "$ROOT"/stores/redis_*.c "$ROOT"/stores/store*.c "$ROOT/engine/diag.c" \
    "$ROOT/engine/log.c" "$ROOT/engine/clock.c" "$ROOT/engine/job.c" \
    "$OUT/redis_scripts.c" "$HERE/queue_bench.c" -o "$OUT/queue_bench" -lhiredis -lpthread
 
@@ -51,17 +51,17 @@ for try in 1 2 3 4 5 6 7 8 9 10; do
 done
 [ -n "$PID" ] || { echo "could not start redis-server"; exit 1; }
 URL="redis://127.0.0.1:$PORT"
-echo "== redis-server on $URL; $JOBS jobs over $GROUPS groups, ~200 bytes each, no-op handler"
+echo "== redis-server on $URL; $JOBS jobs over $NGROUPS groups, ~200 bytes each, no-op handler"
 
 run() { redis-cli -p "$PORT" flushall >/dev/null; "$@"; }
-ES=$(run "$OUT/queue_bench" "$URL" "$JOBS" "$GROUPS" "$THREADS" "$BATCH")
+ES=$(run "$OUT/queue_bench" "$URL" "$JOBS" "$NGROUPS" "$THREADS" "$BATCH")
 echo "$ES"
 # the same without batch claims (one job per claim), for comparison
-ES1=$(run "$OUT/queue_bench" "$URL" "$JOBS" "$GROUPS" "$THREADS" 1)
+ES1=$(run "$OUT/queue_bench" "$URL" "$JOBS" "$NGROUPS" "$THREADS" 1)
 echo "$ES1"
-GM=$(run node "$HERE/peers.mjs" groupmq "$URL" "$JOBS" "$GROUPS" "$PEER_CONC")
+GM=$(run node "$HERE/peers.mjs" groupmq "$URL" "$JOBS" "$NGROUPS" "$PEER_CONC")
 echo "$GM"
-BM=$(run node "$HERE/peers.mjs" bullmq "$URL" "$JOBS" "$GROUPS" "$PEER_CONC")
+BM=$(run node "$HERE/peers.mjs" bullmq "$URL" "$JOBS" "$NGROUPS" "$PEER_CONC")
 echo "$BM"
 
 node -e '
