@@ -2,7 +2,9 @@
 # bench/replay/run.sh: replay of EVENTS events over AGGREGATES aggregates on
 # the embedded backend, compared in the same run with the live processing
 # rate of the same events (commands handled, events folded by `run`).
-# Usage: bench/replay/run.sh [BIN]   (env: AGGREGATES=10000 PER=100 WORKERS=2)
+# Usage: bench/replay/run.sh [BIN]   (env: AGGREGATES=10000 PER=100 WORKERS=2;
+# BACKEND_FLAGS="--redis URL --clickhouse URL" for the distributed stores,
+# migrated by this script)
 set -eu
 BIN=${1:-./build/esengine}
 AGGREGATES=${AGGREGATES:-10000}
@@ -32,11 +34,12 @@ return es.define_pipeline()
   })
   :build()
 LUA
-F="--pipelines $DIR/pipelines --data $DIR/data"
+F="--pipelines $DIR/pipelines --data $DIR/data ${BACKEND_FLAGS:-}"
+case "${BACKEND_FLAGS:-}" in *--clickhouse*) "$BIN" migrate $F >/dev/null ;; esac
 echo "enqueueing $AGGREGATES commands of $PER events ($((AGGREGATES * PER)) events)..."
 seq 1 "$AGGREGATES" | xargs -P 4 -I{} "$BIN" send bank deposit_many "{\"account\":\"a{}\",\"count\":$PER}" --tenant t1 $F >/dev/null
 start=$(date +%s.%N)
-"$BIN" run --workers "$WORKERS" $F >"$DIR/run.log" 2>&1 &
+"$BIN" run --workers "$WORKERS" --listen 127.0.0.1:0 $F >"$DIR/run.log" 2>&1 &
 RUN=$!
 while "$BIN" status --json $F | grep -q '"pending":[1-9]\|"in_flight":[1-9]\|"delayed":[1-9]'; do sleep 0.2; done
 live=$(echo "$(date +%s.%N) - $start" | bc)
