@@ -37,7 +37,6 @@
 #include "diag.h"
 #include "ids.h"
 #include "log.h"
-#include "json_buf.h"
 #include "lua_sources.h"
 #include "lua_watchdog.h"
 
@@ -54,34 +53,7 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_MEMORY_MB 512
 
-/* One lua_State with the engine library loaded. A host replaces its state
- * as a whole: a load builds the new generation in a fresh state (the old one
- * keeps running until the new one is complete), and a state whose call
- * tripped the time or memory limit is dropped and rebuilt. */
-typedef struct host_state {
-    lua_State *L;
-    lua_host *host;
-    lua_Alloc base_alloc;    /* LuaJIT's own allocator, wrapped by count_alloc */
-    void *base_ud;
-    int64_t used;            /* bytes the state holds */
-    int64_t limit;           /* bytes; 0 = no limit */
-    int traceback_ref;       /* debug.traceback, kept before any sandboxing */
-    int runtime_ref;         /* the esengine.runtime module table */
-    int cjson_ref;           /* the cjson module */
-    int gen_ref;             /* the loaded generation, LUA_NOREF before load */
-    lua_guard_reason broken; /* a call tripped a limit: never call into it again */
-} host_state;
-
-struct lua_host {
-    host_state *s;
-    lua_guard guard;
-    lua_State *call_L;         /* the state inside the current host call */
-    lua_guard_reason last_trip; /* of the last host call */
-    int64_t timeout_ms;        /* default limit of one handler call */
-    int64_t memory_limit;      /* bytes per state; 0 = none */
-    char *dir, *only;          /* what the generation was loaded from */
-    char generation[64];
-};
+#include "lua_host_internal.h"
 
 /* ---- the esengine.core module: the few services Lua asks of C ---- */
 
@@ -282,7 +254,7 @@ static int host_call_in(lua_host *h, host_state *s, const char *where, const cha
     return 0;
 }
 
-static int host_call(lua_host *h, const char *fn, int nargs, int nresults)
+int lh_call(lua_host *h, const char *fn, int nargs, int nresults)
 {
     return host_call_in(h, h->s, NULL, fn, nargs, nresults);
 }
@@ -315,7 +287,7 @@ static void host_settle(lua_host *h);
 
 /* Pushes the loaded generation; -1 with a diag before the first load or
  * when a broken state could not be rebuilt. */
-static int push_generation(lua_host *h)
+int lh_push_generation(lua_host *h)
 {
     host_settle(h);
     if (h->s->broken != LUA_GUARD_NONE) {
@@ -332,7 +304,7 @@ static int push_generation(lua_host *h)
 }
 
 /* Encodes the value at idx with cjson into a malloc'd string (NULL on error). */
-static char *encode_json(lua_host *h, int idx)
+char *lh_encode_json(lua_host *h, int idx)
 {
     lua_State *L = h->s->L;
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
@@ -350,7 +322,7 @@ static char *encode_json(lua_host *h, int idx)
     return out;
 }
 
-static char *field_string(lua_State *L, int idx, const char *name)
+char *lh_field_string(lua_State *L, int idx, const char *name)
 {
     lua_getfield(L, idx, name);
     char *out = NULL;
@@ -408,7 +380,7 @@ static void push_events(lua_State *L, const es_event *events, size_t n)
     }
 }
 
-static void push_opt_string(lua_State *L, const char *s)
+void lh_push_opt_string(lua_State *L, const char *s)
 {
     if (s) lua_pushstring(L, s);
     else lua_pushnil(L);
@@ -627,7 +599,7 @@ static void host_settle(lua_host *h)
 
 int lua_host_has_pipeline(lua_host *h, const char *pipeline)
 {
-    if (push_generation(h) != 0) return 0;
+    if (lh_push_generation(h) != 0) return 0;
     lua_State *L = h->s->L;
     lua_getfield(L, -1, "pipelines");
     int found = 0;
@@ -652,12 +624,12 @@ int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pip
     lua_State *L = h->s->L;
     *aggregate_id = *command_json = NULL;
     if (errors_json) *errors_json = NULL;
-    if (push_generation(h) != 0) return -1;
+    if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, tenant_id);
     lua_pushstring(L, pipeline);
     lua_pushstring(L, command);
     lua_pushstring(L, payload_json);
-    if (host_call(h, "prepare_command", 5, 4) != 0) return -1;
+    if (lh_call(h, "prepare_command", 5, 4) != 0) return -1;
     int top = lua_gettop(L);
     int rc = -1;
     if (lua_toboolean(L, top - 3)) {
@@ -674,7 +646,7 @@ int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pip
             dc = DIAG_NOT_FOUND;
         else if (strcmp(code, "invalid_json") == 0 || strcmp(code, "invalid_payload") == 0)
             dc = DIAG_INVALID;
-        if (errors_json && lua_istable(L, top)) *errors_json = encode_json(h, top);
+        if (errors_json && lua_istable(L, top)) *errors_json = lh_encode_json(h, top);
         diag_set(dc, "%s", message);
     }
     lua_settop(L, top - 4);
@@ -709,12 +681,12 @@ static int read_routes(lua_State *L, es_new_event *ne)
         lua_rawgeti(L, -1, (int)j + 1);
         int t = lua_gettop(L);
         es_route *r = &ne->routes[ne->n_routes++];
-        char *kind = field_string(L, t, "kind");
+        char *kind = lh_field_string(L, t, "kind");
         r->kind = kind && strcmp(kind, "map") == 0 ? JOB_MAP : JOB_FOLD;
         free(kind);
-        r->pipeline = field_string(L, t, "pipeline");
-        r->component = field_string(L, t, "component");
-        r->key = field_string(L, t, "key");
+        r->pipeline = lh_field_string(L, t, "pipeline");
+        r->component = lh_field_string(L, t, "component");
+        r->key = lh_field_string(L, t, "key");
         lua_pop(L, 1);
         if (!r->pipeline || !r->component || !r->key) return -1;
     }
@@ -727,7 +699,7 @@ int lua_host_handle_command(lua_host *h, const char *pipeline, const char *comma
     lua_State *L = h->s->L;
     *events = NULL;
     *n = 0;
-    if (push_generation(h) != 0) return -1;
+    if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, command_json);
     if (host_call_for(h, "command", pipeline, command, "handle_command", 2, 1) != 0) {
         host_settle(h);
@@ -745,15 +717,15 @@ int lua_host_handle_command(lua_host *h, const char *pipeline, const char *comma
         lua_rawgeti(L, t, (int)i + 1);
         int e = lua_gettop(L);
         es_event *ev = &out[i].event;
-        ev->tenant_id = field_string(L, e, "tenant_id");
-        ev->aggregate_type = field_string(L, e, "aggregate_type");
-        ev->aggregate_id = field_string(L, e, "aggregate_id");
-        ev->type = field_string(L, e, "type");
-        ev->version = field_string(L, e, "version");
+        ev->tenant_id = lh_field_string(L, e, "tenant_id");
+        ev->aggregate_type = lh_field_string(L, e, "aggregate_type");
+        ev->aggregate_id = lh_field_string(L, e, "aggregate_id");
+        ev->type = lh_field_string(L, e, "type");
+        ev->version = lh_field_string(L, e, "version");
         ev->occurred_at = field_int(L, e, "occurred_at", clock_now_ms());
-        ev->idempotency_key = field_string(L, e, "idempotency_key");
-        ev->data_json = field_string(L, e, "data_json");
-        ev->metadata_json = field_string(L, e, "metadata_json");
+        ev->idempotency_key = lh_field_string(L, e, "idempotency_key");
+        ev->data_json = lh_field_string(L, e, "data_json");
+        ev->metadata_json = lh_field_string(L, e, "metadata_json");
         lua_getfield(L, e, "routes");
         int bad = read_routes(L, &out[i]);
         lua_settop(L, e - 1);
@@ -806,10 +778,10 @@ int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
 {
     lua_State *L = h->s->L;
     memset(out, 0, sizeof *out);
-    if (push_generation(h) != 0) return -1;
+    if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, fold);
-    push_opt_string(L, state_json);
+    lh_push_opt_string(L, state_json);
     push_events(L, events, n);
     if (host_call_for(h, "fold", pipeline, fold, "run_fold", 5, 4) != 0) {
         /* The runtime itself failed: report it as a script error of the
@@ -829,12 +801,12 @@ int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
         lua_rawgeti(L, top - 1, (int)i + 1);
         int r = lua_gettop(L);
         es_reactor_job *rj = &out->reactors[out->n_reactors++];
-        rj->reactor = field_string(L, r, "reactor");
+        rj->reactor = lh_field_string(L, r, "reactor");
         rj->index = (size_t)field_int(L, r, "index", 1) - 1;
-        rj->state_json = field_string(L, r, "state_json");
+        rj->state_json = lh_field_string(L, r, "state_json");
         rj->delay_ms = field_int(L, r, "delay", 0);
-        rj->job_id = field_string(L, r, "job_id");
-        char *dedup = field_string(L, r, "dedup");
+        rj->job_id = lh_field_string(L, r, "job_id");
+        char *dedup = lh_field_string(L, r, "dedup");
         rj->dedup = parse_dedup(dedup);
         free(dedup);
         lua_pop(L, 1);
@@ -869,7 +841,7 @@ int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
-    if (push_generation(h) != 0) return -1;
+    if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, map);
     push_events(L, events, n);
@@ -912,11 +884,11 @@ int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
     *out = NULL;
     *n = 0;
     *error = NULL;
-    if (push_generation(h) != 0) return -1;
+    if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, reactor);
     push_event(L, event);
-    push_opt_string(L, state_json);
+    lh_push_opt_string(L, state_json);
     if (host_call_for(h, "reactor", pipeline, reactor, "run_reactor", 5, 2) != 0) {
         *error = strdup(diag_message());
         host_settle(h);
@@ -930,10 +902,10 @@ int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
         lua_rawgeti(L, top - 1, (int)i + 1);
         int d = lua_gettop(L);
         es_dispatch *dp = &(*out)[*n];
-        dp->pipeline = field_string(L, d, "pipeline");
-        dp->command = field_string(L, d, "command");
-        dp->aggregate_id = field_string(L, d, "aggregate_id");
-        dp->command_json = field_string(L, d, "command_json");
+        dp->pipeline = lh_field_string(L, d, "pipeline");
+        dp->command = lh_field_string(L, d, "command");
+        dp->aggregate_id = lh_field_string(L, d, "aggregate_id");
+        dp->command_json = lh_field_string(L, d, "command_json");
         lua_pop(L, 1);
         if (dp->pipeline && dp->command && dp->aggregate_id && dp->command_json) (*n)++;
         else {
@@ -946,224 +918,4 @@ int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
     lua_settop(L, top - 2);
     host_settle(h);
     return 0;
-}
-
-/* ---- introspection ---- */
-
-void lua_host_info_clear(es_component_info *info)
-{
-    free(info->table);
-    memset(info, 0, sizeof *info);
-}
-
-static int component_info(lua_host *h, const char *fn, const char *pipeline,
-                          const char *name, es_component_info *out)
-{
-    lua_State *L = h->s->L;
-    memset(out, 0, sizeof *out);
-    if (push_generation(h) != 0) return -1;
-    lua_pushstring(L, pipeline);
-    lua_pushstring(L, name);
-    if (host_call(h, fn, 3, 2) != 0) return -1;
-    int top = lua_gettop(L);
-    if (!lua_istable(L, top - 1)) {
-        diag_set(DIAG_NOT_FOUND, "%s",
-                 lua_isstring(L, top) ? lua_tostring(L, top) : "unknown component");
-        lua_settop(L, top - 2);
-        return -1;
-    }
-    out->table = field_string(L, top - 1, "table");
-    lua_getfield(L, top - 1, "custom");
-    out->custom = lua_toboolean(L, -1);
-    lua_getfield(L, top - 1, "keyed");
-    out->keyed = lua_toboolean(L, -1);
-    lua_settop(L, top - 2);
-    return 0;
-}
-
-int lua_host_fold_info(lua_host *h, const char *pipeline, const char *fold,
-                       es_component_info *out)
-{
-    return component_info(h, "fold_info", pipeline, fold, out);
-}
-
-int lua_host_map_info(lua_host *h, const char *pipeline, const char *map,
-                      es_component_info *out)
-{
-    return component_info(h, "map_info", pipeline, map, out);
-}
-
-char *lua_host_describe(lua_host *h)
-{
-    if (push_generation(h) != 0) return NULL;
-    if (host_call(h, "summary", 1, 1) != 0) return NULL;
-    char *json = encode_json(h, -1);
-    lua_pop(h->s->L, 1);
-    return json;
-}
-
-char *lua_host_reload_status(lua_host *h, const char *previous_json, int64_t now_ms,
-                             const char *error)
-{
-    if (push_generation(h) != 0) return NULL;
-    push_opt_string(h->s->L, previous_json);
-    lua_pushnumber(h->s->L, (lua_Number)now_ms);
-    push_opt_string(h->s->L, error);
-    if (host_call(h, "reload_status", 4, 1) != 0) return NULL;
-    char *json = lua_isstring(h->s->L, -1) ? strdup(lua_tostring(h->s->L, -1)) : NULL;
-    lua_pop(h->s->L, 1);
-    if (!json) diag_set(DIAG_INTERNAL, "runtime.reload_status returned no JSON");
-    return json;
-}
-
-static size_t field_len(lua_State *L, int idx, const char *name)
-{
-    lua_getfield(L, idx, name);
-    size_t n = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;
-    lua_pop(L, 1);
-    return n;
-}
-
-char *lua_host_summary_text(lua_host *h)
-{
-    lua_State *L = h->s->L;
-    if (push_generation(h) != 0) return NULL;
-    if (host_call(h, "summary", 1, 1) != 0) return NULL;
-    int t = lua_gettop(L);
-    json_buf b;
-    jb_init(&b);
-    size_t n = lua_istable(L, t) ? lua_objlen(L, t) : 0;
-    for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, t, (int)i + 1);
-        int p = lua_gettop(L);
-        char *name = field_string(L, p, "name");
-        char *aggregate = field_string(L, p, "aggregate_type");
-        jb_printf(&b, "%s: aggregate %s, %zu commands, %zu folds, %zu maps, %zu reactors\n",
-                  name ? name : "?", aggregate ? aggregate : "-", field_len(L, p, "commands"),
-                  field_len(L, p, "folds"), field_len(L, p, "maps"),
-                  field_len(L, p, "reactors"));
-        free(name);
-        free(aggregate);
-        lua_pop(L, 1);
-    }
-    lua_settop(L, t - 1);
-    return jb_take(&b);
-}
-
-/* Copies the strings of the Lua array at idx into a malloc'd array (one
- * slot at least); NULL when out of memory. */
-static char **string_array(lua_State *L, int idx, size_t count)
-{
-    char **out = calloc(count ? count : 1, sizeof *out);
-    for (size_t i = 0; out && i < count; i++) {
-        lua_rawgeti(L, idx, (int)i + 1);
-        size_t len = 0;
-        const char *s = lua_tolstring(L, -1, &len);
-        out[i] = s ? strndup(s, len) : NULL;
-        lua_pop(L, 1);
-        if (!out[i]) {
-            lua_host_strings_free(out, i);
-            out = NULL;
-        }
-    }
-    return out;
-}
-
-int lua_host_otlp_commands(lua_host *h, const char *tenant_id, const char *pipeline,
-                           const char *command, const char *otlp_json, size_t len,
-                           size_t max_spans, lua_host_otlp_batch *out)
-{
-    memset(out, 0, sizeof *out);
-    lua_State *L = h->s->L;
-    if (push_generation(h) != 0) return -1;
-    lua_pushstring(L, tenant_id);
-    lua_pushstring(L, pipeline);
-    lua_pushstring(L, command);
-    lua_pushlstring(L, otlp_json, len);
-    lua_pushnumber(L, (lua_Number)max_spans);
-    if (host_call(h, "otlp_commands", 6, 4) != 0) {
-        if (strstr(diag_message(), "invalid JSON")) diag_set(DIAG_INVALID, "%.200s", diag_message());
-        return -1;
-    }
-    int top = lua_gettop(L);
-    int rc = 0;
-    if (!lua_istable(L, top - 3)) {
-        out->rejected = (size_t)lua_tonumber(L, top - 2);
-        rc = 1;
-    } else {
-        size_t count = lua_objlen(L, top - 3);
-        out->aggregate_ids = string_array(L, top - 3, count);
-        out->command_jsons = string_array(L, top - 2, count);
-        out->n = count;
-        out->rejected = (size_t)lua_tonumber(L, top - 1);
-        if (lua_isstring(L, top)) out->rejected_message = strdup(lua_tostring(L, top));
-        if (!out->aggregate_ids || !out->command_jsons) {
-            lua_host_otlp_batch_clear(out);
-            diag_set(DIAG_INTERNAL, "out of memory");
-            rc = -1;
-        }
-    }
-    lua_settop(L, top - 4);
-    return rc;
-}
-
-void lua_host_otlp_batch_clear(lua_host_otlp_batch *b)
-{
-    lua_host_strings_free(b->aggregate_ids, b->n);
-    lua_host_strings_free(b->command_jsons, b->n);
-    free(b->rejected_message);
-    memset(b, 0, sizeof *b);
-}
-
-/* Reports the store tables of one summary list (folds or maps) at idx. */
-static int report_tables(lua_State *L, int idx, int is_fold, lua_host_table_cb cb, void *ud)
-{
-    size_t n = lua_istable(L, idx) ? lua_objlen(L, idx) : 0;
-    for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, idx, (int)i + 1);
-        int c = lua_gettop(L);
-        lua_getfield(L, c, "custom");
-        int custom = lua_toboolean(L, -1);
-        lua_getfield(L, c, "table");
-        const char *table = lua_tostring(L, -1);
-        const char *cols[64][2];
-        size_t n_cols = 0;
-        lua_getfield(L, c, "columns");
-        if (lua_istable(L, -1)) {
-            lua_pushnil(L);
-            while (lua_next(L, -2) != 0 && n_cols < 64) {
-                if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-                    cols[n_cols][0] = lua_tostring(L, -2);
-                    cols[n_cols][1] = lua_tostring(L, -1);
-                    n_cols++;
-                }
-                lua_pop(L, 1);
-            }
-        }
-        int rc = (!custom && table) ? cb(ud, table, is_fold, (const char *const(*)[2])cols, n_cols) : 0;
-        lua_settop(L, c - 1);
-        if (rc != 0) return -1;
-    }
-    return 0;
-}
-
-int lua_host_store_tables(lua_host *h, lua_host_table_cb cb, void *ud)
-{
-    lua_State *L = h->s->L;
-    if (push_generation(h) != 0) return -1;
-    if (host_call(h, "summary", 1, 1) != 0) return -1;
-    int t = lua_gettop(L);
-    size_t n = lua_istable(L, t) ? lua_objlen(L, t) : 0;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        lua_rawgeti(L, t, (int)i + 1);
-        int p = lua_gettop(L);
-        lua_getfield(L, p, "folds");
-        rc = report_tables(L, lua_gettop(L), 1, cb, ud);
-        lua_getfield(L, p, "maps");
-        if (rc == 0) rc = report_tables(L, lua_gettop(L), 0, cb, ud);
-        lua_settop(L, p - 1);
-    }
-    lua_settop(L, t - 1);
-    return rc;
 }
