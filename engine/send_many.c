@@ -1,6 +1,7 @@
 /* send_many.c: batched send (see send_many.h) and OTLP ingest. */
 #include "send_many.h"
 #include "clock.h"
+#include "codec.h"
 #include "diag.h"
 #include "engine_internal.h"
 #include "ids.h"
@@ -14,16 +15,6 @@
 /* The trace pipeline and command OTLP spans become. */
 #define TRACE_PIPELINE "trace_processing"
 #define TRACE_COMMAND "record_span"
-
-/* Job ids and group keys are freed here; payloads stay the caller's. */
-static void jobs_free(es_job *jobs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(jobs[i].id);
-        free(jobs[i].group_key);
-    }
-    free(jobs);
-}
 
 /* Job ids of one batch enqueued at now_ms: 12 hex digits of the time, then
  * 20 of a random salt drawn once per batch plus the job's index. Unique (80
@@ -48,14 +39,83 @@ static void batch_id(const batch_ids *b, size_t i, char out[ID_HEX_LEN + 1])
     snprintf(out, ID_HEX_LEN + 1, "%012llx%04llx%016llx", b->time, b->hi, b->lo + i);
 }
 
+/* Indexes of the commands bound to each aggregate, in send order: the
+ * commands of one aggregate become one job, which keeps their order (they
+ * would share a FIFO group anyway) and costs the queue one row. */
+typedef struct aggregate_run {
+    const char *aggregate_id;
+    size_t *members;
+    size_t n;
+} aggregate_run;
+
+/* Groups commands by aggregate id (first-seen order). *runs is malloc'd,
+ * each run's members too; -1 on OOM. */
+static int group_by_aggregate(char *const *aggregate_ids, size_t n, aggregate_run **runs,
+                              size_t *n_runs)
+{
+    size_t *members = malloc(n * sizeof *members);
+    size_t *run_of = malloc(n * sizeof *run_of);
+    aggregate_run *out = calloc(n, sizeof *out);
+    /* open addressing over aggregate ids: slot -> run index + 1 */
+    size_t slots = 16;
+    while (slots < n * 2) slots *= 2;
+    size_t *table = calloc(slots, sizeof *table);
+    size_t count = 0;
+    if (!members || !run_of || !out || !table) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        size_t h = 5381;
+        for (const char *p = aggregate_ids[i]; *p; p++) h = h * 33 + (unsigned char)*p;
+        size_t slot = h & (slots - 1);
+        while (table[slot] && strcmp(out[table[slot] - 1].aggregate_id, aggregate_ids[i]) != 0)
+            slot = (slot + 1) & (slots - 1);
+        if (!table[slot]) {
+            out[count].aggregate_id = aggregate_ids[i];
+            table[slot] = ++count;
+        }
+        run_of[i] = table[slot] - 1;
+        out[run_of[i]].n++;
+    }
+    /* lay the members of each run out contiguously, in send order */
+    size_t offset = 0;
+    for (size_t r = 0; r < count; r++) {
+        out[r].members = members + offset;
+        offset += out[r].n;
+        out[r].n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        aggregate_run *run = &out[run_of[i]];
+        run->members[run->n++] = i;
+    }
+    free(run_of);
+    free(table);
+    *runs = out;
+    *n_runs = count;
+    return 0;
+oom:
+    free(members);
+    free(run_of);
+    free(out);
+    free(table);
+    diag_set(DIAG_INTERNAL, "out of memory");
+    return -1;
+}
+
 int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pipeline,
                             const char *command, char *const *aggregate_ids,
                             char *const *command_jsons, size_t n)
 {
     if (engine_pause_refuses(e, tenant_id, pipeline) != 0) return -1;
     if (n == 0) return 0;
-    es_job *jobs = calloc(n, sizeof *jobs);
-    if (!jobs) {
+    aggregate_run *runs;
+    size_t n_runs;
+    if (group_by_aggregate(aggregate_ids, n, &runs, &n_runs) != 0) return -1;
+    es_job *jobs = calloc(n_runs, sizeof *jobs);
+    const char **batch = malloc(n * sizeof *batch);
+    if (!jobs || !batch) {
+        free(jobs);
+        free(batch);
+        free(runs[0].members);
+        free(runs);
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
@@ -63,26 +123,42 @@ int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pip
     batch_ids ids;
     batch_ids_init(&ids, now);
     int rc = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t r = 0; r < n_runs && rc == 0; r++) {
+        const aggregate_run *run = &runs[r];
         char id[ID_HEX_LEN + 1];
-        batch_id(&ids, i, id);
-        es_job *job = &jobs[i];
+        batch_id(&ids, r, id);
+        es_job *job = &jobs[r];
         job->id = strdup(id);
         job->kind = JOB_COMMAND;
         job->tenant_id = (char *)tenant_id;
         job->pipeline = (char *)pipeline;
         job->component = (char *)command;
-        job->group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, aggregate_ids[i]);
+        job->group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, run->aggregate_id);
         job->origin_id = job->id;
         job->run_at = now;
-        job->payload = command_jsons[i];
-        job->payload_len = strlen(command_jsons[i]);
-        if (!job->id || !job->group_key) rc = -1;
+        if (!job->id || !job->group_key) {
+            diag_set(DIAG_INTERNAL, "out of memory");
+            rc = -1;
+        } else if (run->n == 1) {
+            job->payload = strdup(command_jsons[run->members[0]]);
+            job->payload_len = job->payload ? strlen(job->payload) : 0;
+            if (!job->payload) rc = -1;
+        } else {
+            for (size_t k = 0; k < run->n; k++) batch[k] = command_jsons[run->members[k]];
+            rc = codec_strings_encode(batch, run->n, &job->payload, &job->payload_len);
+        }
     }
     es_store *q = e->backends.queue;
-    if (rc != 0) diag_set(DIAG_INTERNAL, "out of memory");
-    else rc = q->ops->queue_enqueue(q, jobs, n, now);
-    jobs_free(jobs, n);
+    if (rc == 0) rc = q->ops->queue_enqueue(q, jobs, n_runs, now);
+    for (size_t r = 0; r < n_runs; r++) {
+        free(jobs[r].id);
+        free(jobs[r].group_key);
+        free(jobs[r].payload);
+    }
+    free(jobs);
+    free(batch);
+    free(runs[0].members);
+    free(runs);
     return rc;
 }
 

@@ -1,7 +1,7 @@
 /* send_many.h: the engine's batched send: the commands of one request (an
  * OTLP export of hundreds of spans) converted and validated in one Lua call
  * on a pooled host, then enqueued in one queue call (one transaction on
- * SQLite). engine_otlp_ingest (engine.h) is its entry point. */
+ * SQLite), the commands of one aggregate as one job (one queue row). engine_otlp_ingest (engine.h) is its entry point. */
 #ifndef ES_SEND_MANY_H
 #define ES_SEND_MANY_H
 

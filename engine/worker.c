@@ -11,6 +11,7 @@
 #include "deferred_ack.h"
 #include "diag.h"
 #include "ids.h"
+#include "job_batch.h"
 #include "log.h"
 #include "metrics.h"
 #include "retry.h"
@@ -19,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define COMMANDS_COMPONENT "#commands"
 #define CLAIM_WAIT_MS 200
 
 struct worker {
@@ -43,112 +43,10 @@ struct worker {
 /* Units a worker may leave waiting for durability before it stops claiming. */
 #define MAX_DEFERRED 64
 
-/* ---- job construction ---- */
-
-/* A growable array of jobs to enqueue in one call. */
-typedef struct job_batch {
-    es_job *items;
-    size_t len, cap;
-} job_batch;
-
-static es_job *batch_push(job_batch *b)
-{
-    if (b->len == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16;
-        es_job *items = realloc(b->items, cap * sizeof *items);
-        if (!items) return NULL;
-        b->items = items;
-        b->cap = cap;
-    }
-    es_job *job = &b->items[b->len++];
-    memset(job, 0, sizeof *job);
-    return job;
-}
-
-static void batch_free(job_batch *b)
-{
-    for (size_t i = 0; i < b->len; i++) job_clear(&b->items[i]);
-    free(b->items);
-    memset(b, 0, sizeof *b);
-}
-
-/* Fills the header of a job; returns -1 on OOM. */
-static int job_fill(es_job *job, const char *id, job_kind kind, const char *tenant,
-                    const char *pipeline, const char *component,
-                    const char *group_component, const char *key,
-                    const char *origin, int64_t run_at)
-{
-    job->id = strdup(id);
-    job->kind = kind;
-    job->tenant_id = strdup(tenant);
-    job->pipeline = strdup(pipeline);
-    job->component = strdup(component);
-    job->group_key = job_group_key(tenant, pipeline, group_component, key);
-    job->origin_id = origin ? strdup(origin) : NULL;
-    job->run_at = run_at;
-    if (!job->id || !job->tenant_id || !job->pipeline || !job->component ||
-        !job->group_key || (origin && !job->origin_id)) {
-        diag_set(DIAG_INTERNAL, "out of memory building a job");
-        return -1;
-    }
-    return 0;
-}
-
 /* The origin a job's descendants carry: the command job it came from. */
 static const char *job_origin(const es_job *job)
 {
     return job->origin_id ? job->origin_id : job->id;
-}
-
-/* Adds a command job (as enqueued by send or a reactor dispatch). */
-static int push_command_job(job_batch *b, const char *id, const char *tenant,
-                            const char *pipeline, const char *command,
-                            const char *aggregate_id, const char *command_json,
-                            int64_t now)
-{
-    es_job *job = batch_push(b);
-    if (!job) return -1;
-    if (job_fill(job, id, JOB_COMMAND, tenant, pipeline, command, COMMANDS_COMPONENT,
-                 aggregate_id, id, now) != 0)
-        return -1;
-    /* as engine_send: localized to the command's group (ids.h) */
-    ids_localize(job->id, job->group_key);
-    ids_localize(job->origin_id, job->group_key);
-    job->payload_len = strlen(command_json);
-    job->payload = strdup(command_json);
-    return job->payload ? 0 : -1;
-}
-
-/* Adds the fold and map jobs of one appended event. */
-static int push_route_jobs(job_batch *b, const es_event *ev, const es_route *routes,
-                           size_t n_routes, const char *origin, int64_t now)
-{
-    char *payload = NULL;
-    size_t payload_len = 0;
-    if (n_routes && codec_event_encode(ev, NULL, &payload, &payload_len) != 0) return -1;
-    for (size_t i = 0; i < n_routes; i++) {
-        const es_route *r = &routes[i];
-        char salt[512], id[ID_HEX_LEN + 1];
-        snprintf(salt, sizeof salt, "%s/%s/%s", job_kind_name(r->kind), r->pipeline,
-                 r->component);
-        ids_derive(id, ev->id, salt, 0);
-        es_job *job = batch_push(b);
-        if (!job || job_fill(job, id, r->kind, ev->tenant_id, r->pipeline, r->component,
-                             r->component, r->key, origin, now) != 0) {
-            free(payload);
-            return -1;
-        }
-        job->payload = malloc(payload_len + 1);
-        if (!job->payload) {
-            free(payload);
-            return -1;
-        }
-        memcpy(job->payload, payload, payload_len);
-        job->payload[payload_len] = '\0';
-        job->payload_len = payload_len;
-    }
-    free(payload);
-    return 0;
 }
 
 /* ---- finishing a claim ---- */
@@ -262,7 +160,7 @@ rollback:
     backends_tx_rollback(b);
     drop_next(w);
 out:
-    batch_free(&jobs);
+    job_batch_free(&jobs);
     return rc;
 }
 
@@ -312,44 +210,113 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     if (u->n_events &&
         b->events->ops->event_append(b->events, u->events, u->n_events, now, u->outcomes) != 0)
         return -1;
-    int rc = 0;
-    for (size_t i = 0; i < u->n_events && rc == 0; i++) {
+    for (size_t i = 0; i < u->n_events; i++)
         if (u->outcomes[i] == APPEND_NEW)
             metrics_inc(METRIC_EVENTS_APPENDED, u->pipeline, NULL, NULL);
-        if (u->outcomes[i] == APPEND_DUPLICATE) continue;
-        rc = push_route_jobs(jobs, &u->events[i], u->per_event[i]->routes,
-                             u->per_event[i]->n_routes, u->origins[i], now);
+    return job_batch_add_projections(jobs, u->events, u->per_event, u->origins, u->outcomes,
+                                     u->n_events, now);
+}
+
+/* The commands of a claim, in order: each job holds one (its payload is the
+ * command JSON) or several (a batched send: codec_strings_encode). */
+typedef struct claim_commands {
+    char **json;    /* json[i] points into its job's payload, or is owned */
+    char *owned;    /* owned[i]: json[i] was decoded (freed with the list) */
+    size_t *job_of; /* claim index of the job of command i */
+    size_t n;
+} claim_commands;
+
+static void claim_commands_free(claim_commands *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->owned[i]) free(l->json[i]);
+    free(l->json);
+    free(l->owned);
+    free(l->job_of);
+    memset(l, 0, sizeof *l);
+}
+
+/* Lists the commands of claim c. 0, or -1 with a diag. */
+static int claim_commands_list(const es_claim *c, claim_commands *l)
+{
+    size_t cap = c->n;
+    memset(l, 0, sizeof *l);
+    for (size_t i = 0; i < c->n; i++) {
+        const es_job *job = &c->jobs[i];
+        char **batch = NULL;
+        size_t k = 1;
+        int several = job->payload_len > 0 && job->payload[0] != '{';
+        if (several && codec_strings_decode(job->payload, job->payload_len, &batch, &k) != 0)
+            goto fail;
+        if (!l->json || l->n + k > cap) {
+            cap = (l->n + k) * 2;
+            char **json = realloc(l->json, cap * sizeof *json);
+            if (json) l->json = json;
+            char *owned = json ? realloc(l->owned, cap) : NULL;
+            if (owned) l->owned = owned;
+            size_t *job_of = owned ? realloc(l->job_of, cap * sizeof *job_of) : NULL;
+            if (job_of) l->job_of = job_of;
+            if (!job_of) {
+                for (size_t j = 0; batch && j < k; j++) free(batch[j]);
+                free(batch);
+                diag_set(DIAG_INTERNAL, "out of memory listing commands");
+                goto fail;
+            }
+        }
+        for (size_t j = 0; j < k; j++) {
+            l->json[l->n] = several ? batch[j] : job->payload;
+            l->owned[l->n] = (char)several;
+            l->job_of[l->n++] = i;
+        }
+        free(batch);
     }
-    return rc;
+    return 0;
+fail:
+    claim_commands_free(l);
+    return -1;
 }
 
 static int run_commands(worker *w, const es_claim *c)
 {
-    es_new_event **results = calloc(c->n, sizeof *results);
-    size_t *counts = calloc(c->n, sizeof *counts);
-    size_t n_ok = 0, total = 0;
+    claim_commands cmds;
+    if (claim_commands_list(c, &cmds) != 0) {
+        char *error = strdup(diag_message());
+        int rc = commit_unit(w, c, NULL, NULL, 0, error);
+        free(error);
+        return rc;
+    }
+    es_new_event **results = calloc(cmds.n ? cmds.n : 1, sizeof *results);
+    size_t *counts = calloc(cmds.n ? cmds.n : 1, sizeof *counts);
+    size_t n_ok = 0, n_cmds_ok = 0, total = 0;
     char *error = NULL;
     int rc = -1;
     command_unit u = {.pipeline = c->jobs[0].pipeline};
     if (!results || !counts) goto out;
-    for (; n_ok < c->n; n_ok++) {
-        if (lua_host_handle_command(w->host, c->jobs[n_ok].pipeline, c->jobs[n_ok].component,
-                                    c->jobs[n_ok].payload, &results[n_ok], &counts[n_ok]) != 0) {
+    for (; n_cmds_ok < cmds.n; n_cmds_ok++) {
+        const es_job *job = &c->jobs[cmds.job_of[n_cmds_ok]];
+        if (lua_host_handle_command(w->host, job->pipeline, job->component,
+                                    cmds.json[n_cmds_ok], &results[n_cmds_ok],
+                                    &counts[n_cmds_ok]) != 0) {
             error = strdup(diag_message());
-            metrics_inc(METRIC_LUA_ERRORS, c->jobs[n_ok].pipeline, c->jobs[n_ok].component, NULL);
-            log_error_limited("command_error", "command %s/%s job %s: %s",
-                              c->jobs[n_ok].pipeline, c->jobs[n_ok].component,
-                              c->jobs[n_ok].id, diag_message());
+            metrics_inc(METRIC_LUA_ERRORS, job->pipeline, job->component, NULL);
+            log_error_limited("command_error", "command %s/%s job %s: %s", job->pipeline,
+                              job->component, job->id, diag_message());
             break;
         }
-        total += counts[n_ok];
+        total += counts[n_cmds_ok];
     }
+    /* A job is done when all its commands are: a failed one fails its job
+     * whole (the redo derives the same event ids, so it dedupes). */
+    n_ok = n_cmds_ok < cmds.n ? cmds.job_of[n_cmds_ok] : c->n;
     u.events = calloc(total ? total : 1, sizeof *u.events);
     u.outcomes = calloc(total ? total : 1, sizeof *u.outcomes);
     u.per_event = calloc(total ? total : 1, sizeof *u.per_event);
     u.origins = calloc(total ? total : 1, sizeof *u.origins);
     if (!u.events || !u.outcomes || !u.per_event || !u.origins) goto out;
-    for (size_t i = 0; i < n_ok; i++) {
+    size_t job_events = 0; /* events of the current job so far */
+    for (size_t i = 0; i < n_cmds_ok && cmds.job_of[i] < n_ok; i++) {
+        const es_job *job = &c->jobs[cmds.job_of[i]];
+        if (i == 0 || cmds.job_of[i] != cmds.job_of[i - 1]) job_events = 0;
         for (size_t j = 0; j < counts[i]; j++) {
             es_event *ev = &u.events[u.n_events];
             /* Move the event out of the host result; ids are derived from
@@ -357,12 +324,12 @@ static int run_commands(worker *w, const es_claim *c)
             *ev = results[i][j].event;
             memset(&results[i][j].event, 0, sizeof results[i][j].event);
             char id[ID_HEX_LEN + 1];
-            ids_derive(id, c->jobs[i].id, "event", j);
-            ids_localize(id, c->jobs[i].group_key);
+            ids_derive(id, job->id, "event", job_events++);
+            ids_localize(id, job->group_key);
             ev->id = strdup(id);
             if (!ev->idempotency_key) ev->idempotency_key = strdup(id);
             u.per_event[u.n_events] = &results[i][j];
-            u.origins[u.n_events] = job_origin(&c->jobs[i]);
+            u.origins[u.n_events] = job_origin(job);
             u.n_events++;
             if (!ev->id || !ev->idempotency_key) goto out;
         }
@@ -373,11 +340,61 @@ out:
     free(u.outcomes);
     free(u.per_event);
     free(u.origins);
-    for (size_t i = 0; results && i < c->n; i++) lua_host_new_events_free(results[i], counts[i]);
+    for (size_t i = 0; results && counts && i < cmds.n; i++)
+        lua_host_new_events_free(results[i], counts[i]);
     free(results);
     free(counts);
     free(error);
+    claim_commands_free(&cmds);
     return rc;
+}
+
+/* ---- events of a claim ---- */
+
+/* Decodes the events of every job of a fold or map claim, in order, into
+ * one malloc'd array (*events, *n), with the claim index of each event's
+ * job in (*job_of)[i]. 0, or -1 with a diag and nothing allocated. */
+static int claim_events(const es_claim *c, es_event **events, size_t **job_of, size_t *n)
+{
+    size_t len = 0, cap = c->n;
+    es_event *all = calloc(cap, sizeof *all);
+    size_t *jobs = calloc(cap, sizeof *jobs);
+    for (size_t i = 0; all && jobs && i < c->n; i++) {
+        es_event *got;
+        size_t k;
+        if (codec_events_decode(c->jobs[i].payload, c->jobs[i].payload_len, &got, &k) != 0)
+            goto fail;
+        if (len + k > cap) {
+            size_t want = (len + k) * 2;
+            es_event *grown = realloc(all, want * sizeof *grown);
+            if (grown) all = grown;
+            size_t *grown_jobs = grown ? realloc(jobs, want * sizeof *grown_jobs) : NULL;
+            if (grown_jobs) jobs = grown_jobs;
+            if (!grown || !grown_jobs) {
+                event_array_free(got, k);
+                diag_set(DIAG_INTERNAL, "out of memory decoding a claim");
+                goto fail;
+            }
+            cap = want;
+        }
+        for (size_t j = 0; j < k; j++) {
+            all[len] = got[j];
+            jobs[len++] = i;
+        }
+        free(got);
+    }
+    if (!all || !jobs) {
+        diag_set(DIAG_INTERNAL, "out of memory decoding a claim");
+        goto fail;
+    }
+    *events = all;
+    *job_of = jobs;
+    *n = len;
+    return 0;
+fail:
+    if (all) event_array_free(all, len);
+    free(jobs);
+    return -1;
 }
 
 /* ---- folds ---- */
@@ -412,7 +429,7 @@ static int fold_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
         const es_job *source = &u->claim->jobs[u->claim_index[rj->index]];
         char id[ID_HEX_LEN + 1];
         ids_derive(id, ev->id, rj->reactor, 0);
-        es_job *job = batch_push(jobs);
+        es_job *job = job_batch_push(jobs);
         rc = job ? job_fill(job, id, JOB_REACTOR, ev->tenant_id, first->pipeline,
                             rj->reactor, rj->reactor, rj->job_id ? rj->job_id : ev->id,
                             job_origin(source), now + rj->delay_ms)
@@ -442,32 +459,32 @@ static int run_fold(worker *w, const es_claim *c)
         return rc;
     }
     fold_unit u = {.claim = c, .info = &info};
-    u.events = calloc(c->n, sizeof *u.events);
-    u.claim_index = calloc(c->n, sizeof *u.claim_index);
-    u.positions = calloc(c->n, sizeof *u.positions);
     char *state = NULL, *error = NULL;
     int64_t last_seq = 0;
     int rc = -1;
-    size_t n = 0;
-    if (!u.events || !u.claim_index || !u.positions) goto out;
+    size_t n = 0, n_decoded = 0;
     if (!info.custom) {
         const char *key = strrchr(first->group_key, '\x1f') + 1;
         int got = b->folds->ops->fold_get(b->folds, first->tenant_id, info.table, key,
                                           &state, &last_seq);
         if (got < 0) goto out;
     }
+    if (claim_events(c, &u.events, &u.claim_index, &n_decoded) != 0) goto out;
+    u.positions = calloc(n_decoded ? n_decoded : 1, sizeof *u.positions);
+    if (!u.positions) {
+        n = n_decoded; /* cleared at out */
+        goto out;
+    }
     /* Redelivered events (seq <= last applied) are skipped: exactly-once. */
-    for (size_t i = 0; i < c->n; i++) {
-        es_event ev;
-        if (codec_event_decode(c->jobs[i].payload, c->jobs[i].payload_len, &ev, NULL) != 0)
-            goto out;
-        int64_t position = info.keyed ? c->jobs[i].position : ev.seq;
+    for (size_t i = 0; i < n_decoded; i++) {
+        size_t job = u.claim_index[i];
+        int64_t position = info.keyed ? c->jobs[job].position : u.events[i].seq;
         if (!info.custom && position <= last_seq) {
-            event_clear(&ev);
+            event_clear(&u.events[i]);
             continue;
         }
-        u.events[n] = ev;
-        u.claim_index[n] = i;
+        u.events[n] = u.events[i];
+        u.claim_index[n] = job;
         u.positions[n] = position;
         n++;
     }
@@ -534,15 +551,11 @@ static int run_map(worker *w, const es_claim *c)
         return rc;
     }
     map_unit u = {.claim = c, .info = &info};
-    u.events = calloc(c->n, sizeof *u.events);
+    size_t *job_of = NULL;
     char *error = NULL;
     int rc = -1;
     size_t n = 0;
-    if (!u.events) goto out;
-    for (; n < c->n; n++)
-        if (codec_event_decode(c->jobs[n].payload, c->jobs[n].payload_len, &u.events[n],
-                               NULL) != 0)
-            goto out;
+    if (claim_events(c, &u.events, &job_of, &n) != 0) goto out;
     if (lua_host_run_map(w->host, first->pipeline, first->component, u.events, n,
                          &u.records, &u.n_done, &error) != 0)
         goto out;
@@ -551,11 +564,12 @@ static int run_map(worker *w, const es_claim *c)
         log_error_limited("map_error", "map %s/%s: %s", first->pipeline, first->component,
                           error);
     }
-    rc = commit_unit(w, c, map_writes, &u, u.n_done, error);
+    /* the job of the failed event fails whole; records dedupe on its retry */
+    rc = commit_unit(w, c, map_writes, &u, u.n_done < n ? job_of[u.n_done] : c->n, error);
 out:
     lua_host_strings_free(u.records, n);
-    for (size_t i = 0; i < n; i++) event_clear(&u.events[i]);
-    free(u.events);
+    if (u.events) event_array_free(u.events, n);
+    free(job_of);
     free(error);
     lua_host_info_clear(&info);
     return rc;
@@ -600,8 +614,9 @@ static int run_reactors(worker *w, const es_claim *c)
         for (size_t k = 0; hrc == 0 && !error && k < nd; k++) {
             char id[ID_HEX_LEN + 1];
             ids_derive(id, job->id, "dispatch", k);
-            if (push_command_job(&u.commands, id, ev.tenant_id, d[k].pipeline, d[k].command,
-                                 d[k].aggregate_id, d[k].command_json, now) != 0)
+            if (job_batch_add_command(&u.commands, id, ev.tenant_id, d[k].pipeline,
+                                      d[k].command, d[k].aggregate_id, d[k].command_json,
+                                      now) != 0)
                 hrc = -1;
         }
         lua_host_dispatches_free(d, nd);
@@ -616,7 +631,7 @@ static int run_reactors(worker *w, const es_claim *c)
         }
     }
     rc = commit_unit(w, c, reactor_writes, &u, n_done, error);
-    batch_free(&u.commands);
+    job_batch_free(&u.commands);
     free(error);
     return rc;
 }

@@ -1,0 +1,164 @@
+/* job_batch.c: jobs built in memory before one enqueue (see job_batch.h). */
+#include "job_batch.h"
+#include "codec.h"
+#include "diag.h"
+#include "ids.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMMANDS_COMPONENT "#commands"
+
+es_job *job_batch_push(job_batch *b)
+{
+    if (b->len == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        es_job *items = realloc(b->items, cap * sizeof *items);
+        if (!items) {
+            diag_set(DIAG_INTERNAL, "out of memory building jobs");
+            return NULL;
+        }
+        b->items = items;
+        b->cap = cap;
+    }
+    es_job *job = &b->items[b->len++];
+    memset(job, 0, sizeof *job);
+    return job;
+}
+
+void job_batch_free(job_batch *b)
+{
+    for (size_t i = 0; i < b->len; i++) job_clear(&b->items[i]);
+    free(b->items);
+    memset(b, 0, sizeof *b);
+}
+
+int job_fill(es_job *job, const char *id, job_kind kind, const char *tenant,
+             const char *pipeline, const char *component, const char *group_component,
+             const char *key, const char *origin, int64_t run_at)
+{
+    job->id = strdup(id);
+    job->kind = kind;
+    job->tenant_id = strdup(tenant);
+    job->pipeline = strdup(pipeline);
+    job->component = strdup(component);
+    job->group_key = job_group_key(tenant, pipeline, group_component, key);
+    job->origin_id = origin ? strdup(origin) : NULL;
+    job->run_at = run_at;
+    if (!job->id || !job->tenant_id || !job->pipeline || !job->component ||
+        !job->group_key || (origin && !job->origin_id)) {
+        diag_set(DIAG_INTERNAL, "out of memory building a job");
+        return -1;
+    }
+    return 0;
+}
+
+int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
+                          const char *pipeline, const char *command,
+                          const char *aggregate_id, const char *command_json, int64_t now)
+{
+    es_job *job = job_batch_push(b);
+    if (!job) return -1;
+    if (job_fill(job, id, JOB_COMMAND, tenant, pipeline, command, COMMANDS_COMPONENT,
+                 aggregate_id, id, now) != 0)
+        return -1;
+    /* as engine_send: localized to the command's group (ids.h) */
+    ids_localize(job->id, job->group_key);
+    ids_localize(job->origin_id, job->group_key);
+    job->payload_len = strlen(command_json);
+    job->payload = strdup(command_json);
+    if (!job->payload) diag_set(DIAG_INTERNAL, "out of memory building a job");
+    return job->payload ? 0 : -1;
+}
+
+/* A projection job being filled: the events of one route (and, for a fold,
+ * of one origin), in seq order. */
+typedef struct open_job {
+    const es_route *route;
+    const char *origin;
+    const es_event *events[JOB_MAX_EVENTS];
+    size_t n;
+} open_job;
+
+/* Turns an open job into a queued one. Its id derives from its first
+ * event's, so a redone command batch enqueues the same ids. */
+static int close_job(job_batch *b, const open_job *o, int64_t now)
+{
+    const es_route *r = o->route;
+    const es_event *first = o->events[0];
+    char salt[512], id[ID_HEX_LEN + 1];
+    snprintf(salt, sizeof salt, "%s/%s/%s", job_kind_name(r->kind), r->pipeline, r->component);
+    ids_derive(id, first->id, salt, 0);
+    es_job *job = job_batch_push(b);
+    if (!job || job_fill(job, id, r->kind, first->tenant_id, r->pipeline, r->component,
+                         r->component, r->key, o->origin, now) != 0)
+        return -1;
+    return o->n == 1 ? codec_event_encode(first, NULL, &job->payload, &job->payload_len)
+                     : codec_events_encode(o->events, o->n, &job->payload, &job->payload_len);
+}
+
+static int same_route(const es_route *a, const es_route *b)
+{
+    return a->kind == b->kind && strcmp(a->component, b->component) == 0 &&
+           strcmp(a->pipeline, b->pipeline) == 0 && strcmp(a->key, b->key) == 0;
+}
+
+int job_batch_add_projections(job_batch *b, const es_event *events,
+                              es_new_event *const *routes, const char *const *origins,
+                              const append_outcome *outcomes, size_t n, int64_t now)
+{
+    /* at most one open job per distinct route of the unit */
+    open_job **open = NULL;
+    size_t n_open = 0, cap_open = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (outcomes[i] == APPEND_DUPLICATE) continue;
+        for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
+            const es_route *r = &routes[i]->routes[k];
+            if (r->keyed) {
+                open_job single = {.route = r, .origin = origins[i], .n = 1};
+                single.events[0] = &events[i];
+                rc = close_job(b, &single, now);
+                continue;
+            }
+            open_job *o = NULL;
+            for (size_t j = 0; j < n_open && !o; j++)
+                if (same_route(open[j]->route, r)) o = open[j];
+            /* full, or a fold job of another command: close it */
+            if (o && (o->n == JOB_MAX_EVENTS ||
+                      (r->kind == JOB_FOLD && strcmp(o->origin, origins[i]) != 0))) {
+                rc = close_job(b, o, now);
+                o->n = 0;
+                o->origin = origins[i];
+            }
+            if (rc != 0) break;
+            if (!o) {
+                if (n_open == cap_open) {
+                    size_t cap = cap_open ? cap_open * 2 : 8;
+                    open_job **grown = realloc(open, cap * sizeof *grown);
+                    if (!grown) goto oom;
+                    open = grown;
+                    cap_open = cap;
+                }
+                o = calloc(1, sizeof *o);
+                if (!o) goto oom;
+                o->route = r;
+                o->origin = origins[i];
+                open[n_open++] = o;
+            }
+            o->events[o->n++] = &events[i];
+        }
+    }
+    for (size_t j = 0; j < n_open; j++) {
+        if (rc == 0 && open[j]->n > 0) rc = close_job(b, open[j], now);
+        free(open[j]);
+    }
+    free(open);
+    return rc;
+oom:
+    for (size_t j = 0; j < n_open; j++) free(open[j]);
+    free(open);
+    diag_set(DIAG_INTERNAL, "out of memory building projection jobs");
+    return -1;
+}

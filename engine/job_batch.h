@@ -1,0 +1,50 @@
+/* job_batch.h: the jobs a unit of work enqueues, built in memory: command
+ * jobs (a send, a reactor's dispatch) and the fold and map jobs of the
+ * events a command batch appended. The events of one aggregate that go to
+ * the same projection share one job: a map job takes the unit's events,
+ * a fold job those of one command job (its origin, which send --wait
+ * follows); keyed folds, whose last_seq is the queue position of each job,
+ * keep one event per job. */
+#ifndef ES_JOB_BATCH_H
+#define ES_JOB_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+#include "lua_host.h"
+#include "store.h"
+
+/* The most events one fold or map job carries. */
+#define JOB_MAX_EVENTS 64
+
+/* A growable array of jobs to enqueue in one call. */
+typedef struct job_batch {
+    es_job *items;
+    size_t len, cap;
+} job_batch;
+
+/* Appends a zeroed job and returns it (owned by the batch), NULL on OOM. */
+es_job *job_batch_push(job_batch *b);
+void job_batch_free(job_batch *b);
+
+/* Fills the header of a job (group key from tenant, pipeline,
+ * group_component and key). 0, or -1 with a diag on OOM. */
+int job_fill(es_job *job, const char *id, job_kind kind, const char *tenant,
+             const char *pipeline, const char *component, const char *group_component,
+             const char *key, const char *origin, int64_t run_at);
+
+/* Adds a command job (as enqueued by send or a reactor's dispatch) for the
+ * command group of aggregate_id; the id is localized to that group. */
+int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
+                          const char *pipeline, const char *command,
+                          const char *aggregate_id, const char *command_json, int64_t now);
+
+/* Adds the fold and map jobs of n appended events in seq order: routes[i]
+ * and origins[i] belong to events[i]; events whose outcome is
+ * APPEND_DUPLICATE get none. 0, or -1 with a diag. */
+int job_batch_add_projections(job_batch *b, const es_event *events,
+                              es_new_event *const *routes, const char *const *origins,
+                              const append_outcome *outcomes, size_t n, int64_t now);
+
+#endif
