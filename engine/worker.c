@@ -7,6 +7,7 @@
  * elsewhere). */
 #include "engine_internal.h"
 #include "clock.h"
+#include "claim_items.h"
 #include "codec.h"
 #include "deferred_ack.h"
 #include "diag.h"
@@ -217,65 +218,6 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
                                      u->n_events, now);
 }
 
-/* The commands of a claim, in order: each job holds one (its payload is the
- * command JSON) or several (a batched send: codec_strings_encode). */
-typedef struct claim_commands {
-    char **json;    /* json[i] points into its job's payload, or is owned */
-    char *owned;    /* owned[i]: json[i] was decoded (freed with the list) */
-    size_t *job_of; /* claim index of the job of command i */
-    size_t n;
-} claim_commands;
-
-static void claim_commands_free(claim_commands *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (l->owned[i]) free(l->json[i]);
-    free(l->json);
-    free(l->owned);
-    free(l->job_of);
-    memset(l, 0, sizeof *l);
-}
-
-/* Lists the commands of claim c. 0, or -1 with a diag. */
-static int claim_commands_list(const es_claim *c, claim_commands *l)
-{
-    size_t cap = c->n;
-    memset(l, 0, sizeof *l);
-    for (size_t i = 0; i < c->n; i++) {
-        const es_job *job = &c->jobs[i];
-        char **batch = NULL;
-        size_t k = 1;
-        int several = job->payload_len > 0 && job->payload[0] != '{';
-        if (several && codec_strings_decode(job->payload, job->payload_len, &batch, &k) != 0)
-            goto fail;
-        if (!l->json || l->n + k > cap) {
-            cap = (l->n + k) * 2;
-            char **json = realloc(l->json, cap * sizeof *json);
-            if (json) l->json = json;
-            char *owned = json ? realloc(l->owned, cap) : NULL;
-            if (owned) l->owned = owned;
-            size_t *job_of = owned ? realloc(l->job_of, cap * sizeof *job_of) : NULL;
-            if (job_of) l->job_of = job_of;
-            if (!job_of) {
-                for (size_t j = 0; batch && j < k; j++) free(batch[j]);
-                free(batch);
-                diag_set(DIAG_INTERNAL, "out of memory listing commands");
-                goto fail;
-            }
-        }
-        for (size_t j = 0; j < k; j++) {
-            l->json[l->n] = several ? batch[j] : job->payload;
-            l->owned[l->n] = (char)several;
-            l->job_of[l->n++] = i;
-        }
-        free(batch);
-    }
-    return 0;
-fail:
-    claim_commands_free(l);
-    return -1;
-}
-
 static int run_commands(worker *w, const es_claim *c)
 {
     claim_commands cmds;
@@ -347,54 +289,6 @@ out:
     free(error);
     claim_commands_free(&cmds);
     return rc;
-}
-
-/* ---- events of a claim ---- */
-
-/* Decodes the events of every job of a fold or map claim, in order, into
- * one malloc'd array (*events, *n), with the claim index of each event's
- * job in (*job_of)[i]. 0, or -1 with a diag and nothing allocated. */
-static int claim_events(const es_claim *c, es_event **events, size_t **job_of, size_t *n)
-{
-    size_t len = 0, cap = c->n;
-    es_event *all = calloc(cap, sizeof *all);
-    size_t *jobs = calloc(cap, sizeof *jobs);
-    for (size_t i = 0; all && jobs && i < c->n; i++) {
-        es_event *got;
-        size_t k;
-        if (codec_events_decode(c->jobs[i].payload, c->jobs[i].payload_len, &got, &k) != 0)
-            goto fail;
-        if (len + k > cap) {
-            size_t want = (len + k) * 2;
-            es_event *grown = realloc(all, want * sizeof *grown);
-            if (grown) all = grown;
-            size_t *grown_jobs = grown ? realloc(jobs, want * sizeof *grown_jobs) : NULL;
-            if (grown_jobs) jobs = grown_jobs;
-            if (!grown || !grown_jobs) {
-                event_array_free(got, k);
-                diag_set(DIAG_INTERNAL, "out of memory decoding a claim");
-                goto fail;
-            }
-            cap = want;
-        }
-        for (size_t j = 0; j < k; j++) {
-            all[len] = got[j];
-            jobs[len++] = i;
-        }
-        free(got);
-    }
-    if (!all || !jobs) {
-        diag_set(DIAG_INTERNAL, "out of memory decoding a claim");
-        goto fail;
-    }
-    *events = all;
-    *job_of = jobs;
-    *n = len;
-    return 0;
-fail:
-    if (all) event_array_free(all, len);
-    free(jobs);
-    return -1;
 }
 
 /* ---- folds ---- */
