@@ -1,5 +1,6 @@
-/* cli_send.c: `esengine send`: validate and enqueue one command, optionally
- * waiting until its events are folded. */
+/* cli_send.c: `esengine send`: validate and enqueue one command, or one per
+ * line of JSON lines on stdin (enqueued SEND_TX_LINES per transaction),
+ * optionally waiting until their events are folded. */
 #include "cli.h"
 #include "clock.h"
 #include "diag.h"
@@ -8,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Lines enqueued per transaction (stores without transactions ignore it). */
+#define SEND_TX_LINES 1000
 
 /* Reads all of stdin into a malloc'd string. */
 static char *read_stdin(void)
@@ -20,8 +24,8 @@ static char *read_stdin(void)
     return jb_take(&b);
 }
 
-/* Sends one payload; prints its job id line. Returns an exit code; on
- * success *job_id is the malloc'd id. */
+/* Sends one payload. Returns an exit code; on success *job_id is the
+ * malloc'd id. */
 static int send_one(es_engine *e, es_config *cfg, const char *payload, const char *id_hint,
                     char **job_id)
 {
@@ -34,7 +38,18 @@ static int send_one(es_engine *e, es_config *cfg, const char *payload, const cha
         free(errors);
         return code;
     }
-    printf("{\"job_id\":\"%s\"}\n", *job_id);
+    return EXIT_OK;
+}
+
+/* Commits the open transaction of sends and prints the job id lines of the
+ * commands it enqueued (ids[from..n)). An exit code. */
+static int commit_sent(es_engine *e, char **ids, size_t from, size_t n)
+{
+    if (backends_tx_commit(engine_backends(e)) != 0) {
+        fprintf(stderr, "esengine send: %s\n", diag_message());
+        return EXIT_FAIL;
+    }
+    for (size_t i = from; i < n; i++) printf("{\"job_id\":\"%s\"}\n", ids[i]);
     return EXIT_OK;
 }
 
@@ -64,7 +79,15 @@ int cli_send(es_config *cfg)
     int one_document = !from_stdin || input[strspn(input, " \t\r\n")] != '{' ||
                        strstr(input, "}\n{") == NULL;
     char *cursor = input;
+    size_t committed = 0; /* ids[0..committed) are durable and printed */
+    int in_tx = 0;
     while (code == EXIT_OK && cursor && *cursor) {
+        if (!in_tx && backends_tx_begin(engine_backends(e)) != 0) {
+            fprintf(stderr, "esengine send: %s\n", diag_message());
+            code = EXIT_FAIL;
+            break;
+        }
+        in_tx = 1;
         char *line = cursor;
         char *nl = one_document ? NULL : strchr(cursor, '\n');
         if (nl) *nl = '\0';
@@ -90,6 +113,16 @@ int cli_send(es_config *cfg)
             ids = grown;
         }
         ids[n_ids++] = job_id;
+        if (n_ids - committed == SEND_TX_LINES) {
+            in_tx = 0;
+            code = commit_sent(e, ids, committed, n_ids);
+            committed = n_ids;
+        }
+    }
+    /* what was accepted before a bad line stays enqueued */
+    if (in_tx) {
+        int committed_code = commit_sent(e, ids, committed, n_ids);
+        if (code == EXIT_OK) code = committed_code;
     }
     fflush(stdout);
     if (code == EXIT_OK && cfg->wait_seconds >= 0) {
