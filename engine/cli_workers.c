@@ -1,7 +1,7 @@
 /* cli_workers.c: the "workers" section of `esengine status`: every engine
  * process in the queue store's worker registry with its last heartbeat,
- * jobs/s and script generation; lost ones (silent for several leases)
- * flagged. */
+ * jobs/s and script generation; lost ones (silent for several leases) and
+ * stopped ones (their last beat said no thread runs) flagged. */
 #include "cli.h"
 #include "clock.h"
 #include "json_buf.h"
@@ -12,8 +12,14 @@
 typedef struct workers_out {
     es_config *cfg;
     int64_t now;
-    int rows, alive;
+    int rows, alive, stopped;
 } workers_out;
+
+/* "stopped" (a clean shutdown's last beat), "lost" or "alive". */
+static const char *worker_state(const es_worker_info *w)
+{
+    return w->threads == 0 ? "stopped" : w->lost ? "lost" : "alive";
+}
 
 static int print_worker(void *ud, const es_worker_info *w)
 {
@@ -32,7 +38,7 @@ static int print_worker(void *ud, const es_worker_info *w)
         jb_printf(&b, ",\"threads\":%d,\"state\":\"%s\",\"last_heartbeat_age_s\":%.3f,"
                       "\"last_heartbeat_at\":%lld,\"jobs_done\":%lld,\"jobs_per_s\":%.1f,"
                       "\"started_at\":%lld,\"generation\":",
-                  w->threads, w->lost ? "lost" : "alive", age, (long long)w->last_beat,
+                  w->threads, worker_state(w), age, (long long)w->last_beat,
                   (long long)w->jobs_done, w->jobs_per_s, (long long)w->started_at);
         jb_quoted(&b, w->generation);
         jb_str(&b, "}}");
@@ -46,11 +52,12 @@ static int print_worker(void *ud, const es_worker_info *w)
         char hostpid[64];
         snprintf(hostpid, sizeof hostpid, "%.40s/%lld", w->host, (long long)w->pid);
         printf("%-36s %-24s %-6s %5d %8.1f %-5s %10lld %9.1f %.12s\n", w->id, hostpid, w->role,
-               w->threads, age, w->lost ? "lost" : "alive", (long long)w->jobs_done,
+               w->threads, age, worker_state(w), (long long)w->jobs_done,
                w->jobs_per_s, w->generation);
     }
     o->rows++;
-    if (!w->lost) o->alive++;
+    if (w->threads == 0) o->stopped++;
+    else if (!w->lost) o->alive++;
     return 0;
 }
 
@@ -58,9 +65,11 @@ int cli_status_workers(es_engine *e, es_config *cfg)
 {
     es_store *q = engine_backends(e)->queue;
     if (!q->ops->worker_list) return 0;
-    workers_out o = {cfg, clock_now_ms(), 0, 0};
+    workers_out o = {cfg, clock_now_ms(), 0, 0, 0};
     if (q->ops->worker_list(q, o.now, print_worker, &o) != 0) return -1;
     if (!cfg->json && o.rows == 0) printf("\nworkers seen: none\n");
-    else if (!cfg->json) printf("workers seen: %d alive, %d lost\n", o.alive, o.rows - o.alive);
+    else if (!cfg->json)
+        printf("workers seen: %d alive, %d lost, %d stopped\n", o.alive,
+               o.rows - o.alive - o.stopped, o.stopped);
     return 0;
 }

@@ -149,6 +149,7 @@ void engine_stop(es_engine *e)
     atomic_store(&e->stopping, 1);
     heartbeat_stop(e);
     for (int i = 0; i < e->n_workers; i++) worker_join(e->workers[i]);
+    registry_beat_stopped(e);
     e->started = 0;
 }
 

@@ -139,6 +139,10 @@ void reload_watch_stop(es_engine *e);
  * heartbeat thread; a failure is logged (rate-limited), never fatal. */
 void registry_beat(es_engine *e);
 
+/* The last beat of a process whose workers stopped cleanly: threads 0,
+ * which status shows as "stopped" (not "lost") until the entry is pruned. */
+void registry_beat_stopped(es_engine *e);
+
 /* ---- reload_status.c ---- */
 
 /* Rewrites <data>/esengine.status.json from the control host's generation

@@ -249,7 +249,7 @@ static int render_worker(void *ud, const es_worker_info *w) {
                          "Jobs per second completed by the worker process (last beat).",
                          r->first, w->jobs_per_s, "worker", w->id, NULL);
     r->first = 0;
-    if (!w->lost) r->seen++;
+    if (!w->lost && w->threads > 0) r->seen++;
     return 0;
 }
 
@@ -265,7 +265,7 @@ static void render_workers(es_store *q, json_buf *out) {
         if (r.age.data) jb_raw(out, r.age.data, r.age.len);
         if (r.rate.data) jb_raw(out, r.rate.data, r.rate.len);
         metrics_render_gauge(out, "esengine_workers_seen",
-                             "Worker processes with a heartbeat within three leases.", 1,
+                             "Running worker processes with a heartbeat within three leases.", 1,
                              (double)r.seen, NULL);
     } else {
         log_warn_limited("metrics_workers", "worker registry for /metrics: %s",

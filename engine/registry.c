@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-void registry_beat(es_engine *e)
+/* Writes the entry with `threads` worker threads running. */
+static void beat(es_engine *e, int threads)
 {
     es_store *q = e->backends.queue;
     if (!q || !q->ops->worker_beat) return;
@@ -37,7 +38,7 @@ void registry_beat(es_engine *e)
         .host = host,
         .pid = (int64_t)getpid(),
         .role = e->opt.role,
-        .threads = e->n_workers,
+        .threads = threads,
         .jobs_done = jobs,
         .jobs_per_s = e->rate,
         .generation = generation,
@@ -47,3 +48,7 @@ void registry_beat(es_engine *e)
     if (q->ops->worker_beat(q, &w, now) != 0)
         log_warn_limited("registry_beat", "worker registry beat: %s", diag_message());
 }
+
+void registry_beat(es_engine *e) { beat(e, e->n_workers); }
+
+void registry_beat_stopped(es_engine *e) { beat(e, 0); }
