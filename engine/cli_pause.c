@@ -14,12 +14,17 @@ static const char *mode_name(pause_mode mode)
     return mode == PAUSE_REJECT ? "reject" : mode == PAUSE_HOLD ? "hold" : "none";
 }
 
-/* Shared by pause and resume: PIPELINE[/COMPONENT] [--tenant T]. */
-static int pause_command(es_config *cfg, pause_mode mode, const char *verb)
+/* Shared by pause and resume: PIPELINE[/COMPONENT] [--tenant T]. A pause
+ * takes --reject or --hold, else the pipeline's declared kill switch mode. */
+static int pause_command(es_config *cfg, int pausing, const char *verb)
 {
     if (cfg->n_positional != 1 || !*cfg->positional[0]) {
         fprintf(stderr, "usage: esengine %s PIPELINE[/COMPONENT] [--tenant T]%s\n", verb,
-                mode != PAUSE_NONE ? " [--reject]" : "");
+                pausing ? " [--reject|--hold]" : "");
+        return EXIT_USAGE;
+    }
+    if (cfg->reject && cfg->hold) {
+        fprintf(stderr, "esengine %s: --reject and --hold exclude each other\n", verb);
         return EXIT_USAGE;
     }
     char *pipeline = strdup(cfg->positional[0]);
@@ -37,6 +42,10 @@ static int pause_command(es_config *cfg, pause_mode mode, const char *verb)
         free(pipeline);
         return code;
     }
+    pause_mode mode = !pausing     ? PAUSE_NONE
+                      : cfg->reject ? PAUSE_REJECT
+                      : cfg->hold   ? PAUSE_HOLD
+                                    : engine_pause_declared_mode(e, pipeline);
     int rc = engine_pause(e, tenant, pipeline, component && *component ? component : NULL, mode);
     const char *scope = cfg->positional[0];
     if (rc < 0) {
@@ -65,12 +74,12 @@ static int pause_command(es_config *cfg, pause_mode mode, const char *verb)
 
 int cli_pause(es_config *cfg)
 {
-    return pause_command(cfg, cfg->reject ? PAUSE_REJECT : PAUSE_HOLD, "pause");
+    return pause_command(cfg, 1, "pause");
 }
 
 int cli_resume(es_config *cfg)
 {
-    return pause_command(cfg, PAUSE_NONE, "resume");
+    return pause_command(cfg, 0, "resume");
 }
 
 typedef struct pauses_out {

@@ -63,7 +63,10 @@ static const opt_def options[] = {
      "debug, info, warn or error"},
     {"json", OPT_FLAG, C(json), NULL, "", 0, 0, "machine-readable output"},
     {"reject", OPT_FLAG, C(reject), NULL, "", 0, 0,
-     "while paused, refuse new commands to the pipeline (default: accept and hold)"},
+     "while paused, refuse new commands to the pipeline (default: the pipeline's "
+     "kill switch mode, else accept and hold)"},
+    {"hold", OPT_FLAG, C(hold), NULL, "", 0, 0,
+     "while paused, accept and hold new commands, whatever the kill switch mode"},
     {"since", OPT_STRING, C(since), NULL, "", 0, 0,
      "replay only aggregates with events since this date (YYYY-MM-DD[THH:MM:SS], UTC)"},
     {"aggregate", OPT_STRING, C(aggregate), NULL, "", 0, 0, "replay one aggregate id"},

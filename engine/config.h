@@ -18,6 +18,7 @@ typedef struct es_config {
     const char *log_level;   /* --log-level */
     int json;                /* --json */
     int reject;              /* --reject: pause refuses new commands */
+    int hold;                /* --hold: pause accepts and holds them */
     const char *since;       /* --since DATE (replay) */
     const char *aggregate;   /* --aggregate ID (replay) */
     int dry_run;             /* --dry-run (replay) */

@@ -132,6 +132,11 @@ int engine_otlp_ingest(void *ud, const char *tenant_id, const char *otlp_json, s
 int engine_pause(es_engine *e, const char *tenant_id, const char *pipeline,
                  const char *component, pause_mode mode);
 
+/* The mode a pause of `pipeline` takes when the pause does not say: the
+ * pipeline's :with_kill_switch{ mode = "reject" } gives PAUSE_REJECT;
+ * otherwise (also for a pipeline not loaded) PAUSE_HOLD. */
+pause_mode engine_pause_declared_mode(es_engine *e, const char *pipeline);
+
 /* The stores in use (owned by the engine). */
 es_backends *engine_backends(es_engine *e);
 

@@ -1,5 +1,5 @@
 /* http_routes.c: routing and the endpoints (commands, state, events,
- * health, readiness, metrics, OTLP traces). */
+ * health, readiness, metrics, OTLP traces, the kill switch). */
 #include "http_routes.h"
 
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include "event.h"
 #include "http_otlp.h"
 #include "job.h"
+#include "json_read.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -496,9 +497,61 @@ done:
     jb_free(&converted);
 }
 
+/* POST /api/pause/{pipeline}[/{component}] and /api/resume/...: the kill
+ * switch for the request's tenant only (an operator pausing every tenant
+ * uses the CLI). A pause's body may be {"mode": "hold"|"reject"}; without
+ * one the pipeline's declared kill switch mode applies. */
+static void handle_pause(const http_routes_ctx *ctx, const http_request *req,
+                         const char *tenant, char **seg, int pausing, http_response *res) {
+    char *pipeline = seg[0];
+    char *component = strchr(pipeline, '/');
+    if (component) *component++ = '\0';
+    if (component && !*component) component = NULL;
+    pause_mode mode = PAUSE_NONE;
+    if (pausing && req->body_len > 0) {
+        jv body;
+        char *text = strndup(req->body, req->body_len);
+        int rc = text ? json_read(text, &body) : -1;
+        free(text);
+        const char *m = rc == 0 ? json_get_str(&body, "mode") : NULL;
+        mode = m && strcmp(m, "reject") == 0 ? PAUSE_REJECT
+             : m && strcmp(m, "hold") == 0   ? PAUSE_HOLD
+                                             : PAUSE_NONE;
+        if (rc == 0) json_value_free(&body);
+        if (mode == PAUSE_NONE) {
+            respond_error(res, 400, "invalid",
+                          "a pause body is {\"mode\": \"hold\"} or {\"mode\": \"reject\"}", NULL);
+            return;
+        }
+    } else if (pausing) {
+        mode = engine_pause_declared_mode(ctx->engine, pipeline);
+    }
+    int rc = engine_pause(ctx->engine, tenant, pipeline, component, mode);
+    if (rc < 0) {
+        respond_diag(ctx, res, NULL);
+        return;
+    }
+    if (rc == 1) {
+        respond_error(res, 404, "not_found", "nothing is paused there for this tenant", NULL);
+        return;
+    }
+    res->status = 200;
+    jb_str(&res->body, "{\"pipeline\":");
+    jb_quoted(&res->body, pipeline);
+    jb_str(&res->body, ",\"component\":");
+    if (component) jb_quoted(&res->body, component);
+    else jb_str(&res->body, "null");
+    jb_str(&res->body, ",\"tenant_id\":");
+    jb_quoted(&res->body, tenant);
+    jb_printf(&res->body, ",\"state\":\"%s\"}",
+              mode == PAUSE_REJECT ? "paused (reject)" : mode == PAUSE_HOLD ? "paused (hold)"
+                                                                          : "resumed");
+}
+
 /* ---- dispatch ---- */
 
-typedef enum { ROUTE_COMMAND, ROUTE_STATE, ROUTE_EVENTS, ROUTE_OTLP } tenant_route;
+typedef enum { ROUTE_COMMAND, ROUTE_STATE, ROUTE_EVENTS, ROUTE_OTLP, ROUTE_PAUSE,
+               ROUTE_RESUME } tenant_route;
 
 void http_routes_handle(const http_routes_ctx *ctx, const http_request *req,
                         http_response *res) {
@@ -540,6 +593,14 @@ void http_routes_handle(const http_routes_ctx *ctx, const http_request *req,
         nseg = 2;
         method = "GET";
         res->route = "/api/events";
+    } else if (split_path(path, "/api/pause/", 1, seg) == 0) {
+        route = ROUTE_PAUSE;
+        nseg = 1;
+        res->route = "/api/pause";
+    } else if (split_path(path, "/api/resume/", 1, seg) == 0) {
+        route = ROUTE_RESUME;
+        nseg = 1;
+        res->route = "/api/resume";
     } else {
         respond_error(res, 404, "not_found", "no such endpoint", NULL);
         return;
@@ -558,6 +619,8 @@ void http_routes_handle(const http_routes_ctx *ctx, const http_request *req,
         case ROUTE_STATE: handle_state(ctx, tenant, seg, res); break;
         case ROUTE_EVENTS: handle_events(ctx, tenant, seg, res); break;
         case ROUTE_OTLP: handle_otlp(ctx, req, tenant, res); break;
+        case ROUTE_PAUSE: handle_pause(ctx, req, tenant, seg, 1, res); break;
+        case ROUTE_RESUME: handle_pause(ctx, req, tenant, seg, 0, res); break;
         }
     }
     free_segments(seg, nseg);

@@ -5,6 +5,7 @@
 #include "engine_internal.h"
 #include "clock.h"
 #include "diag.h"
+#include "json_read.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -13,40 +14,54 @@
 
 #define COMMANDS_COMPONENT "#commands"
 
-/* 1 when the describe JSON names `name` ("name":"<name>"). */
-static int describe_names(const char *json, const char *name)
+/* The loaded pipeline named `name` in the describe array, or NULL. */
+static const jv *find_pipeline(const jv *pipelines, const char *name)
 {
-    size_t n = strlen(name) + 12;
-    char *needle = malloc(n);
-    if (!needle) return 0;
-    snprintf(needle, n, "\"name\":\"%s\"", name);
-    int found = json && strstr(json, needle) != NULL;
-    free(needle);
-    return found;
+    for (size_t i = 0; pipelines->type == JV_ARRAY && i < pipelines->n; i++) {
+        const char *n = json_get_str(&pipelines->items[i], "name");
+        if (n && strcmp(n, name) == 0) return &pipelines->items[i];
+    }
+    return NULL;
+}
+
+/* 1 when one of the pipeline's `list` ("folds", "maps", "reactors") is named
+ * `name`. */
+static int lists_component(const jv *pipeline, const char *list, const char *name)
+{
+    const jv *items = json_get(pipeline, list);
+    for (size_t i = 0; items && items->type == JV_ARRAY && i < items->n; i++) {
+        const char *n = json_get_str(&items->items[i], "name");
+        if (n && strcmp(n, name) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Reads the loaded generation's description into *out and finds the
+ * pipeline in it. 0, or -1 with a diag (DIAG_NOT_FOUND: not loaded). */
+static int describe_pipeline(es_engine *e, const char *pipeline, jv *out, const jv **found)
+{
+    char *json = engine_describe(e);
+    if (!json) return -1;
+    int rc = json_read(json, out);
+    free(json);
+    if (rc != 0) return -1;
+    *found = find_pipeline(out, pipeline);
+    if (*found) return 0;
+    json_value_free(out);
+    diag_set(DIAG_NOT_FOUND, "unknown pipeline %s", pipeline);
+    return -1;
 }
 
 /* Checks that the pipeline and component exist in the loaded generation. */
 static int pause_validate(es_engine *e, const char *pipeline, const char *component)
 {
-    char *json = engine_describe(e);
-    if (!json) return -1;
-    int ok = describe_names(json, pipeline);
-    if (!ok) {
-        free(json);
-        diag_set(DIAG_NOT_FOUND, "unknown pipeline %s", pipeline);
-        return -1;
-    }
-    if (component && strcmp(component, COMMANDS_COMPONENT) != 0) {
-        es_component_info info;
-        pthread_mutex_lock(&e->control_lock);
-        ok = lua_host_fold_info(e->control, pipeline, component, &info) == 0;
-        if (ok) lua_host_info_clear(&info);
-        else if ((ok = lua_host_map_info(e->control, pipeline, component, &info) == 0))
-            lua_host_info_clear(&info);
-        pthread_mutex_unlock(&e->control_lock);
-        if (!ok) ok = describe_names(json, component); /* a reactor */
-    }
-    free(json);
+    jv all;
+    const jv *p;
+    if (describe_pipeline(e, pipeline, &all, &p) != 0) return -1;
+    int ok = !component || strcmp(component, COMMANDS_COMPONENT) == 0 ||
+             lists_component(p, "folds", component) || lists_component(p, "maps", component) ||
+             lists_component(p, "reactors", component);
+    json_value_free(&all);
     if (!ok) {
         diag_set(DIAG_NOT_FOUND, "pipeline %s has no component %s (a fold, map, reactor or "
                                  "\"commands\")", pipeline, component);
@@ -54,6 +69,23 @@ static int pause_validate(es_engine *e, const char *pipeline, const char *compon
     }
     return 0;
 }
+
+pause_mode engine_pause_declared_mode(es_engine *e, const char *pipeline)
+{
+    jv all;
+    const jv *p;
+    if (describe_pipeline(e, pipeline, &all, &p) != 0) return PAUSE_HOLD;
+    const jv *ks = json_get(p, "kill_switch");
+    const char *mode = ks ? json_get_str(ks, "mode") : NULL;
+    pause_mode declared = mode && strcmp(mode, "reject") == 0 ? PAUSE_REJECT : PAUSE_HOLD;
+    json_value_free(&all);
+    return declared;
+}
+
+/* How stale the "any --reject pause?" answer may be: pauses take effect in
+ * every process within a second (issue 8), and the common case (none) then
+ * costs no store query per command. */
+#define REJECT_CACHE_MS 500
 
 int engine_pause(es_engine *e, const char *tenant_id, const char *pipeline,
                  const char *component, pause_mode mode)
@@ -66,7 +98,11 @@ int engine_pause(es_engine *e, const char *tenant_id, const char *pipeline,
     }
     if (component && strcmp(component, "commands") == 0) component = COMMANDS_COMPONENT;
     if (mode != PAUSE_NONE && pause_validate(e, pipeline, component) != 0) return -1;
-    return q->ops->pause_set(q, tenant_id, pipeline, component, mode, clock_now_ms());
+    int rc = q->ops->pause_set(q, tenant_id, pipeline, component, mode, clock_now_ms());
+    /* this process's own sends see the change at once (others within
+     * REJECT_CACHE_MS) */
+    atomic_store(&e->reject_checked_at, 0);
+    return rc;
 }
 
 /* Counts --reject pauses (es_pause_cb). */
@@ -76,10 +112,6 @@ static int count_reject(void *ud, const es_pause *pause)
     return 0;
 }
 
-/* How stale the "any --reject pause?" answer may be: pauses take effect in
- * every process within a second (issue 8), and the common case (none) then
- * costs no store query per command. */
-#define REJECT_CACHE_MS 500
 
 int engine_pause_refuses(es_engine *e, const char *tenant_id, const char *pipeline)
 {

@@ -94,8 +94,11 @@ function Builder:with_command(name, def, opts)
   return self
 end
 
--- :with_kill_switch(def?): declares that the pipeline can be paused; def
--- (optional table) is kept as pipeline.kill_switch for the engine.
+-- :with_kill_switch(def?): the pipeline's kill switch, the engine's pause
+-- (esengine pause / POST /api/pause): def.mode says what a pause of this
+-- pipeline does to new commands when the pause does not say: "hold" (the
+-- default: accepted and queued) or "reject" (refused with an error naming
+-- the pause). Kept as pipeline.kill_switch = { mode = ... }.
 function Builder:with_kill_switch(def)
   self.kill_switch = def or {}
   return self
@@ -276,6 +279,18 @@ function Builder:build()
   end
   if self.kill_switch ~= nil and type(self.kill_switch) ~= "table" then
     problems[#problems + 1] = "kill switch definition must be a table"
+  elseif self.kill_switch ~= nil then
+    for key in pairs(self.kill_switch) do
+      if key ~= "mode" then
+        problems[#problems + 1] = "kill switch has an unknown field " .. tostring(key) .. " (only mode)"
+      end
+    end
+    local mode = self.kill_switch.mode
+    if mode == nil then
+      self.kill_switch = { mode = "hold" }
+    elseif mode ~= "hold" and mode ~= "reject" then
+      problems[#problems + 1] = "kill switch mode must be \"hold\" or \"reject\", got " .. tostring(mode)
+    end
   end
 
   local p = {

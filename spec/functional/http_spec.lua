@@ -155,6 +155,45 @@ describe("the web role", function()
       assert.equal(404, (curl("GET", base .. "/api/state/ledger/balance/never", { headers = A })))
     end)
 
+    it("pauses and resumes a fold for the request's tenant only (the kill switch)", function()
+      local status, body = curl("POST", base .. "/api/pause/ledger/balance", { headers = A })
+      assert.equal(200, status, body)
+      assert.equal("paused (hold)", cjson.decode(body).state)
+      assert.equal("tenant-a", cjson.decode(body).tenant_id)
+      assert.equal(202, (curl("POST", base .. "/api/commands/ledger/deposit",
+        { headers = A, body = '{"account":"p-1","amount":3}' })))
+      assert.equal(202, (curl("POST", base .. "/api/commands/ledger/deposit",
+        { headers = B, body = '{"account":"p-1","amount":4}' })))
+      wait_state("/api/state/ledger/balance/p-1", B, "tenant b's fold (not paused)",
+        function(s) return s.total == 4 end)
+      local _, events = curl("GET", base .. "/api/events/account/p-1", { headers = A })
+      assert.equal(1, #cjson.decode(events), "tenant a's command was handled")
+      assert.equal(404, (curl("GET", base .. "/api/state/ledger/balance/p-1", { headers = A })))
+      status, body = curl("POST", base .. "/api/resume/ledger/balance", { headers = A })
+      assert.equal(200, status, body)
+      assert.equal("resumed", cjson.decode(body).state)
+      wait_state("/api/state/ledger/balance/p-1", A, "tenant a's fold after resume",
+        function(s) return s.total == 3 end)
+
+      -- a reject pause refuses the tenant's commands with 429, naming it
+      assert.equal(200, (curl("POST", base .. "/api/pause/ledger", { headers = A, body = '{"mode":"reject"}' })))
+      status, body = curl("POST", base .. "/api/commands/ledger/deposit",
+        { headers = A, body = '{"account":"p-1","amount":1}' })
+      assert.equal(429, status)
+      assert.truthy(body:find("paused with --reject", 1, true), body)
+      assert.equal(202, (curl("POST", base .. "/api/commands/ledger/deposit",
+        { headers = B, body = '{"account":"p-1","amount":1}' })))
+      assert.equal(200, (curl("POST", base .. "/api/resume/ledger", { headers = A })))
+
+      -- errors
+      assert.equal(404, (curl("POST", base .. "/api/resume/ledger", { headers = A })))
+      assert.equal(404, (curl("POST", base .. "/api/pause/nope", { headers = A })))
+      assert.equal(404, (curl("POST", base .. "/api/pause/ledger/nofold", { headers = A })))
+      assert.equal(400, (curl("POST", base .. "/api/pause/ledger", { headers = A, body = '{"mode":"stop"}' })))
+      assert.equal(405, (curl("GET", base .. "/api/pause/ledger", { headers = A })))
+      assert.equal(401, (curl("POST", base .. "/api/pause/ledger")))
+    end)
+
     it("times out a slow client that sends nothing", function()
       -- A connection that never finishes its headers is closed by the
       -- server (timeout configured at 30 s by default; here we only check

@@ -95,6 +95,39 @@ describe("kill switch", function()
     assert.are.equal(0, (h.esengine("resume bank" .. flags(dir))))
     assert.are.equal(0, (h.esengine("send bank deposit_many " .. h.q(payload) .. " --tenant t1" .. flags(dir))))
   end)
+
+  it("pauses in the mode the pipeline's :with_kill_switch declares unless told", function()
+    h.sh("mkdir -p " .. h.q(dir .. "/pipelines/guarded"))
+    local f = assert(io.open(dir .. "/pipelines/guarded/pipeline.lua", "w"))
+    f:write([[
+local es = require("esengine")
+return es.define_pipeline()
+  :with_name("guarded")
+  :with_aggregate_type("vault")
+  :with_command("touch", {
+    schema = es.schema.object({ id = es.schema.string() }),
+    aggregate_id = function(p) return p.id end,
+    handle = function() return { es.event("vault.touched", {}) } end,
+  })
+  :with_kill_switch({ mode = "reject" })
+  :build()
+]])
+    f:close()
+    local touch = "send guarded touch '{\"id\":\"v1\"}' --tenant t1" .. flags(dir)
+    local code, out = h.esengine("pause guarded" .. flags(dir))
+    assert.are.equal(0, code)
+    assert.matches("(reject)", out, 1, true)
+    local c2, _, err = h.esengine(touch)
+    assert.are_not.equal(0, c2)
+    assert.matches("paused with %-%-reject", err)
+    assert.are.equal(0, (h.esengine("resume guarded" .. flags(dir))))
+    -- --hold overrides the declared mode: commands are accepted and held
+    code, out = h.esengine("pause guarded --hold" .. flags(dir))
+    assert.are.equal(0, code)
+    assert.matches("(hold)", out, 1, true)
+    assert.are.equal(0, (h.esengine(touch)))
+    assert.are.equal(2, (h.esengine("pause guarded --hold --reject" .. flags(dir))))
+  end)
 end)
 
 describe("replay", function()

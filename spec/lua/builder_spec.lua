@@ -48,7 +48,19 @@ describe("es.define_pipeline", function()
     assert.equal("summary", p.reactors.notify.fold)
     assert.equal(10, p.reactors.notify.options.delay)
     assert.same({ "create" }, p.command_order)
-    assert.same({}, p.kill_switch)
+    assert.same({ mode = "hold" }, p.kill_switch)
+  end)
+
+  it("checks the kill switch definition", function()
+    local function with(def)
+      return es.define_pipeline():with_name("p"):with_aggregate_type("t")
+        :with_command("c", command()):with_kill_switch(def)
+    end
+    assert.same({ mode = "reject" }, with({ mode = "reject" }):build().kill_switch)
+    assert.matches('kill switch mode must be "hold" or "reject", got stop',
+      build_error(with({ mode = "stop" })), 1, true)
+    assert.matches("kill switch has an unknown field flag", build_error(with({ flag = true })), 1, true)
+    assert.matches("kill switch definition must be a table", build_error(with("reject")), 1, true)
   end)
 
   it("requires a name and an aggregate type", function()
