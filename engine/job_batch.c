@@ -72,8 +72,7 @@ int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
     return job->payload ? 0 : -1;
 }
 
-/* A projection job being filled: the events of one route (and, for a fold,
- * of one origin), in seq order. */
+/* A projection job being filled: the events of one route, in seq order. */
 typedef struct open_job {
     const es_route *route;
     const char *origin;
@@ -116,7 +115,7 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
         if (outcomes[i] == APPEND_DUPLICATE) continue;
         for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
             const es_route *r = &routes[i]->routes[k];
-            if (r->keyed) {
+            if (r->kind == JOB_FOLD) {
                 open_job single = {.route = r, .origin = origins[i], .n = 1};
                 single.events[0] = &events[i];
                 rc = close_job(b, &single, now);
@@ -125,9 +124,7 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
             open_job *o = NULL;
             for (size_t j = 0; j < n_open && !o; j++)
                 if (same_route(open[j]->route, r)) o = open[j];
-            /* full, or a fold job of another command: close it */
-            if (o && (o->n == JOB_MAX_EVENTS ||
-                      (r->kind == JOB_FOLD && strcmp(o->origin, origins[i]) != 0))) {
+            if (o && o->n == JOB_MAX_EVENTS) {
                 rc = close_job(b, o, now);
                 o->n = 0;
                 o->origin = origins[i];

@@ -1,10 +1,10 @@
 /* job_batch.h: the jobs a unit of work enqueues, built in memory: command
  * jobs (a send, a reactor's dispatch) and the fold and map jobs of the
- * events a command batch appended. The events of one aggregate that go to
- * the same projection share one job: a map job takes the unit's events,
- * a fold job those of one command job (its origin, which send --wait
- * follows); keyed folds, whose last_seq is the queue position of each job,
- * keep one event per job. */
+ * events a command batch appended. A map job takes up to JOB_MAX_EVENTS
+ * of the unit's events of one aggregate; a fold job takes one event, so
+ * that queued fold jobs count the events a fold has yet to apply (status
+ * reports that lag in events) and keyed folds can use each job's queue
+ * position as their last_seq. Fold and map workers read either shape. */
 #ifndef ES_JOB_BATCH_H
 #define ES_JOB_BATCH_H
 
@@ -15,7 +15,7 @@
 #include "lua_host.h"
 #include "store.h"
 
-/* The most events one fold or map job carries. */
+/* The most events one map job carries. */
 #define JOB_MAX_EVENTS 64
 
 /* A growable array of jobs to enqueue in one call. */

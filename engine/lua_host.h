@@ -21,7 +21,6 @@ typedef struct es_route {
     char *pipeline;
     char *component;
     char *key;
-    int keyed;     /* a keyed fold: its jobs carry one event each */
 } es_route;
 
 /* An event returned by a command handler, with its routes. The event's id,

@@ -1,7 +1,8 @@
--- batched_jobs_spec.lua: fold and map jobs that carry several events (the
--- events one command appended, or a command batch's for a map), run by the
--- real C core: each event reaches the fold once and in order, and the map
--- once per event, also when a handler fails in the middle of such a job.
+-- batched_jobs_spec.lua: batches run by the real C core: a map job that
+-- carries several events (a command batch's, of one aggregate) and a fold
+-- claim of several jobs: each event reaches the fold once and in order, and
+-- the map once per event, also when a handler fails in the middle of such a
+-- job or batch.
 local has_core = pcall(require, "esengine_core")
 local testing = require("esengine.testing")
 
@@ -54,7 +55,7 @@ describe("batched projection jobs", function()
     assert.equal(7, #eng:records("ledger", "lines"))
   end)
 
-  it("retries a fold that failed in the middle of a job without repeating or losing events", function()
+  it("retries a fold that failed in the middle of a batch without repeating or losing events", function()
     eng:send("ledger", "post", { account = "a1", amounts = { 1, 2, 3, 4, 5 }, fail = "fold", fail_at = 3 })
     settle(eng)
     local state, last_seq = eng:state("ledger", "balance", "a1")
