@@ -56,6 +56,10 @@ int engine_reload(es_engine *e);
  * stdout, as one {"reload":...} line when json. Nothing when absent. 0. */
 int engine_print_reload_status(es_engine *e, int json);
 
+/* The running engine's generation report as JSON text (malloc'd), or NULL
+ * when there is none (memory mode, not started yet). */
+char *engine_reload_status_json(es_engine *e);
+
 /* Watches the pipelines dir and reloads on changes (with engine_start). */
 int engine_watch(es_engine *e);
 

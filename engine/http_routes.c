@@ -15,6 +15,7 @@
 #include "json_read.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_ops.h"
 
 #define JSON_TYPE "application/json"
 #define PROTO_TYPE "application/x-protobuf"
@@ -284,6 +285,8 @@ static void handle_metrics(const http_routes_ctx *ctx, http_response *res) {
     metrics_render(&res->body);
     es_store *q = engine_backends(ctx->engine)->queue;
     render_workers(q, &res->body);
+    metrics_render_pauses(ctx->engine, &res->body);
+    metrics_render_replay_flags(ctx->engine, &res->body);
     if (!q->ops->queue_stats) return;
     stats_render r;
     jb_init(&r.jobs);

@@ -52,15 +52,22 @@ void reload_status_write(es_engine *e, const char *error)
     free(json);
 }
 
-int engine_print_reload_status(es_engine *e, int json)
+char *engine_reload_status_json(es_engine *e)
 {
+    if (e->opt.memory) return NULL;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", e->opt.data_dir ? e->opt.data_dir : ".", STATUS_FILE);
-    char *text = read_status(path);
+    return read_status(path);
+}
+
+int engine_print_reload_status(es_engine *e, int json)
+{
+    char *text = engine_reload_status_json(e);
     if (!text) return 0;
     for (size_t n = strlen(text); n > 0 && text[n - 1] == '\n'; n--) text[n - 1] = '\0';
     if (json) printf("{\"reload\":%s}\n", text);
-    else printf("\nscript generation (%s):\n%s\n", path, text);
+    else printf("\nscript generation (%s/%s):\n%s\n", e->opt.data_dir ? e->opt.data_dir : ".",
+                STATUS_FILE, text);
     free(text);
     return 0;
 }

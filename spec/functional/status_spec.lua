@@ -141,6 +141,12 @@ describe("esengine status", function()
     assert.truthy(metrics:find("\nesengine_workers_seen 1\n", 1, true), metrics)
     assert.truthy(metrics:find('esengine_worker_last_heartbeat_age_seconds{worker="', 1, true),
       metrics)
+    assert.truthy(metrics:find('esengine_paused{pipeline="ledger",component="balance",tenant="*",mode="hold"} 1',
+      1, true), metrics)
+    assert.truthy(metrics:find('esengine_fold_needs_replay{pipeline="ledger",fold="balance"} 0', 1, true),
+      metrics)
+    assert.truthy(metrics:find('esengine_queue_jobs{pipeline="ledger",component="balance"', 1, true),
+      metrics)
 
     assert.equal(0, (h.esengine("resume ledger/balance " .. flags)))
     h.wait_until("the fold to catch up", 20, function()
