@@ -259,8 +259,7 @@ int lh_call(lua_host *h, const char *fn, int nargs, int nresults)
     return host_call_in(h, h->s, NULL, fn, nargs, nresults);
 }
 
-/* host_call for a job of one component: where = "pipeline P <kind> C". */
-static int host_call_for(lua_host *h, const char *kind, const char *pipeline,
+int lh_call_for(lua_host *h, const char *kind, const char *pipeline,
                          const char *component, const char *fn, int nargs, int nresults)
 {
     char where[256];
@@ -268,9 +267,7 @@ static int host_call_for(lua_host *h, const char *kind, const char *pipeline,
     return host_call_in(h, h->s, where, fn, nargs, nresults);
 }
 
-/* A script error of a call that tripped a limit, with why (malloc'd; takes
- * error). The time limit needs no note: the hook's message says it. */
-static char *with_trip_note(lua_host *h, char *error)
+char *lh_with_trip_note(lua_host *h, char *error)
 {
     if (!error || h->last_trip != LUA_GUARD_MEMORY) return error;
     char text[160];
@@ -283,13 +280,12 @@ static char *with_trip_note(lua_host *h, char *error)
     return out;
 }
 
-static void host_settle(lua_host *h);
 
 /* Pushes the loaded generation; -1 with a diag before the first load or
  * when a broken state could not be rebuilt. */
 int lh_push_generation(lua_host *h)
 {
-    host_settle(h);
+    lh_settle(h);
     if (h->s->broken != LUA_GUARD_NONE) {
         diag_set(DIAG_SCRIPT, "the Lua state was dropped after a %s and cannot be rebuilt yet",
                  h->s->broken == LUA_GUARD_MEMORY ? "memory limit" : "time limit");
@@ -330,54 +326,6 @@ char *lh_field_string(lua_State *L, int idx, const char *name)
         out = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
     return out;
-}
-
-static int64_t field_int(lua_State *L, int idx, const char *name, int64_t dflt)
-{
-    lua_getfield(L, idx, name);
-    int64_t out = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : dflt;
-    lua_pop(L, 1);
-    return out;
-}
-
-static void set_string(lua_State *L, const char *name, const char *value)
-{
-    if (!value) return;
-    lua_pushstring(L, value);
-    lua_setfield(L, -2, name);
-}
-
-static void set_number(lua_State *L, const char *name, int64_t value)
-{
-    lua_pushnumber(L, (lua_Number)value);
-    lua_setfield(L, -2, name);
-}
-
-/* Pushes an event as the C-built table the runtime expects. */
-static void push_event(lua_State *L, const es_event *ev)
-{
-    lua_createtable(L, 0, 12);
-    set_string(L, "id", ev->id);
-    set_string(L, "tenant_id", ev->tenant_id);
-    set_string(L, "aggregate_type", ev->aggregate_type);
-    set_string(L, "aggregate_id", ev->aggregate_id);
-    set_number(L, "seq", ev->seq);
-    set_string(L, "type", ev->type);
-    set_string(L, "version", ev->version);
-    set_number(L, "occurred_at", ev->occurred_at);
-    set_number(L, "created_at", ev->created_at);
-    set_string(L, "idempotency_key", ev->idempotency_key);
-    set_string(L, "data_json", ev->data_json ? ev->data_json : "{}");
-    set_string(L, "metadata_json", ev->metadata_json ? ev->metadata_json : "{}");
-}
-
-static void push_events(lua_State *L, const es_event *events, size_t n)
-{
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        push_event(L, &events[i]);
-        lua_rawseti(L, -2, (int)i + 1);
-    }
 }
 
 void lh_push_opt_string(lua_State *L, const char *s)
@@ -578,10 +526,7 @@ int lua_host_load(lua_host *h, const char *dir, const char *only)
     return 0;
 }
 
-/* Rebuilds a state that tripped a limit from the pipelines dir it was
- * loaded from. On failure the broken state stays refused (push_generation)
- * and the next call tries again. */
-static void host_settle(lua_host *h)
+void lh_settle(lua_host *h)
 {
     lua_guard_reason why = h->s->broken;
     if (why == LUA_GUARD_NONE || !h->dir) return;
@@ -613,309 +558,3 @@ int lua_host_has_pipeline(lua_host *h, const char *pipeline)
 }
 
 const char *lua_host_generation(lua_host *h) { return h->generation; }
-
-/* ---- commands ---- */
-
-int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pipeline,
-                             const char *command, const char *payload_json,
-                             char **aggregate_id, char **command_json,
-                             char **errors_json)
-{
-    lua_State *L = h->s->L;
-    *aggregate_id = *command_json = NULL;
-    if (errors_json) *errors_json = NULL;
-    if (lh_push_generation(h) != 0) return -1;
-    lua_pushstring(L, tenant_id);
-    lua_pushstring(L, pipeline);
-    lua_pushstring(L, command);
-    lua_pushstring(L, payload_json);
-    if (lh_call(h, "prepare_command", 5, 4) != 0) return -1;
-    int top = lua_gettop(L);
-    int rc = -1;
-    if (lua_toboolean(L, top - 3)) {
-        *aggregate_id = strdup(lua_tostring(L, top - 2) ? lua_tostring(L, top - 2) : "");
-        *command_json = strdup(lua_tostring(L, top - 1) ? lua_tostring(L, top - 1) : "{}");
-        rc = 0;
-    } else {
-        const char *code = lua_tostring(L, top - 2);
-        const char *message = lua_tostring(L, top - 1);
-        if (!code) code = "script_error";
-        if (!message) message = code;
-        diag_code dc = DIAG_SCRIPT;
-        if (strcmp(code, "unknown_pipeline") == 0 || strcmp(code, "unknown_command") == 0)
-            dc = DIAG_NOT_FOUND;
-        else if (strcmp(code, "invalid_json") == 0 || strcmp(code, "invalid_payload") == 0)
-            dc = DIAG_INVALID;
-        if (errors_json && lua_istable(L, top)) *errors_json = lh_encode_json(h, top);
-        diag_set(dc, "%s", message);
-    }
-    lua_settop(L, top - 4);
-    return rc;
-}
-
-static void route_clear(es_route *r)
-{
-    free(r->pipeline);
-    free(r->component);
-    free(r->key);
-}
-
-void lua_host_new_events_free(es_new_event *events, size_t n)
-{
-    if (!events) return;
-    for (size_t i = 0; i < n; i++) {
-        event_clear(&events[i].event);
-        for (size_t j = 0; j < events[i].n_routes; j++) route_clear(&events[i].routes[j]);
-        free(events[i].routes);
-    }
-    free(events);
-}
-
-/* Reads the routes array at the top of the stack into ne. */
-static int read_routes(lua_State *L, es_new_event *ne)
-{
-    size_t n = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;
-    ne->routes = calloc(n ? n : 1, sizeof *ne->routes);
-    if (!ne->routes) return -1;
-    for (size_t j = 0; j < n; j++) {
-        lua_rawgeti(L, -1, (int)j + 1);
-        int t = lua_gettop(L);
-        es_route *r = &ne->routes[ne->n_routes++];
-        char *kind = lh_field_string(L, t, "kind");
-        r->kind = kind && strcmp(kind, "map") == 0 ? JOB_MAP : JOB_FOLD;
-        free(kind);
-        r->pipeline = lh_field_string(L, t, "pipeline");
-        r->component = lh_field_string(L, t, "component");
-        r->key = lh_field_string(L, t, "key");
-        lua_pop(L, 1);
-        if (!r->pipeline || !r->component || !r->key) return -1;
-    }
-    return 0;
-}
-
-int lua_host_handle_command(lua_host *h, const char *pipeline, const char *command,
-                            const char *command_json, es_new_event **events, size_t *n)
-{
-    lua_State *L = h->s->L;
-    *events = NULL;
-    *n = 0;
-    if (lh_push_generation(h) != 0) return -1;
-    lua_pushstring(L, command_json);
-    if (host_call_for(h, "command", pipeline, command, "handle_command", 2, 1) != 0) {
-        host_settle(h);
-        return -1;
-    }
-    int t = lua_gettop(L);
-    size_t count = lua_istable(L, t) ? lua_objlen(L, t) : 0;
-    es_new_event *out = calloc(count ? count : 1, sizeof *out);
-    if (!out) {
-        lua_settop(L, t - 1);
-        diag_set(DIAG_INTERNAL, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        lua_rawgeti(L, t, (int)i + 1);
-        int e = lua_gettop(L);
-        es_event *ev = &out[i].event;
-        ev->tenant_id = lh_field_string(L, e, "tenant_id");
-        ev->aggregate_type = lh_field_string(L, e, "aggregate_type");
-        ev->aggregate_id = lh_field_string(L, e, "aggregate_id");
-        ev->type = lh_field_string(L, e, "type");
-        ev->version = lh_field_string(L, e, "version");
-        ev->occurred_at = field_int(L, e, "occurred_at", clock_now_ms());
-        ev->idempotency_key = lh_field_string(L, e, "idempotency_key");
-        ev->data_json = lh_field_string(L, e, "data_json");
-        ev->metadata_json = lh_field_string(L, e, "metadata_json");
-        lua_getfield(L, e, "routes");
-        int bad = read_routes(L, &out[i]);
-        lua_settop(L, e - 1);
-        *n = i + 1;
-        if (bad || !ev->tenant_id || !ev->aggregate_type || !ev->aggregate_id ||
-            !ev->type || !ev->data_json) {
-            lua_host_new_events_free(out, *n);
-            *events = NULL;
-            *n = 0;
-            lua_settop(L, t - 1);
-            diag_set(DIAG_SCRIPT, "runtime returned an incomplete event (#%zu)", i + 1);
-            return -1;
-        }
-        if (!ev->version) ev->version = strdup("v1");
-        if (!ev->metadata_json) ev->metadata_json = strdup("{}");
-    }
-    lua_settop(L, t - 1);
-    *events = out;
-    *n = count;
-    host_settle(h);
-    return 0;
-}
-
-/* ---- folds, maps, reactors ---- */
-
-void lua_host_fold_result_clear(es_fold_result *r)
-{
-    free(r->state_json);
-    for (size_t i = 0; i < r->n_reactors; i++) {
-        free(r->reactors[i].reactor);
-        free(r->reactors[i].state_json);
-        free(r->reactors[i].job_id);
-    }
-    free(r->reactors);
-    free(r->error);
-    memset(r, 0, sizeof *r);
-}
-
-static dedup_mode parse_dedup(const char *s)
-{
-    if (!s) return DEDUP_NONE;
-    if (strcmp(s, "debounce") == 0) return DEDUP_DEBOUNCE;
-    if (strcmp(s, "throttle") == 0) return DEDUP_THROTTLE;
-    return DEDUP_NONE;
-}
-
-int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
-                      const char *state_json, const es_event *events, size_t n,
-                      es_fold_result *out)
-{
-    lua_State *L = h->s->L;
-    memset(out, 0, sizeof *out);
-    if (lh_push_generation(h) != 0) return -1;
-    lua_pushstring(L, pipeline);
-    lua_pushstring(L, fold);
-    lh_push_opt_string(L, state_json);
-    push_events(L, events, n);
-    if (host_call_for(h, "fold", pipeline, fold, "run_fold", 5, 4) != 0) {
-        /* The runtime itself failed: report it as a script error of the
-         * whole batch, so the job is retried like any other failure. */
-        out->error = strdup(diag_message());
-        host_settle(h);
-        return 0;
-    }
-    int top = lua_gettop(L);
-    if (lua_isstring(L, top - 3)) out->state_json = strdup(lua_tostring(L, top - 3));
-    out->n_applied = (size_t)lua_tointeger(L, top - 2);
-    if (out->n_applied > n) out->n_applied = n;
-    if (lua_isstring(L, top)) out->error = with_trip_note(h, strdup(lua_tostring(L, top)));
-    size_t nr = lua_istable(L, top - 1) ? lua_objlen(L, top - 1) : 0;
-    out->reactors = calloc(nr ? nr : 1, sizeof *out->reactors);
-    for (size_t i = 0; out->reactors && i < nr; i++) {
-        lua_rawgeti(L, top - 1, (int)i + 1);
-        int r = lua_gettop(L);
-        es_reactor_job *rj = &out->reactors[out->n_reactors++];
-        rj->reactor = lh_field_string(L, r, "reactor");
-        rj->index = (size_t)field_int(L, r, "index", 1) - 1;
-        rj->state_json = lh_field_string(L, r, "state_json");
-        rj->delay_ms = field_int(L, r, "delay", 0);
-        rj->job_id = lh_field_string(L, r, "job_id");
-        char *dedup = lh_field_string(L, r, "dedup");
-        rj->dedup = parse_dedup(dedup);
-        free(dedup);
-        lua_pop(L, 1);
-        if (!rj->reactor || rj->index >= n) {
-            out->n_reactors--;
-            free(rj->reactor);
-            free(rj->state_json);
-            free(rj->job_id);
-        }
-    }
-    lua_settop(L, top - 4);
-    host_settle(h);
-    return 0;
-}
-
-void lua_host_strings_free(char **strings, size_t n)
-{
-    if (!strings) return;
-    for (size_t i = 0; i < n; i++) free(strings[i]);
-    free(strings);
-}
-
-int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
-                     const es_event *events, size_t n, char ***records,
-                     size_t *n_done, char **error)
-{
-    lua_State *L = h->s->L;
-    *records = calloc(n ? n : 1, sizeof **records);
-    *n_done = 0;
-    *error = NULL;
-    if (!*records) {
-        diag_set(DIAG_INTERNAL, "out of memory");
-        return -1;
-    }
-    if (lh_push_generation(h) != 0) return -1;
-    lua_pushstring(L, pipeline);
-    lua_pushstring(L, map);
-    push_events(L, events, n);
-    if (host_call_for(h, "map", pipeline, map, "run_map", 4, 3) != 0) {
-        *error = strdup(diag_message());
-        host_settle(h);
-        return 0;
-    }
-    int top = lua_gettop(L);
-    *n_done = (size_t)lua_tointeger(L, top - 1);
-    if (*n_done > n) *n_done = n;
-    if (lua_isstring(L, top)) *error = with_trip_note(h, strdup(lua_tostring(L, top)));
-    for (size_t i = 0; i < *n_done && lua_istable(L, top - 2); i++) {
-        lua_rawgeti(L, top - 2, (int)i + 1);
-        if (lua_isstring(L, -1)) (*records)[i] = strdup(lua_tostring(L, -1));
-        lua_pop(L, 1);
-    }
-    lua_settop(L, top - 3);
-    host_settle(h);
-    return 0;
-}
-
-void lua_host_dispatches_free(es_dispatch *d, size_t n)
-{
-    if (!d) return;
-    for (size_t i = 0; i < n; i++) {
-        free(d[i].pipeline);
-        free(d[i].command);
-        free(d[i].aggregate_id);
-        free(d[i].command_json);
-    }
-    free(d);
-}
-
-int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
-                         const es_event *event, const char *state_json,
-                         es_dispatch **out, size_t *n, char **error)
-{
-    lua_State *L = h->s->L;
-    *out = NULL;
-    *n = 0;
-    *error = NULL;
-    if (lh_push_generation(h) != 0) return -1;
-    lua_pushstring(L, pipeline);
-    lua_pushstring(L, reactor);
-    push_event(L, event);
-    lh_push_opt_string(L, state_json);
-    if (host_call_for(h, "reactor", pipeline, reactor, "run_reactor", 5, 2) != 0) {
-        *error = strdup(diag_message());
-        host_settle(h);
-        return 0;
-    }
-    int top = lua_gettop(L);
-    if (lua_isstring(L, top)) *error = with_trip_note(h, strdup(lua_tostring(L, top)));
-    size_t count = lua_istable(L, top - 1) ? lua_objlen(L, top - 1) : 0;
-    *out = calloc(count ? count : 1, sizeof **out);
-    for (size_t i = 0; *out && i < count; i++) {
-        lua_rawgeti(L, top - 1, (int)i + 1);
-        int d = lua_gettop(L);
-        es_dispatch *dp = &(*out)[*n];
-        dp->pipeline = lh_field_string(L, d, "pipeline");
-        dp->command = lh_field_string(L, d, "command");
-        dp->aggregate_id = lh_field_string(L, d, "aggregate_id");
-        dp->command_json = lh_field_string(L, d, "command_json");
-        lua_pop(L, 1);
-        if (dp->pipeline && dp->command && dp->aggregate_id && dp->command_json) (*n)++;
-        else {
-            free(dp->pipeline);
-            free(dp->command);
-            free(dp->aggregate_id);
-            free(dp->command_json);
-        }
-    }
-    lua_settop(L, top - 2);
-    host_settle(h);
-    return 0;
-}

@@ -44,6 +44,20 @@ struct lua_host {
  * the stack is restored and a DIAG_SCRIPT diag holds message + traceback. */
 int lh_call(lua_host *h, const char *fn, int nargs, int nresults);
 
+/* lh_call for a job of one component, its errors prefixed with where it
+ * ran: "pipeline P <kind> C". */
+int lh_call_for(lua_host *h, const char *kind, const char *pipeline, const char *component,
+                const char *fn, int nargs, int nresults);
+
+/* A script error of a call that tripped a limit, with why (malloc'd; takes
+ * error). The time limit needs no note: the hook's message says it. */
+char *lh_with_trip_note(lua_host *h, char *error);
+
+/* Rebuilds a state that tripped a limit from the pipelines dir it was
+ * loaded from. On failure the broken state stays refused
+ * (lh_push_generation) and the next call tries again. */
+void lh_settle(lua_host *h);
+
 /* Pushes the loaded generation; -1 with a diag when none can be used. */
 int lh_push_generation(lua_host *h);
 
