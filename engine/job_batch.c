@@ -80,15 +80,19 @@ typedef struct open_job {
     size_t n;
 } open_job;
 
-/* Turns an open job into a queued one. Its id derives from its first
- * event's, so a redone command batch enqueues the same ids. */
+/* Turns an open job into a queued one. Its id derives from the ids of its
+ * first and last events, so a redone command batch enqueues the same ids
+ * for the same events, and a redo that holds more events (a batch claimed
+ * again with more commands in it) a new id rather than one the queue would
+ * drop as a duplicate of what it already ran. */
 static int close_job(job_batch *b, const open_job *o, int64_t now)
 {
     const es_route *r = o->route;
     const es_event *first = o->events[0];
     char salt[512], id[ID_HEX_LEN + 1];
-    snprintf(salt, sizeof salt, "%s/%s/%s", job_kind_name(r->kind), r->pipeline, r->component);
-    ids_derive(id, first->id, salt, 0);
+    snprintf(salt, sizeof salt, "%s/%s/%s%s%s", job_kind_name(r->kind), r->pipeline,
+             r->component, o->n > 1 ? "/" : "", o->n > 1 ? o->events[o->n - 1]->id : "");
+    ids_derive(id, first->id, salt, o->n > 1 ? o->n : 0);
     es_job *job = job_batch_push(b);
     if (!job || job_fill(job, id, r->kind, first->tenant_id, r->pipeline, r->component,
                          r->component, r->key, o->origin, now) != 0)
