@@ -62,11 +62,30 @@ void deferred_done(void *ud, int status)
     atomic_fetch_sub(&u->waits, 1);
 }
 
+void deferred_list_init(deferred_list *list)
+{
+    memset(list, 0, sizeof *list);
+    pthread_mutex_init(&list->lock, NULL);
+}
+
+void deferred_list_destroy(deferred_list *list) { pthread_mutex_destroy(&list->lock); }
+
 void deferred_push(deferred_list *list, deferred_unit *unit)
 {
+    pthread_mutex_lock(&list->lock);
     unit->next = list->head;
     list->head = unit;
     list->count++;
+    pthread_mutex_unlock(&list->lock);
+}
+
+void deferred_each_claim(deferred_list *list, void (*fn)(void *ud, es_claim *claim),
+                         void *ud)
+{
+    pthread_mutex_lock(&list->lock);
+    for (deferred_unit *u = list->head; u; u = u->next)
+        if (atomic_load(&u->waits) > 0) fn(ud, &u->claim);
+    pthread_mutex_unlock(&list->lock);
 }
 
 void deferred_discard(deferred_unit *unit) { unit_free(unit); }
@@ -76,6 +95,7 @@ size_t deferred_collect(deferred_list *list, deferred_finish_fn finish, void *ct
 {
     int64_t deadline = clock_monotonic_ms() + wait_ms;
     for (;;) {
+        pthread_mutex_lock(&list->lock);
         deferred_unit **link = &list->head;
         while (*link) {
             deferred_unit *u = *link;
@@ -93,6 +113,7 @@ size_t deferred_collect(deferred_list *list, deferred_finish_fn finish, void *ct
                 finish(ctx, &u->claim, u->n_done, u->error, u->jobs, u->n_jobs);
             unit_free(u);
         }
+        pthread_mutex_unlock(&list->lock);
         if (list->count == 0 || wait_ms <= 0 || clock_monotonic_ms() >= deadline)
             return list->count;
         clock_sleep_ms(2);

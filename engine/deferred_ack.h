@@ -3,12 +3,15 @@
  * every few hundred ms), a worker does not wait for durability: it parks the
  * unit's follow-up (jobs to enqueue, claim to complete) here and keeps
  * claiming; when the store reports the writes durable, the same worker
- * enqueues and completes. The claim keeps its group meanwhile, so per-group
- * order holds; if the writes fail the claim is left to expire and is
- * redelivered (ids are deterministic, the redo is idempotent). */
+ * enqueues and completes. The claim keeps its group meanwhile (the
+ * heartbeat extends its lease, deferred_each_claim), so per-group order
+ * holds and a slow store does not get the batch redone elsewhere; if the
+ * writes fail the claim is left to expire and is redelivered (ids are
+ * deterministic, the redo is idempotent). */
 #ifndef ES_DEFERRED_ACK_H
 #define ES_DEFERRED_ACK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,12 +19,22 @@
 
 typedef struct deferred_unit deferred_unit;
 
-/* A worker's units waiting for durability (not thread-safe: one per worker;
- * only the done callbacks come from other threads). */
+/* A worker's units waiting for durability. One per worker: only its worker
+ * pushes and collects (and reads count); the done callbacks come from the
+ * store's threads, deferred_each_claim from the heartbeat thread. */
 typedef struct deferred_list {
     deferred_unit *head;
     size_t count;
+    pthread_mutex_t lock; /* guards the links against deferred_each_claim */
 } deferred_list;
+
+void deferred_list_init(deferred_list *list);
+void deferred_list_destroy(deferred_list *list); /* after a final collect */
+
+/* Calls fn(ud, claim) for the claim of every unit still waiting (the
+ * heartbeat extends their leases). Thread-safe against the list's worker. */
+void deferred_each_claim(deferred_list *list, void (*fn)(void *ud, es_claim *claim),
+                         void *ud);
 
 /* Builds a unit: deep-copies the claim, takes ownership of jobs[0..n_jobs)
  * (malloc'd array; the caller must not free it) and copies error. `waits`

@@ -656,6 +656,7 @@ worker *worker_new(es_engine *e, int index)
     w->engine = e;
     snprintf(w->id, sizeof w->id, "%s/%d", e->instance_id, index);
     pthread_mutex_init(&w->lock, NULL);
+    deferred_list_init(&w->deferred);
     w->reload_seen = atomic_load(&e->reload_seq);
     w->host = lua_host_new();
     if (w->host) lua_host_set_limits(w->host, e->opt.handler_timeout_ms, e->opt.lua_memory_mb);
@@ -683,6 +684,7 @@ void worker_free(worker *w)
     drop_next(w); /* never run: its lease expires and it is redelivered */
     lua_host_free(w->host);
     pthread_mutex_destroy(&w->lock);
+    deferred_list_destroy(&w->deferred);
     free(w);
 }
 
@@ -715,16 +717,25 @@ long worker_drain(worker *w)
     }
 }
 
-void worker_heartbeat(worker *w)
+/* Extends the lease of one claim of worker ud. A conflict is usually a
+ * batch that just completed (its group may already be claimed again); the
+ * worker itself finds out at commit. */
+static void extend_claim(void *ud, es_claim *claim)
 {
+    worker *w = ud;
     es_store *q = w->engine->backends.queue;
-    pthread_mutex_lock(&w->lock);
-    /* A conflict here is usually a batch that just completed (its group may
-     * already be claimed again); the worker itself finds out at commit. */
-    if (w->current && q->ops->queue_extend &&
-        q->ops->queue_extend(q, w->current, clock_now_ms(), w->engine->opt.lease_ms) != 0 &&
+    if (q->ops->queue_extend(q, claim, clock_now_ms(), w->engine->opt.lease_ms) != 0 &&
         diag_code_get() != DIAG_CONFLICT)
         log_warn_limited("heartbeat", "worker %s: lease not extended: %s", w->id,
                          diag_message());
+}
+
+void worker_heartbeat(worker *w)
+{
+    if (!w->engine->backends.queue->ops->queue_extend) return;
+    pthread_mutex_lock(&w->lock);
+    if (w->current) extend_claim(w, w->current);
     pthread_mutex_unlock(&w->lock);
+    /* units waiting for durable writes keep their groups too */
+    deferred_each_claim(&w->deferred, extend_claim, w);
 }
