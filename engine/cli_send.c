@@ -1,6 +1,7 @@
 /* cli_send.c: `esengine send`: validate and enqueue one command, or one per
- * line of JSON lines on stdin (enqueued SEND_TX_LINES per transaction),
- * optionally waiting until their events are folded. */
+ * line of JSON lines on stdin (enqueued in transactions of the queue store
+ * of up to SEND_TX_LINES lines or SEND_TX_MS), optionally waiting until
+ * their events are folded. */
 #include "cli.h"
 #include "clock.h"
 #include "diag.h"
@@ -10,8 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Lines enqueued per transaction (stores without transactions ignore it). */
+/* A transaction of sends ends after this many lines or milliseconds,
+ * whichever comes first, so it never holds the store's write lock long
+ * (an engine or other senders on the same SQLite file wait for it). */
 #define SEND_TX_LINES 1000
+#define SEND_TX_MS 100
+
+/* The queue store's transaction (the only store a send writes). */
+static int queue_tx_begin(es_engine *e)
+{
+    es_store *q = engine_backends(e)->queue;
+    return q->ops->tx_begin ? q->ops->tx_begin(q) : 0;
+}
 
 /* Reads all of stdin into a malloc'd string. */
 static char *read_stdin(void)
@@ -45,7 +56,8 @@ static int send_one(es_engine *e, es_config *cfg, const char *payload, const cha
  * commands it enqueued (ids[from..n)). An exit code. */
 static int commit_sent(es_engine *e, char **ids, size_t from, size_t n)
 {
-    if (backends_tx_commit(engine_backends(e)) != 0) {
+    es_store *q = engine_backends(e)->queue;
+    if (q->ops->tx_commit && q->ops->tx_commit(q) != 0) {
         fprintf(stderr, "esengine send: %s\n", diag_message());
         return EXIT_FAIL;
     }
@@ -81,12 +93,14 @@ int cli_send(es_config *cfg)
     char *cursor = input;
     size_t committed = 0; /* ids[0..committed) are durable and printed */
     int in_tx = 0;
+    int64_t tx_started = 0;
     while (code == EXIT_OK && cursor && *cursor) {
-        if (!in_tx && backends_tx_begin(engine_backends(e)) != 0) {
+        if (!in_tx && queue_tx_begin(e) != 0) {
             fprintf(stderr, "esengine send: %s\n", diag_message());
             code = EXIT_FAIL;
             break;
         }
+        if (!in_tx) tx_started = clock_monotonic_ms();
         in_tx = 1;
         char *line = cursor;
         char *nl = one_document ? NULL : strchr(cursor, '\n');
@@ -113,7 +127,8 @@ int cli_send(es_config *cfg)
             ids = grown;
         }
         ids[n_ids++] = job_id;
-        if (n_ids - committed == SEND_TX_LINES) {
+        if (n_ids - committed == SEND_TX_LINES ||
+            clock_monotonic_ms() - tx_started >= SEND_TX_MS) {
             in_tx = 0;
             code = commit_sent(e, ids, committed, n_ids);
             committed = n_ids;
