@@ -1,8 +1,12 @@
 #!/bin/sh
-# bench/clickhouse/run.sh: builds and runs the ClickHouse store benchmark
-# against a private clickhouse-server. Usage: run.sh [EVENTS] [THREADS]
-# (defaults 1000000 events, 4 threads). BUILD_DIR selects the CMake build
-# (default build-bench); it is configured and built when missing.
+# bench/clickhouse/run.sh: builds and runs the ClickHouse benchmarks against
+# private servers. Usage: run.sh [EVENTS] [THREADS] (defaults 1000000
+# events, 4 threads). First the engine end to end on Redis + ClickHouse
+# (bench_e2e.c: commands over 10,000 aggregates, one fold, one map, beside
+# ClickHouse's own insert rate of the same rows); then, unless E2E_ONLY is
+# set, the store alone (bench_clickhouse.c: batched writer, event_append).
+# BUILD_DIR selects the CMake build (default build-bench); it is configured
+# and built when missing. BENCH_WORKERS: the engine's worker threads.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build-bench}
@@ -10,8 +14,12 @@ if [ ! -f "$BUILD/libesengine_lib.a" ]; then
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 cmake --build "$BUILD" --target esengine_lib -j2 >/dev/null
-cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE \
-  -I"$ROOT/engine" -I"$ROOT/stores" -I"$ROOT/spec/c" \
-  "$ROOT/bench/clickhouse/bench_clickhouse.c" "$BUILD/libesengine_lib.a" \
-  $(pkg-config --libs libcurl) -lpthread -lm -o "$BUILD/bench_clickhouse"
-exec "$BUILD/bench_clickhouse" "${1:-1000000}" "${2:-4}"
+LIBS="$(pkg-config --libs luajit sqlite3 msgpack hiredis libcurl libmicrohttpd libprotobuf-c zlib) -lpthread -lm -ldl"
+for b in bench_e2e bench_clickhouse; do
+  cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE \
+    -I"$ROOT/engine" -I"$ROOT/stores" -I"$ROOT/spec/c" \
+    "$ROOT/bench/clickhouse/$b.c" "$BUILD/libesengine_lib.a" $LIBS -o "$BUILD/$b"
+done
+cd "$ROOT"
+"$BUILD/bench_e2e" "${1:-1000000}" 10000 "${2:-4}"
+[ -n "${E2E_ONLY:-}" ] || exec "$BUILD/bench_clickhouse" "${1:-1000000}" "${2:-4}"

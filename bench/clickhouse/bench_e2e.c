@@ -1,0 +1,261 @@
+/* bench_e2e.c: the engine end to end on Redis + ClickHouse (private servers
+ * on this machine): N commands over A aggregates through a command handler,
+ * one fold and one map (bench/clickhouse/pipelines), each event a ~400-byte
+ * row of the event log. Prints the end-to-end rate (enqueue + processing
+ * until every queue is empty and every row is inserted), then ClickHouse's
+ * own rate for inserting the same event rows (read back from the log) in
+ * 10,000-row JSONEachRow INSERTs into a fresh table, measured in the same
+ * run, the ratio, rows per INSERT of the event log (system.query_log) and
+ * its active parts. Usage: bench_e2e [EVENTS] [AGGREGATES] [SENDERS];
+ * BENCH_WORKERS sets the engine's worker threads (default: cores). */
+#include "clickhouse_server.h"
+#include "redis_server.h"
+
+#include "clickhouse_internal.h"
+#include "clickhouse_store.h"
+#include "clock.h"
+#include "diag.h"
+#include "engine.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CEILING_BATCH 10000
+
+static long n_events = 1000000;
+static long n_aggregates = 10000;
+static int n_senders = 4;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_e2e: %s: %s\n", what, diag_message());
+    exit(1);
+}
+
+static long long query_int(const ch_conn *conn, const char *sql)
+{
+    json_buf out;
+    jb_init(&out);
+    long long v = -1;
+    if (chhttp_query(conn, 1, sql, NULL, 0, &out) == 0 && out.data) v = atoll(out.data);
+    jb_free(&out);
+    return v;
+}
+
+static double query_double(const ch_conn *conn, const char *sql)
+{
+    json_buf out;
+    jb_init(&out);
+    double v = -1;
+    if (chhttp_query(conn, 1, sql, NULL, 0, &out) == 0 && out.data) v = atof(out.data);
+    jb_free(&out);
+    return v;
+}
+
+typedef struct sender {
+    es_engine *e;
+    long from, to;
+} sender;
+
+/* ~150 bytes of note: with ids, type, metadata and JSON the row is ~400 B. */
+static void *send_main(void *arg)
+{
+    sender *s = arg;
+    char payload[512];
+    for (long i = s->from; i < s->to; i++) {
+        snprintf(payload, sizeof payload,
+                 "{\"id\":\"trace-%06ld\",\"amount\":%ld,\"note\":\"span %09ld of the "
+                 "benchmark: llm.chat model=gpt-4o-mini tokens=640 start=1700000000000 "
+                 "end=1700000000420\"}",
+                 i % n_aggregates, i % 100, i);
+        char *job_id = NULL;
+        if (engine_send(s->e, "bench-tenant", "bench", "add", payload, NULL, &job_id, NULL) != 0)
+            die("send");
+        free(job_id);
+    }
+    return NULL;
+}
+
+/* Groups holding jobs (the queue's set, emptied as groups drain): a cheap
+ * poll, where queue_stats would walk every job. */
+static long long groups_left(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "SCARD {esengine}:groups");
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        fprintf(stderr, "bench_e2e: SCARD failed\n");
+        exit(1);
+    }
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+static int count_row(void *ud, const es_queue_stats *r)
+{
+    int64_t *left = ud;
+    *left += r->pending + r->delayed + r->in_flight + r->parked;
+    return 0;
+}
+
+static int64_t jobs_left(es_engine *e)
+{
+    es_store *q = engine_backends(e)->queue;
+    int64_t left = 0;
+    if (q->ops->queue_stats(q, clock_now_ms(), count_row, &left) != 0) die("stats");
+    return left;
+}
+
+/* Waits until ClickHouse runs no merge (so the ceiling is not slowed by the
+ * engine run's background work), at most 120 s. */
+static void wait_merges(const ch_conn *conn)
+{
+    for (int i = 0; i < 1200; i++) {
+        if (query_int(conn, "SELECT count() FROM system.merges") == 0) return;
+        clock_sleep_ms(100);
+    }
+}
+
+/* ClickHouse alone: the rows of `from` (JSONEachRow, read back) inserted
+ * into `to`.events in sequential CEILING_BATCH-row INSERTs. rows/s. */
+static double ceiling_rate(const ch_conn *from, const ch_conn *to, long *rows_out,
+                           double *row_bytes)
+{
+    json_buf rows;
+    jb_init(&rows);
+    if (chhttp_query(from, 1, "SELECT * FROM events FORMAT JSONEachRow", NULL, 0, &rows) != 0)
+        die("reading the event rows back");
+    wait_merges(to);
+    int64_t spent = 0;
+    long n = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < rows.len; i++) {
+        if (rows.data[i] != '\n') continue;
+        n++;
+        if (n % CEILING_BATCH == 0 || i + 1 == rows.len) {
+            int64_t t0 = clock_monotonic_ms();
+            if (chhttp_query(to, 1, "INSERT INTO events FORMAT JSONEachRow", rows.data + start,
+                             i + 1 - start, NULL) != 0)
+                die("ceiling insert");
+            spent += clock_monotonic_ms() - t0;
+            start = i + 1;
+        }
+    }
+    *rows_out = n;
+    *row_bytes = n ? (double)rows.len / (double)n : 0;
+    jb_free(&rows);
+    return (double)n * 1000.0 / (double)(spent ? spent : 1);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1) n_events = atol(argv[1]);
+    if (argc > 2) n_aggregates = atol(argv[2]);
+    if (argc > 3) n_senders = atoi(argv[3]);
+    if (n_events < 1 || n_aggregates < 1 || n_senders < 1 || n_senders > 64) {
+        fprintf(stderr, "usage: bench_e2e [EVENTS] [AGGREGATES] [SENDERS 1..64]\n");
+        return 2;
+    }
+    redis_server rs;
+    if (redis_server_start(&rs) != 0) {
+        fprintf(stderr, "bench_e2e: redis-server: %s\n", rs.why);
+        return 1;
+    }
+    ch_test_server srv;
+    memset(&srv, 0, sizeof srv);
+    if (ch_server_start(&srv) != 0) return 1;
+    char url_e2e[400], url_ceiling[400];
+    snprintf(url_e2e, sizeof url_e2e, "%s/bench_e2e", srv.url);
+    snprintf(url_ceiling, sizeof url_ceiling, "%s/bench_ceiling", srv.url);
+    ch_conn conn_e2e, conn_ceiling;
+    clickhouse_options copt;
+    clickhouse_options_default(&copt);
+    if (clickhouse_migrate(url_e2e, NULL, NULL, 0) != 0 ||
+        clickhouse_migrate(url_ceiling, NULL, NULL, 0) != 0 ||
+        chhttp_parse_url(url_e2e, &conn_e2e, &copt) != 0 ||
+        chhttp_parse_url(url_ceiling, &conn_ceiling, &copt) != 0)
+        die("migrate");
+
+    char dir[] = "/tmp/esengine-bench-e2e.XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    const char *pipelines = getenv("BENCH_PIPELINES") ? getenv("BENCH_PIPELINES")
+                                                      : "bench/clickhouse/pipelines";
+    es_engine_options opt;
+    engine_options_default(&opt);
+    opt.pipelines_dir = pipelines;
+    opt.data_dir = dir;
+    opt.redis_url = rs.url;
+    opt.clickhouse_url = url_e2e;
+    if (getenv("BENCH_WORKERS")) opt.workers = atoi(getenv("BENCH_WORKERS"));
+    es_engine *e = engine_open(&opt);
+    if (!e) die("open");
+
+    printf("%ld commands -> events over %ld aggregates, %d senders, redis %s, clickhouse %s\n",
+           n_events, n_aggregates, n_senders, rs.url, srv.url);
+    int64_t t0 = clock_monotonic_ms();
+    pthread_t th[64];
+    sender sd[64];
+    long per = n_events / n_senders;
+    for (int i = 0; i < n_senders; i++) {
+        sd[i] = (sender){e, i * per, i == n_senders - 1 ? n_events : (i + 1) * per};
+        pthread_create(&th[i], NULL, send_main, &sd[i]);
+    }
+    for (int i = 0; i < n_senders; i++) pthread_join(th[i], NULL);
+    int64_t t_sent = clock_monotonic_ms();
+    if (engine_start(e) != 0) die("start");
+    redisContext *rc = redisConnect("127.0.0.1", rs.port);
+    if (!rc || rc->err) die("redis connect");
+    while (groups_left(rc) > 0) clock_sleep_ms(50);
+    redisFree(rc);
+    if (jobs_left(e) != 0) die("jobs left after the groups drained");
+    engine_stop(e);
+    es_store *ch = engine_backends(e)->events;
+    if (clickhouse_store_sync(ch, 600000) != 0) die("sync");
+    int64_t t_done = clock_monotonic_ms();
+    clickhouse_stats st;
+    clickhouse_store_stats(ch, &st);
+    engine_close(e);
+
+    double secs = (double)(t_done - t0) / 1000.0;
+    double e2e = (double)n_events / secs;
+    printf("enqueue commands:        %9.0f /s (%.1f s)\n",
+           (double)n_events * 1000.0 / (double)(t_sent - t0 ? t_sent - t0 : 1),
+           (double)(t_sent - t0) / 1000.0);
+    printf("process (cmd+fold+map):  %9.0f events/s (%.1f s)\n",
+           (double)n_events * 1000.0 / (double)(t_done - t_sent ? t_done - t_sent : 1),
+           (double)(t_done - t_sent) / 1000.0);
+    printf("end to end:              %9.0f events/s (%.1f s)\n", e2e, secs);
+    printf("writer, every table:     %llu INSERTs, %.0f rows/INSERT\n",
+           (unsigned long long)st.inserts,
+           (double)st.rows_inserted / (double)(st.inserts ? st.inserts : 1));
+    clock_sleep_ms(1000); /* query_log flushes every 500 ms */
+    printf("event log:               %.0f rows/INSERT over %lld INSERTs, %lld active parts, "
+           "%lld events stored (FINAL)\n",
+           query_double(&conn_e2e,
+                        "SELECT sum(written_rows) / count() FROM system.query_log WHERE type = 2 "
+                        "AND query LIKE 'INSERT INTO `bench_e2e`.`events`%'"),
+           query_int(&conn_e2e,
+                     "SELECT count() FROM system.query_log WHERE type = 2 "
+                     "AND query LIKE 'INSERT INTO `bench_e2e`.`events`%'"),
+           query_int(&conn_e2e, "SELECT count() FROM system.parts WHERE active AND "
+                                "database = 'bench_e2e' AND table = 'events'"),
+           query_int(&conn_e2e, "SELECT count() FROM events FINAL"));
+    long rows = 0;
+    double row_bytes = 0;
+    double ceiling = ceiling_rate(&conn_e2e, &conn_ceiling, &rows, &row_bytes);
+    printf("clickhouse alone:        %9.0f rows/s (the same %ld rows, %.0f B each, "
+           "%d-row JSONEachRow INSERTs)\n",
+           ceiling, rows, row_bytes, CEILING_BATCH);
+    printf("ratio end-to-end/alone:  %.3f\n", e2e / ceiling);
+
+    chhttp_conn_free(&conn_e2e);
+    chhttp_conn_free(&conn_ceiling);
+    ch_server_destroy(&srv);
+    redis_server_stop(&rs);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) != 0;
+}
