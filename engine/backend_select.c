@@ -55,6 +55,12 @@ int backends_open(const es_engine_options *opt, es_backends *out)
             return -1;
         }
         out->folds = folds;
+        /* Seqs and idempotency from the queue's event index when it keeps one. */
+        if (out->queue != embedded && out->queue->ops->event_index_assign &&
+            clickhouse_store_use_index(ch, out->queue) != 0) {
+            backends_close(out);
+            return -1;
+        }
         /* With Redis and ClickHouse nothing is embedded any more. */
         if (out->queue != embedded) embedded->ops->close(embedded);
     }

@@ -1,28 +1,37 @@
 /* clickhouse_events.c: the event log in ClickHouse: seq assignment,
  * idempotent append and tenant-scoped reads.
  *
- * ClickHouse cannot assign seqs or check idempotency keys transactionally,
- * so this relies on the queue: commands are grouped by aggregate and a group
- * has one claimant at a time in the whole fleet, so one thread appends to a
- * given aggregate at a time. Each append then asks ClickHouse, in one query
- * per aggregate, for max(seq) and for the stored events whose id or
- * idempotency key matches the ones being appended. What ClickHouse cannot
- * answer yet is this process's own rows still in the writer's buffer; those
- * are kept in a per-aggregate cache (last seq, ids and keys) until their
- * batch is inserted, then dropped. The effective last seq is
- * max(ClickHouse, cache). We never trust a cached seq alone: another worker
- * process may have appended to the aggregate since (the group moved), and a
- * stale seq would collide with its events, which the ReplacingMergeTree on
- * (…, seq) would silently collapse. The cost is one point query per
- * aggregate per append call, small next to the commit wait for the batch.
+ * ClickHouse cannot assign seqs or check idempotency keys transactionally.
+ * With an event index (clickhouse_store_use_index: Redis, next to the
+ * queue) seqs and outcomes come from one atomic call to it per aggregate
+ * and append; ClickHouse is asked only about retries, whose rows may have
+ * died in a killed process's buffer (they are then written again under
+ * their indexed seq).
  *
- * Limits: a claim whose lease expired while its append was in flight can
- * race the next claimant (the queue's fencing token stops its completion,
- * not its append); on a replicated cluster, reads must hit a replica that
- * has the last insert (insert_quorum + select_sequential_consistency). */
+ * Without one (no Redis, or its index lost) this relies on the queue:
+ * commands are grouped by aggregate and a group has one claimant at a time
+ * in the whole fleet, so one thread appends to a given aggregate at a time.
+ * Each append then asks ClickHouse, in one query per aggregate, for
+ * max(seq) and for the stored events whose id or idempotency key matches
+ * the ones being appended. What ClickHouse cannot answer yet is this
+ * process's own rows still in the writer's buffer; those are kept in a
+ * per-aggregate cache (last seq, ids and keys) until their batch is
+ * inserted, then dropped. The effective last seq is max(ClickHouse, cache).
+ * We never trust a cached seq alone: another worker process may have
+ * appended to the aggregate since (the group moved), and a stale seq would
+ * collide with its events, which the ReplacingMergeTree on (..., seq) would
+ * silently collapse. The cost is one point query per aggregate per append
+ * call.
+ *
+ * Limits (without the index): a claim whose lease expired while its append
+ * was in flight can race the next claimant (the queue's fencing token stops
+ * its completion, not its append); on a replicated cluster, reads must hit
+ * a replica that has the last insert (insert_quorum +
+ * select_sequential_consistency). */
 #include "clickhouse_internal.h"
 
 #include "../engine/diag.h"
+#include "../engine/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +354,83 @@ static int same_aggregate(const es_event *a, const es_event *b)
            strcmp(a->aggregate_id, b->aggregate_id) == 0;
 }
 
+/* Decides the events of one aggregate (events[idx[0..n)]) through the
+ * event index: seqs and outcomes come from it. A retry whose event is
+ * neither buffered here nor stored in ClickHouse (its appender died before
+ * the insert) is marked to be written again, under the indexed seq (rows
+ * repeating a stored (aggregate, seq) collapse). Fills `fresh` (borrowed
+ * id/key) and `write` for the rows to buffer. Returns 0 with *n_fresh set,
+ * 1 when the index is not trusted (nothing changed), -1 on error. */
+static int decide_indexed(ch_store *s, es_event *events, const size_t *idx, size_t n,
+                          int64_t now, append_outcome *outcomes, const cache_entry *e,
+                          cached_event *fresh, char *write, size_t *n_fresh)
+{
+    chevents_cache *c = s->events;
+    es_event *evs = malloc(n * sizeof *evs);
+    append_outcome *outs = malloc(n * sizeof *outs);
+    size_t *check = malloc(n * sizeof *check);
+    int rc = evs && outs && check ? 0 : (diag_set(DIAG_INTERNAL, "out of memory"), -1);
+    for (size_t k = 0; rc == 0 && k < n; k++) evs[k] = events[idx[k]];
+    if (rc == 0)
+        rc = s->index->ops->event_index_assign(s->index, s->conn.database, s->index_epoch, evs,
+                                               n, now, outs);
+    size_t n_check = 0;
+    *n_fresh = 0;
+    if (rc == 0) {
+        pthread_mutex_lock(&c->mu);
+        for (size_t k = 0; k < n; k++) {
+            es_event *ev = &events[idx[k]];
+            outcomes[idx[k]] = outs[k];
+            ev->seq = evs[k].seq;
+            ev->created_at = evs[k].created_at;
+            write[k] = outs[k] == APPEND_NEW;
+            if (write[k])
+                fresh[(*n_fresh)++] =
+                    (cached_event){ev->id, ev->idempotency_key, ev->seq, ev->created_at};
+            else if (outs[k] == APPEND_RETRY && !find_event(e->evs, e->n, ev->id, 0) &&
+                     !find_event(fresh, *n_fresh, ev->id, 0))
+                check[n_check++] = k;
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    if (rc == 0 && n_check) {
+        size_t *at = malloc(n_check * sizeof *at);
+        stored_info st;
+        rc = at ? 0 : (diag_set(DIAG_INTERNAL, "out of memory"), -1);
+        for (size_t i = 0; rc == 0 && i < n_check; i++) at[i] = idx[check[i]];
+        if (rc == 0) rc = stored_lookup(s, events, at, n_check, &st);
+        for (size_t i = 0; rc == 0 && i < n_check; i++) {
+            es_event *ev = &events[at[i]];
+            if (find_event(st.evs, st.n, ev->id, 0)) continue;
+            write[check[i]] = 1;
+            fresh[(*n_fresh)++] =
+                (cached_event){ev->id, ev->idempotency_key, ev->seq, ev->created_at};
+        }
+        if (rc == 0) stored_info_free(&st);
+        free(at);
+    }
+    free(evs);
+    free(outs);
+    free(check);
+    return rc;
+}
+
+/* Decides the events of one aggregate by asking ClickHouse (see the top of
+ * the file), as decide_indexed. 0 or -1. */
+static int decide_stored(ch_store *s, es_event *events, const size_t *idx, size_t n,
+                         int64_t now, append_outcome *outcomes, const cache_entry *e,
+                         cached_event *fresh, char *write, size_t *n_fresh)
+{
+    stored_info st;
+    if (stored_lookup(s, events, idx, n, &st) != 0) return -1;
+    pthread_mutex_lock(&s->events->mu);
+    *n_fresh = resolve_group(events, idx, n, now, &st, e, outcomes, fresh);
+    pthread_mutex_unlock(&s->events->mu);
+    stored_info_free(&st);
+    for (size_t k = 0; k < n; k++) write[k] = outcomes[idx[k]] == APPEND_NEW;
+    return 0;
+}
+
 /* Appends the events of one aggregate (events[idx[0..n)]). */
 static int append_group(ch_store *s, es_event *events, const size_t *idx, size_t n,
                         int64_t now, append_outcome *outcomes)
@@ -368,22 +454,24 @@ static int append_group(ch_store *s, es_event *events, const size_t *idx, size_t
         return -1;
     }
 
-    stored_info st;
     cached_event *fresh = malloc(n * sizeof *fresh);
-    int rc = fresh ? stored_lookup(s, events, idx, n, &st)
-                   : (diag_set(DIAG_INTERNAL, "out of memory"), -1);
+    char *write = malloc(n);
     size_t n_fresh = 0;
-    if (rc == 0) {
-        pthread_mutex_lock(&c->mu);
-        n_fresh = resolve_group(events, idx, n, now, &st, e, outcomes, fresh);
-        pthread_mutex_unlock(&c->mu);
-        stored_info_free(&st);
+    int rc = fresh && write ? 1 : (diag_set(DIAG_INTERNAL, "out of memory"), -1);
+    if (rc == 1 && atomic_load(&s->index_ok)) {
+        rc = decide_indexed(s, events, idx, n, now, outcomes, e, fresh, write, &n_fresh);
+        if (rc == 1) {
+            atomic_store(&s->index_ok, 0);
+            log_warn("clickhouse %s: the event index in %s is gone; appends ask ClickHouse "
+                     "for seqs again", s->conn.database, s->index->ops->name);
+        }
     }
+    if (rc == 1) rc = decide_stored(s, events, idx, n, now, outcomes, e, fresh, write, &n_fresh);
     if (rc == 0 && n_fresh) {
         json_buf rows;
         jb_init(&rows);
         for (size_t k = 0; k < n; k++)
-            if (outcomes[idx[k]] == APPEND_NEW) event_row(&rows, &events[idx[k]]);
+            if (write[k]) event_row(&rows, &events[idx[k]]);
         chwriter_ticket ticket;
         rc = rows.oom ? (diag_set(DIAG_INTERNAL, "out of memory"), -1)
                       : chwriter_append(s->writer, "events", rows.data, rows.len, n_fresh,
@@ -403,7 +491,50 @@ static int append_group(ch_store *s, es_event *events, const size_t *idx, size_t
     e->pins--;
     pthread_mutex_unlock(&c->mu);
     free(fresh);
+    free(write);
     return rc;
+}
+
+int clickhouse_store_use_index(es_store *base, es_store *index)
+{
+    ch_store *s = (ch_store *)base;
+    json_buf q, resp;
+    jb_init(&q);
+    jb_init(&resp);
+    jb_str(&q, "SELECT count() FROM (SELECT 1 FROM ");
+    chsql_table(&q, s->conn.database, "events");
+    jb_str(&q, " LIMIT 1) FORMAT RowBinary");
+    int rc = q.oom ? (diag_set(DIAG_INTERNAL, "out of memory"), -1)
+                   : chhttp_query(&s->conn, 0, q.data, NULL, 0, &resp);
+    jb_free(&q);
+    uint64_t stored = 0;
+    if (rc != 0) {
+        jb_free(&resp);
+        /* no event log yet (before migrate): an empty one */
+        if (chhttp_error_code() != CH_ERR_UNKNOWN_TABLE &&
+            chhttp_error_code() != CH_ERR_UNKNOWN_DATABASE)
+            return -1;
+    } else {
+        ch_rows r;
+        chrows_init(&r, &resp);
+        stored = chrows_u64(&r);
+        jb_free(&resp);
+        if (r.err) {
+            diag_set(DIAG_BACKEND, "clickhouse: bad answer counting events");
+            return -1;
+        }
+    }
+    char *epoch = NULL;
+    rc = index->ops->event_index_init(index, s->conn.database, stored == 0, &epoch);
+    if (rc < 0) return -1;
+    free(s->index_epoch);
+    s->index = index;
+    s->index_epoch = epoch;
+    atomic_store(&s->index_ok, rc == 0);
+    if (rc == 1)
+        log_warn("clickhouse %s: no event index in %s over a non-empty event log; appends "
+                 "ask ClickHouse for seqs", s->conn.database, index->ops->name);
+    return 0;
 }
 
 int chevents_append(es_store *base, es_event *events, size_t n, int64_t now,

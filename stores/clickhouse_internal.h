@@ -6,6 +6,7 @@
 #define ES_CLICKHOUSE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -140,6 +141,9 @@ typedef struct ch_store {
     char **known_tables;   /* projection tables created or seen this process */
     size_t n_known, cap_known;
     chevents_cache *events;
+    es_store *index;       /* the event index (clickhouse_store_use_index) */
+    char *index_epoch;     /* its epoch, set once before appends start */
+    atomic_int index_ok;   /* 1 while the index is trusted */
 } ch_store;
 
 /* Makes sure projection table `name` of `kind` exists (CREATE TABLE IF NOT

@@ -33,6 +33,7 @@ static void ch_close(es_store *base)
     ch_store *s = to_ch(base);
     chwriter_free(s->writer);
     chevents_cache_free(s->events);
+    free(s->index_epoch);
     for (size_t i = 0; i < s->n_known; i++) free(s->known_tables[i]);
     free(s->known_tables);
     pthread_mutex_destroy(&s->lock);

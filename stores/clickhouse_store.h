@@ -74,6 +74,15 @@ void clickhouse_store_stats(es_store *s, clickhouse_stats *out);
  * Claims already running finish or wait in tx_commit; nothing is dropped. */
 int clickhouse_store_busy(es_store *s);
 
+/* Makes event appends assign seqs and dedupe through the event index of
+ * `index` (a queue store implementing event_index_*, store.h; it must
+ * outlive this store) instead of a point query to ClickHouse per aggregate
+ * and append: the index of this database is used when its marker is there,
+ * and created when the event log is empty. Without a trusted index (none
+ * yet over a non-empty log, or lost later) appends keep asking ClickHouse.
+ * 0, or -1 with a diag when the index cannot be read. */
+int clickhouse_store_use_index(es_store *s, es_store *index);
+
 /* Flushes every buffered row now and waits until all rows appended before
  * the call are inserted (or timeout_ms passes: -1 with DIAG_TIMEOUT). */
 int clickhouse_store_sync(es_store *s, int64_t timeout_ms);

@@ -9,7 +9,15 @@
  * with the same last_seq is replaced by the newer insert), rows the swap
  * deleted are dropped from the copy, and so are the copy's shadow rows.
  * The copy is thus updated just after the state of record, not in the same
- * instant: a reader of the copy sees the old row until the new one lands. */
+ * instant: a reader of the copy sees the old row until the new one lands.
+ *
+ * Redelivery: a unit whose fold_put reached the primary but whose copy row
+ * died unwritten (kill -9 before the ClickHouse flush) is redelivered, finds
+ * every event already applied and puts nothing. So the state a fold_get
+ * read is remembered (per thread) and put again into the copy at the
+ * unit's commit (tx_commit runs before the copy's asynchronous commit, so
+ * the unit waits for that row too) unless the unit put the key itself. A
+ * repeated row collapses: the copy is ReplacingMergeTree(last_seq). */
 #include "fold_mirror.h"
 #include "clock.h"
 #include "diag.h"
@@ -23,13 +31,63 @@ typedef struct fold_mirror {
     es_store *mirror;
 } fold_mirror;
 
-static void mirror_close(es_store *s) { free(s); }
+/* The state the calling thread's last fold_get read, to copy again. */
+typedef struct read_state {
+    fold_mirror *m; /* NULL: none */
+    char *tenant_id, *table, *key, *state_json;
+    int64_t last_seq;
+} read_state;
+
+static _Thread_local read_state last_read;
+
+static void read_forget(void)
+{
+    free(last_read.tenant_id);
+    free(last_read.table);
+    free(last_read.key);
+    free(last_read.state_json);
+    memset(&last_read, 0, sizeof last_read);
+}
+
+static void mirror_close(es_store *s)
+{
+    if (last_read.m == (fold_mirror *)s) read_forget();
+    free(s);
+}
 
 static int mirror_fold_get(es_store *s, const char *tenant_id, const char *table,
                            const char *key, char **state_json, int64_t *last_seq)
 {
     fold_mirror *m = (fold_mirror *)s;
-    return m->primary->ops->fold_get(m->primary, tenant_id, table, key, state_json, last_seq);
+    int rc = m->primary->ops->fold_get(m->primary, tenant_id, table, key, state_json, last_seq);
+    read_forget();
+    if (rc == 0) {
+        last_read = (read_state){m, strdup(tenant_id), strdup(table), strdup(key),
+                                 strdup(*state_json), *last_seq};
+        /* out of memory: nothing to copy again (only a redelivery needs it) */
+        if (!last_read.tenant_id || !last_read.table || !last_read.key ||
+            !last_read.state_json)
+            read_forget();
+    }
+    return rc;
+}
+
+/* Copies the state read by this thread's fold_get again, unless the unit
+ * put that key itself (fold_put forgot it). */
+static int mirror_tx_commit(es_store *s)
+{
+    fold_mirror *m = (fold_mirror *)s;
+    if (last_read.m != m) return 0;
+    int rc = m->mirror->ops->fold_put(m->mirror, last_read.tenant_id, last_read.table,
+                                      last_read.key, last_read.state_json,
+                                      last_read.last_seq, clock_now_ms());
+    read_forget();
+    return rc;
+}
+
+static void mirror_tx_rollback(es_store *s)
+{
+    if (last_read.m == (fold_mirror *)s) read_forget();
 }
 
 /* The copy is written after the state of record: a failure of the copy fails
@@ -39,6 +97,9 @@ static int mirror_fold_put(es_store *s, const char *tenant_id, const char *table
                            int64_t updated_at)
 {
     fold_mirror *m = (fold_mirror *)s;
+    if (last_read.m == m && strcmp(last_read.tenant_id, tenant_id) == 0 &&
+        strcmp(last_read.table, table) == 0 && strcmp(last_read.key, key) == 0)
+        read_forget();
     if (m->primary->ops->fold_put(m->primary, tenant_id, table, key, state_json, last_seq,
                                   updated_at) != 0)
         return -1;
@@ -190,6 +251,8 @@ static int mirror_checkpoint_put(es_store *s, const char *pipeline, const char *
 static const es_store_ops mirror_ops = {
     .name = "fold-mirror",
     .close = mirror_close,
+    .tx_commit = mirror_tx_commit,
+    .tx_rollback = mirror_tx_rollback,
     .fold_get = mirror_fold_get,
     .fold_put = mirror_fold_put,
     .fold_scan = mirror_fold_scan,

@@ -84,6 +84,7 @@ typedef enum {
     REDIS_SCRIPT_FOLD_PUT,
     REDIS_SCRIPT_PAUSE_SET,
     REDIS_SCRIPT_FOLD_SWAP,
+    REDIS_SCRIPT_EVENT_INDEX,
     REDIS_SCRIPT_COUNT
 } redis_script_id;
 
@@ -174,6 +175,12 @@ int redis_fold_put(es_store *s, const char *tenant_id, const char *table,
  * with a diag on OOM. */
 char *redis_fold_key(const redis_store *rs, const char *tenant, const char *table,
                      const char *key);
+
+/* The event log's index (redis_event_index.c), as in store.h. */
+int redis_event_index_init(es_store *s, const char *scope, int log_empty, char **epoch);
+int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
+                             es_event *events, size_t n, int64_t now,
+                             append_outcome *outcomes);
 
 /* Replay (redis_replay.c), as in store.h. */
 int redis_fold_scan(es_store *s, const char *tenant_id, const char *table,

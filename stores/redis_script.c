@@ -25,6 +25,7 @@ static const char *const script_modules[REDIS_SCRIPT_COUNT] = {
     [REDIS_SCRIPT_FOLD_PUT] = "fold_put",
     [REDIS_SCRIPT_PAUSE_SET] = "queue_pause_set",
     [REDIS_SCRIPT_FOLD_SWAP] = "fold_swap",
+    [REDIS_SCRIPT_EVENT_INDEX] = "event_index",
 };
 
 static const lua_source *script_find(const char *module)

@@ -290,6 +290,30 @@ typedef struct es_store_ops {
      * to prune are deleted instead of listed. */
     int (*worker_list)(es_store *s, int64_t now, es_worker_cb cb, void *ud);
 
+    /* ---- event index (optional: NULL when the backend keeps none) ----
+     * For an event log that cannot assign seqs or dedupe transactionally
+     * (ClickHouse), a queue store may keep, per aggregate, the last seq
+     * and the ids and idempotency keys of its events, changed atomically
+     * per call. `scope` names the event log (its database). The index is
+     * trusted only while its marker holds the epoch it was created with:
+     * it is created when the log is empty, and a store that lost it (a
+     * flushed Redis) never recreates it over a non-empty log. */
+
+    /* Gets the epoch of the index of `scope` (*epoch malloc'd), creating
+     * the index when there is none and log_empty. 0, 1 when there is no
+     * index to trust, -1 on error. */
+    int (*event_index_init)(es_store *s, const char *scope, int log_empty, char **epoch);
+
+    /* Decides the outcomes of n events of ONE aggregate, in array order,
+     * as event_append does (new: seq = last + 1, created_at = now, and the
+     * event is indexed; retry: seq and created_at of the indexed event with
+     * that id; duplicate: another indexed event has that idempotency key).
+     * 0, 1 when the index of (scope, epoch) is not to be trusted (nothing
+     * changed), -1 on error. */
+    int (*event_index_assign)(es_store *s, const char *scope, const char *epoch,
+                              es_event *events, size_t n, int64_t now,
+                              append_outcome *outcomes);
+
     /* ---- fold store ---- */
 
     /* Reads the state of (tenant, table, key). Returns 0 with *state_json

@@ -13,7 +13,10 @@
 --   2. clickhouse-server stopped for OUTAGE_S seconds mid-run, then
 --      started again: no event lost, no fold double-applied, workers
 --      alive, their RSS bounded while it is down;
---   3. hostile tenant, aggregate ids and payloads (quotes, backslashes,
+--   3. a worker process killed -9 mid-run (its buffered rows and claims
+--      die with it; seqs come from the Redis event index) and another
+--      started: every event stored once under seqs 1..n, folds exact;
+--   4. hostile tenant, aggregate ids and payloads (quotes, backslashes,
 --      newlines, unicode) round-trip exactly through `events`/`state` and
 --      land verbatim in ClickHouse.
 --
@@ -162,12 +165,12 @@ describe("esengine with ClickHouse and Redis", function()
     assert.equal(0, code, out .. err)
   end
 
-  local function start_workers(n)
+  local function start_workers(n, extra)
     for _ = 1, n do
       local i = #workers + 1
       local log = dir .. "/worker-" .. i .. ".log"
       local pid = h.spawn_exec(h.bin .. " run " .. flags .. " --role worker --workers " .. THREADS .. " " ..
-        "--max-attempts 20 --retry-base-ms 100 --retry-max-ms 2000", log)
+        "--max-attempts 20 --retry-base-ms 100 --retry-max-ms 2000 " .. (extra or ""), log)
       workers[i] = { pid = pid, log = log }
     end
     for _, w in ipairs(workers) do
@@ -359,6 +362,29 @@ describe("esengine with ClickHouse and Redis", function()
     report("outage: %d commands over %d aggregates, clickhouse down at %.1f s, back at %.1f s, " ..
       "%d events not yet stored then, all folded in %.1f s (sender tries %d of %d), worker RSS before->peak while down: %s, verified in %.1f s",
       OUTAGE_COMMANDS, AGGREGATES, down_at, back_at, left, done, tries, SENDERS, table.concat(rss_text, ", "), verified)
+    check_alive()
+  end)
+
+  it("loses nothing and stores nothing twice when a worker process is killed -9 mid-run", function()
+    migrate()
+    local run = write_payloads(dir, COMMANDS, AGGREGATES)
+    start_workers(WORKERS, "--lease-ms 2000")
+    local t0 = now()
+    start_senders(run, 20)
+    h.wait_until("a third of the events to be stored", 120 + COMMANDS / 50, function()
+      return count_events() >= math.floor(COMMANDS / 3)
+    end)
+    local victim = table.remove(workers, 1)
+    h.kill(victim.pid, "KILL")
+    assert.is_true(wait_gone(victim.pid, 30), "worker " .. victim.pid .. " survived kill -9")
+    local killed_at = now() - t0
+    start_workers(1, "--lease-ms 2000")
+    local tries = wait_senders(run, 300 + COMMANDS / 10)
+    wait_queue_empty(300)
+    local verified, rows = verify(run)
+    report("kill -9: %d commands over %d aggregates, a worker killed at %.1f s, all folded in %.1f s " ..
+      "(sender tries %d of %d), %d event rows, verified in %.1f s",
+      COMMANDS, AGGREGATES, killed_at, now() - t0, tries, SENDERS, rows, verified)
     check_alive()
   end)
 
