@@ -1,7 +1,9 @@
 /* test_store_redis.c: the Redis store against a private redis-server: the
  * shared store conformance suite, then what only a networked queue has:
  * reconnecting through a server restart, claims from concurrent threads,
- * fencing after lease expiry, timely delayed jobs, tenant fairness. */
+ * fencing after lease expiry, timely delayed jobs, tenant fairness, and
+ * the event index kept for ClickHouse (seqs, retries, duplicates, lost
+ * marker). */
 #include "redis_server.h"
 #include "store_conformance.h"
 #include "testlib.h"
@@ -324,6 +326,74 @@ static void test_pause_backlog(void)
     s->ops->close(s);
 }
 
+/* ---- event index ---- */
+
+static es_event index_event(const char *id, const char *key)
+{
+    return (es_event){.id = (char *)id, .tenant_id = (char *)"t1",
+                      .aggregate_type = (char *)"acct", .aggregate_id = (char *)"a1",
+                      .idempotency_key = (char *)key};
+}
+
+static void test_event_index(void)
+{
+    es_store *s = open_fresh(NULL);
+    char *epoch = NULL;
+    /* no index over a non-empty log; created over an empty one, then kept */
+    CHECK_INT(s->ops->event_index_init(s, "db1", 0, &epoch), 1);
+    CHECK_INT(s->ops->event_index_init(s, "db1", 1, &epoch), 0);
+    char *again = NULL;
+    CHECK_INT(s->ops->event_index_init(s, "db1", 1, &again), 0);
+    CHECK_STR(again ? again : "", epoch ? epoch : "-");
+    free(again);
+
+    es_event evs[3] = {index_event("e1", "e1"), index_event("e2", "k2"),
+                       index_event("e1", "e1")};
+    append_outcome out[3];
+    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, evs, 3, 1000, out), 0);
+    CHECK_INT(out[0], APPEND_NEW);
+    CHECK_INT(evs[0].seq, 1);
+    CHECK_INT(out[1], APPEND_NEW);
+    CHECK_INT(evs[1].seq, 2);
+    CHECK_INT(out[2], APPEND_RETRY); /* the same id later in the same call */
+    CHECK_INT(evs[2].seq, 1);
+
+    /* a retry keeps its seq and created_at; a reused key is a duplicate,
+     * of an explicit key or of a default one (the id); new ones go on */
+    es_event more[4] = {index_event("e2", "k2"), index_event("e9", "k2"),
+                        index_event("e8", "e1"), index_event("e3", "e3")};
+    append_outcome out2[4];
+    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, more, 4, 2000, out2), 0);
+    CHECK_INT(out2[0], APPEND_RETRY);
+    CHECK_INT(more[0].seq, 2);
+    CHECK_INT(more[0].created_at, 1000);
+    CHECK_INT(out2[1], APPEND_DUPLICATE);
+    CHECK_INT(out2[2], APPEND_DUPLICATE);
+    CHECK_INT(out2[3], APPEND_NEW);
+    CHECK_INT(more[3].seq, 3);
+    CHECK_INT(more[3].created_at, 2000);
+
+    /* another scope is another log; a wrong epoch is not trusted */
+    char *other = NULL;
+    CHECK_INT(s->ops->event_index_init(s, "db2", 1, &other), 0);
+    es_event first = index_event("e1", "e1");
+    CHECK_INT(s->ops->event_index_assign(s, "db2", other, &first, 1, 3000, out), 0);
+    CHECK_INT(first.seq, 1);
+    CHECK_INT(s->ops->event_index_assign(s, "db1", other, &first, 1, 3000, out), 1);
+    free(other);
+
+    /* a flushed Redis: not trusted, and not recreated over a non-empty log */
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    redisReply *r = rc ? redisCommand(rc, "FLUSHALL") : NULL;
+    if (r) freeReplyObject(r);
+    if (rc) redisFree(rc);
+    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, evs, 1, 4000, out), 1);
+    char *none = NULL;
+    CHECK_INT(s->ops->event_index_init(s, "db1", 0, &none), 1);
+    free(epoch);
+    s->ops->close(s);
+}
+
 int main(void)
 {
     if (redis_server_start(&server) != 0) {
@@ -340,6 +410,7 @@ int main(void)
     RUN_TEST(test_two_threads_never_share_a_group);
     RUN_TEST(test_delayed_job_on_time);
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
+    RUN_TEST(test_event_index);
     RUN_TEST(test_restart_reconnects);
     redis_server_stop(&server);
     return TEST_EXIT();
