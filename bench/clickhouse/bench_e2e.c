@@ -93,6 +93,24 @@ static long long groups_left(redisContext *rc)
     return n;
 }
 
+/* CPU seconds (user + system) used so far by process `pid`, from /proc. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* fields after the command name */
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                     &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int count_row(void *ud, const es_queue_stats *r)
 {
     int64_t *left = ud;
@@ -195,6 +213,7 @@ int main(int argc, char **argv)
 
     printf("%ld commands -> events over %ld aggregates, %d senders, redis %s, clickhouse %s\n",
            n_events, n_aggregates, n_senders, rs.url, srv.url);
+    double cpu0[3] = {proc_cpu_s(getpid()), proc_cpu_s(rs.pid), proc_cpu_s(srv.pid)};
     int64_t t0 = clock_monotonic_ms();
     pthread_t th[64];
     sender sd[64];
@@ -215,6 +234,7 @@ int main(int argc, char **argv)
     es_store *ch = engine_backends(e)->events;
     if (clickhouse_store_sync(ch, 600000) != 0) die("sync");
     int64_t t_done = clock_monotonic_ms();
+    double cpu1[3] = {proc_cpu_s(getpid()), proc_cpu_s(rs.pid), proc_cpu_s(srv.pid)};
     clickhouse_stats st;
     clickhouse_store_stats(ch, &st);
     engine_close(e);
@@ -228,6 +248,10 @@ int main(int argc, char **argv)
            (double)n_events * 1000.0 / (double)(t_done - t_sent ? t_done - t_sent : 1),
            (double)(t_done - t_sent) / 1000.0);
     printf("end to end:              %9.0f events/s (%.1f s)\n", e2e, secs);
+    printf("cpu seconds used:        engine %.1f, redis-server %.1f, clickhouse-server %.1f "
+           "(of %.1f s x %ld cores)\n",
+           cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2], secs,
+           sysconf(_SC_NPROCESSORS_ONLN));
     printf("writer, every table:     %llu INSERTs, %.0f rows/INSERT\n",
            (unsigned long long)st.inserts,
            (double)st.rows_inserted / (double)(st.inserts ? st.inserts : 1));

@@ -22,7 +22,7 @@ for i = 5, #ARGV, 2 do
     out[#out + 1], out[#out + 2], out[#out + 3] = 2, tonumber(seq), tonumber(at)
   else
     local dup = redis.call('HEXISTS', h, 'k' .. key) == 1
-    if not dup then
+    if not dup and key ~= id then
       local w = redis.call('HGET', h, 'i' .. key)
       dup = w ~= false and w:sub(-2) == ':='
     end
