@@ -12,7 +12,7 @@
  * only when the event log is empty (SET NX: the first epoch wins and stays)
  * and never replaced: when Redis loses it, the appender sees "not trusted"
  * and goes back to asking the event log itself. Memory: one hash field per
- * event (two when its idempotency key is not its id), ~70 bytes each. */
+ * event (two when its idempotency key is not its id), ~60 bytes each. */
 #include "redis_int.h"
 
 #include <stdlib.h>
