@@ -7,7 +7,8 @@
  * 10,000-row JSONEachRow INSERTs into a fresh table, measured in the same
  * run, the ratio, rows per INSERT of the event log (system.query_log) and
  * its active parts. Usage: bench_e2e [EVENTS] [AGGREGATES] [SENDERS];
- * BENCH_WORKERS sets the engine's worker threads (default: cores). */
+ * BENCH_WORKERS sets the engine's worker threads (default: cores),
+ * BENCH_CH_OPTIONS the engine's ClickHouse URL options ("?flush_ms=50"). */
 #include "clickhouse_server.h"
 #include "redis_server.h"
 
@@ -206,7 +207,10 @@ int main(int argc, char **argv)
     opt.pipelines_dir = pipelines;
     opt.data_dir = dir;
     opt.redis_url = rs.url;
-    opt.clickhouse_url = url_e2e;
+    char url_engine[600];
+    snprintf(url_engine, sizeof url_engine, "%s%s", url_e2e,
+             getenv("BENCH_CH_OPTIONS") ? getenv("BENCH_CH_OPTIONS") : "");
+    opt.clickhouse_url = url_engine;
     if (getenv("BENCH_WORKERS")) opt.workers = atoi(getenv("BENCH_WORKERS"));
     es_engine *e = engine_open(&opt);
     if (!e) die("open");
