@@ -41,8 +41,12 @@ struct worker {
     deferred_list deferred; /* units waiting for durable writes (ClickHouse) */
 };
 
-/* Units a worker may leave waiting for durability before it stops claiming. */
-#define MAX_DEFERRED 64
+/* Units a worker may leave waiting for durability before it stops claiming.
+ * Memory is bounded first by the async store's buffers (backpressure stops
+ * claims when they fill); this only caps the bookkeeping. Small batches
+ * (many aggregates, few events each) need many units per flush interval:
+ * at 64, 2 workers acknowledged at most ~640 batches/s. */
+#define MAX_DEFERRED 1024
 
 /* The origin a job's descendants carry: the command job it came from. */
 static const char *job_origin(const es_job *job)
