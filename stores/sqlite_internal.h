@@ -84,12 +84,19 @@ typedef struct sqlite_store {
     _Atomic uintptr_t shared_owner; /* thread holding shared_mu, 0 if none */
     int shared_depth;         /* recursion depth of the holder */
     int unit_open;            /* between tx_begin and tx_commit/rollback */
-    int wal_frames;           /* frames in the WAL after the last commit */
-    int ckpt_mark;            /* wal_frames when a checkpoint last started */
-    pthread_mutex_t ckpt_mu;  /* guards ckpt_db */
-    sqlite3 *ckpt_db;         /* checkpoints run here, outside shared_mu */
+    _Atomic int wal_frames;   /* frames in the WAL after the last commit */
+    int ckpt_mark;            /* wal_frames when a checkpoint was last asked for */
+    pthread_mutex_t ckpt_mu;  /* guards the checkpointer fields below */
+    pthread_cond_t ckpt_cv;   /* signals ckpt_asked and ckpt_stop */
+    pthread_t ckpt_thread;    /* runs every checkpoint (started on first use) */
+    int ckpt_started, ckpt_asked, ckpt_stop;
+    sqlite3 *ckpt_db;         /* the checkpointer's connection */
     pthread_mutex_t mu;       /* guards readers */
     sqlite_conn *readers;
+    pthread_mutex_t group_mu; /* guards the group_* fields */
+    pthread_cond_t group_cv;  /* signals finished group writes */
+    struct sqlite_group_req *group_head, *group_tail; /* waiting writes, FIFO */
+    int group_busy;           /* a leader is running a group's transaction */
     pthread_mutex_t wait_mu;  /* guards wake_seq; wait_cv signals enqueues */
     pthread_cond_t wait_cv;
     uint64_t wake_seq;
@@ -109,6 +116,9 @@ void sqlite_shared_unlock(sqlite_store *s);
 /* 1 when the calling thread has a unit of work open on s. */
 int sqlite_in_unit(sqlite_store *s);
 
+/* 1 when the calling thread holds the shared connection. */
+int sqlite_shared_held(sqlite_store *s);
+
 /* The cached statement `id` of c, prepared from `sql` on first use, reset
  * and with its bindings cleared. Owned by c. NULL with a diag on failure. */
 sqlite3_stmt *sqlite_conn_stmt(sqlite_conn *c, sqlite_stmt_id id, const char *sql);
@@ -125,6 +135,21 @@ int sqlite_write_begin(sqlite_store *s, sqlite_conn **c, int *own);
  * otherwise; wakes claim waiters after a commit that asked for it; releases
  * the shared connection. Returns rc, or -1 when the commit failed. */
 int sqlite_write_end(sqlite_store *s, sqlite_conn *c, int own, int rc);
+
+/* Writes into an open write transaction on c; 0, or -1 with a diag (the
+ * transaction stays usable: the caller rolls it back). */
+typedef int (*sqlite_write_fn)(sqlite_conn *c, void *ud);
+
+/* Group commit (sqlite_group_commit.c): runs fn(c, ud) in a write
+ * transaction shared with the writes of other threads that wait for the
+ * shared connection at the same time, and returns once that transaction
+ * committed: fn's writes are durable (as far as synchronous=NORMAL goes)
+ * when it returns 0. When one write of a group fails, the group is rolled
+ * back and each write runs again alone, so a failure is only its own.
+ * Returns fn's result, or -1 with a diag when the transaction could not
+ * begin or commit. A thread that holds the shared connection (its unit of
+ * work) runs fn inline, in its own transaction. */
+int sqlite_group_write(sqlite_store *s, sqlite_write_fn fn, void *ud);
 
 /* Wakes every thread blocked in queue_claim on s. */
 void sqlite_store_wake(sqlite_store *s);

@@ -157,9 +157,57 @@ int sqlite_queue_count_add(sqlite_conn *c, const char *pipeline, const char *com
 
 /* ---- enqueue */
 
-/* Inserts one job (ignored when its id is queued); *inserted tells. */
-static int queue_insert(sqlite_conn *c, const es_job *job, const char *id, int64_t pos,
-                        int64_t now, int *inserted)
+/* What one enqueue call writes besides job rows, batched over runs of
+ * consecutive jobs that share it: the queued-job count of (pipeline,
+ * component, kind) and the group row. A batch of spans puts the spans of
+ * one trace next to each other, so most jobs add to the previous job's
+ * count and find its group row in place. */
+typedef struct enqueue_tally {
+    const es_job *count_job; /* the jobs counted in `count` share its key */
+    int64_t count;
+    const char *group;       /* a group row this call made sure exists */
+} enqueue_tally;
+
+static const char *job_pipeline(const es_job *job)
+{
+    return job->pipeline ? job->pipeline : "";
+}
+
+static const char *job_component(const es_job *job)
+{
+    return job->component ? job->component : "";
+}
+
+/* Writes the pending count of the tally; 0 or -1. */
+static int tally_flush(sqlite_conn *c, enqueue_tally *t)
+{
+    int rc = 0;
+    if (t->count)
+        rc = sqlite_queue_count_add(c, job_pipeline(t->count_job), job_component(t->count_job),
+                                    (int)t->count_job->kind, t->count);
+    t->count = 0;
+    return rc;
+}
+
+/* Counts one inserted job, writing the pending count first when the job's
+ * key differs. 0 or -1. */
+static int tally_count(sqlite_conn *c, enqueue_tally *t, const es_job *job)
+{
+    if (t->count && (t->count_job->kind != job->kind ||
+                     strcmp(job_pipeline(t->count_job), job_pipeline(job)) != 0 ||
+                     strcmp(job_component(t->count_job), job_component(job)) != 0) &&
+        tally_flush(c, t) != 0)
+        return -1;
+    if (!t->count) t->count_job = job;
+    t->count++;
+    return 0;
+}
+
+/* Inserts one job (ignored when its id is queued), counts it and makes
+ * sure its group row exists (INSERT OR IGNORE, skipped when the previous
+ * job of the call made sure of the same group). */
+static int queue_insert(sqlite_conn *c, enqueue_tally *t, const es_job *job, const char *id,
+                        int64_t pos, int64_t now)
 {
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_JOB_INSERT, SQL_JOB_INSERT);
     if (!st) return -1;
@@ -167,8 +215,8 @@ static int queue_insert(sqlite_conn *c, const es_job *job, const char *id, int64
     sqlite_bind_str(st, 2, job->group_key);
     sqlite3_bind_int(st, 3, (int)job->kind);
     sqlite_bind_str(st, 4, job->tenant_id);
-    sqlite_bind_str(st, 5, job->pipeline ? job->pipeline : "");
-    sqlite_bind_str(st, 6, job->component ? job->component : "");
+    sqlite_bind_str(st, 5, job_pipeline(job));
+    sqlite_bind_str(st, 6, job_component(job));
     sqlite_bind_str(st, 7, job->dedup_mode != DEDUP_NONE ? job->dedup_id : NULL);
     sqlite3_bind_int(st, 8, (int)job->dedup_mode);
     sqlite_bind_str(st, 9, job->origin_id);
@@ -178,19 +226,17 @@ static int queue_insert(sqlite_conn *c, const es_job *job, const char *id, int64
                       SQLITE_STATIC);
     sqlite3_bind_int64(st, 13, pos);
     if (queue_step_done(c, st, "job insert") != 0) return -1;
-    *inserted = sqlite3_changes(c->db) > 0;
-    if (!*inserted) return 0;
-    if (sqlite_queue_count_add(c, job->pipeline ? job->pipeline : "",
-                               job->component ? job->component : "", (int)job->kind,
-                               1) != 0)
-        return -1;
+    if (sqlite3_changes(c->db) == 0) return 0;
+    if (tally_count(c, t, job) != 0) return -1;
+    c->notify = 1;
+    if (t->group && strcmp(t->group, job->group_key) == 0) return 0;
 
     st = sqlite_conn_stmt(c, SQ_GROUP_INSERT, SQL_GROUP_INSERT);
     if (!st) return -1;
     sqlite_bind_str(st, 1, job->group_key);
     sqlite3_bind_int64(st, 2, job->run_at);
     if (queue_step_done(c, st, "group insert") != 0) return -1;
-    c->notify = 1;
+    t->group = job->group_key;
     return 0;
 }
 
@@ -241,11 +287,12 @@ static int queue_find_dedup(sqlite_conn *c, const char *dedup_id, dedup_match *m
  * run_at (its timer restarts); otherwise the job is queued, behind the one
  * in flight if any. A successor whose id equals the in-flight job's gets a
  * derived id so that both can be queued. */
-static int queue_debounce(sqlite_conn *c, const es_job *job, int64_t pos, int64_t now)
+static int queue_debounce(sqlite_conn *c, enqueue_tally *t, const es_job *job, int64_t pos,
+                          int64_t now)
 {
     dedup_match m;
     if (queue_find_dedup(c, job->dedup_id, &m) != 0) return -1;
-    int rc = 0, inserted;
+    int rc = 0;
     if (m.pending_pos) {
         sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_JOB_REPLACE, SQL_JOB_REPLACE);
         if (!st) {
@@ -276,10 +323,10 @@ static int queue_debounce(sqlite_conn *c, const es_job *job, int64_t pos, int64_
             goto out;
         }
         sprintf(id, "%s~%lld", job->id, (long long)m.in_flight_pos);
-        rc = queue_insert(c, job, id, pos, now, &inserted);
+        rc = queue_insert(c, t, job, id, pos, now);
         free(id);
     } else {
-        rc = queue_insert(c, job, job->id, pos, now, &inserted);
+        rc = queue_insert(c, t, job, job->id, pos, now);
     }
 out:
     free(m.pending_group);
@@ -288,14 +335,14 @@ out:
 }
 
 /* Throttle: dropped while any job with the same dedup id is queued. */
-static int queue_throttle(sqlite_conn *c, const es_job *job, int64_t pos, int64_t now)
+static int queue_throttle(sqlite_conn *c, enqueue_tally *t, const es_job *job, int64_t pos,
+                          int64_t now)
 {
     dedup_match m;
     if (queue_find_dedup(c, job->dedup_id, &m) != 0) return -1;
     free(m.pending_group);
     free(m.in_flight_id);
-    int inserted;
-    return m.any ? 0 : queue_insert(c, job, job->id, pos, now, &inserted);
+    return m.any ? 0 : queue_insert(c, t, job, job->id, pos, now);
 }
 
 /* Reserves n positions; *before is the position just before the first. */
@@ -313,30 +360,43 @@ static int queue_reserve_positions(sqlite_conn *c, size_t n, int64_t *before)
     return 0;
 }
 
-int sqlite_queue_enqueue(es_store *base, const es_job *jobs, size_t n, int64_t now)
+/* The jobs of one enqueue call. */
+typedef struct enqueue_args {
+    const es_job *jobs;
+    size_t n;
+    int64_t now;
+} enqueue_args;
+
+/* Writes the jobs of an enqueue_args in the open write transaction on c
+ * (a sqlite_write_fn). 0 or -1 with a diag. */
+static int queue_enqueue_in(sqlite_conn *c, void *ud)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c;
-    int own;
-    if (sqlite_write_begin(s, &c, &own) != 0) return -1;
+    const enqueue_args *a = ud;
+    enqueue_tally t = {NULL, 0, NULL};
     int64_t pos = 0;
-    int rc = queue_reserve_positions(c, n, &pos);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const es_job *job = &jobs[i];
+    int rc = queue_reserve_positions(c, a->n, &pos);
+    for (size_t i = 0; i < a->n && rc == 0; i++) {
+        const es_job *job = &a->jobs[i];
         pos++;
         if (!job->id || !job->group_key || !job->tenant_id) {
             diag_set(DIAG_INVALID, "enqueue: job id, group and tenant are required");
             rc = -1;
         } else if (job->dedup_mode == DEDUP_DEBOUNCE && job->dedup_id) {
-            rc = queue_debounce(c, job, pos, now);
+            rc = queue_debounce(c, &t, job, pos, a->now);
         } else if (job->dedup_mode == DEDUP_THROTTLE && job->dedup_id) {
-            rc = queue_throttle(c, job, pos, now);
+            rc = queue_throttle(c, &t, job, pos, a->now);
         } else {
-            int inserted;
-            rc = queue_insert(c, job, job->id, pos, now, &inserted);
+            rc = queue_insert(c, &t, job, job->id, pos, a->now);
         }
     }
-    return sqlite_write_end(s, c, own, rc);
+    return rc == 0 ? tally_flush(c, &t) : rc;
+}
+
+/* Concurrent enqueues share one transaction (sqlite_group_write). */
+int sqlite_queue_enqueue(es_store *base, const es_job *jobs, size_t n, int64_t now)
+{
+    enqueue_args a = {jobs, n, now};
+    return sqlite_group_write((sqlite_store *)base, queue_enqueue_in, &a);
 }
 
 /* ---- claim */

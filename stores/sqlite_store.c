@@ -1,6 +1,6 @@
 /* sqlite_store.c: the embedded store object: open/close, the shared
  * connection and the reader connections with cached statements, units of
- * work, WAL checkpoints, claim wake-ups. */
+ * work, the WAL checkpointer thread, claim wake-ups. */
 #include "sqlite_internal.h"
 
 #include "diag.h"
@@ -18,12 +18,14 @@
  * queue, the fold states and the tails of the event log. Readers keep
  * SQLite's small default. */
 #define SHARED_CACHE_KIB 65536
-/* WAL checkpoints: past CKPT_SOFT_FRAMES the committing thread checkpoints
- * (PASSIVE) on the checkpoint connection after releasing the shared one,
- * so the other workers keep committing meanwhile. Commits that land during
- * such a checkpoint keep the WAL from ever being fully copied, and SQLite
- * rewinds the WAL only then; past CKPT_HARD_FRAMES a checkpoint therefore
- * runs while the shared connection is held (no writer of this process in
+/* WAL checkpoints run on a checkpointer thread of the store, never on a
+ * committing thread (an HTTP request or a worker's unit never pays for
+ * one): every CKPT_SOFT_FRAMES new WAL frames a commit asks it for a
+ * PASSIVE checkpoint on its own connection, outside shared_mu, so the
+ * writers keep committing meanwhile. Commits that land during such a
+ * checkpoint keep the WAL from ever being fully copied, and SQLite rewinds
+ * the WAL only then; past CKPT_HARD_FRAMES the checkpointer therefore runs
+ * one more checkpoint holding shared_mu (no writer of this process in
  * between), most frames being copied already, and the next write rewinds
  * the WAL. journal_size_limit truncates the file after a rewind. */
 #define CKPT_SOFT_FRAMES 4096
@@ -111,7 +113,7 @@ static int store_wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
 {
     (void)db;
     (void)name;
-    ((sqlite_store *)ud)->wal_frames = frames;
+    atomic_store(&((sqlite_store *)ud)->wal_frames, frames);
     return SQLITE_OK;
 }
 
@@ -151,9 +153,14 @@ void sqlite_shared_unlock(sqlite_store *s)
     pthread_mutex_unlock(&s->shared_mu);
 }
 
+int sqlite_shared_held(sqlite_store *s)
+{
+    return atomic_load(&s->shared_owner) == thread_self();
+}
+
 int sqlite_in_unit(sqlite_store *s)
 {
-    return atomic_load(&s->shared_owner) == thread_self() && s->unit_open;
+    return sqlite_shared_held(s) && s->unit_open;
 }
 
 sqlite_conn *sqlite_conn_get(sqlite_store *s)
@@ -223,16 +230,54 @@ static int conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
 }
 
 /* Copies the WAL into the database file (PASSIVE: never waits for
- * writers). `wait` takes the checkpoint connection even when another
- * thread is checkpointing; otherwise that thread's checkpoint suffices. */
-static void store_checkpoint(sqlite_store *s, int wait)
+ * writers), then, when the WAL is past CKPT_HARD_FRAMES, copies the rest
+ * holding shared_mu so that the next write rewinds it. A failure leaves
+ * the WAL longer; the next request retries. */
+static void store_checkpoint(sqlite_store *s)
 {
-    if (wait) pthread_mutex_lock(&s->ckpt_mu);
-    else if (pthread_mutex_trylock(&s->ckpt_mu) != 0) return;
     if (!s->ckpt_db) s->ckpt_db = conn_open_db(s->path);
-    /* a failure leaves the WAL longer; the next commit past the mark retries */
-    if (s->ckpt_db)
-        sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (!s->ckpt_db) return;
+    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (atomic_load(&s->wal_frames) < CKPT_HARD_FRAMES) return;
+    sqlite_shared_lock(s);
+    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    sqlite_shared_unlock(s);
+}
+
+/* The checkpointer thread: one checkpoint per request (requests made
+ * while one runs coalesce) until the store closes. */
+static void *store_checkpointer(void *ud)
+{
+    sqlite_store *s = ud;
+    pthread_mutex_lock(&s->ckpt_mu);
+    while (!s->ckpt_stop) {
+        if (!s->ckpt_asked) {
+            pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
+            continue;
+        }
+        s->ckpt_asked = 0;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        store_checkpoint(s);
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    return NULL;
+}
+
+/* Asks the checkpointer for a checkpoint, starting it on first use (when
+ * it cannot start, the calling thread checkpoints). */
+static void store_checkpoint_ask(sqlite_store *s)
+{
+    pthread_mutex_lock(&s->ckpt_mu);
+    if (!s->ckpt_started &&
+        pthread_create(&s->ckpt_thread, NULL, store_checkpointer, s) == 0)
+        s->ckpt_started = 1;
+    if (s->ckpt_started) {
+        s->ckpt_asked = 1;
+        pthread_cond_signal(&s->ckpt_cv);
+    } else {
+        store_checkpoint(s);
+    }
     pthread_mutex_unlock(&s->ckpt_mu);
 }
 
@@ -257,8 +302,8 @@ static void conn_rollback(sqlite_store *s)
 }
 
 /* Commits (on failure rolls back so the connection is usable again),
- * releases the connection, wakes claim waiters and checkpoints every
- * CKPT_SOFT_FRAMES new WAL frames (see CKPT_HARD_FRAMES). */
+ * releases the connection, wakes claim waiters and asks the checkpointer
+ * for a checkpoint every CKPT_SOFT_FRAMES new WAL frames. */
 static int conn_commit(sqlite_store *s)
 {
     sqlite_conn *c = s->shared;
@@ -267,20 +312,17 @@ static int conn_commit(sqlite_store *s)
         conn_rollback(s);
         return -1;
     }
-    int notify = c->notify, outer = s->shared_depth == 1, ckpt = 0;
+    int notify = c->notify, ckpt = 0;
+    int frames = atomic_load(&s->wal_frames);
     c->notify = 0;
-    if (s->wal_frames < s->ckpt_mark) s->ckpt_mark = 0; /* the WAL was rewound */
-    if (outer && s->wal_frames - s->ckpt_mark >= CKPT_SOFT_FRAMES) {
-        s->ckpt_mark = s->wal_frames;
+    if (frames < s->ckpt_mark) s->ckpt_mark = 0; /* the WAL was rewound */
+    if (s->shared_depth == 1 && frames - s->ckpt_mark >= CKPT_SOFT_FRAMES) {
+        s->ckpt_mark = frames;
         ckpt = 1;
-        if (s->wal_frames >= CKPT_HARD_FRAMES) {
-            store_checkpoint(s, 1);
-            ckpt = 0;
-        }
     }
     sqlite_shared_unlock(s);
     if (notify) sqlite_store_wake(s);
-    if (ckpt) store_checkpoint(s, 0);
+    if (ckpt) store_checkpoint_ask(s);
     return 0;
 }
 
@@ -403,6 +445,11 @@ static void sqlite_store_close(es_store *base)
 {
     sqlite_store *s = store_of(base);
     if (!s) return;
+    pthread_mutex_lock(&s->ckpt_mu);
+    s->ckpt_stop = 1;
+    pthread_cond_signal(&s->ckpt_cv);
+    pthread_mutex_unlock(&s->ckpt_mu);
+    if (s->ckpt_started) pthread_join(s->ckpt_thread, NULL);
     sqlite_conn *c = s->readers;
     while (c) {
         sqlite_conn *next = c->next;
@@ -414,7 +461,10 @@ static void sqlite_store_close(es_store *base)
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->shared_mu);
     pthread_mutex_destroy(&s->ckpt_mu);
+    pthread_cond_destroy(&s->ckpt_cv);
     pthread_mutex_destroy(&s->wait_mu);
+    pthread_mutex_destroy(&s->group_mu);
+    pthread_cond_destroy(&s->group_cv);
     pthread_cond_destroy(&s->wait_cv);
     free(s->path);
     free(s);
@@ -507,6 +557,9 @@ es_store *sqlite_store_open(const char *data_dir)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wait_cv, &attr);
     pthread_condattr_destroy(&attr);
+    pthread_cond_init(&s->ckpt_cv, NULL);
+    pthread_mutex_init(&s->group_mu, NULL);
+    pthread_cond_init(&s->group_cv, NULL);
 
     s->shared = store_open_shared(s);
     if (!s->shared || sqlite_schema_create(s->shared->db) != 0) {

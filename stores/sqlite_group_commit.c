@@ -1,0 +1,97 @@
+/* sqlite_group_commit.c: group commit on the shared connection. Writers
+ * that arrive while a transaction is being written queue here; the first
+ * of them to find no transaction running becomes the leader and writes the
+ * whole queue in one transaction (one BEGIN, one COMMIT, one WAL append of
+ * the pages the writes share), then releases every writer of its group.
+ * The HTTP threads' enqueues meet here: under load each commit carries
+ * several requests instead of one, and each request is acknowledged only
+ * after the commit that holds its jobs. */
+#include "sqlite_internal.h"
+
+#include "diag.h"
+
+#include <stdio.h>
+
+/* One waiting write and, once done, its outcome. */
+typedef struct sqlite_group_req {
+    sqlite_write_fn fn;
+    void *ud;
+    int rc;
+    int done;
+    diag_code code;    /* the diag of a failure, replayed in the writer's thread */
+    char message[1024];
+    struct sqlite_group_req *next;
+} sqlite_group_req;
+
+/* Records the calling thread's diag as r's outcome. */
+static void req_fail(sqlite_group_req *r)
+{
+    r->rc = -1;
+    r->code = diag_code_get();
+    snprintf(r->message, sizeof r->message, "%s", diag_message());
+}
+
+/* Runs r alone in its own transaction. */
+static void req_run_alone(sqlite_store *s, sqlite_group_req *r)
+{
+    sqlite_conn *c;
+    int own;
+    if (sqlite_write_begin(s, &c, &own) != 0) {
+        req_fail(r);
+        return;
+    }
+    r->rc = r->fn(c, r->ud);
+    if (r->rc != 0) req_fail(r);
+    if (sqlite_write_end(s, c, own, r->rc) != 0 && r->rc == 0) req_fail(r);
+}
+
+/* Runs a group (a list of requests) in one transaction; when anything
+ * fails, rolls it back and runs each request alone. */
+static void group_run(sqlite_store *s, sqlite_group_req *group)
+{
+    if (!group->next) {
+        req_run_alone(s, group);
+        return;
+    }
+    sqlite_conn *c;
+    int own;
+    if (sqlite_write_begin(s, &c, &own) != 0) {
+        for (sqlite_group_req *r = group; r; r = r->next) req_fail(r);
+        return;
+    }
+    int rc = 0;
+    for (sqlite_group_req *r = group; r && rc == 0; r = r->next) rc = r->rc = r->fn(c, r->ud);
+    if (sqlite_write_end(s, c, own, rc) == 0 && rc == 0) return;
+    for (sqlite_group_req *r = group; r; r = r->next) req_run_alone(s, r);
+}
+
+int sqlite_group_write(sqlite_store *s, sqlite_write_fn fn, void *ud)
+{
+    sqlite_group_req req = {.fn = fn, .ud = ud};
+    if (sqlite_shared_held(s)) {
+        req_run_alone(s, &req);
+    } else {
+        pthread_mutex_lock(&s->group_mu);
+        if (s->group_tail) s->group_tail->next = &req;
+        else s->group_head = &req;
+        s->group_tail = &req;
+        while (!req.done) {
+            if (s->group_busy) {
+                pthread_cond_wait(&s->group_cv, &s->group_mu);
+                continue;
+            }
+            sqlite_group_req *group = s->group_head;
+            s->group_head = s->group_tail = NULL;
+            s->group_busy = 1;
+            pthread_mutex_unlock(&s->group_mu);
+            group_run(s, group);
+            pthread_mutex_lock(&s->group_mu);
+            for (sqlite_group_req *r = group; r; r = r->next) r->done = 1;
+            s->group_busy = 0;
+            pthread_cond_broadcast(&s->group_cv);
+        }
+        pthread_mutex_unlock(&s->group_mu);
+    }
+    if (req.rc != 0) diag_set(req.code, "%s", req.message);
+    return req.rc;
+}
