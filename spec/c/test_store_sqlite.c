@@ -1,6 +1,7 @@
 /* test_store_sqlite.c: the store conformance suite against the embedded
  * SQLite backend, plus its own guarantees: atomic units of work, exclusive
- * concurrent claims, durability across reopen. */
+ * concurrent claims, concurrent enqueues (group commit), durability across
+ * reopen. */
 #include "store_conformance.h"
 
 #include "clock.h"
@@ -225,6 +226,82 @@ static void test_concurrent_claims_exclusive(void)
     pthread_mutex_destroy(&sh.mu);
 }
 
+/* ---- group commit: concurrent enqueues */
+
+#define ENQ_THREADS 6
+#define ENQ_CALLS 100
+#define ENQ_JOBS 5
+
+typedef struct enq_args {
+    es_store *store;
+    int thread;
+    int errors;  /* calls whose result was not the expected one */
+} enq_args;
+
+/* Enqueues ENQ_CALLS batches of ENQ_JOBS jobs into this thread's group;
+ * every fourth batch has a job without a tenant, so the whole batch must
+ * fail (and only it, though it may share a transaction with others). */
+static void *enq_worker(void *arg)
+{
+    enq_args *a = arg;
+    char group[16];
+    snprintf(group, sizeof group, "g%d", a->thread);
+    for (int k = 0; k < ENQ_CALLS; k++) {
+        int bad = k % 4 == 3;
+        char ids[ENQ_JOBS][32];
+        es_job jobs[ENQ_JOBS];
+        int64_t now = clock_now_ms();
+        for (int j = 0; j < ENQ_JOBS; j++) {
+            snprintf(ids[j], sizeof ids[j], "%s-%d-%d", bad ? "bad" : "ok", k, j);
+            jobs[j] = conformance_job(ids[j], group, "p", now);
+        }
+        if (bad) jobs[ENQ_JOBS - 1].tenant_id = NULL;
+        int rc = a->store->ops->queue_enqueue(a->store, jobs, ENQ_JOBS, now);
+        if (bad ? rc != -1 || diag_code_get() != DIAG_INVALID : rc != 0) a->errors++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_enqueues_group_commit(void)
+{
+    es_store *s = test_open_fresh(NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    pthread_t threads[ENQ_THREADS];
+    enq_args args[ENQ_THREADS];
+    for (int i = 0; i < ENQ_THREADS; i++) {
+        args[i] = (enq_args){s, i, 0};
+        pthread_create(&threads[i], NULL, enq_worker, &args[i]);
+    }
+    for (int i = 0; i < ENQ_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_INT(args[i].errors, 0);
+    }
+    /* each group holds exactly its good batches' jobs, in enqueue order */
+    int jobs = 0, bad = 0, out_of_order = 0;
+    es_claim c;
+    while (conformance_claim(s, 1000, clock_now_ms() + 1000, &c) == 0) {
+        int last_k = -1, last_j = ENQ_JOBS - 1;
+        for (size_t i = 0; i < c.n; i++) {
+            int k = -1, j = -1;
+            if (strncmp(c.jobs[i].id, "bad", 3) == 0) bad++;
+            sscanf(strchr(c.jobs[i].id, '-'), "-%d-%d", &k, &j);
+            if (k < last_k || (k == last_k && j != last_j + 1) ||
+                (k > last_k && (j != 0 || last_j != ENQ_JOBS - 1)))
+                out_of_order++;
+            last_k = k;
+            last_j = j;
+        }
+        jobs += (int)c.n;
+        CHECK_INT(s->ops->queue_complete(s, &c, c.n, clock_now_ms()), 0);
+        store_claim_clear(&c);
+    }
+    CHECK_INT(jobs, ENQ_THREADS * (ENQ_CALLS - ENQ_CALLS / 4) * ENQ_JOBS);
+    CHECK_INT(bad, 0);
+    CHECK_INT(out_of_order, 0);
+    s->ops->close(s);
+}
+
 /* ---- waiting claims */
 
 typedef struct wait_args {
@@ -355,6 +432,7 @@ int main(void)
     RUN_TEST(test_rollback_leaves_nothing);
     RUN_TEST(test_origin_includes_command_itself);
     RUN_TEST(test_concurrent_claims_exclusive);
+    RUN_TEST(test_concurrent_enqueues_group_commit);
     RUN_TEST(test_claim_waits_for_enqueue);
     RUN_TEST(test_claim_sees_other_process);
     RUN_TEST(test_reopen_keeps_data);
