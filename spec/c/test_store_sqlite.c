@@ -1,11 +1,13 @@
 /* test_store_sqlite.c: the store conformance suite against the embedded
  * SQLite backend, plus its own guarantees: atomic units of work, exclusive
  * concurrent claims, concurrent enqueues (group commit), durability across
- * reopen. */
+ * reopen, the move of a schema-1 queue. */
 #include "store_conformance.h"
 
 #include "clock.h"
 #include "sqlite_store.h"
+
+#include <sqlite3.h>
 
 #include <ftw.h>
 #include <pthread.h>
@@ -426,6 +428,74 @@ static void test_reopen_keeps_data(void)
     s->ops->close(s);
 }
 
+/* A queue written by schema 1 (jobs clustered by group, WITHOUT ROWID)
+ * opens with its jobs moved to the current layout, in order. */
+static void test_reopen_migrates_schema1_jobs(void)
+{
+    char *dir = test_make_dir();
+    CHECK(dir != NULL);
+    if (!dir) return;
+    es_store *s = sqlite_store_open(dir);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "p2", CONF_T0), CONF_T0), 0);
+    s->ops->close(s);
+
+    /* rewrite the jobs table as schema 1 made it */
+    char path[256];
+    snprintf(path, sizeof path, "%s/esengine.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+        "BEGIN; ALTER TABLE jobs RENAME TO jobs_new;"
+        "DROP INDEX jobs_group; DROP INDEX jobs_origin; DROP INDEX jobs_dedup; DROP INDEX jobs_later;"
+        "CREATE TABLE jobs (group_key TEXT NOT NULL, pos INTEGER NOT NULL, id TEXT NOT NULL,"
+        " kind INTEGER NOT NULL, tenant_id TEXT NOT NULL, pipeline TEXT NOT NULL,"
+        " component TEXT NOT NULL, dedup_id TEXT, dedup_mode INTEGER NOT NULL DEFAULT 0,"
+        " origin_id TEXT, run_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, payload BLOB NOT NULL,"
+        " PRIMARY KEY (group_key, pos), UNIQUE (group_key, id)) WITHOUT ROWID;"
+        "CREATE INDEX jobs_origin ON jobs (coalesce(origin_id, id));"
+        "CREATE INDEX jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
+        "CREATE INDEX jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
+        "INSERT INTO jobs SELECT group_key, pos, id, kind, tenant_id, pipeline, component,"
+        " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, attempts, last_error, payload"
+        " FROM jobs_new;"
+        "DROP TABLE jobs_new; UPDATE schema_version SET version = 1; COMMIT;",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    s = sqlite_store_open(dir);
+    CHECK(s != NULL);
+    if (!s) return;
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0);
+    CHECK_INT(c.n, 2);
+    if (c.n == 2) {
+        CHECK_STR(c.jobs[0].id, "j1");
+        CHECK_STR(c.jobs[1].payload, "p2");
+    }
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0), 0);
+    store_claim_clear(&c);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 1);
+    s->ops->close(s);
+
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK_INT(sqlite3_prepare_v2(db,
+        "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'jobs'"
+        "        AND sql LIKE '%WITHOUT ROWID%'),"
+        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v1'),"
+        " (SELECT version FROM schema_version)", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(st, 0), 0);
+    CHECK_INT(sqlite3_column_int(st, 1), 0);
+    CHECK_INT(sqlite3_column_int(st, 2), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     conformance_run(test_open_fresh, NULL);
@@ -436,6 +506,7 @@ int main(void)
     RUN_TEST(test_claim_waits_for_enqueue);
     RUN_TEST(test_claim_sees_other_process);
     RUN_TEST(test_reopen_keeps_data);
+    RUN_TEST(test_reopen_migrates_schema1_jobs);
     test_remove_dirs();
     return TEST_EXIT();
 }
