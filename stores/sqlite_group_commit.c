@@ -3,6 +3,9 @@
  * of them to find no transaction running becomes the leader and writes the
  * whole queue in one transaction (one BEGIN, one COMMIT, one WAL append of
  * the pages the writes share), then releases every writer of its group.
+ * The leader takes the shared connection before it takes the queue, so
+ * the writes that arrive while a worker's unit holds the connection join
+ * the leader's transaction instead of waiting for the next one.
  * The HTTP threads' enqueues meet here: under load each commit carries
  * several requests instead of one, and each request is acknowledged only
  * after the commit that holds its jobs. */
@@ -80,11 +83,17 @@ int sqlite_group_write(sqlite_store *s, sqlite_write_fn fn, void *ud)
                 pthread_cond_wait(&s->group_cv, &s->group_mu);
                 continue;
             }
-            sqlite_group_req *group = s->group_head;
-            s->group_head = s->group_tail = NULL;
+            /* the writes queued while the leader waits for the shared
+             * connection (a worker's unit holds it) join its group */
             s->group_busy = 1;
             pthread_mutex_unlock(&s->group_mu);
+            sqlite_shared_lock(s);
+            pthread_mutex_lock(&s->group_mu);
+            sqlite_group_req *group = s->group_head;
+            s->group_head = s->group_tail = NULL;
+            pthread_mutex_unlock(&s->group_mu);
             group_run(s, group);
+            sqlite_shared_unlock(s);
             pthread_mutex_lock(&s->group_mu);
             for (sqlite_group_req *r = group; r; r = r->next) r->done = 1;
             s->group_busy = 0;

@@ -86,6 +86,7 @@ typedef struct sqlite_store {
     int unit_open;            /* between tx_begin and tx_commit/rollback */
     _Atomic int wal_frames;   /* frames in the WAL after the last commit */
     int ckpt_mark;            /* wal_frames when a checkpoint was last asked for */
+    int ckpt_due;             /* ask for one when shared_mu is next released */
     pthread_mutex_t ckpt_mu;  /* guards the checkpointer fields below */
     pthread_cond_t ckpt_cv;   /* signals ckpt_asked and ckpt_stop */
     pthread_t ckpt_thread;    /* runs every checkpoint (started on first use) */

@@ -135,6 +135,8 @@ static sqlite_conn *store_open_shared(sqlite_store *s)
     return c;
 }
 
+static void store_checkpoint_ask(sqlite_store *s);
+
 sqlite_conn *sqlite_shared_lock(sqlite_store *s)
 {
     uintptr_t self = thread_self();
@@ -149,8 +151,11 @@ sqlite_conn *sqlite_shared_lock(sqlite_store *s)
 void sqlite_shared_unlock(sqlite_store *s)
 {
     if (--s->shared_depth > 0) return;
+    int ckpt = s->ckpt_due;
+    s->ckpt_due = 0;
     atomic_store(&s->shared_owner, (uintptr_t)0);
     pthread_mutex_unlock(&s->shared_mu);
+    if (ckpt) store_checkpoint_ask(s);
 }
 
 int sqlite_shared_held(sqlite_store *s)
@@ -302,8 +307,9 @@ static void conn_rollback(sqlite_store *s)
 }
 
 /* Commits (on failure rolls back so the connection is usable again),
- * releases the connection, wakes claim waiters and asks the checkpointer
- * for a checkpoint every CKPT_SOFT_FRAMES new WAL frames. */
+ * releases the connection, wakes claim waiters, and every CKPT_SOFT_FRAMES
+ * new WAL frames has the checkpointer asked for a checkpoint once the
+ * shared connection is released (by the holder of the outermost lock). */
 static int conn_commit(sqlite_store *s)
 {
     sqlite_conn *c = s->shared;
@@ -312,17 +318,16 @@ static int conn_commit(sqlite_store *s)
         conn_rollback(s);
         return -1;
     }
-    int notify = c->notify, ckpt = 0;
+    int notify = c->notify;
     int frames = atomic_load(&s->wal_frames);
     c->notify = 0;
     if (frames < s->ckpt_mark) s->ckpt_mark = 0; /* the WAL was rewound */
-    if (s->shared_depth == 1 && frames - s->ckpt_mark >= CKPT_SOFT_FRAMES) {
+    if (frames - s->ckpt_mark >= CKPT_SOFT_FRAMES) {
         s->ckpt_mark = frames;
-        ckpt = 1;
+        s->ckpt_due = 1;
     }
     sqlite_shared_unlock(s);
     if (notify) sqlite_store_wake(s);
-    if (ckpt) store_checkpoint_ask(s);
     return 0;
 }
 
