@@ -1,9 +1,11 @@
 /* enqueue_bench.c: the SQLite queue under the OTLP ingest's write pattern,
- * without HTTP or Lua: R enqueues of 100 jobs (10 random trace groups of 10
- * consecutive jobs, 569-byte payloads, as bench/http's requests become),
- * then claims of up to 100 jobs, each completed, until the queue is empty.
- * Prints the process CPU time (every thread: the checkpointer's too) per
- * job for each phase. Build and run: bash bench/http/enqueue.sh [R]. */
+ * without HTTP or Lua: R enqueues of one bench/http request's 100 spans in
+ * 10 random trace groups, as J jobs (default 10: one job of 10 commands,
+ * 5,690 payload bytes, per trace; J = 100 is one job of 569 bytes per
+ * span), then claims of up to 100 jobs, each completed, until the queue is
+ * empty. Prints the process CPU time (every thread: the checkpointer's
+ * too) per span for each phase. Build and run: bash bench/http/enqueue.sh
+ * [R [J]]. */
 #include "clock.h"
 #include "diag.h"
 #include "sqlite_store.h"
@@ -14,9 +16,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define JOBS 100
+#define SPANS 100
 #define GROUPS 10
-#define PAYLOAD 569
+#define SPAN_BYTES 569
 
 static double cpu_seconds(void)
 {
@@ -34,27 +36,31 @@ static void die(const char *what)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: enqueue_bench DATA_DIR REQUESTS\n");
+    int jobs_per = argc == 4 ? atoi(argv[3]) : GROUPS;
+    if ((argc != 3 && argc != 4) || jobs_per < GROUPS || jobs_per > SPANS ||
+        SPANS % jobs_per != 0 || jobs_per % GROUPS != 0) {
+        fprintf(stderr, "usage: enqueue_bench DATA_DIR REQUESTS [JOBS: 10, 20, 50 or 100]\n");
         return 2;
     }
     int requests = atoi(argv[2]);
+    size_t payload_len = (size_t)SPAN_BYTES * (SPANS / jobs_per);
     es_store *s = sqlite_store_open(argv[1]);
     if (!s) die("open");
-    char payload[PAYLOAD + 1];
-    memset(payload, 'x', PAYLOAD);
-    payload[PAYLOAD] = '\0';
+    char *payload = malloc(payload_len + 1);
+    if (!payload) die("malloc");
+    memset(payload, 'x', payload_len);
+    payload[payload_len] = '\0';
     srand(42);
     long seq = 0;
     double t0 = cpu_seconds();
     for (int r = 0; r < requests; r++) {
-        es_job jobs[JOBS];
-        char ids[JOBS][40], groups[GROUPS][80];
+        es_job jobs[SPANS];
+        char ids[SPANS][40], groups[GROUPS][80];
         int64_t now = clock_now_ms();
         for (int g = 0; g < GROUPS; g++)
             snprintf(groups[g], sizeof groups[g], "bench\x1ftrace_processing\x1f#commands\x1f%08x%08x%08x%08x",
                      rand(), rand(), rand(), rand());
-        for (int i = 0; i < JOBS; i++) {
+        for (int i = 0; i < jobs_per; i++) {
             memset(&jobs[i], 0, sizeof jobs[i]);
             snprintf(ids[i], sizeof ids[i], "%012llx%020ld", (long long)now, seq++);
             jobs[i].id = jobs[i].origin_id = ids[i];
@@ -62,19 +68,19 @@ int main(int argc, char **argv)
             jobs[i].tenant_id = "bench";
             jobs[i].pipeline = "trace_processing";
             jobs[i].component = "record_span";
-            jobs[i].group_key = groups[i / (JOBS / GROUPS)];
+            jobs[i].group_key = groups[i / (jobs_per / GROUPS)];
             jobs[i].run_at = now;
             jobs[i].payload = payload;
-            jobs[i].payload_len = PAYLOAD;
+            jobs[i].payload_len = payload_len;
         }
-        if (s->ops->queue_enqueue(s, jobs, JOBS, now) != 0) die("enqueue");
+        if (s->ops->queue_enqueue(s, jobs, (size_t)jobs_per, now) != 0) die("enqueue");
     }
     double t1 = cpu_seconds();
     long done = 0;
     for (;;) {
         es_claim c;
         memset(&c, 0, sizeof c);
-        int rc = s->ops->queue_claim(s, "bench", JOBS, clock_now_ms(), 60000, 0, &c);
+        int rc = s->ops->queue_claim(s, "bench", SPANS, clock_now_ms(), 60000, 0, &c);
         if (rc < 0) die("claim");
         if (rc == 1) break;
         done += (long)c.n;
@@ -82,8 +88,10 @@ int main(int argc, char **argv)
         store_claim_clear(&c);
     }
     double t2 = cpu_seconds();
-    printf("enqueue %.1f us/job, claim+complete %.1f us/job (%ld jobs)\n",
-           (t1 - t0) * 1e6 / ((double)requests * JOBS), (t2 - t1) * 1e6 / (double)done, done);
+    double spans = (double)requests * SPANS;
+    printf("%d jobs per request: enqueue %.1f us/span, claim+complete %.1f us/span (%ld jobs)\n",
+           jobs_per, (t1 - t0) * 1e6 / spans, (t2 - t1) * 1e6 / spans, done);
+    free(payload);
     s->ops->close(s);
     return 0;
 }
