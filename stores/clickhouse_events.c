@@ -603,33 +603,37 @@ int chevents_read(es_store *base, const char *tenant_id, const char *aggregate_t
     return rc;
 }
 
+int chevents_decode(ch_rows *r, es_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->id = chrows_str(r);
+    ev->tenant_id = chrows_str(r);
+    ev->aggregate_type = chrows_str(r);
+    ev->aggregate_id = chrows_str(r);
+    ev->seq = (int64_t)chrows_u64(r);
+    ev->type = chrows_str(r);
+    ev->version = chrows_str(r);
+    ev->occurred_at = (int64_t)chrows_u64(r);
+    ev->created_at = (int64_t)chrows_u64(r);
+    ev->idempotency_key = chrows_str(r);
+    ev->data_json = chrows_str(r);
+    ev->metadata_json = chrows_str(r);
+    if (!r->err) return 0;
+    event_clear(ev);
+    diag_set(DIAG_BACKEND, "clickhouse: bad answer reading events");
+    return -1;
+}
+
 int chevents_deliver(const json_buf *resp, es_event_cb cb, void *ud)
 {
     ch_rows r;
     chrows_init(&r, resp);
-    int stop = 0, rc = 0;
-    while (!stop && chrows_more(&r)) {
+    while (chrows_more(&r)) {
         es_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.id = chrows_str(&r);
-        ev.tenant_id = chrows_str(&r);
-        ev.aggregate_type = chrows_str(&r);
-        ev.aggregate_id = chrows_str(&r);
-        ev.seq = (int64_t)chrows_u64(&r);
-        ev.type = chrows_str(&r);
-        ev.version = chrows_str(&r);
-        ev.occurred_at = (int64_t)chrows_u64(&r);
-        ev.created_at = (int64_t)chrows_u64(&r);
-        ev.idempotency_key = chrows_str(&r);
-        ev.data_json = chrows_str(&r);
-        ev.metadata_json = chrows_str(&r);
-        if (r.err) {
-            diag_set(DIAG_BACKEND, "clickhouse: bad answer reading events");
-            rc = -1;
-        } else {
-            stop = cb(ud, &ev) != 0;
-        }
+        if (chevents_decode(&r, &ev) != 0) return -1;
+        int stop = cb(ud, &ev) != 0;
         event_clear(&ev);
+        if (stop) break;
     }
-    return rc;
+    return 0;
 }

@@ -69,6 +69,9 @@ uint64_t chrows_u64(ch_rows *r);
 uint8_t chrows_u8(ch_rows *r);
 /* A String column as a malloc'd NUL-terminated copy (NULL on error). */
 char *chrows_str(ch_rows *r);
+/* A String column in place: its bytes (not NUL-terminated) and *len, or
+ * NULL on error. */
+const char *chrows_span(ch_rows *r, size_t *len);
 
 /* ---- clickhouse_writer.c ---- */
 
@@ -131,6 +134,7 @@ char *chschema_table_sql(const char *database, const char *cluster,
 /* ---- clickhouse_store.c: the store object ---- */
 
 typedef struct chevents_cache chevents_cache;
+typedef struct chscan chscan;
 
 typedef struct ch_store {
     es_store base;
@@ -144,6 +148,7 @@ typedef struct ch_store {
     es_store *index;       /* the event index (clickhouse_store_use_index) */
     char *index_epoch;     /* its epoch, set once before appends start */
     atomic_int index_ok;   /* 1 while the index is trusted */
+    chscan *scan;          /* the replay scan's plan and prefetched page */
 } ch_store;
 
 /* Makes sure projection table `name` of `kind` exists (CREATE TABLE IF NOT
@@ -167,16 +172,32 @@ int chevents_read(es_store *s, const char *tenant_id, const char *aggregate_type
     "id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"         \
     " occurred_at, created_at, idempotency_key, data, metadata"
 
+/* Decodes one RowBinary row of CHEVENTS_COLUMNS at r into ev (owned
+ * strings; event_clear frees them). 0, or -1 with DIAG_BACKEND on a
+ * truncated row (ev then holds nothing). */
+int chevents_decode(ch_rows *r, es_event *ev);
+
 /* Decodes a RowBinary answer of CHEVENTS_COLUMNS rows and calls cb per
  * event until it returns nonzero. 0, or -1 with DIAG_BACKEND on a
  * truncated answer. */
 int chevents_deliver(const json_buf *resp, es_event_cb cb, void *ud);
 
-/* ---- clickhouse_replay.c: what a replay reads and writes (store.h) ---- */
+/* ---- clickhouse_scan.c: the replay's ordered scan (store.h) ---- */
 
+/* The scan state of one store (NULL on OOM); chscan_free waits for a page
+ * being prefetched. `conn` must outlive it. */
+chscan *chscan_new(const ch_conn *conn);
+void chscan_free(chscan *sc);
+/* Appends the WHERE clause shared by scan and count: aggregate type,
+ * tenant, and the aggregates with an event created since since_ms. */
+void chscan_filter(json_buf *q, const ch_store *s, const char *tenant_id,
+                   const char *aggregate_type, int64_t since_ms);
 int chevents_scan(es_store *s, const char *tenant_id, const char *aggregate_type,
                   const char *after_tenant, const char *after_aggregate,
                   int64_t since_ms, size_t limit, es_event_cb cb, void *ud);
+
+/* ---- clickhouse_replay.c: what else a replay reads and writes ---- */
+
 int chevents_count(es_store *s, const char *tenant_id, const char *aggregate_type,
                    int64_t since_ms, int64_t *count);
 int chfolds_drop(es_store *s, const char *tenant_id, const char *table,

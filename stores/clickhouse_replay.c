@@ -1,17 +1,9 @@
-/* clickhouse_replay.c: what a replay needs from ClickHouse: the event log
- * read in ordered keyset pages, its size, and projection rows dropped (the
+/* clickhouse_replay.c: what a replay needs from ClickHouse besides the scan
+ * (clickhouse_scan.c): the event log's size and projection rows dropped (the
  * shadow of a fold's queryable copy; fold_mirror.c).
  *
- * A scan page is one query: the events of `aggregate_type` after the cursor
- * (tenant, aggregate), ORDER BY (tenant_id, aggregate_id, seq) LIMIT BY
- * (tenant_id, aggregate_id, seq) 1 (rows repeated by a retried insert, not
- * yet merged by the ReplacingMergeTree, are read once, as event_read does)
- * LIMIT page. The cursor is a range on the primary key's prefix, so a page
- * reads the granules from the cursor on; the sort is a partial (top-N)
- * sort of what follows it, cheap next to reading the data column.
- *
  * --since selects the aggregates with an event created at or after it and
- * reads their whole history (a fold needs it all): an IN subquery on
+ * counts their whole history (a fold needs it all): an IN subquery on
  * created_at, which prunes the monthly partitions (PARTITION BY month of
  * created_at) through their min/max index, so only recent months are
  * searched for the aggregates to rebuild. */
@@ -22,29 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends the filter shared by scan and count: aggregate type, tenant, and
- * the aggregates touched since since_ms. */
-static void scan_filter(json_buf *q, const ch_store *s, const char *tenant_id,
-                        const char *aggregate_type, int64_t since_ms)
-{
-    jb_str(q, " WHERE aggregate_type = ");
-    chsql_quote(q, aggregate_type);
-    if (tenant_id) {
-        jb_str(q, " AND tenant_id = ");
-        chsql_quote(q, tenant_id);
-    }
-    if (since_ms <= 0) return;
-    jb_str(q, " AND (tenant_id, aggregate_id) IN (SELECT tenant_id, aggregate_id FROM ");
-    chsql_table(q, s->conn.database, "events");
-    jb_str(q, " WHERE aggregate_type = ");
-    chsql_quote(q, aggregate_type);
-    if (tenant_id) {
-        jb_str(q, " AND tenant_id = ");
-        chsql_quote(q, tenant_id);
-    }
-    jb_printf(q, " AND created_at >= %lld)", (long long)since_ms);
-}
-
 /* Runs `q` (freed) into `resp`. 0 or -1 with a diag prefixed by `what`. */
 static int run_query(ch_store *s, json_buf *q, json_buf *resp, const char *what)
 {
@@ -52,42 +21,6 @@ static int run_query(ch_store *s, json_buf *q, json_buf *resp, const char *what)
                     : chhttp_query(&s->conn, 0, q->data, NULL, 0, resp);
     jb_free(q);
     if (rc != 0) diag_prefix("%s", what);
-    return rc;
-}
-
-int chevents_scan(es_store *base, const char *tenant_id, const char *aggregate_type,
-                  const char *after_tenant, const char *after_aggregate,
-                  int64_t since_ms, size_t limit, es_event_cb cb, void *ud)
-{
-    ch_store *s = (ch_store *)base;
-    const char *at = after_tenant ? after_tenant : "";
-    const char *aa = after_aggregate ? after_aggregate : "";
-    if (tenant_id && *at && strcmp(at, tenant_id) != 0) return 0; /* past the only tenant */
-    if (chwriter_sync(s->writer, "events", s->opt.commit_timeout_ms) != 0) return -1;
-    json_buf q, resp;
-    jb_init(&q);
-    jb_init(&resp);
-    jb_str(&q, "SELECT " CHEVENTS_COLUMNS " FROM ");
-    chsql_table(&q, s->conn.database, "events");
-    scan_filter(&q, s, tenant_id, aggregate_type, since_ms);
-    if (*at || *aa) {
-        jb_str(&q, " AND (tenant_id > ");
-        chsql_quote(&q, at);
-        jb_str(&q, " OR (tenant_id = ");
-        chsql_quote(&q, at);
-        jb_str(&q, " AND aggregate_id > ");
-        chsql_quote(&q, aa);
-        jb_str(&q, "))");
-    }
-    jb_str(&q, " ORDER BY tenant_id, aggregate_id, seq LIMIT 1 BY tenant_id, aggregate_id, seq");
-    if (limit) jb_printf(&q, " LIMIT %zu", limit);
-    jb_str(&q, " FORMAT RowBinary");
-    if (run_query(s, &q, &resp, "event_scan") != 0) {
-        jb_free(&resp);
-        return -1;
-    }
-    int rc = chevents_deliver(&resp, cb, ud);
-    jb_free(&resp);
     return rc;
 }
 
@@ -103,7 +36,7 @@ int chevents_count(es_store *base, const char *tenant_id, const char *aggregate_
     /* distinct (tenant, aggregate, seq): unmerged repeated rows count once */
     jb_str(&q, "SELECT toUInt64(uniqExact(tenant_id, aggregate_id, seq)) FROM ");
     chsql_table(&q, s->conn.database, "events");
-    scan_filter(&q, s, tenant_id, aggregate_type, since_ms);
+    chscan_filter(&q, s, tenant_id, aggregate_type, since_ms);
     jb_str(&q, " FORMAT RowBinary");
     if (run_query(s, &q, &resp, "event_count") != 0) {
         jb_free(&resp);

@@ -85,29 +85,40 @@ uint8_t chrows_u8(ch_rows *r)
     return *r->p++;
 }
 
-char *chrows_str(ch_rows *r)
+const char *chrows_span(ch_rows *r, size_t *len)
 {
-    uint64_t len = 0;
+    uint64_t n = 0;
+    *len = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (r->p >= r->end) {
             r->err = 1;
             return NULL;
         }
         unsigned char c = *r->p++;
-        len |= (uint64_t)(c & 0x7f) << shift;
+        n |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) break;
     }
-    if ((uint64_t)(r->end - r->p) < len) {
+    if ((uint64_t)(r->end - r->p) < n) {
         r->err = 1;
         return NULL;
     }
+    const char *s = (const char *)r->p;
+    r->p += n;
+    *len = (size_t)n;
+    return s;
+}
+
+char *chrows_str(ch_rows *r)
+{
+    size_t len;
+    const char *span = chrows_span(r, &len);
+    if (!span) return NULL;
     char *s = malloc(len + 1);
     if (!s) {
         r->err = 1;
         return NULL;
     }
-    memcpy(s, r->p, len);
+    memcpy(s, span, len);
     s[len] = '\0';
-    r->p += len;
     return s;
 }

@@ -32,6 +32,7 @@ static void ch_close(es_store *base)
 {
     ch_store *s = to_ch(base);
     chwriter_free(s->writer);
+    chscan_free(s->scan);
     chevents_cache_free(s->events);
     free(s->index_epoch);
     for (size_t i = 0; i < s->n_known; i++) free(s->known_tables[i]);
@@ -128,11 +129,16 @@ es_store *clickhouse_store_open_opts(const char *url, const clickhouse_options *
         goto fail;
     }
     s->events = chevents_cache_new();
-    if (!s->events) goto fail;
+    s->scan = chscan_new(&s->conn);
+    if (!s->events || !s->scan) {
+        diag_set(DIAG_INTERNAL, "out of memory opening the clickhouse store");
+        goto fail;
+    }
     s->writer = chwriter_new(&s->conn, &s->opt);
     if (!s->writer) goto fail;
     return &s->base;
 fail:
+    chscan_free(s->scan);
     chevents_cache_free(s->events);
     chhttp_conn_free(&s->conn);
 fail_conn:

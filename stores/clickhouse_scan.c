@@ -1,0 +1,457 @@
+/* clickhouse_scan.c: the replay's ordered scan of the event log
+ * (event_scan, store.h) in bounded key ranges, sorted here, with the next
+ * page fetched while the caller folds the current one.
+ *
+ * ClickHouse 18.16 cannot read a MergeTree in key order: an ORDER BY …
+ * LIMIT page after a cursor reads and sorts every row after it, so paging
+ * through the log that way is quadratic. Instead a scan first lists the
+ * aggregates after the cursor with their row counts (the plan: one GROUP BY
+ * over the key columns, kept for the calls that follow), then reads each
+ * page as the key range (cursor, the aggregate where the counts reach
+ * `limit`] without ORDER BY: the primary key limits the read to the range's
+ * granules and the rows are sorted here by (tenant_id, aggregate_id, seq),
+ * rows repeated by a retried insert (not yet merged by the
+ * ReplacingMergeTree) delivered once, as event_read does. Past the plan's
+ * last aggregate the range is open, so aggregates created after the plan
+ * are read as well; a range that yields fewer rows than planned (repeats
+ * counted by the plan) is followed by the next one in the same call. At
+ * most `limit` events are delivered: the rest of the aggregate the page
+ * ends in is the caller's event_read.
+ *
+ * Prefetch: once a page is fetched, the range the next call will ask for
+ * (after the aggregate that page ends in) is fetched on a thread of its own
+ * (its own curl handle) while the caller folds; the next call takes it when
+ * its range is the same query, else drops it. A prefetched page is a read
+ * taken a little earlier, as every page is: events appended after the scan
+ * passed an aggregate are folded by the replay's catch-up.
+ *
+ * Memory: the plan holds one entry per aggregate in scope; a page holds one
+ * range's rows (about `limit` events), twice while the next is prefetched. */
+#include "clickhouse_internal.h"
+
+#include "../engine/diag.h"
+#include "../engine/event.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One aggregate of the plan. */
+typedef struct plan_agg {
+    char *tenant, *agg;
+    uint64_t rows;
+} plan_agg;
+
+struct chscan {
+    pthread_mutex_t lock; /* one scan call at a time */
+    const ch_conn *conn;
+    /* the plan: the aggregates of `filter` strictly after (from_tenant,
+     * from_agg), in key order */
+    char *filter;
+    char *from_tenant, *from_agg;
+    plan_agg *aggs;
+    size_t n;
+    /* the page being prefetched */
+    pthread_t thread;
+    int running;
+    char *pf_sql;
+    json_buf pf_resp;
+    int pf_rc;
+};
+
+/* A row of a fetched page: where it starts and its sort key. */
+typedef struct row_ref {
+    const unsigned char *at;
+    const char *tenant, *agg;
+    size_t tenant_len, agg_len;
+    uint64_t seq;
+} row_ref;
+
+chscan *chscan_new(const ch_conn *conn)
+{
+    chscan *sc = calloc(1, sizeof *sc);
+    if (!sc) return NULL;
+    pthread_mutex_init(&sc->lock, NULL);
+    sc->conn = conn;
+    jb_init(&sc->pf_resp);
+    return sc;
+}
+
+/* Waits for the prefetch thread, if any, and forgets its page. */
+static void prefetch_drop(chscan *sc)
+{
+    if (sc->running) pthread_join(sc->thread, NULL);
+    sc->running = 0;
+    free(sc->pf_sql);
+    sc->pf_sql = NULL;
+    jb_free(&sc->pf_resp);
+}
+
+static void plan_clear(chscan *sc)
+{
+    for (size_t i = 0; i < sc->n; i++) {
+        free(sc->aggs[i].tenant);
+        free(sc->aggs[i].agg);
+    }
+    free(sc->aggs);
+    free(sc->filter);
+    free(sc->from_tenant);
+    free(sc->from_agg);
+    sc->aggs = NULL;
+    sc->n = 0;
+    sc->filter = sc->from_tenant = sc->from_agg = NULL;
+}
+
+void chscan_free(chscan *sc)
+{
+    if (!sc) return;
+    prefetch_drop(sc);
+    plan_clear(sc);
+    pthread_mutex_destroy(&sc->lock);
+    free(sc);
+}
+
+void chscan_filter(json_buf *q, const ch_store *s, const char *tenant_id,
+                   const char *aggregate_type, int64_t since_ms)
+{
+    jb_str(q, " WHERE aggregate_type = ");
+    chsql_quote(q, aggregate_type);
+    if (tenant_id) {
+        jb_str(q, " AND tenant_id = ");
+        chsql_quote(q, tenant_id);
+    }
+    if (since_ms <= 0) return;
+    jb_str(q, " AND (tenant_id, aggregate_id) IN (SELECT tenant_id, aggregate_id FROM ");
+    chsql_table(q, s->conn.database, "events");
+    jb_str(q, " WHERE aggregate_type = ");
+    chsql_quote(q, aggregate_type);
+    if (tenant_id) {
+        jb_str(q, " AND tenant_id = ");
+        chsql_quote(q, tenant_id);
+    }
+    jb_printf(q, " AND created_at >= %lld)", (long long)since_ms);
+}
+
+/* (t1, a1) <=> (t2, a2), bytewise as ClickHouse compares strings. */
+static int key_cmp(const char *t1, const char *a1, const char *t2, const char *a2)
+{
+    int c = strcmp(t1, t2);
+    return c ? c : strcmp(a1, a2);
+}
+
+/* Appends the bound "strictly after (t, a)" (nothing when both are ""). */
+static void after_bound(json_buf *q, const char *t, const char *a)
+{
+    if (!*t && !*a) return;
+    jb_str(q, " AND (tenant_id > ");
+    chsql_quote(q, t);
+    jb_str(q, " OR (tenant_id = ");
+    chsql_quote(q, t);
+    jb_str(q, " AND aggregate_id > ");
+    chsql_quote(q, a);
+    jb_str(q, "))");
+}
+
+/* Runs `sql` into `resp`. 0 or -1 with a diag. */
+static int fetch(const ch_conn *conn, const char *sql, json_buf *resp)
+{
+    if (chhttp_query(conn, 0, sql, NULL, 0, resp) == 0) return 0;
+    diag_prefix("event_scan");
+    return -1;
+}
+
+/* Lists the aggregates of `filter` after (t, a) into the plan. 0 or -1. */
+static int plan_build(chscan *sc, const ch_store *s, const char *filter, const char *t,
+                      const char *a)
+{
+    plan_clear(sc);
+    sc->filter = strdup(filter);
+    sc->from_tenant = strdup(t);
+    sc->from_agg = strdup(a);
+    json_buf q, resp;
+    jb_init(&q);
+    jb_init(&resp);
+    jb_str(&q, "SELECT tenant_id, aggregate_id, count() FROM ");
+    chsql_table(&q, s->conn.database, "events");
+    jb_str(&q, filter);
+    after_bound(&q, t, a);
+    jb_str(&q, " GROUP BY tenant_id, aggregate_id ORDER BY tenant_id, aggregate_id"
+               " FORMAT RowBinary");
+    int rc = -1;
+    if (q.oom || !sc->filter || !sc->from_tenant || !sc->from_agg) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        goto out;
+    }
+    if (fetch(sc->conn, q.data, &resp) != 0) goto out;
+    ch_rows r;
+    size_t cap = 0;
+    chrows_init(&r, &resp);
+    while (chrows_more(&r)) {
+        if (sc->n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            plan_agg *grown = realloc(sc->aggs, cap * sizeof *grown);
+            if (!grown) {
+                diag_set(DIAG_INTERNAL, "out of memory");
+                goto out;
+            }
+            sc->aggs = grown;
+        }
+        plan_agg *p = &sc->aggs[sc->n];
+        p->tenant = chrows_str(&r);
+        p->agg = chrows_str(&r);
+        p->rows = chrows_u64(&r);
+        if (r.err) {
+            free(p->tenant);
+            free(p->agg);
+            diag_set(DIAG_BACKEND, "clickhouse: bad answer planning the event scan");
+            goto out;
+        }
+        sc->n++;
+    }
+    rc = 0;
+out:
+    if (rc != 0) plan_clear(sc);
+    jb_free(&q);
+    jb_free(&resp);
+    return rc;
+}
+
+/* Index of the first plan entry strictly after (t, a). */
+static size_t plan_after(const chscan *sc, const char *t, const char *a)
+{
+    size_t lo = 0, hi = sc->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (key_cmp(sc->aggs[mid].tenant, sc->aggs[mid].agg, t, a) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The page from plan entry i after (t, a): its query (malloc'd) and the
+ * index of its last aggregate (sc->n: open range, every aggregate after). */
+static char *range_sql(const chscan *sc, const ch_store *s, const char *t, const char *a,
+                       size_t i, size_t limit, size_t *last)
+{
+    uint64_t sum = 0;
+    size_t j = sc->n;
+    for (size_t k = i; limit && k < sc->n; k++) {
+        sum += sc->aggs[k].rows;
+        if (sum >= limit) {
+            j = k;
+            break;
+        }
+    }
+    *last = j;
+    json_buf q;
+    jb_init(&q);
+    jb_str(&q, "SELECT " CHEVENTS_COLUMNS " FROM ");
+    chsql_table(&q, s->conn.database, "events");
+    jb_str(&q, sc->filter);
+    after_bound(&q, t, a);
+    if (j < sc->n) {
+        jb_str(&q, " AND (tenant_id < ");
+        chsql_quote(&q, sc->aggs[j].tenant);
+        jb_str(&q, " OR (tenant_id = ");
+        chsql_quote(&q, sc->aggs[j].tenant);
+        jb_str(&q, " AND aggregate_id <= ");
+        chsql_quote(&q, sc->aggs[j].agg);
+        jb_str(&q, "))");
+    }
+    jb_str(&q, " FORMAT RowBinary");
+    char *sql = jb_take(&q);
+    if (!sql) diag_set(DIAG_INTERNAL, "out of memory");
+    return sql;
+}
+
+static void *prefetch_main(void *arg)
+{
+    chscan *sc = arg;
+    sc->pf_rc = chhttp_query(sc->conn, 0, sc->pf_sql, NULL, 0, &sc->pf_resp);
+    return NULL;
+}
+
+/* Starts fetching `sql` (taken) on the prefetch thread; on failure to
+ * start, nothing is prefetched. */
+static void prefetch_start(chscan *sc, char *sql)
+{
+    prefetch_drop(sc);
+    sc->pf_sql = sql;
+    jb_init(&sc->pf_resp);
+    if (pthread_create(&sc->thread, NULL, prefetch_main, sc) == 0) {
+        sc->running = 1;
+        return;
+    }
+    free(sc->pf_sql);
+    sc->pf_sql = NULL;
+}
+
+/* Fetches `sql` into `resp`: the prefetched page when it is that query and
+ * succeeded, else a query now. */
+static int take_or_fetch(chscan *sc, const char *sql, json_buf *resp)
+{
+    if (sc->pf_sql && strcmp(sc->pf_sql, sql) == 0) {
+        pthread_join(sc->thread, NULL);
+        sc->running = 0;
+        if (sc->pf_rc == 0) {
+            *resp = sc->pf_resp;
+            jb_init(&sc->pf_resp);
+            free(sc->pf_sql);
+            sc->pf_sql = NULL;
+            return 0;
+        }
+    }
+    prefetch_drop(sc);
+    return fetch(sc->conn, sql, resp);
+}
+
+static int row_cmp(const void *x, const void *y)
+{
+    const row_ref *a = x, *b = y;
+    size_t n = a->tenant_len < b->tenant_len ? a->tenant_len : b->tenant_len;
+    int c = memcmp(a->tenant, b->tenant, n);
+    if (c == 0 && a->tenant_len != b->tenant_len) c = a->tenant_len < b->tenant_len ? -1 : 1;
+    if (c) return c;
+    n = a->agg_len < b->agg_len ? a->agg_len : b->agg_len;
+    c = memcmp(a->agg, b->agg, n);
+    if (c == 0 && a->agg_len != b->agg_len) c = a->agg_len < b->agg_len ? -1 : 1;
+    if (c) return c;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Indexes the rows of a page response by sort key, sorted, repeats
+ * removed. 0 (*rows malloc'd, *n) or -1 with a diag. */
+static int page_index(const json_buf *resp, row_ref **rows, size_t *n)
+{
+    ch_rows r;
+    size_t cap = 0, len;
+    *rows = NULL;
+    *n = 0;
+    chrows_init(&r, resp);
+    while (chrows_more(&r)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            row_ref *grown = realloc(*rows, cap * sizeof *grown);
+            if (!grown) {
+                diag_set(DIAG_INTERNAL, "out of memory");
+                return -1;
+            }
+            *rows = grown;
+        }
+        row_ref *x = &(*rows)[*n];
+        x->at = r.p;
+        chrows_span(&r, &len); /* id */
+        x->tenant = chrows_span(&r, &x->tenant_len);
+        chrows_span(&r, &len); /* aggregate_type */
+        x->agg = chrows_span(&r, &x->agg_len);
+        x->seq = chrows_u64(&r);
+        chrows_span(&r, &len); /* type */
+        chrows_span(&r, &len); /* version */
+        chrows_u64(&r);        /* occurred_at */
+        chrows_u64(&r);        /* created_at */
+        for (int i = 0; i < 3; i++) chrows_span(&r, &len); /* idempotency, data, metadata */
+        if (r.err) {
+            diag_set(DIAG_BACKEND, "clickhouse: bad answer reading events");
+            return -1;
+        }
+        (*n)++;
+    }
+    if (*n > 1) qsort(*rows, *n, sizeof **rows, row_cmp);
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (kept == 0 || row_cmp(&(*rows)[kept - 1], &(*rows)[i]) != 0) (*rows)[kept++] = (*rows)[i];
+    *n = kept;
+    return 0;
+}
+
+/* Delivers the indexed rows in order while *delivered < limit (0: all) and
+ * cb goes on. 0 (*stopped set when cb stopped) or -1 with a diag. */
+static int page_deliver(const json_buf *resp, const row_ref *rows, size_t n, size_t limit,
+                        size_t *delivered, int *stopped, es_event_cb cb, void *ud)
+{
+    ch_rows r;
+    chrows_init(&r, resp);
+    for (size_t i = 0; i < n && (!limit || *delivered < limit); i++) {
+        es_event ev;
+        r.p = rows[i].at;
+        if (chevents_decode(&r, &ev) != 0) return -1;
+        (*delivered)++;
+        int stop = cb(ud, &ev) != 0;
+        event_clear(&ev);
+        if (stop) {
+            *stopped = 1;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* The scan under sc->lock: see chevents_scan. */
+static int scan_locked(ch_store *s, chscan *sc, const char *filter, const char *at,
+                       const char *aa, size_t limit, es_event_cb cb, void *ud)
+{
+    if (!sc->filter || strcmp(sc->filter, filter) != 0 ||
+        key_cmp(at, aa, sc->from_tenant, sc->from_agg) < 0 ||
+        plan_after(sc, at, aa) == sc->n) {
+        prefetch_drop(sc);
+        if (plan_build(sc, s, filter, at, aa) != 0) return -1;
+    }
+    size_t i = plan_after(sc, at, aa), delivered = 0;
+    const char *t = at, *a = aa;
+    for (;;) {
+        size_t last;
+        char *sql = range_sql(sc, s, t, a, i, limit ? limit - delivered : 0, &last);
+        if (!sql) return -1;
+        json_buf resp;
+        jb_init(&resp);
+        int rc = take_or_fetch(sc, sql, &resp);
+        free(sql);
+        if (rc != 0) {
+            jb_free(&resp);
+            return -1;
+        }
+        /* the next call most likely continues after this page's last aggregate */
+        if (limit && last < sc->n) {
+            size_t next_last;
+            char *next = range_sql(sc, s, sc->aggs[last].tenant, sc->aggs[last].agg, last + 1,
+                                   limit, &next_last);
+            if (next) prefetch_start(sc, next);
+        }
+        row_ref *rows;
+        size_t n;
+        int stopped = 0;
+        rc = page_index(&resp, &rows, &n);
+        if (rc == 0) rc = page_deliver(&resp, rows, n, limit, &delivered, &stopped, cb, ud);
+        free(rows);
+        jb_free(&resp);
+        if (rc != 0 || stopped || last == sc->n || (limit && delivered >= limit)) return rc;
+        t = sc->aggs[last].tenant;
+        a = sc->aggs[last].agg;
+        i = last + 1;
+    }
+}
+
+int chevents_scan(es_store *base, const char *tenant_id, const char *aggregate_type,
+                  const char *after_tenant, const char *after_aggregate,
+                  int64_t since_ms, size_t limit, es_event_cb cb, void *ud)
+{
+    ch_store *s = (ch_store *)base;
+    const char *at = after_tenant ? after_tenant : "";
+    const char *aa = after_aggregate ? after_aggregate : "";
+    if (tenant_id && *at && strcmp(at, tenant_id) != 0) return 0; /* past the only tenant */
+    if (chwriter_sync(s->writer, "events", s->opt.commit_timeout_ms) != 0) return -1;
+    json_buf filter;
+    jb_init(&filter);
+    chscan_filter(&filter, s, tenant_id, aggregate_type, since_ms);
+    if (filter.oom) {
+        jb_free(&filter);
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    pthread_mutex_lock(&s->scan->lock);
+    int rc = scan_locked(s, s->scan, filter.data, at, aa, limit, cb, ud);
+    pthread_mutex_unlock(&s->scan->lock);
+    jb_free(&filter);
+    return rc;
+}
