@@ -1,8 +1,11 @@
 /* replay.c: the replay driver (see replay.h): describe the projection,
  * scan the log in ordered pages, fold per aggregate with its own Lua host
- * (reactor jobs dropped), write each page and its checkpoint in one unit,
- * then pause the fold, catch the shadow up and swap it in. */
+ * (reactor jobs dropped), write each page and its checkpoint in one unit
+ * (behind the scan on a writer thread, replay_writer.c, when they go to
+ * another store than the one scanned), then pause the fold, catch the
+ * shadow up and swap it in. */
 #include "replay.h"
+#include "replay_writer.h"
 #include "engine_internal.h"
 #include "clock.h"
 #include "diag.h"
@@ -44,6 +47,7 @@ typedef struct replay {
 
     replay_write *writes;
     size_t n_writes, cap_writes;
+    replay_writer *writer; /* pages written behind, NULL: written in line */
 
     int64_t done, total, run_events, started;
     replay_result *out;
@@ -137,14 +141,19 @@ oom:
     return -1;
 }
 
+static void writes_free(replay_write *writes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(writes[i].tenant_id);
+        free(writes[i].key);
+        free(writes[i].json);
+        free(writes[i].aggregate_id);
+    }
+}
+
 static void writes_clear(replay *r)
 {
-    for (size_t i = 0; i < r->n_writes; i++) {
-        free(r->writes[i].tenant_id);
-        free(r->writes[i].key);
-        free(r->writes[i].json);
-        free(r->writes[i].aggregate_id);
-    }
+    writes_free(r->writes, r->n_writes);
     r->n_writes = 0;
 }
 
@@ -285,21 +294,22 @@ fail:
 
 /* ---- writing pages ---- */
 
-static es_store *target_store(replay *r)
+static es_store *target_store(const replay *r)
 {
     return r->is_map ? r->b->records : r->b->folds;
 }
 
-/* Writes the pending rows (and the checkpoint when cp is given, NULL
- * deleting it) as one unit of work. */
-static int replay_commit(replay *r, const es_replay_checkpoint *cp, int with_cp)
+/* Writes `writes` (and the checkpoint when with_cp, cp NULL deleting it)
+ * as one unit of work. */
+static int replay_commit(const replay *r, const replay_write *writes, size_t n,
+                         const es_replay_checkpoint *cp, int with_cp)
 {
     es_store *s = target_store(r);
     int64_t now = clock_now_ms();
     if (s->ops->tx_begin && s->ops->tx_begin(s) != 0) return -1;
     int rc = 0;
-    for (size_t i = 0; i < r->n_writes && rc == 0; i++) {
-        replay_write *w = &r->writes[i];
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const replay_write *w = &writes[i];
         rc = r->is_map ? s->ops->record_append(s, w->tenant_id, r->table, w->key,
                                                w->aggregate_id, w->json, now)
                        : s->ops->fold_put(s, w->tenant_id, r->shadow, w->key, w->json,
@@ -311,8 +321,60 @@ static int replay_commit(replay *r, const es_replay_checkpoint *cp, int with_cp)
         if (s->ops->tx_rollback) s->ops->tx_rollback(s);
         return -1;
     }
-    writes_clear(r);
     return s->ops->tx_commit ? s->ops->tx_commit(s) : 0;
+}
+
+/* A page handed to the writer: its rows and a copy of its checkpoint. */
+typedef struct page_unit {
+    replay_write *writes;
+    size_t n;
+    es_replay_checkpoint cp;
+    int with_cp;
+} page_unit;
+
+static int page_unit_run(void *ud, void *unit)
+{
+    page_unit *u = unit;
+    return replay_commit(ud, u->writes, u->n, &u->cp, u->with_cp);
+}
+
+static void page_unit_free(void *unit)
+{
+    page_unit *u = unit;
+    writes_free(u->writes, u->n);
+    free(u->writes);
+    store_replay_checkpoint_clear(&u->cp);
+    free(u);
+}
+
+/* Writes the pending rows with the checkpoint `cp` (when with_cp): in line,
+ * or handed to the writer thread. */
+static int replay_page_write(replay *r, const es_replay_checkpoint *cp, int with_cp)
+{
+    if (!r->writer) {
+        if (replay_commit(r, r->writes, r->n_writes, cp, with_cp) != 0) return -1;
+        writes_clear(r);
+        return 0;
+    }
+    page_unit *u = calloc(1, sizeof *u);
+    if (!u) goto oom;
+    u->writes = r->writes;
+    u->n = r->n_writes;
+    r->writes = NULL;
+    r->n_writes = r->cap_writes = 0;
+    u->with_cp = with_cp;
+    u->cp = *cp;
+    u->cp.tenant_id = strdup(cp->tenant_id ? cp->tenant_id : "");
+    u->cp.after_tenant = strdup(cp->after_tenant ? cp->after_tenant : "");
+    u->cp.after_aggregate = strdup(cp->after_aggregate ? cp->after_aggregate : "");
+    if (!u->cp.tenant_id || !u->cp.after_tenant || !u->cp.after_aggregate) {
+        page_unit_free(u);
+        goto oom;
+    }
+    return replay_writer_submit(r->writer, u);
+oom:
+    diag_set(DIAG_INTERNAL, "out of memory in replay");
+    return -1;
 }
 
 static int report(replay *r, const char *phase)
@@ -361,7 +423,7 @@ static int replay_scan(replay *r, es_replay_checkpoint *cp)
                 cp->after_tenant = strdup(r->cur_tenant);
                 cp->after_aggregate = strdup(r->cur_agg);
             }
-            if (replay_commit(r, cp, !r->opt->aggregate_id) != 0) return -1;
+            if (replay_page_write(r, cp, !r->opt->aggregate_id) != 0) return -1;
         }
         if (report(r, "scan") != 0) {
             diag_set(DIAG_INVALID, "replay interrupted (the checkpoint is kept)");
@@ -408,69 +470,103 @@ static int wait_quiet(replay *r)
     }
 }
 
-typedef struct live_row {
+typedef struct fold_row {
     char *tenant_id, *key;
     int64_t last_seq;
-} live_row;
+} fold_row;
 
-typedef struct live_rows {
-    live_row *items;
+/* The rows of a fold table (only_key's alone when set); oom when one was
+ * lost. */
+typedef struct fold_rows {
+    fold_row *items;
     size_t n, cap;
     const char *only_key;
-} live_rows;
+    int oom;
+} fold_rows;
 
-static int collect_live(void *ud, const char *tenant_id, const char *key,
-                        const char *state_json, int64_t last_seq)
+/* (tenant, key) order, as fold_scan returns rows. */
+static int row_cmp(const fold_row *a, const fold_row *b)
+{
+    int c = strcmp(a->tenant_id, b->tenant_id);
+    return c ? c : strcmp(a->key, b->key);
+}
+
+static int collect_row(void *ud, const char *tenant_id, const char *key,
+                       const char *state_json, int64_t last_seq)
 {
     (void)state_json;
-    live_rows *l = ud;
+    fold_rows *l = ud;
     if (l->only_key && strcmp(l->only_key, key) != 0) return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        live_row *items = realloc(l->items, cap * sizeof *items);
-        if (!items) return 1;
+        fold_row *items = realloc(l->items, cap * sizeof *items);
+        if (!items) return l->oom = 1;
         l->items = items;
         l->cap = cap;
     }
-    l->items[l->n].tenant_id = strdup(tenant_id);
-    l->items[l->n].key = strdup(key);
-    l->items[l->n].last_seq = last_seq;
+    fold_row *row = &l->items[l->n];
+    row->tenant_id = strdup(tenant_id);
+    row->key = strdup(key);
+    row->last_seq = last_seq;
     l->n++;
-    return 0;
+    if (!row->tenant_id || !row->key) l->oom = 1;
+    return l->oom;
+}
+
+static void fold_rows_free(fold_rows *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].tenant_id);
+        free(l->items[i].key);
+    }
+    free(l->items);
 }
 
 /* Folds into the shadow what the live fold applied after the scan passed
- * each aggregate (live last_seq ahead of the shadow's). */
+ * each aggregate (live last_seq ahead of the shadow's). Both tables are
+ * scanned once (each ordered by tenant and key) and merged; a shadow state
+ * is read only for the rows caught up. */
 static int catch_up(replay *r, int only_shadowed)
 {
     es_store *f = r->b->folds;
-    live_rows live = {.only_key = r->opt->aggregate_id};
-    int rc = f->ops->fold_scan(f, r->opt->tenant_id, r->table, collect_live, &live);
+    fold_rows live = {.only_key = r->opt->aggregate_id};
+    fold_rows shadow = {.only_key = r->opt->aggregate_id};
+    int rc = f->ops->fold_scan(f, r->opt->tenant_id, r->table, collect_row, &live);
+    if (rc == 0) rc = f->ops->fold_scan(f, r->opt->tenant_id, r->shadow, collect_row, &shadow);
+    if (rc == 0 && (live.oom || shadow.oom)) {
+        diag_set(DIAG_INTERNAL, "out of memory in replay");
+        rc = -1;
+    }
+    size_t j = 0;
     for (size_t i = 0; rc == 0 && i < live.n; i++) {
-        live_row *row = &live.items[i];
+        fold_row *row = &live.items[i];
+        int c = 1;
+        while (j < shadow.n &&
+               (c = row_cmp(&shadow.items[j], row)) < 0)
+            j++;
+        int shadowed = j < shadow.n && c == 0;
+        if ((!shadowed && only_shadowed) ||
+            (shadowed && row->last_seq <= shadow.items[j].last_seq))
+            continue;
         char *state = NULL;
         int64_t shadow_seq = 0;
-        int got = f->ops->fold_get(f, row->tenant_id, r->shadow, row->key, &state, &shadow_seq);
-        if (got < 0) {
+        if (shadowed &&
+            f->ops->fold_get(f, row->tenant_id, r->shadow, row->key, &state, &shadow_seq) < 0) {
             rc = -1;
-        } else if (row->last_seq > shadow_seq && !(got == 1 && only_shadowed)) {
-            rc = set_current(r, row->tenant_id, row->key);
-            r->cur_last_seq = shadow_seq;
-            if (rc == 0)
-                rc = r->b->events->ops->event_read(r->b->events, row->tenant_id,
-                                                   r->aggregate_type, row->key, shadow_seq, 0,
-                                                   replay_on_event, r);
-            if (rc == 0 && r->failed) rc = -1;
-            if (rc == 0) rc = replay_flush_from(r, state);
-            r->out->caught_up++;
+            break;
         }
+        rc = set_current(r, row->tenant_id, row->key);
+        r->cur_last_seq = shadow_seq;
+        if (rc == 0)
+            rc = r->b->events->ops->event_read(r->b->events, row->tenant_id, r->aggregate_type,
+                                               row->key, shadow_seq, 0, replay_on_event, r);
+        if (rc == 0 && r->failed) rc = -1;
+        if (rc == 0) rc = replay_flush_from(r, state);
+        r->out->caught_up++;
         free(state);
     }
-    for (size_t i = 0; i < live.n; i++) {
-        free(live.items[i].tenant_id);
-        free(live.items[i].key);
-    }
-    free(live.items);
+    fold_rows_free(&live);
+    fold_rows_free(&shadow);
     return rc;
 }
 
@@ -617,7 +713,14 @@ int engine_replay(es_engine *e, const replay_options *opt_in, replay_result *out
                                       opt.since_ms, &r.total) != 0)
         goto out;
     if (opt.dry_run) r.done = 0;
-    if (replay_scan(&r, &cp) != 0) goto out;
+    /* pages are written behind the scan when they go to another store than
+     * the one scanned (one store may not serve a read and a write unit at
+     * once) */
+    if (!opt.dry_run && target_store(&r) != r.b->events) {
+        r.writer = replay_writer_new(page_unit_run, page_unit_free, &r);
+        if (!r.writer) goto out;
+    }
+    if (replay_scan(&r, &cp) != 0 || (r.writer && replay_writer_drain(r.writer) != 0)) goto out;
     if (!opt.dry_run && !r.is_map && replay_swap(&r, &cp) != 0) goto out;
     if (!opt.dry_run && r.is_map &&
         target_store(&r)->ops->replay_checkpoint_put(target_store(&r), opt.pipeline,
@@ -627,6 +730,7 @@ int engine_replay(es_engine *e, const replay_options *opt_in, replay_result *out
     rc = 0;
     report(&r, "done");
 out:
+    replay_writer_free(r.writer);
     writes_clear(&r);
     free(r.writes);
     for (size_t i = 0; i < r.n; i++) event_clear(&r.buf[i]);
