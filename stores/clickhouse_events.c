@@ -603,37 +603,51 @@ int chevents_read(es_store *base, const char *tenant_id, const char *aggregate_t
     return rc;
 }
 
-int chevents_decode(ch_rows *r, es_event *ev)
+int chevents_decode(ch_rows *r, es_event *ev, json_buf *scratch)
 {
+    /* each String column copied NUL-terminated into scratch; pointers set
+     * once it stops growing */
+    char **fields[] = {&ev->id, &ev->tenant_id, &ev->aggregate_type, &ev->aggregate_id,
+                       &ev->type, &ev->version, &ev->idempotency_key, &ev->data_json,
+                       &ev->metadata_json};
+    size_t at[sizeof fields / sizeof *fields], len, f = 0;
     memset(ev, 0, sizeof *ev);
-    ev->id = chrows_str(r);
-    ev->tenant_id = chrows_str(r);
-    ev->aggregate_type = chrows_str(r);
-    ev->aggregate_id = chrows_str(r);
-    ev->seq = (int64_t)chrows_u64(r);
-    ev->type = chrows_str(r);
-    ev->version = chrows_str(r);
-    ev->occurred_at = (int64_t)chrows_u64(r);
-    ev->created_at = (int64_t)chrows_u64(r);
-    ev->idempotency_key = chrows_str(r);
-    ev->data_json = chrows_str(r);
-    ev->metadata_json = chrows_str(r);
-    if (!r->err) return 0;
-    event_clear(ev);
-    diag_set(DIAG_BACKEND, "clickhouse: bad answer reading events");
-    return -1;
+    jb_reset(scratch);
+    for (int col = 0; col < 12 && !r->err; col++) {
+        if (col == 4 || col == 7 || col == 8) {
+            uint64_t v = chrows_u64(r);
+            if (col == 4) ev->seq = (int64_t)v;
+            else if (col == 7) ev->occurred_at = (int64_t)v;
+            else ev->created_at = (int64_t)v;
+            continue;
+        }
+        const char *span = chrows_span(r, &len);
+        at[f++] = scratch->len;
+        if (span) jb_raw(scratch, span, len);
+        jb_raw(scratch, "", 1);
+    }
+    if (r->err || scratch->oom) {
+        memset(ev, 0, sizeof *ev);
+        diag_set(r->err ? DIAG_BACKEND : DIAG_INTERNAL,
+                 r->err ? "clickhouse: bad answer reading events" : "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < f; i++) *fields[i] = scratch->data + at[i];
+    return 0;
 }
 
 int chevents_deliver(const json_buf *resp, es_event_cb cb, void *ud)
 {
     ch_rows r;
+    json_buf scratch;
+    jb_init(&scratch);
     chrows_init(&r, resp);
-    while (chrows_more(&r)) {
+    int rc = 0;
+    while (rc == 0 && chrows_more(&r)) {
         es_event ev;
-        if (chevents_decode(&r, &ev) != 0) return -1;
-        int stop = cb(ud, &ev) != 0;
-        event_clear(&ev);
-        if (stop) break;
+        rc = chevents_decode(&r, &ev, &scratch);
+        if (rc == 0 && cb(ud, &ev) != 0) break;
     }
-    return 0;
+    jb_free(&scratch);
+    return rc;
 }

@@ -172,10 +172,11 @@ int chevents_read(es_store *s, const char *tenant_id, const char *aggregate_type
     "id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"         \
     " occurred_at, created_at, idempotency_key, data, metadata"
 
-/* Decodes one RowBinary row of CHEVENTS_COLUMNS at r into ev (owned
- * strings; event_clear frees them). 0, or -1 with DIAG_BACKEND on a
- * truncated row (ev then holds nothing). */
-int chevents_decode(ch_rows *r, es_event *ev);
+/* Decodes one RowBinary row of CHEVENTS_COLUMNS at r into ev, its strings
+ * copied into `scratch` (reset first): ev is valid until scratch changes
+ * and is never cleared. 0, or -1 with DIAG_BACKEND on a truncated row
+ * (DIAG_INTERNAL on OOM). */
+int chevents_decode(ch_rows *r, es_event *ev, json_buf *scratch);
 
 /* Decodes a RowBinary answer of CHEVENTS_COLUMNS rows and calls cb per
  * event until it returns nonzero. 0, or -1 with DIAG_BACKEND on a

@@ -30,7 +30,6 @@
 #include "clickhouse_internal.h"
 
 #include "../engine/diag.h"
-#include "../engine/event.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -371,20 +370,23 @@ static int page_deliver(const json_buf *resp, const row_ref *rows, size_t n, siz
                         size_t *delivered, int *stopped, es_event_cb cb, void *ud)
 {
     ch_rows r;
+    json_buf scratch;
+    jb_init(&scratch);
     chrows_init(&r, resp);
-    for (size_t i = 0; i < n && (!limit || *delivered < limit); i++) {
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n && (!limit || *delivered < limit); i++) {
         es_event ev;
         r.p = rows[i].at;
-        if (chevents_decode(&r, &ev) != 0) return -1;
+        rc = chevents_decode(&r, &ev, &scratch);
+        if (rc != 0) break;
         (*delivered)++;
-        int stop = cb(ud, &ev) != 0;
-        event_clear(&ev);
-        if (stop) {
+        if (cb(ud, &ev) != 0) {
             *stopped = 1;
-            return 0;
+            break;
         }
     }
-    return 0;
+    jb_free(&scratch);
+    return rc;
 }
 
 /* The scan under sc->lock: see chevents_scan. */
