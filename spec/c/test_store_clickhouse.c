@@ -1,7 +1,7 @@
 /* test_store_clickhouse.c: the ClickHouse store against a private
  * clickhouse-server: the shared conformance suite, URL and schema SQL,
- * migration, batching across threads, hostile ids, an outage while rows are
- * buffered, and the writer's memory bound. */
+ * migration, batching across threads, hostile ids, the replay scan's pages,
+ * an outage while rows are buffered, and the writer's memory bound. */
 #include "testlib.h"
 
 #include "clickhouse_server.h"
@@ -48,6 +48,19 @@ static long long query_int(const char *url, const char *sql)
     jb_free(&out);
     chhttp_conn_free(&conn);
     return v;
+}
+
+/* Runs a statement that answers nothing. 0 or -1 (printed). */
+static int query_exec(const char *url, const char *sql)
+{
+    clickhouse_options opt;
+    clickhouse_options_default(&opt);
+    ch_conn conn;
+    if (chhttp_parse_url(url, &conn, &opt) != 0) return -1;
+    int rc = chhttp_query(&conn, 1, sql, NULL, 0, NULL);
+    if (rc != 0) fprintf(stderr, "query %s: %s\n", sql, diag_message());
+    chhttp_conn_free(&conn);
+    return rc;
 }
 
 static void test_conformance(void) { conformance_run(open_fresh, NULL); }
@@ -388,6 +401,109 @@ static void test_hostile_ids(void)
     s->ops->close(s);
 }
 
+/* ---- the replay scan: planned key-range pages ---- */
+
+#define SCAN_MAX 400
+
+typedef struct scan_log {
+    char keys[SCAN_MAX][32]; /* "tenant/aggregate/seq" in delivery order */
+    size_t n, page;          /* events delivered; of them in this call */
+    char tenant[8], agg[8];  /* the last event's aggregate and seq */
+    int64_t seq;
+} scan_log;
+
+static int scan_collect(void *ud, const es_event *ev)
+{
+    scan_log *l = ud;
+    if (l->n < SCAN_MAX)
+        snprintf(l->keys[l->n], sizeof l->keys[0], "%s/%s/%04lld", ev->tenant_id,
+                 ev->aggregate_id, (long long)ev->seq);
+    l->n++;
+    l->page++;
+    snprintf(l->tenant, sizeof l->tenant, "%s", ev->tenant_id);
+    snprintf(l->agg, sizeof l->agg, "%s", ev->aggregate_id);
+    l->seq = ev->seq;
+    return 0;
+}
+
+/* Appends n events to (tenant, type, agg) and adds their keys to `want`
+ * (when not NULL). */
+static void scan_append(es_store *s, const char *tenant, const char *type, const char *agg,
+                        int n, scan_log *want)
+{
+    char etype[] = "x", ver[] = "v", data[] = "{}";
+    for (int i = 0; i < n; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "%s-%s-%s-%d", tenant, type, agg, i);
+        es_event ev = {.id = id, .tenant_id = (char *)tenant, .aggregate_type = (char *)type,
+                       .aggregate_id = (char *)agg, .type = etype, .version = ver,
+                       .idempotency_key = id, .data_json = data, .metadata_json = data};
+        append_outcome o = 0;
+        CHECK_INT(s->ops->event_append(s, &ev, 1, 1000, &o), 0);
+        if (want && want->n < SCAN_MAX)
+            snprintf(want->keys[want->n++], sizeof want->keys[0], "%s/%s/%04lld", tenant, agg,
+                     (long long)ev.seq);
+    }
+}
+
+static int key_order(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Pages of 7 as the replay reads them (scan, then event_read for the rest
+ * of the aggregate a full page ends in), over two tenants, another
+ * aggregate type, rows repeated by a second insert and aggregates created
+ * after the first page (past the plan and inside a planned range): every
+ * event once, in (tenant, aggregate, seq) order. Then one unlimited scan. */
+static void test_scan_pages(void)
+{
+    char url[512];
+    fresh_url(url, sizeof url, NULL);
+    es_store *s = clickhouse_store_open(url);
+    CHECK(s != NULL);
+    if (!s) return;
+    static scan_log want, got;
+    memset(&want, 0, sizeof want);
+    memset(&got, 0, sizeof got);
+    const char *tenants[] = {"t1", "t2"};
+    for (int t = 0; t < 2; t++) {
+        for (int a = 0; a < 12; a++) {
+            char agg[8];
+            snprintf(agg, sizeof agg, "a%02d", a);
+            scan_append(s, tenants[t], "acct", agg, 1 + (a * 7 + t) % 13, &want);
+        }
+    }
+    scan_append(s, "t1", "other", "a03", 5, NULL);
+    CHECK(clickhouse_store_sync(s, 30000) == 0);
+    /* a retried insert, not merged yet: the rows of a04 twice */
+    CHECK_INT(query_exec(url, "INSERT INTO events SELECT * FROM events WHERE aggregate_id = 'a04'"),
+              0);
+    CHECK_INT(query_int(url, "SELECT count() FROM events WHERE aggregate_id = 'a04'"),
+              2 * ((1 + 28 % 13) + (1 + 29 % 13)));
+    char at[8] = "", aa[8] = "";
+    for (int page = 0; page < 200; page++) {
+        got.page = 0;
+        CHECK_INT(s->ops->event_scan(s, NULL, "acct", at, aa, 0, 7, scan_collect, &got), 0);
+        if (page == 0) { /* after the plan: one past it, one inside a range */
+            scan_append(s, "t2", "acct", "z9", 3, &want);
+            scan_append(s, "t2", "acct", "a055", 2, &want);
+        }
+        if (got.page < 7) break;
+        CHECK(got.page == 7);
+        CHECK_INT(s->ops->event_read(s, got.tenant, "acct", got.agg, got.seq, 0, scan_collect,
+                                     &got), 0);
+        snprintf(at, sizeof at, "%s", got.tenant);
+        snprintf(aa, sizeof aa, "%s", got.agg);
+    }
+    qsort(want.keys, want.n, sizeof want.keys[0], key_order);
+    CHECK_INT(got.n, want.n);
+    for (size_t i = 0; i < want.n && i < got.n; i++) CHECK_STR(got.keys[i], want.keys[i]);
+
+    memset(&got, 0, sizeof got);
+    CHECK_INT(s->ops->event_scan(s, NULL, "acct", NULL, NULL, 0, 0, scan_collect, &got), 0);
+    CHECK_INT(got.n, want.n);
+    for (size_t i = 0; i < want.n && i < got.n; i++) CHECK_STR(got.keys[i], want.keys[i]);
+    s->ops->close(s);
+}
+
 /* ---- outage while rows are buffered ---- */
 
 typedef struct sync_thread {
@@ -514,6 +630,7 @@ int main(void)
     RUN_TEST(test_batching);
     RUN_TEST(test_commit_async);
     RUN_TEST(test_hostile_ids);
+    RUN_TEST(test_scan_pages);
     RUN_TEST(test_outage);
     RUN_TEST(test_memory_bound);
     ch_server_destroy(&server);
