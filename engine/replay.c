@@ -9,6 +9,7 @@
 #include "engine_internal.h"
 #include "clock.h"
 #include "diag.h"
+#include "json_buf.h"
 #include "json_read.h"
 #include "log.h"
 
@@ -19,6 +20,8 @@
 #define REPLAY_PAGE_EVENTS 20000
 #define REPLAY_SAMPLE 20
 #define SHADOW_SUFFIX "__replay"
+#define EVENT_STRINGS 9
+#define NO_STRING ((size_t)-1)
 
 /* A write of one page: a shadow fold row or a map record. */
 typedef struct replay_write {
@@ -36,9 +39,12 @@ typedef struct replay {
     jv describe;
     const jv *types; /* event_types array, NULL = every event */
 
-    /* the aggregate being collected */
+    /* the aggregate being collected: n events whose strings are copied
+     * into `strings` (offsets in offs until the flush points at them) */
     es_event *buf;
+    size_t (*offs)[EVENT_STRINGS];
     size_t n, cap;
+    json_buf strings;
     char *cur_tenant, *cur_agg;
     int64_t cur_last_seq;
     size_t page_rows;
@@ -157,6 +163,55 @@ static void writes_clear(replay *r)
     r->n_writes = 0;
 }
 
+/* The addresses of ev's string fields, EVENT_STRINGS of them. */
+static void event_strings(es_event *ev, char **f[EVENT_STRINGS])
+{
+    f[0] = &ev->id, f[1] = &ev->tenant_id, f[2] = &ev->aggregate_type;
+    f[3] = &ev->aggregate_id, f[4] = &ev->type, f[5] = &ev->version;
+    f[6] = &ev->idempotency_key, f[7] = &ev->data_json, f[8] = &ev->metadata_json;
+}
+
+/* Appends a copy of `ev` to the collected events (strings into r->strings).
+ * 0 or -1 with a diag. */
+static int collect_event(replay *r, const es_event *ev)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        es_event *buf = realloc(r->buf, cap * sizeof *buf);
+        if (buf) r->buf = buf;
+        size_t (*offs)[EVENT_STRINGS] = buf ? realloc(r->offs, cap * sizeof *offs) : NULL;
+        if (!offs) goto oom;
+        r->offs = offs;
+        r->cap = cap;
+    }
+    es_event *e = &r->buf[r->n];
+    *e = *ev;
+    char **f[EVENT_STRINGS];
+    event_strings(e, f);
+    for (int k = 0; k < EVENT_STRINGS; k++) {
+        r->offs[r->n][k] = *f[k] ? r->strings.len : NO_STRING;
+        if (*f[k]) jb_raw(&r->strings, *f[k], strlen(*f[k]) + 1);
+        *f[k] = NULL;
+    }
+    if (r->strings.oom) goto oom;
+    r->n++;
+    return 0;
+oom:
+    diag_set(DIAG_INTERNAL, "out of memory in replay");
+    return -1;
+}
+
+/* Points the collected events' strings into r->strings (done growing). */
+static void collected_strings(replay *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        char **f[EVENT_STRINGS];
+        event_strings(&r->buf[i], f);
+        for (int k = 0; k < EVENT_STRINGS; k++)
+            *f[k] = r->offs[i][k] == NO_STRING ? NULL : r->strings.data + r->offs[i][k];
+    }
+}
+
 /* Canonical JSON of a state, or NULL. */
 static char *canonical(const char *json)
 {
@@ -194,6 +249,7 @@ static int replay_flush_from(replay *r, const char *state)
 {
     int rc = 0;
     if (r->n == 0) return 0;
+    collected_strings(r);
     if (r->is_map) {
         char **records = NULL, *error = NULL;
         size_t n_done = 0;
@@ -239,7 +295,7 @@ static int replay_flush_from(replay *r, const char *state)
     r->run_events += (int64_t)r->n;
     r->out->events += (int64_t)r->n;
     r->out->aggregates++;
-    for (size_t i = 0; i < r->n; i++) event_clear(&r->buf[i]);
+    jb_reset(&r->strings);
     r->n = 0;
     return rc;
 }
@@ -273,19 +329,7 @@ static int replay_on_event(void *ud, const es_event *ev)
     r->cur_last_seq = ev->seq;
     r->done++;
     if (!replay_accepts(r, ev->type)) return 0;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        es_event *buf = realloc(r->buf, cap * sizeof *buf);
-        if (!buf) {
-            diag_set(DIAG_INTERNAL, "out of memory in replay");
-            goto fail;
-        }
-        r->buf = buf;
-        r->cap = cap;
-    }
-    memset(&r->buf[r->n], 0, sizeof r->buf[r->n]);
-    if (event_copy(&r->buf[r->n], ev) != 0) goto fail;
-    r->n++;
+    if (collect_event(r, ev) != 0) goto fail;
     return 0;
 fail:
     r->failed = 1;
@@ -733,8 +777,9 @@ out:
     replay_writer_free(r.writer);
     writes_clear(&r);
     free(r.writes);
-    for (size_t i = 0; i < r.n; i++) event_clear(&r.buf[i]);
     free(r.buf);
+    free(r.offs);
+    jb_free(&r.strings);
     free(r.cur_tenant);
     free(r.cur_agg);
     free(r.aggregate_type);
