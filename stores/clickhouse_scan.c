@@ -11,9 +11,9 @@
  * `limit`] without ORDER BY: the primary key limits the read to the range's
  * granules and the rows are sorted here by (tenant_id, aggregate_id, seq),
  * rows repeated by a retried insert (not yet merged by the
- * ReplacingMergeTree) delivered once, as event_read does. Past the plan's
- * last aggregate the range is open, so aggregates created after the plan
- * are read as well; a range that yields fewer rows than planned (repeats
+ * ReplacingMergeTree) delivered once, as event_read does. Past the last
+ * aggregate of a complete plan the range is open, so aggregates created
+ * after the plan are read as well; a range that yields fewer rows than planned (repeats
  * counted by the plan) is followed by the next one in the same call. At
  * most `limit` events are delivered: the rest of the aggregate the page
  * ends in is the caller's event_read.
@@ -25,14 +25,21 @@
  * taken a little earlier, as every page is: events appended after the scan
  * passed an aggregate are folded by the replay's catch-up.
  *
- * Memory: the plan holds one entry per aggregate in scope; a page holds one
- * range's rows (about `limit` events), twice while the next is prefetched. */
+ * Memory: the plan lists at most PLAN_WINDOW aggregates (its last range
+ * then ends at its last one, and a scan past it lists the next window); a
+ * page holds one range's rows (about `limit` events, or the whole of an
+ * aggregate larger than that, which the replay holds anyway to fold it),
+ * twice while the next is prefetched. */
 #include "clickhouse_internal.h"
 
 #include "../engine/diag.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Aggregates listed per plan query: the plan is rebuilt from the cursor
+ * when a scan passes its last one. */
+#define PLAN_WINDOW 100000
 
 /* One aggregate of the plan. */
 typedef struct plan_agg {
@@ -49,6 +56,7 @@ struct chscan {
     char *from_tenant, *from_agg;
     plan_agg *aggs;
     size_t n;
+    int truncated; /* PLAN_WINDOW aggregates listed, more may follow */
     /* the page being prefetched */
     pthread_t thread;
     int running;
@@ -97,6 +105,7 @@ static void plan_clear(chscan *sc)
     free(sc->from_agg);
     sc->aggs = NULL;
     sc->n = 0;
+    sc->truncated = 0;
     sc->filter = sc->from_tenant = sc->from_agg = NULL;
 }
 
@@ -162,21 +171,26 @@ static int fetch(const ch_conn *conn, const char *sql, json_buf *resp)
 static int plan_build(chscan *sc, const ch_store *s, const char *filter, const char *t,
                       const char *a)
 {
+    char *from_t = strdup(t), *from_a = strdup(a); /* t, a may be plan entries */
     plan_clear(sc);
     sc->filter = strdup(filter);
-    sc->from_tenant = strdup(t);
-    sc->from_agg = strdup(a);
+    sc->from_tenant = from_t;
+    sc->from_agg = from_a;
     json_buf q, resp;
     jb_init(&q);
     jb_init(&resp);
+    int rc = -1;
+    if (!sc->filter || !from_t || !from_a) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        goto out;
+    }
     jb_str(&q, "SELECT tenant_id, aggregate_id, count() FROM ");
     chsql_table(&q, s->conn.database, "events");
     jb_str(&q, filter);
-    after_bound(&q, t, a);
-    jb_str(&q, " GROUP BY tenant_id, aggregate_id ORDER BY tenant_id, aggregate_id"
-               " FORMAT RowBinary");
-    int rc = -1;
-    if (q.oom || !sc->filter || !sc->from_tenant || !sc->from_agg) {
+    after_bound(&q, from_t, from_a);
+    jb_printf(&q, " GROUP BY tenant_id, aggregate_id ORDER BY tenant_id, aggregate_id"
+                  " LIMIT %d FORMAT RowBinary", PLAN_WINDOW);
+    if (q.oom) {
         diag_set(DIAG_INTERNAL, "out of memory");
         goto out;
     }
@@ -206,6 +220,7 @@ static int plan_build(chscan *sc, const ch_store *s, const char *filter, const c
         }
         sc->n++;
     }
+    sc->truncated = sc->n >= PLAN_WINDOW;
     rc = 0;
 out:
     if (rc != 0) plan_clear(sc);
@@ -229,7 +244,10 @@ static size_t plan_after(const chscan *sc, const char *t, const char *a)
 }
 
 /* The page from plan entry i after (t, a): its query (malloc'd) and the
- * index of its last aggregate (sc->n: open range, every aggregate after). */
+ * index of its last aggregate (sc->n: open range, every aggregate after;
+ * never for a truncated plan, whose last range ends at its last entry).
+ * NULL without a diag when i is past a truncated plan (a new plan is
+ * needed). */
 static char *range_sql(const chscan *sc, const ch_store *s, const char *t, const char *a,
                        size_t i, size_t limit, size_t *last)
 {
@@ -241,6 +259,10 @@ static char *range_sql(const chscan *sc, const ch_store *s, const char *t, const
             j = k;
             break;
         }
+    }
+    if (j == sc->n && sc->truncated) {
+        if (i >= sc->n) return NULL;
+        j = sc->n - 1;
     }
     *last = j;
     json_buf q;
@@ -389,21 +411,30 @@ static int page_deliver(const json_buf *resp, const row_ref *rows, size_t n, siz
     return rc;
 }
 
+/* 1 when the plan cannot place the cursor (t, a): another scope, a
+ * cursor before the plan's start, or past its last aggregate. */
+static int plan_stale(const chscan *sc, const char *filter, const char *t, const char *a)
+{
+    return !sc->filter || strcmp(sc->filter, filter) != 0 ||
+           key_cmp(t, a, sc->from_tenant, sc->from_agg) < 0 || plan_after(sc, t, a) == sc->n;
+}
+
 /* The scan under sc->lock: see chevents_scan. */
 static int scan_locked(ch_store *s, chscan *sc, const char *filter, const char *at,
                        const char *aa, size_t limit, es_event_cb cb, void *ud)
 {
-    if (!sc->filter || strcmp(sc->filter, filter) != 0 ||
-        key_cmp(at, aa, sc->from_tenant, sc->from_agg) < 0 ||
-        plan_after(sc, at, aa) == sc->n) {
-        prefetch_drop(sc);
-        if (plan_build(sc, s, filter, at, aa) != 0) return -1;
-    }
-    size_t i = plan_after(sc, at, aa), delivered = 0;
     const char *t = at, *a = aa;
+    size_t delivered = 0;
     for (;;) {
+        if (plan_stale(sc, filter, t, a)) {
+            prefetch_drop(sc);
+            if (plan_build(sc, s, filter, t, a) != 0) return -1;
+            t = sc->from_tenant;
+            a = sc->from_agg;
+        }
         size_t last;
-        char *sql = range_sql(sc, s, t, a, i, limit ? limit - delivered : 0, &last);
+        char *sql = range_sql(sc, s, t, a, plan_after(sc, t, a),
+                              limit ? limit - delivered : 0, &last);
         if (!sql) return -1;
         json_buf resp;
         jb_init(&resp);
@@ -430,7 +461,6 @@ static int scan_locked(ch_store *s, chscan *sc, const char *filter, const char *
         if (rc != 0 || stopped || last == sc->n || (limit && delivered >= limit)) return rc;
         t = sc->aggs[last].tenant;
         a = sc->aggs[last].agg;
-        i = last + 1;
     }
 }
 
