@@ -33,8 +33,11 @@ int chevents_count(es_store *base, const char *tenant_id, const char *aggregate_
     json_buf q, resp;
     jb_init(&q);
     jb_init(&resp);
-    /* distinct (tenant, aggregate, seq): unmerged repeated rows count once */
-    jb_str(&q, "SELECT toUInt64(uniqExact(tenant_id, aggregate_id, seq)) FROM ");
+    /* rows: a row repeated by a retried insert counts twice until the
+     * ReplacingMergeTree merges it (rare; the replay's progress estimate).
+     * Counting distinct (tenant, aggregate, seq) took 0.6-1 s per million
+     * events before the scan could start, count() 0.04 s. */
+    jb_str(&q, "SELECT toUInt64(count()) FROM ");
     chsql_table(&q, s->conn.database, "events");
     chscan_filter(&q, s, tenant_id, aggregate_type, since_ms);
     jb_str(&q, " FORMAT RowBinary");
