@@ -578,6 +578,10 @@ int chevents_read(es_store *base, const char *tenant_id, const char *aggregate_t
 {
     ch_store *s = (ch_store *)base;
     if (chwriter_sync(s->writer, "events", s->opt.commit_timeout_ms) != 0) return -1;
+    int rc;
+    if (chscan_tail(s->scan, tenant_id, aggregate_type, aggregate_id, after_seq, limit, cb, ud,
+                    &rc))
+        return rc; /* the rest of the aggregate the last scan page ended in */
     es_event key = {.tenant_id = (char *)tenant_id,
                     .aggregate_type = (char *)aggregate_type,
                     .aggregate_id = (char *)aggregate_id};
@@ -591,8 +595,8 @@ int chevents_read(es_store *base, const char *tenant_id, const char *aggregate_t
               (long long)(after_seq > 0 ? after_seq : 0));
     if (limit) jb_printf(&q, " LIMIT %zu", limit);
     jb_str(&q, " FORMAT RowBinary");
-    int rc = q.oom ? (diag_set(DIAG_INTERNAL, "out of memory"), -1)
-                   : chhttp_query(&s->conn, 0, q.data, NULL, 0, &resp);
+    rc = q.oom ? (diag_set(DIAG_INTERNAL, "out of memory"), -1)
+               : chhttp_query(&s->conn, 0, q.data, NULL, 0, &resp);
     jb_free(&q);
     if (rc != 0) {
         jb_free(&resp);

@@ -193,6 +193,13 @@ void chscan_free(chscan *sc);
  * tenant, and the aggregates with an event created since since_ms. */
 void chscan_filter(json_buf *q, const ch_store *s, const char *tenant_id,
                    const char *aggregate_type, int64_t since_ms);
+/* event_read from what the last event_scan kept: when this thread's last
+ * page ended inside (tenant_id, aggregate_id) after seq after_seq, the rest
+ * of that aggregate as the page read it, once, limit 0 only. 1 when served
+ * (*rc: 0, or -1 with a diag), 0 when the caller must query. */
+int chscan_tail(chscan *sc, const char *tenant_id, const char *aggregate_type,
+                const char *aggregate_id, int64_t after_seq, size_t limit, es_event_cb cb,
+                void *ud, int *rc);
 int chevents_scan(es_store *s, const char *tenant_id, const char *aggregate_type,
                   const char *after_tenant, const char *after_aggregate,
                   int64_t since_ms, size_t limit, es_event_cb cb, void *ud);

@@ -16,7 +16,9 @@
  * after the plan are read as well; a range that yields fewer rows than planned (repeats
  * counted by the plan) is followed by the next one in the same call. At
  * most `limit` events are delivered: the rest of the aggregate the page
- * ends in is the caller's event_read.
+ * ends in is the caller's event_read, which the page already holds: it is
+ * kept and answers that one event_read (same thread, same aggregate and
+ * seq, once; chscan_tail) instead of a query per page.
  *
  * Prefetch: once a page is fetched, the range the next call will ask for
  * (after the aggregate that page ends in) is fetched on a thread of its own
@@ -63,6 +65,15 @@ struct chscan {
     char *pf_sql;
     json_buf pf_resp;
     int pf_rc;
+    /* the rest of the aggregate the last page ended in (rows [tail_from,
+     * tail_to) of tail_resp), kept for the event_read that continues it */
+    int has_tail;
+    pthread_t tail_owner;
+    char *tail_type;
+    int64_t tail_after;
+    json_buf tail_resp;
+    struct row_ref *tail_rows;
+    size_t tail_from, tail_to;
 };
 
 /* A row of a fetched page: where it starts and its sort key. */
@@ -81,6 +92,17 @@ chscan *chscan_new(const ch_conn *conn)
     sc->conn = conn;
     jb_init(&sc->pf_resp);
     return sc;
+}
+
+/* Forgets the kept tail. */
+static void tail_drop(chscan *sc)
+{
+    sc->has_tail = 0;
+    free(sc->tail_type);
+    sc->tail_type = NULL;
+    jb_free(&sc->tail_resp);
+    free(sc->tail_rows);
+    sc->tail_rows = NULL;
 }
 
 /* Waits for the prefetch thread, if any, and forgets its page. */
@@ -113,6 +135,7 @@ void chscan_free(chscan *sc)
 {
     if (!sc) return;
     prefetch_drop(sc);
+    tail_drop(sc);
     plan_clear(sc);
     pthread_mutex_destroy(&sc->lock);
     free(sc);
@@ -386,22 +409,24 @@ static int page_index(const json_buf *resp, row_ref **rows, size_t *n)
     return 0;
 }
 
-/* Delivers the indexed rows in order while *delivered < limit (0: all) and
- * cb goes on. 0 (*stopped set when cb stopped) or -1 with a diag. */
-static int page_deliver(const json_buf *resp, const row_ref *rows, size_t n, size_t limit,
-                        size_t *delivered, int *stopped, es_event_cb cb, void *ud)
+/* Delivers rows [from, to) in order until cb stops (*stopped set); *done
+ * counts the rows delivered. 0 or -1 with a diag. */
+static int page_deliver(const json_buf *resp, const row_ref *rows, size_t from, size_t to,
+                        size_t *done, int *stopped, es_event_cb cb, void *ud)
 {
     ch_rows r;
     json_buf scratch;
     jb_init(&scratch);
     chrows_init(&r, resp);
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n && (!limit || *delivered < limit); i++) {
+    *done = 0;
+    *stopped = 0;
+    for (size_t i = from; i < to; i++) {
         es_event ev;
         r.p = rows[i].at;
         rc = chevents_decode(&r, &ev, &scratch);
         if (rc != 0) break;
-        (*delivered)++;
+        (*done)++;
         if (cb(ud, &ev) != 0) {
             *stopped = 1;
             break;
@@ -409,6 +434,60 @@ static int page_deliver(const json_buf *resp, const row_ref *rows, size_t n, siz
     }
     jb_free(&scratch);
     return rc;
+}
+
+static int same_aggregate(const row_ref *a, const row_ref *b)
+{
+    return a->tenant_len == b->tenant_len && a->agg_len == b->agg_len &&
+           memcmp(a->tenant, b->tenant, a->tenant_len) == 0 &&
+           memcmp(a->agg, b->agg, a->agg_len) == 0;
+}
+
+/* Keeps the rows of a page after `cut` that belong to the aggregate of row
+ * cut - 1 (taking resp and rows), for the calling thread's event_read. */
+static void tail_keep(chscan *sc, const char *type, json_buf *resp, row_ref *rows, size_t cut,
+                      size_t n)
+{
+    size_t end = cut;
+    while (end < n && same_aggregate(&rows[cut - 1], &rows[end])) end++;
+    sc->tail_type = strdup(type);
+    if (end == cut || !sc->tail_type) {
+        tail_drop(sc);
+        return;
+    }
+    sc->has_tail = 1;
+    sc->tail_owner = pthread_self();
+    sc->tail_after = (int64_t)rows[cut - 1].seq;
+    sc->tail_resp = *resp;
+    jb_init(resp);
+    sc->tail_rows = rows;
+    sc->tail_from = cut;
+    sc->tail_to = end;
+}
+
+int chscan_tail(chscan *sc, const char *tenant_id, const char *aggregate_type,
+                const char *aggregate_id, int64_t after_seq, size_t limit, es_event_cb cb,
+                void *ud, int *rc)
+{
+    pthread_mutex_lock(&sc->lock);
+    int hit = sc->has_tail && tenant_id && limit == 0 && after_seq == sc->tail_after &&
+              pthread_equal(sc->tail_owner, pthread_self()) &&
+              strcmp(sc->tail_type, aggregate_type) == 0;
+    if (hit) {
+        const row_ref *x = &sc->tail_rows[sc->tail_from];
+        hit = x->tenant_len == strlen(tenant_id) && x->agg_len == strlen(aggregate_id) &&
+              memcmp(x->tenant, tenant_id, x->tenant_len) == 0 &&
+              memcmp(x->agg, aggregate_id, x->agg_len) == 0;
+    }
+    if (hit) {
+        size_t done;
+        int stopped;
+        *rc = page_deliver(&sc->tail_resp, sc->tail_rows, sc->tail_from, sc->tail_to, &done,
+                           &stopped, cb, ud);
+        tail_drop(sc);
+    }
+    pthread_mutex_unlock(&sc->lock);
+    return hit;
 }
 
 /* 1 when the plan cannot place the cursor (t, a): another scope, a
@@ -420,11 +499,12 @@ static int plan_stale(const chscan *sc, const char *filter, const char *t, const
 }
 
 /* The scan under sc->lock: see chevents_scan. */
-static int scan_locked(ch_store *s, chscan *sc, const char *filter, const char *at,
-                       const char *aa, size_t limit, es_event_cb cb, void *ud)
+static int scan_locked(ch_store *s, chscan *sc, const char *filter, const char *type,
+                       const char *at, const char *aa, size_t limit, es_event_cb cb, void *ud)
 {
     const char *t = at, *a = aa;
     size_t delivered = 0;
+    tail_drop(sc);
     for (;;) {
         if (plan_stale(sc, filter, t, a)) {
             prefetch_drop(sc);
@@ -452,11 +532,18 @@ static int scan_locked(ch_store *s, chscan *sc, const char *filter, const char *
             if (next) prefetch_start(sc, next);
         }
         row_ref *rows;
-        size_t n;
+        size_t n, take = 0, done = 0;
         int stopped = 0;
         rc = page_index(&resp, &rows, &n);
-        if (rc == 0) rc = page_deliver(&resp, rows, n, limit, &delivered, &stopped, cb, ud);
-        free(rows);
+        if (rc == 0) {
+            take = limit && limit - delivered < n ? limit - delivered : n;
+            rc = page_deliver(&resp, rows, 0, take, &done, &stopped, cb, ud);
+            delivered += done;
+        }
+        if (rc == 0 && !stopped && take > 0 && take < n)
+            tail_keep(sc, type, &resp, rows, take, n); /* takes rows and resp */
+        else
+            free(rows);
         jb_free(&resp);
         if (rc != 0 || stopped || last == sc->n || (limit && delivered >= limit)) return rc;
         t = sc->aggs[last].tenant;
@@ -482,7 +569,7 @@ int chevents_scan(es_store *base, const char *tenant_id, const char *aggregate_t
         return -1;
     }
     pthread_mutex_lock(&s->scan->lock);
-    int rc = scan_locked(s, s->scan, filter.data, at, aa, limit, cb, ud);
+    int rc = scan_locked(s, s->scan, filter.data, aggregate_type, at, aa, limit, cb, ud);
     pthread_mutex_unlock(&s->scan->lock);
     jb_free(&filter);
     return rc;
