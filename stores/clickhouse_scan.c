@@ -444,15 +444,17 @@ static int same_aggregate(const row_ref *a, const row_ref *b)
 }
 
 /* Keeps the rows of a page after `cut` that belong to the aggregate of row
- * cut - 1 (taking resp and rows), for the calling thread's event_read. */
+ * cut - 1, for the calling thread's event_read. Takes `rows` (freed when
+ * nothing is kept) and, when it keeps them, the data of `resp`. */
 static void tail_keep(chscan *sc, const char *type, json_buf *resp, row_ref *rows, size_t cut,
                       size_t n)
 {
     size_t end = cut;
     while (end < n && same_aggregate(&rows[cut - 1], &rows[end])) end++;
     sc->tail_type = strdup(type);
-    if (end == cut || !sc->tail_type) {
+    if (end == cut || !sc->tail_type) { /* nothing to keep (or OOM: a query then) */
         tail_drop(sc);
+        free(rows);
         return;
     }
     sc->has_tail = 1;
