@@ -1,7 +1,7 @@
 /* bench_e2e.c: the engine end to end on Redis + ClickHouse (private servers
  * on this machine): N commands over A aggregates through a command handler,
- * one fold and one map (bench/clickhouse/pipelines), each event a ~400-byte
- * row of the event log. Prints the end-to-end rate (enqueue + processing
+ * one fold and one map (bench/embedded/pipelines, the embedded benchmark's
+ * pipeline), each event a ~400-byte row of the event log. Prints the end-to-end rate (enqueue + processing
  * until every queue is empty and every row is inserted), then ClickHouse's
  * own rate for inserting the same event rows (read back from the log) in
  * 10,000-row JSONEachRow INSERTs into a fresh table, measured in the same
@@ -201,7 +201,7 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/esengine-bench-e2e.XXXXXX";
     if (!mkdtemp(dir)) return 1;
     const char *pipelines = getenv("BENCH_PIPELINES") ? getenv("BENCH_PIPELINES")
-                                                      : "bench/clickhouse/pipelines";
+                                                      : "bench/embedded/pipelines";
     es_engine_options opt;
     engine_options_default(&opt);
     opt.pipelines_dir = pipelines;
