@@ -247,6 +247,20 @@ int engine_reload(es_engine *e)
 
 int engine_watch(es_engine *e) { return reload_watch_start(e); }
 
+/* Adds a queue row's jobs to *(int64_t *)ud (es_stats_cb). */
+static int add_queued(void *ud, const es_queue_stats *r)
+{
+    *(int64_t *)ud += r->pending + r->delayed + r->in_flight + r->parked;
+    return 0;
+}
+
+int64_t engine_jobs_queued(es_engine *e)
+{
+    es_store *q = e->backends.queue;
+    int64_t queued = 0;
+    return q->ops->queue_stats(q, clock_now_ms(), add_queued, &queued) == 0 ? queued : -1;
+}
+
 long engine_drain(es_engine *e)
 {
     if (!e->drain_worker) {

@@ -89,6 +89,11 @@ int engine_wait(es_engine *e, const char *job_id, int64_t timeout_ms);
  * the backoff (advance the clock to see them again). */
 long engine_drain(es_engine *e);
 
+/* Jobs still queued, in every state (pending, delayed, in flight, parked),
+ * over all queues: 0 once everything sent has been processed. -1 with a
+ * diag on a backend error. */
+int64_t engine_jobs_queued(es_engine *e);
+
 /* Reads the stored state of a fold for (tenant, key) as a malloc'd JSON
  * object. 0 found, 1 none, -1 with DIAG_NOT_FOUND for an unknown pipeline or
  * fold, or a backend error. *last_seq may be NULL. */

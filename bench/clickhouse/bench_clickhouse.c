@@ -5,6 +5,7 @@
  * several threads. Run through bench/clickhouse/run.sh. */
 #include "clickhouse_server.h"
 
+#include "bench_query.h"
 #include "clickhouse_internal.h"
 #include "clickhouse_store.h"
 #include "clock.h"
@@ -57,16 +58,6 @@ static void row_of(json_buf *b, const es_event *ev)
     jb_str(b, ",\"data\":");
     jb_quoted(b, ev->data_json);
     jb_str(b, ",\"metadata\":\"{}\"}\n");
-}
-
-static long long query_int(const ch_conn *conn, const char *sql)
-{
-    json_buf out;
-    jb_init(&out);
-    long long v = -1;
-    if (chhttp_query(conn, 1, sql, NULL, 0, &out) == 0 && out.data) v = atoll(out.data);
-    jb_free(&out);
-    return v;
 }
 
 /* ClickHouse alone: sequential 10,000-row INSERTs of prebuilt rows. */
@@ -263,13 +254,15 @@ int main(int argc, char **argv)
            n_threads, async, async / ceiling, (unsigned long long)st.inserts,
            (double)st.rows_inserted / (double)(st.inserts ? st.inserts : 1));
     printf("active parts of the event log: %lld (waiting commits), %lld (async)\n",
-           query_int(&conn[2], "SELECT count() FROM system.parts WHERE active AND "
-                               "database = 'bench_append' AND table = 'events'"),
-           query_int(&conn[3], "SELECT count() FROM system.parts WHERE active AND "
-                               "database = 'bench_append_async' AND table = 'events'"));
+           (long long)bench_query_number(&conn[2],
+                                         "SELECT count() FROM system.parts WHERE active AND "
+                                         "database = 'bench_append' AND table = 'events'"),
+           (long long)bench_query_number(&conn[3],
+                                         "SELECT count() FROM system.parts WHERE active AND "
+                                         "database = 'bench_append_async' AND table = 'events'"));
     printf("events stored (FINAL): %lld and %lld of %ld\n",
-           query_int(&conn[2], "SELECT count() FROM events FINAL"),
-           query_int(&conn[3], "SELECT count() FROM events FINAL"), n_events);
+           (long long)bench_query_number(&conn[2], "SELECT count() FROM events FINAL"),
+           (long long)bench_query_number(&conn[3], "SELECT count() FROM events FINAL"), n_events);
     for (int i = 0; i < 4; i++) chhttp_conn_free(&conn[i]);
     ch_server_destroy(&srv);
     return 0;

@@ -1,8 +1,9 @@
 /* bench_e2e.c: the engine end to end on Redis + ClickHouse (private servers
  * on this machine): N commands over A aggregates through a command handler,
  * one fold and one map (bench/embedded/pipelines, the embedded benchmark's
- * pipeline), each event a ~400-byte row of the event log. Prints the end-to-end rate (enqueue + processing
- * until every queue is empty and every row is inserted), then ClickHouse's
+ * pipeline), each event a ~400-byte row of the event log. Prints the
+ * end-to-end rate (enqueue + processing until every queue is empty and
+ * every row is inserted), then ClickHouse's
  * own rate for inserting the same event rows (read back from the log) in
  * 10,000-row JSONEachRow INSERTs into a fresh table, measured in the same
  * run, the ratio, rows per INSERT of the event log (system.query_log) and
@@ -12,6 +13,7 @@
 #include "clickhouse_server.h"
 #include "redis_server.h"
 
+#include "bench_query.h"
 #include "clickhouse_internal.h"
 #include "clickhouse_store.h"
 #include "clock.h"
@@ -34,26 +36,6 @@ static void die(const char *what)
 {
     fprintf(stderr, "bench_e2e: %s: %s\n", what, diag_message());
     exit(1);
-}
-
-static long long query_int(const ch_conn *conn, const char *sql)
-{
-    json_buf out;
-    jb_init(&out);
-    long long v = -1;
-    if (chhttp_query(conn, 1, sql, NULL, 0, &out) == 0 && out.data) v = atoll(out.data);
-    jb_free(&out);
-    return v;
-}
-
-static double query_double(const ch_conn *conn, const char *sql)
-{
-    json_buf out;
-    jb_init(&out);
-    double v = -1;
-    if (chhttp_query(conn, 1, sql, NULL, 0, &out) == 0 && out.data) v = atof(out.data);
-    jb_free(&out);
-    return v;
 }
 
 typedef struct sender {
@@ -112,18 +94,10 @@ static double proc_cpu_s(pid_t pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static int count_row(void *ud, const es_queue_stats *r)
-{
-    int64_t *left = ud;
-    *left += r->pending + r->delayed + r->in_flight + r->parked;
-    return 0;
-}
-
 static int64_t jobs_left(es_engine *e)
 {
-    es_store *q = engine_backends(e)->queue;
-    int64_t left = 0;
-    if (q->ops->queue_stats(q, clock_now_ms(), count_row, &left) != 0) die("stats");
+    int64_t left = engine_jobs_queued(e);
+    if (left < 0) die("stats");
     return left;
 }
 
@@ -132,7 +106,7 @@ static int64_t jobs_left(es_engine *e)
 static void wait_merges(const ch_conn *conn)
 {
     for (int i = 0; i < 1200; i++) {
-        if (query_int(conn, "SELECT count() FROM system.merges") == 0) return;
+        if ((long long)bench_query_number(conn, "SELECT count() FROM system.merges") == 0) return;
         clock_sleep_ms(100);
     }
 }
@@ -262,15 +236,16 @@ int main(int argc, char **argv)
     clock_sleep_ms(1000); /* query_log flushes every 500 ms */
     printf("event log:               %.0f rows/INSERT over %lld INSERTs, %lld active parts, "
            "%lld events stored (FINAL)\n",
-           query_double(&conn_e2e,
-                        "SELECT sum(written_rows) / count() FROM system.query_log WHERE type = 2 "
-                        "AND query LIKE 'INSERT INTO `bench_e2e`.`events`%'"),
-           query_int(&conn_e2e,
-                     "SELECT count() FROM system.query_log WHERE type = 2 "
-                     "AND query LIKE 'INSERT INTO `bench_e2e`.`events`%'"),
-           query_int(&conn_e2e, "SELECT count() FROM system.parts WHERE active AND "
-                                "database = 'bench_e2e' AND table = 'events'"),
-           query_int(&conn_e2e, "SELECT count() FROM events FINAL"));
+           bench_query_number(&conn_e2e,
+                              "SELECT sum(written_rows) / count() FROM system.query_log "
+                              "WHERE type = 2 AND query LIKE 'INSERT INTO `bench_e2e`.`events`%'"),
+           (long long)bench_query_number(&conn_e2e,
+                                         "SELECT count() FROM system.query_log WHERE type = 2 "
+                                         "AND query LIKE 'INSERT INTO `bench_e2e`.`events`%'"),
+           (long long)bench_query_number(&conn_e2e,
+                                         "SELECT count() FROM system.parts WHERE active AND "
+                                         "database = 'bench_e2e' AND table = 'events'"),
+           (long long)bench_query_number(&conn_e2e, "SELECT count() FROM events FINAL"));
     long rows = 0;
     double row_bytes = 0;
     double ceiling = ceiling_rate(&conn_e2e, &conn_ceiling, &rows, &row_bytes);

@@ -23,18 +23,10 @@ static void die(const char *what)
     exit(1);
 }
 
-static int count_row(void *ud, const es_queue_stats *r)
-{
-    int64_t *left = ud;
-    *left += r->pending + r->delayed + r->in_flight + r->parked;
-    return 0;
-}
-
 static int64_t jobs_left(es_engine *e)
 {
-    es_store *q = engine_backends(e)->queue;
-    int64_t left = 0;
-    if (q->ops->queue_stats(q, clock_now_ms(), count_row, &left) != 0) die("stats");
+    int64_t left = engine_jobs_queued(e);
+    if (left < 0) die("stats");
     return left;
 }
 
