@@ -41,8 +41,11 @@ static int send_one(es_engine *e, es_config *cfg, const char *payload, const cha
                     char **job_id)
 {
     char *errors = NULL;
-    if (engine_send(e, cfg->tenant, cfg->positional[0], cfg->positional[1], payload, id_hint,
-                    job_id, &errors) != 0) {
+    int (*send)(es_engine *, const char *, const char *, const char *, const char *,
+                const char *, char **, char **) =
+        cfg->wait_seconds >= 0 ? engine_send_waitable : engine_send;
+    if (send(e, cfg->tenant, cfg->positional[0], cfg->positional[1], payload, id_hint, job_id,
+             &errors) != 0) {
         int code = cli_exit_code();
         fprintf(stderr, "esengine send: %s\n", diag_message());
         if (errors) fprintf(stderr, "%s\n", errors);

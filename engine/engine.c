@@ -153,9 +153,11 @@ void engine_stop(es_engine *e)
     e->started = 0;
 }
 
-int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
-                const char *command, const char *payload_json,
-                const char *job_id_hint, char **job_id, char **errors_json)
+/* engine_send and engine_send_waitable: `waitable` sets the job's origin. */
+static int send_command(es_engine *e, const char *tenant_id, const char *pipeline,
+                        const char *command, const char *payload_json,
+                        const char *job_id_hint, int waitable, char **job_id,
+                        char **errors_json)
 {
     char *aggregate_id = NULL, *command_json = NULL;
     *job_id = NULL;
@@ -187,7 +189,7 @@ int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
         .pipeline = (char *)pipeline,
         .component = (char *)command,
         .group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, aggregate_id),
-        .origin_id = id, /* a command is the origin of its own work (send --wait) */
+        .origin_id = waitable ? id : NULL, /* the origin of its own work */
         .run_at = now,
         .payload = command_json,
         .payload_len = strlen(command_json),
@@ -202,6 +204,22 @@ int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
     if (rc != 0) return -1;
     *job_id = strdup(id);
     return *job_id ? 0 : -1;
+}
+
+int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
+                const char *command, const char *payload_json,
+                const char *job_id_hint, char **job_id, char **errors_json)
+{
+    return send_command(e, tenant_id, pipeline, command, payload_json, job_id_hint, 0,
+                        job_id, errors_json);
+}
+
+int engine_send_waitable(es_engine *e, const char *tenant_id, const char *pipeline,
+                         const char *command, const char *payload_json,
+                         const char *job_id_hint, char **job_id, char **errors_json)
+{
+    return send_command(e, tenant_id, pipeline, command, payload_json, job_id_hint, 1,
+                        job_id, errors_json);
 }
 
 int engine_wait(es_engine *e, const char *job_id, int64_t timeout_ms)

@@ -73,14 +73,24 @@ void engine_stop(es_engine *e);
  * DIAG_NOT_FOUND (unknown pipeline or command), DIAG_INVALID (bad JSON or a
  * payload failing its schema: *errors_json is then a malloc'd JSON array of
  * {"path":..,"message":..}), DIAG_BUSY (backpressure), or a backend error.
- * Thread-safe; callers validate in parallel on pooled hosts. */
+ * Thread-safe; callers validate in parallel on pooled hosts.
+ * The job is not tracked for engine_wait (see engine_send_waitable). */
 int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
                 const char *command, const char *payload_json,
                 const char *job_id_hint, char **job_id, char **errors_json);
 
-/* Waits until the command job `job_id` and every fold job it produced are
- * done (its events are in every fold's stored state). 0 when done, -1 with
- * DIAG_TIMEOUT after timeout_ms (or DIAG_BACKEND). */
+/* engine_send, and the job and every job it produces carry its id as their
+ * origin, so that engine_wait can follow them. Tracking costs the queue a
+ * counter (Redis) or an index entry (SQLite) per job, so senders that do
+ * not wait use engine_send. */
+int engine_send_waitable(es_engine *e, const char *tenant_id, const char *pipeline,
+                         const char *command, const char *payload_json,
+                         const char *job_id_hint, char **job_id, char **errors_json);
+
+/* Waits until the command job `job_id` (sent with engine_send_waitable) and
+ * every fold job it produced are done (its events are in every fold's
+ * stored state). 0 when done, -1 with DIAG_TIMEOUT after timeout_ms (or
+ * DIAG_BACKEND). */
 int engine_wait(es_engine *e, const char *job_id, int64_t timeout_ms);
 
 /* Runs ready jobs in the calling thread until none is ready (memory backend

@@ -61,11 +61,10 @@ int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
     es_job *job = job_batch_push(b);
     if (!job) return -1;
     if (job_fill(job, id, JOB_COMMAND, tenant, pipeline, command, COMMANDS_COMPONENT,
-                 aggregate_id, id, now) != 0)
+                 aggregate_id, NULL, now) != 0)
         return -1;
     /* as engine_send: localized to the command's group (ids.h) */
     ids_localize(job->id, job->group_key);
-    ids_localize(job->origin_id, job->group_key);
     job->payload_len = strlen(command_json);
     job->payload = strdup(command_json);
     if (!job->payload) diag_set(DIAG_INTERNAL, "out of memory building a job");

@@ -34,8 +34,9 @@ int job_fill(es_job *job, const char *id, job_kind kind, const char *tenant,
              const char *pipeline, const char *component, const char *group_component,
              const char *key, const char *origin, int64_t run_at);
 
-/* Adds a command job (as enqueued by send or a reactor's dispatch) for the
- * command group of aggregate_id; the id is localized to that group. */
+/* Adds a command job (as a reactor's dispatch enqueues it) for the command
+ * group of aggregate_id; the id is localized to that group. Nobody waits on
+ * such a job, so it carries no origin (engine_send_waitable). */
 int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
                           const char *pipeline, const char *command,
                           const char *aggregate_id, const char *command_json, int64_t now);

@@ -20,7 +20,7 @@
  * 20 of a random salt drawn once per batch plus the job's index. Unique (80
  * random bits per batch and millisecond) and sorted by time, so the
  * stores' indexes on job ids grow at their right edge instead of taking a
- * random page write per job (jobs_origin on SQLite). */
+ * random page write per job (the (group_key, id) index on SQLite). */
 typedef struct batch_ids {
     unsigned long long time, hi, lo;
 } batch_ids;
@@ -134,7 +134,6 @@ int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pip
         job->pipeline = (char *)pipeline;
         job->component = (char *)command;
         job->group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, run->aggregate_id);
-        job->origin_id = job->id;
         job->run_at = now;
         if (!job->id || !job->group_key) {
             diag_set(DIAG_INTERNAL, "out of memory");

@@ -48,12 +48,6 @@ struct worker {
  * at 64, 2 workers acknowledged at most ~640 batches/s. */
 #define MAX_DEFERRED 1024
 
-/* The origin a job's descendants carry: the command job it came from. */
-static const char *job_origin(const es_job *job)
-{
-    return job->origin_id ? job->origin_id : job->id;
-}
-
 /* ---- finishing a claim ---- */
 
 /* Completes the claim (n_done jobs) or, when error is set, fails its job
@@ -275,7 +269,7 @@ static int run_commands(worker *w, const es_claim *c)
             ev->id = strdup(id);
             if (!ev->idempotency_key) ev->idempotency_key = strdup(id);
             u.per_event[u.n_events] = &results[i][j];
-            u.origins[u.n_events] = job_origin(job);
+            u.origins[u.n_events] = job->origin_id;
             u.n_events++;
             if (!ev->id || !ev->idempotency_key) goto out;
         }
@@ -330,7 +324,7 @@ static int fold_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
         es_job *job = job_batch_push(jobs);
         rc = job ? job_fill(job, id, JOB_REACTOR, ev->tenant_id, first->pipeline,
                             rj->reactor, rj->reactor, rj->job_id ? rj->job_id : ev->id,
-                            job_origin(source), now + rj->delay_ms)
+                            source->origin_id, now + rj->delay_ms)
                  : -1;
         if (rc == 0 && rj->job_id && rj->dedup != DEDUP_NONE) {
             job->dedup_mode = rj->dedup;

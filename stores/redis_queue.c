@@ -72,7 +72,7 @@ static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
 {
     char kind[4];
     snprintf(kind, sizeof kind, "%d", (int)j->kind);
-    const char *origin[2] = {j->origin_id, kind};
+    const char *origin[2] = {j->origin_id, kind}; /* joined only when set */
     const char *stats[3] = {j->pipeline, j->component, kind};
     int dedup = j->dedup_mode != DEDUP_NONE && j->dedup_id && j->dedup_id[0];
     const char *dedup_parts[2] = {j->tenant_id, j->dedup_id};
@@ -85,7 +85,8 @@ static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
         redis_args_int(a, dedup ? j->dedup_mode : 0))
         return -1;
     if (dedup ? redis_args_join(a, dedup_parts, 2) : redis_args_str(a, "", 0)) return -1;
-    if (redis_args_join(a, origin, 2) || redis_args_join(a, stats, 3) ||
+    if ((j->origin_id ? redis_args_join(a, origin, 2) : redis_args_str(a, "", 0)) ||
+        redis_args_join(a, stats, 3) ||
         redis_args_str(a, blob, blob_len))
         return -1;
     return 0;

@@ -98,7 +98,7 @@ static const char *const SQL_JOB_FAIL =
     " WHERE group_key = ?5 AND pos = ?1";
 
 static const char *const SQL_ORIGIN_COUNT =
-    "SELECT kind, count(*) FROM jobs WHERE coalesce(origin_id, id) = ?1 GROUP BY kind";
+    "SELECT kind, count(*) FROM jobs WHERE origin_id = ?1 GROUP BY kind";
 
 /* Runs a statement that returns no rows; 0 or -1 with a diag. */
 static int queue_step_done(sqlite_conn *c, sqlite3_stmt *st, const char *what)

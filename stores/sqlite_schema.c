@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SQLITE_SCHEMA_VERSION 2
+#define SQLITE_SCHEMA_VERSION 3
 
 /* The jobs table and its indexes (see the layout above SCHEMA_SQL). */
 static const char *const JOBS_SQL =
@@ -28,7 +28,10 @@ static const char *const JOBS_SQL =
     "  payload BLOB NOT NULL,"
     "  UNIQUE (group_key, id));"
     "CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_key, pos);"
-    "CREATE INDEX IF NOT EXISTS jobs_origin ON jobs (coalesce(origin_id, id));"
+    /* Only jobs someone may wait on carry an origin (engine_send_waitable):
+     * schema 2 indexed every job's (jobs_origin), a write per job. */
+    "DROP INDEX IF EXISTS jobs_origin;"
+    "CREATE INDEX IF NOT EXISTS jobs_waited ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
     /* Jobs enqueued (or retried) to run later than their enqueue: the only
      * ones queue_stats must look at one by one in a ready group. */

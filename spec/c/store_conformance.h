@@ -564,15 +564,20 @@ static void conformance_queue_throttle(es_store *s)
     store_claim_clear(&a);
 }
 
+/* Jobs count for the origin they carry; a job with none (nobody waits on
+ * it) counts for no one, not even under its own id. */
 static void conformance_queue_origin(es_store *s)
 {
-    es_job jobs[4] = {conformance_job("j1", "gA", "p", CONF_T0),
+    es_job jobs[5] = {conformance_job("j1", "gA", "p", CONF_T0),
                       conformance_job("j2", "gB", "p", CONF_T0 + 5000),
                       conformance_job("j3", "gC", "p", CONF_T0),
-                      conformance_job("j4", "gD", "p", CONF_T0)};
+                      conformance_job("j4", "gD", "p", CONF_T0),
+                      conformance_job("j5", "gE", "p", CONF_T0 + 5000)};
     jobs[2].kind = JOB_MAP;
     jobs[3].origin_id = (char *)"cmd-other";
-    CHECK_INT(s->ops->queue_enqueue(s, jobs, 4, CONF_T0), 0);
+    jobs[4].kind = JOB_COMMAND;
+    jobs[4].origin_id = NULL;
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 5, CONF_T0), 0);
     unsigned folds = 1u << JOB_FOLD, maps = 1u << JOB_MAP;
     int64_t n = -1;
     CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", folds | maps, &n), 0);
@@ -580,6 +585,8 @@ static void conformance_queue_origin(es_store *s)
     CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", maps, &n), 0);
     CHECK_INT(n, 1);
     CHECK_INT(s->ops->queue_origin_pending(s, "cmd-none", folds | maps, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(s->ops->queue_origin_pending(s, "j5", 1u << JOB_COMMAND, &n), 0);
     CHECK_INT(n, 0);
 
     /* in flight still counts; completed does not */

@@ -106,8 +106,8 @@ static void test_rollback_leaves_nothing(void)
     s->ops->close(s);
 }
 
-/* A command job (no origin_id) counts as its own origin: send --wait sees
- * it before it runs. */
+/* A waitable command job carries its own id as origin: send --wait sees it
+ * before it runs, then the fold job it enqueued. */
 static void test_origin_includes_command_itself(void)
 {
     es_store *s = test_open_fresh(NULL);
@@ -115,7 +115,7 @@ static void test_origin_includes_command_itself(void)
     if (!s) return;
     es_job cmd = conformance_job("cmd-1", "gC", "p", CONF_T0);
     cmd.kind = JOB_COMMAND;
-    cmd.origin_id = NULL;
+    cmd.origin_id = (char *)"cmd-1";
     CHECK_INT(conformance_enqueue1(s, cmd, CONF_T0), 0);
     int64_t n = -1;
     unsigned mask = (1u << JOB_COMMAND) | (1u << JOB_FOLD);
@@ -449,7 +449,7 @@ static void test_reopen_migrates_schema1_jobs(void)
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
     CHECK_INT(sqlite3_exec(db,
         "BEGIN; ALTER TABLE jobs RENAME TO jobs_new;"
-        "DROP INDEX jobs_group; DROP INDEX jobs_origin; DROP INDEX jobs_dedup; DROP INDEX jobs_later;"
+        "DROP INDEX jobs_group; DROP INDEX jobs_waited; DROP INDEX jobs_dedup; DROP INDEX jobs_later;"
         "CREATE TABLE jobs (group_key TEXT NOT NULL, pos INTEGER NOT NULL, id TEXT NOT NULL,"
         " kind INTEGER NOT NULL, tenant_id TEXT NOT NULL, pipeline TEXT NOT NULL,"
         " component TEXT NOT NULL, dedup_id TEXT, dedup_mode INTEGER NOT NULL DEFAULT 0,"
@@ -487,11 +487,14 @@ static void test_reopen_migrates_schema1_jobs(void)
         "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'jobs'"
         "        AND sql LIKE '%WITHOUT ROWID%'),"
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v1'),"
-        " (SELECT version FROM schema_version)", -1, &st, NULL), SQLITE_OK);
+        " (SELECT version FROM schema_version),"
+        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_origin')", -1, &st, NULL),
+              SQLITE_OK);
     CHECK_INT(sqlite3_step(st), SQLITE_ROW);
     CHECK_INT(sqlite3_column_int(st, 0), 0);
     CHECK_INT(sqlite3_column_int(st, 1), 0);
-    CHECK_INT(sqlite3_column_int(st, 2), 2);
+    CHECK_INT(sqlite3_column_int(st, 2), 3);
+    CHECK_INT(sqlite3_column_int(st, 3), 0); /* schema 2's index of every job's origin */
     sqlite3_finalize(st);
     sqlite3_close(db);
 }

@@ -1,6 +1,7 @@
 -- queue_enqueue.lua: appends a batch of jobs to their groups.
 -- ARGV: now, then 9 fields per job: id, group, tenant, run_at, dedup_mode,
--- dedup_key ('' = none), origin_key (origin\31kind), stats_key
+-- dedup_key ('' = none), origin_key (origin\31kind, '' = none: nobody
+-- waits on the job, so it is not counted), stats_key
 -- (pipeline\31component\31kind), blob (the job's static fields, opaque).
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
 -- is ignored. Dedup: throttle drops while the holder of the dedup key is
@@ -23,11 +24,19 @@ end
 -- Debounce: the pending holder takes the new job's payload and timer.
 local function replace(id, blob, ra, origin, now_)
   local f = redis.call('HMGET', kj(id), 'o', 'g')
-  if f[1] ~= origin then
-    if redis.call('HINCRBY', K_ORIGIN, f[1], -1) <= 0 then redis.call('HDEL', K_ORIGIN, f[1]) end
-    redis.call('HINCRBY', K_ORIGIN, origin, 1)
+  local old = f[1] or ''
+  if old ~= origin then
+    if old ~= '' and redis.call('HINCRBY', K_ORIGIN, old, -1) <= 0 then
+      redis.call('HDEL', K_ORIGIN, old)
+    end
+    if origin ~= '' then redis.call('HINCRBY', K_ORIGIN, origin, 1) end
   end
-  redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'o', origin, 'q', now_)
+  if origin ~= '' then
+    redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'o', origin, 'q', now_)
+  else
+    redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'q', now_)
+    redis.call('HDEL', kj(id), 'o')
+  end
   local g = f[2]
   if redis.call('LINDEX', kg(g), 0) == id then
     local m = redis.call('HMGET', km(g), 's', 't')
@@ -63,20 +72,20 @@ for i = 0, n - 1 do
   end
   if fresh then
     pos = pos + 1
-    if dk ~= '' then
-      redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'p', pos, 'o', origin,
-                 's', sk, 'q', now, 'g', g, 'd', dk)
-    else
-      redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'p', pos, 'o', origin,
-                 's', sk, 'q', now)
+    local f = {'b', blob, 'r', ra, 'p', pos, 's', sk, 'q', now}
+    if dk ~= '' then f[11], f[12], f[13], f[14] = 'g', g, 'd', dk end
+    if origin ~= '' then
+      local k = #f
+      f[k + 1], f[k + 2] = 'o', origin
+      origins[origin] = (origins[origin] or 0) + 1
     end
+    redis.call('HSET', kj(id), unpack(f))
     -- a group's list is empty exactly when the group has no state yet
     if redis.call('RPUSH', kg(g), id) == 1 then
       redis.call('HSET', km(g), 't', tenant)
       redis.call('SADD', K_GROUPS, g)
       if schedule(g, tenant, now, math.max(ra, now)) > 0 then woken = woken + 1 end
     end
-    origins[origin] = (origins[origin] or 0) + 1
     added = added + 1
   end
 end
