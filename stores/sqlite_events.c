@@ -18,10 +18,27 @@ static const char *const SQL_EVENT_BY_ID =
     "SELECT seq, created_at FROM events WHERE id = ?1";
 
 static const char *const SQL_EVENT_READ =
-    "SELECT id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"
-    " occurred_at, created_at, idempotency_key, data, metadata FROM events"
+    "SELECT " SQLITE_EVENT_COLUMNS " FROM events"
     " WHERE tenant_id = ?1 AND aggregate_type = ?2 AND aggregate_id = ?3 AND seq > ?4"
     " ORDER BY seq LIMIT ?5";
+
+void sqlite_event_row(sqlite3_stmt *st, es_event *ev)
+{
+    *ev = (es_event){
+        .id = (char *)sqlite3_column_text(st, 0),
+        .tenant_id = (char *)sqlite3_column_text(st, 1),
+        .aggregate_type = (char *)sqlite3_column_text(st, 2),
+        .aggregate_id = (char *)sqlite3_column_text(st, 3),
+        .seq = sqlite3_column_int64(st, 4),
+        .type = (char *)sqlite3_column_text(st, 5),
+        .version = (char *)sqlite3_column_text(st, 6),
+        .occurred_at = sqlite3_column_int64(st, 7),
+        .created_at = sqlite3_column_int64(st, 8),
+        .idempotency_key = (char *)sqlite3_column_text(st, 9),
+        .data_json = (char *)sqlite3_column_text(st, 10),
+        .metadata_json = (char *)sqlite3_column_text(st, 11),
+    };
+}
 
 /* Appends one event; fills outcome, seq and created_at. */
 static int events_append_one(sqlite_conn *c, es_event *ev, int64_t now,
@@ -104,21 +121,8 @@ int sqlite_event_read(es_store *base, const char *tenant_id, const char *aggrega
     sqlite3_bind_int64(st, 5, limit ? (int64_t)limit : -1);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        /* the strings point into the row: valid during the callback */
-        es_event ev = {
-            .id = (char *)sqlite3_column_text(st, 0),
-            .tenant_id = (char *)sqlite3_column_text(st, 1),
-            .aggregate_type = (char *)sqlite3_column_text(st, 2),
-            .aggregate_id = (char *)sqlite3_column_text(st, 3),
-            .seq = sqlite3_column_int64(st, 4),
-            .type = (char *)sqlite3_column_text(st, 5),
-            .version = (char *)sqlite3_column_text(st, 6),
-            .occurred_at = sqlite3_column_int64(st, 7),
-            .created_at = sqlite3_column_int64(st, 8),
-            .idempotency_key = (char *)sqlite3_column_text(st, 9),
-            .data_json = (char *)sqlite3_column_text(st, 10),
-            .metadata_json = (char *)sqlite3_column_text(st, 11),
-        };
+        es_event ev;
+        sqlite_event_row(st, &ev);
         if (cb(ud, &ev) != 0) {
             rc = SQLITE_DONE;
             break;

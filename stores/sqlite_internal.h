@@ -170,6 +170,15 @@ int sqlite_bind_str(sqlite3_stmt *st, int idx, const char *str);
  * allocation failure. */
 char *sqlite_column_dup(sqlite3_stmt *st, int col, int *oom);
 
+/* The event columns sqlite_event_row reads, in order. */
+#define SQLITE_EVENT_COLUMNS                                                \
+    "id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"      \
+    " occurred_at, created_at, idempotency_key, data, metadata"
+
+/* Points *ev at the SQLITE_EVENT_COLUMNS of st's current row: the strings
+ * belong to the row, valid until the statement steps or resets. */
+void sqlite_event_row(sqlite3_stmt *st, es_event *ev);
+
 /* The job columns sqlite_job_read decodes, in order; prefix with a table
  * alias where needed ("j." SQLITE_JOB_COLUMNS_J). */
 #define SQLITE_JOB_COLUMNS                                                  \

@@ -9,10 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENT_COLUMNS                                                           \
-    "id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"          \
-    " occurred_at, created_at, idempotency_key, data, metadata"
-
 /* Aggregates touched since ?4: their newest event is recent enough. */
 #define SINCE_FILTER                                                            \
     " AND (?4 = 0 OR (SELECT l.created_at FROM events l WHERE"                  \
@@ -21,13 +17,13 @@
 
 /* The rest of one tenant after aggregate ?3 (an index range). */
 static const char *const SQL_SCAN_IN_TENANT =
-    "SELECT " EVENT_COLUMNS " FROM events e WHERE tenant_id = ?1 AND"
+    "SELECT " SQLITE_EVENT_COLUMNS " FROM events e WHERE tenant_id = ?1 AND"
     " aggregate_type = ?2 AND aggregate_id > ?3" SINCE_FILTER
     " ORDER BY aggregate_id, seq LIMIT ?5";
 
 /* Every tenant after ?1 (?3 is not used). */
 static const char *const SQL_SCAN_NEXT_TENANTS =
-    "SELECT " EVENT_COLUMNS " FROM events e WHERE tenant_id > ?1 AND"
+    "SELECT " SQLITE_EVENT_COLUMNS " FROM events e WHERE tenant_id > ?1 AND"
     " aggregate_type = ?2" SINCE_FILTER
     " ORDER BY tenant_id, aggregate_id, seq LIMIT ?5";
 
@@ -82,20 +78,8 @@ static int replay_scan_rows(sqlite_conn *c, sqlite3_stmt *st, es_event_cb cb, vo
 {
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        es_event ev = {
-            .id = (char *)sqlite3_column_text(st, 0),
-            .tenant_id = (char *)sqlite3_column_text(st, 1),
-            .aggregate_type = (char *)sqlite3_column_text(st, 2),
-            .aggregate_id = (char *)sqlite3_column_text(st, 3),
-            .seq = sqlite3_column_int64(st, 4),
-            .type = (char *)sqlite3_column_text(st, 5),
-            .version = (char *)sqlite3_column_text(st, 6),
-            .occurred_at = sqlite3_column_int64(st, 7),
-            .created_at = sqlite3_column_int64(st, 8),
-            .idempotency_key = (char *)sqlite3_column_text(st, 9),
-            .data_json = (char *)sqlite3_column_text(st, 10),
-            .metadata_json = (char *)sqlite3_column_text(st, 11),
-        };
+        es_event ev;
+        sqlite_event_row(st, &ev);
         (*n)++;
         if (cb(ud, &ev) != 0) {
             *stopped = 1;
