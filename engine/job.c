@@ -19,6 +19,11 @@ void job_clear(es_job *job)
     memset(job, 0, sizeof *job);
 }
 
+int job_items(const es_job *job)
+{
+    return job->items > 1 ? job->items : 1;
+}
+
 static int dup_opt(char **dst, const char *src)
 {
     *dst = NULL;

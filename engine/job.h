@@ -39,7 +39,15 @@ typedef struct es_job {
     char *last_error;  /* set by the queue on reads of failed jobs, else NULL */
     char *payload;     /* bytes, payload_len long (NUL-terminated for convenience) */
     size_t payload_len;
+    int items;         /* events (fold, map) or commands the payload holds; 0
+                          means 1. Stores that count items (es_store_ops
+                          counts_items) report queue stats in items, so a
+                          fold's lag stays in events. Jobs with a dedup id
+                          hold one. */
 } es_job;
+
+/* The items job carries (job->items, at least 1). */
+int job_items(const es_job *job);
 
 /* Frees the strings of `job` (not the struct) and zeroes it. */
 void job_clear(es_job *job);

@@ -96,19 +96,26 @@ static int close_job(job_batch *b, const open_job *o, int64_t now)
     if (!job || job_fill(job, id, r->kind, first->tenant_id, r->pipeline, r->component,
                          r->component, r->key, o->origin, now) != 0)
         return -1;
+    job->items = (int)o->n;
     return o->n == 1 ? codec_event_encode(first, NULL, &job->payload, &job->payload_len)
                      : codec_events_encode(o->events, o->n, &job->payload, &job->payload_len);
 }
 
-static int same_route(const es_route *a, const es_route *b)
+/* Whether an event of route r with origin `origin` joins open job o. */
+static int joins(const open_job *o, const es_route *r, const char *origin)
 {
-    return a->kind == b->kind && strcmp(a->component, b->component) == 0 &&
-           strcmp(a->pipeline, b->pipeline) == 0 && strcmp(a->key, b->key) == 0;
+    const es_route *a = o->route;
+    if (a->kind != r->kind || strcmp(a->component, r->component) != 0 ||
+        strcmp(a->pipeline, r->pipeline) != 0 || strcmp(a->key, r->key) != 0)
+        return 0;
+    if (r->kind == JOB_MAP) return 1; /* engine_wait does not count maps */
+    return o->origin == origin || (o->origin && origin && strcmp(o->origin, origin) == 0);
 }
 
 int job_batch_add_projections(job_batch *b, const es_event *events,
                               es_new_event *const *routes, const char *const *origins,
-                              const append_outcome *outcomes, size_t n, int64_t now)
+                              const append_outcome *outcomes, size_t n,
+                              size_t fold_events_per_job, int64_t now)
 {
     /* at most one open job per distinct route of the unit */
     open_job **open = NULL;
@@ -118,7 +125,7 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
         if (outcomes[i] == APPEND_DUPLICATE) continue;
         for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
             const es_route *r = &routes[i]->routes[k];
-            if (r->kind == JOB_FOLD) {
+            if (r->kind == JOB_FOLD && (r->keyed || fold_events_per_job <= 1)) {
                 open_job single = {.route = r, .origin = origins[i], .n = 1};
                 single.events[0] = &events[i];
                 rc = close_job(b, &single, now);
@@ -126,7 +133,7 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
             }
             open_job *o = NULL;
             for (size_t j = 0; j < n_open && !o; j++)
-                if (same_route(open[j]->route, r)) o = open[j];
+                if (joins(open[j], r, origins[i])) o = open[j];
             if (o && o->n == JOB_MAX_EVENTS) {
                 rc = close_job(b, o, now);
                 o->n = 0;

@@ -1,10 +1,12 @@
 /* job_batch.h: the jobs a unit of work enqueues, built in memory: command
  * jobs (a send, a reactor's dispatch) and the fold and map jobs of the
  * events a command batch appended. A map job takes up to JOB_MAX_EVENTS
- * of the unit's events of one aggregate; a fold job takes one event, so
- * that queued fold jobs count the events a fold has yet to apply (status
- * reports that lag in events) and keyed folds can use each job's queue
- * position as their last_seq. Fold and map workers read either shape. */
+ * of the unit's events of one aggregate, and so does a fold job when the
+ * queue counts items (es_store_ops counts_items: the lag status reports
+ * stays in events) and events share an origin (engine_wait counts jobs per
+ * origin). A job of a keyed fold takes one event: keyed folds use each
+ * job's queue position as their last_seq. Fold and map workers read
+ * either shape. */
 #ifndef ES_JOB_BATCH_H
 #define ES_JOB_BATCH_H
 
@@ -15,7 +17,7 @@
 #include "lua_host.h"
 #include "store.h"
 
-/* The most events one map job carries. */
+/* The most events one fold or map job carries. */
 #define JOB_MAX_EVENTS 64
 
 /* A growable array of jobs to enqueue in one call. */
@@ -43,9 +45,11 @@ int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
 
 /* Adds the fold and map jobs of n appended events in seq order: routes[i]
  * and origins[i] belong to events[i]; events whose outcome is
- * APPEND_DUPLICATE get none. 0, or -1 with a diag. */
+ * APPEND_DUPLICATE get none. fold_events_per_job: 1, or JOB_MAX_EVENTS
+ * when the queue counts items. 0, or -1 with a diag. */
 int job_batch_add_projections(job_batch *b, const es_event *events,
                               es_new_event *const *routes, const char *const *origins,
-                              const append_outcome *outcomes, size_t n, int64_t now);
+                              const append_outcome *outcomes, size_t n,
+                              size_t fold_events_per_job, int64_t now);
 
 #endif

@@ -21,6 +21,7 @@ typedef struct es_route {
     char *pipeline;
     char *component;
     char *key;
+    int keyed;     /* a keyed fold's route: key is the fold's key, not the aggregate */
 } es_route;
 
 /* An event returned by a command handler, with its routes. The event's id,

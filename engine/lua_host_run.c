@@ -130,7 +130,9 @@ static int read_routes(lua_State *L, es_new_event *ne)
         r->pipeline = lh_field_string(L, t, "pipeline");
         r->component = lh_field_string(L, t, "component");
         r->key = lh_field_string(L, t, "key");
-        lua_pop(L, 1);
+        lua_getfield(L, t, "keyed");
+        r->keyed = lua_toboolean(L, -1);
+        lua_pop(L, 2);
         if (!r->pipeline || !r->component || !r->key) return -1;
     }
     return 0;

@@ -212,8 +212,9 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     for (size_t i = 0; i < u->n_events; i++)
         if (u->outcomes[i] == APPEND_NEW)
             metrics_inc(METRIC_EVENTS_APPENDED, u->pipeline, NULL, NULL);
+    size_t fold_events = b->queue->ops->counts_items ? JOB_MAX_EVENTS : 1;
     return job_batch_add_projections(jobs, u->events, u->per_event, u->origins, u->outcomes,
-                                     u->n_events, now);
+                                     u->n_events, fold_events, now);
 }
 
 static int run_commands(worker *w, const es_claim *c)

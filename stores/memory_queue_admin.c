@@ -61,13 +61,13 @@ static void memory_queue_stats_group(mmap_node *node, void *ud)
         if (!row) {
             st->oom = 1;
         } else if (g->parked) {
-            row->parked++;
+            row->parked += job_items(&j->job);
         } else if (j->in_flight) {
-            row->in_flight++;
+            row->in_flight += job_items(&j->job);
         } else if (j->job.run_at > st->now) {
-            row->delayed++;
+            row->delayed += job_items(&j->job);
         } else {
-            row->pending++;
+            row->pending += job_items(&j->job);
             if (!row->oldest_pending_at || j->enqueued_at < row->oldest_pending_at)
                 row->oldest_pending_at = j->enqueued_at;
         }

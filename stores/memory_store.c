@@ -193,6 +193,7 @@ static void memory_close(es_store *base)
 
 static const es_store_ops memory_ops = {
     .name = "memory",
+    .counts_items = 1,
     .close = memory_close,
     .tx_begin = memory_tx_begin,
     .tx_commit = memory_tx_commit,

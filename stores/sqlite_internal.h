@@ -183,12 +183,12 @@ void sqlite_event_row(sqlite3_stmt *st, es_event *ev);
  * alias where needed ("j." SQLITE_JOB_COLUMNS_J). */
 #define SQLITE_JOB_COLUMNS                                                  \
     "pos, id, kind, tenant_id, pipeline, component, group_key, dedup_id,"   \
-    " dedup_mode, origin_id, run_at, attempts, last_error, payload"
+    " dedup_mode, origin_id, run_at, attempts, last_error, payload, items"
 #define SQLITE_JOB_COLUMNS_J                                                    \
     "j.pos, j.id, j.kind, j.tenant_id, j.pipeline, j.component, j.group_key,"   \
     " j.dedup_id, j.dedup_mode, j.origin_id, j.run_at, j.attempts,"             \
-    " j.last_error, j.payload"
-#define SQLITE_JOB_NCOLS 14
+    " j.last_error, j.payload, j.items"
+#define SQLITE_JOB_NCOLS 15
 
 /* Decodes the SQLITE_JOB_COLUMNS starting at column `col` into a zeroed
  * `job` (strings malloc'd, owned by job). 0, or -1 on OOM with a diag. */

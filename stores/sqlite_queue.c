@@ -16,8 +16,8 @@
 
 static const char *const SQL_JOB_INSERT =
     "INSERT OR IGNORE INTO jobs (id, group_key, kind, tenant_id, pipeline, component,"
-    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload, pos)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload, pos, items)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 /* Reserves ?1 positions; returns the last one. */
 static const char *const SQL_POS_RESERVE =
@@ -127,6 +127,7 @@ int sqlite_job_read(sqlite3_stmt *st, int col, es_job *job)
     job->last_error = sqlite_column_dup(st, col + 12, &oom);
     const void *blob = sqlite3_column_blob(st, col + 13);
     size_t n = (size_t)sqlite3_column_bytes(st, col + 13);
+    job->items = sqlite3_column_int(st, col + 14);
     job->payload = malloc(n + 1);
     if (!job->payload) {
         oom = 1;
@@ -189,7 +190,7 @@ static int tally_flush(sqlite_conn *c, enqueue_tally *t)
     return rc;
 }
 
-/* Counts one inserted job, writing the pending count first when the job's
+/* Counts the items of one inserted job, writing the pending count first when the job's
  * key differs. 0 or -1. */
 static int tally_count(sqlite_conn *c, enqueue_tally *t, const es_job *job)
 {
@@ -199,7 +200,7 @@ static int tally_count(sqlite_conn *c, enqueue_tally *t, const es_job *job)
         tally_flush(c, t) != 0)
         return -1;
     if (!t->count) t->count_job = job;
-    t->count++;
+    t->count += job_items(job);
     return 0;
 }
 
@@ -225,6 +226,7 @@ static int queue_insert(sqlite_conn *c, enqueue_tally *t, const es_job *job, con
     sqlite3_bind_blob(st, 12, job->payload ? job->payload : "", (int)job->payload_len,
                       SQLITE_STATIC);
     sqlite3_bind_int64(st, 13, pos);
+    sqlite3_bind_int(st, 14, job_items(job));
     if (queue_step_done(c, st, "job insert") != 0) return -1;
     if (sqlite3_changes(c->db) == 0) return 0;
     if (tally_count(c, t, job) != 0) return -1;
@@ -588,7 +590,7 @@ static int queue_check_token(sqlite_conn *c, const es_claim *claim)
     return 0;
 }
 
-/* Deletes the first n_done jobs of the claim and takes them off the
+/* Deletes the first n_done jobs of the claim and takes their items off the
  * queue counts (one update per run of jobs of the same component). */
 static int queue_delete_done(sqlite_conn *c, const es_claim *claim, size_t n_done)
 {
@@ -601,16 +603,18 @@ static int queue_delete_done(sqlite_conn *c, const es_claim *claim, size_t n_don
     /* the deleted rows are the claim's first n_done jobs (the token is
      * current and positions only grow): their keys are in claim->jobs */
     size_t run = 0;
+    int64_t items = 0;
     for (size_t i = 1; i <= n_done; i++) {
         const es_job *a = &claim->jobs[run];
         const es_job *b = i < n_done ? &claim->jobs[i] : NULL;
+        items += job_items(&claim->jobs[i - 1]);
         if (b && b->kind == a->kind && strcmp(b->pipeline, a->pipeline) == 0 &&
             strcmp(b->component, a->component) == 0)
             continue;
-        if (sqlite_queue_count_add(c, a->pipeline, a->component, (int)a->kind,
-                                   -(int64_t)(i - run)) != 0)
+        if (sqlite_queue_count_add(c, a->pipeline, a->component, (int)a->kind, -items) != 0)
             return -1;
         run = i;
+        items = 0;
     }
     return 0;
 }

@@ -19,7 +19,7 @@ static const char *const SQL_STATS_TOTALS =
     " ORDER BY 1, 2, 3";
 
 /* Rows: pipeline, component, kind, parked, in_flight, later, enqueued_at,
- * first (the group's head: counts parked_groups) */
+ * first (the group's head: counts parked_groups), items */
 static const char *const SQL_STATS_SPECIAL =
     "WITH special(group_key) AS ("
     "  SELECT group_key FROM groups WHERE lease_until IS NOT NULL"
@@ -29,12 +29,12 @@ static const char *const SQL_STATS_SPECIAL =
     "  coalesce(g.lease_until IS NOT NULL AND j.pos <= g.claimed_upto, 0),"
     "  j.run_at > ?1 OR coalesce(g.ready_at, 0) > ?1, j.enqueued_at,"
     "  j.pos = (SELECT h.pos FROM jobs h WHERE h.group_key = j.group_key"
-    "           ORDER BY h.pos LIMIT 1)"
+    "           ORDER BY h.pos LIMIT 1), j.items"
     " FROM special s JOIN groups g ON g.group_key = s.group_key"
     " JOIN jobs j ON j.group_key = s.group_key";
 
 static const char *const SQL_STATS_LATER =
-    "SELECT j.pipeline, j.component, j.kind, count(*) FROM jobs j"
+    "SELECT j.pipeline, j.component, j.kind, sum(j.items) FROM jobs j"
     " JOIN groups g ON g.group_key = j.group_key"
     " WHERE j.run_at > j.enqueued_at AND j.run_at > ?1 AND g.lease_until IS NULL"
     " AND g.parked_at IS NULL AND coalesce(g.ready_at, 0) <= ?1 GROUP BY 1, 2, 3";
@@ -79,8 +79,11 @@ static const char *const SQL_DEAD_LETTER =
     " WHERE group_key = ?1 ORDER BY pos LIMIT 1";
 
 static const char *const SQL_UNCOUNT_HEAD =
-    "UPDATE queue_counts SET jobs = jobs - 1 WHERE (pipeline, component, kind) ="
-    " (SELECT pipeline, component, kind FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+    "UPDATE queue_counts SET jobs = jobs - h.items FROM"
+    " (SELECT pipeline, component, kind, items FROM jobs WHERE group_key = ?1"
+    "  ORDER BY pos LIMIT 1) h"
+    " WHERE (queue_counts.pipeline, queue_counts.component, queue_counts.kind) ="
+    " (h.pipeline, h.component, h.kind)";
 
 static const char *const SQL_DELETE_HEAD =
     "DELETE FROM jobs WHERE group_key = ?1 AND pos ="
@@ -199,18 +202,19 @@ static int stats_apply(sqlite_conn *c, const char *sql, int64_t now, stats_rows 
 static void stats_special(es_queue_stats *row, sqlite3_stmt *st)
 {
     int64_t enqueued_at = sqlite3_column_int64(st, 6);
+    int64_t items = sqlite3_column_int64(st, 8);
     if (sqlite3_column_int(st, 3)) {
-        row->parked++;
+        row->parked += items;
         if (sqlite3_column_int(st, 7)) row->parked_groups++;
     } else if (sqlite3_column_int(st, 4)) {
-        row->in_flight++;
+        row->in_flight += items;
     } else if (sqlite3_column_int(st, 5)) {
-        row->delayed++;
+        row->delayed += items;
     } else if (!row->oldest_pending_at || enqueued_at < row->oldest_pending_at) {
         row->oldest_pending_at = enqueued_at;
     }
     if (sqlite3_column_int(st, 3) || sqlite3_column_int(st, 4) || sqlite3_column_int(st, 5))
-        row->pending--;
+        row->pending -= items;
 }
 
 static void stats_later(es_queue_stats *row, sqlite3_stmt *st)

@@ -26,6 +26,7 @@ static const char *const JOBS_SQL =
     "  attempts INTEGER NOT NULL DEFAULT 0,"
     "  last_error TEXT,"
     "  payload BLOB NOT NULL,"
+    "  items INTEGER NOT NULL DEFAULT 1,"
     "  UNIQUE (group_key, id));"
     "CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_key, pos);"
     /* Only jobs someone may wait on carry an origin (engine_send_waitable):
@@ -86,7 +87,7 @@ static const char *const SCHEMA_SQL =
     "  metadata TEXT NOT NULL,"
     "  PRIMARY KEY (tenant_id, aggregate_type, aggregate_id, seq),"
     "  UNIQUE (tenant_id, aggregate_type, aggregate_id, idempotency_key)) WITHOUT ROWID;"
-    /* Queued jobs per (pipeline, component, kind), kept by every insert
+    /* Queued items (jobs.items) per (pipeline, component, kind), kept by every insert
      * and delete of jobs, so that queue_stats never scans the jobs. Filled
      * from jobs when created over a queue that predates it. */
     "CREATE TABLE IF NOT EXISTS queue_counts ("
@@ -96,7 +97,7 @@ static const char *const SCHEMA_SQL =
     "  jobs INTEGER NOT NULL,"
     "  PRIMARY KEY (pipeline, component, kind)) WITHOUT ROWID;"
     "INSERT INTO queue_counts (pipeline, component, kind, jobs)"
-    "  SELECT pipeline, component, kind, count(*) FROM jobs"
+    "  SELECT pipeline, component, kind, sum(items) FROM jobs"
     "  WHERE NOT EXISTS (SELECT 1 FROM queue_counts) GROUP BY 1, 2, 3;"
     "CREATE TABLE IF NOT EXISTS groups ("
     "  group_key TEXT PRIMARY KEY,"
@@ -199,6 +200,23 @@ static int jobs_is_v1(sqlite3 *db, char **err)
     return v1;
 }
 
+/* Gives a jobs table of schema 2 (or 1, moved over) its items column
+ * (schema 3: fold jobs hold several events). 0, or -1 with *err. */
+static int jobs_add_items(sqlite3 *db, char **err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'items'",
+                           -1, &st, NULL) != SQLITE_OK) {
+        *err = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    int has = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (has) return 0;
+    return sqlite3_exec(db, "ALTER TABLE jobs ADD COLUMN items INTEGER NOT NULL DEFAULT 1",
+                        NULL, NULL, err) == SQLITE_OK ? 0 : -1;
+}
+
 /* Creates what is missing and moves a schema-1 jobs table to the current
  * layout, in the caller's transaction. 0, or -1 with the message in *err. */
 static int schema_apply(sqlite3 *db, char **err)
@@ -209,7 +227,7 @@ static int schema_apply(sqlite3 *db, char **err)
                sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK ||
                sqlite3_exec(db, JOBS_COPY_V1_SQL, NULL, NULL, err) != SQLITE_OK))
         return -1;
-    if (sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK ||
+    if (sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK || jobs_add_items(db, err) != 0 ||
         sqlite3_exec(db, SCHEMA_SQL, NULL, NULL, err) != SQLITE_OK)
         return -1;
     char version_sql[160];

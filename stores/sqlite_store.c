@@ -477,6 +477,7 @@ static void sqlite_store_close(es_store *base)
 
 static const es_store_ops sqlite_store_ops = {
     .name = "sqlite",
+    .counts_items = 1,
     .close = sqlite_store_close,
     .tx_begin = sqlite_tx_begin,
     .tx_commit = sqlite_tx_commit,

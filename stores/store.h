@@ -152,6 +152,11 @@ typedef int (*es_record_cb)(void *ud, const char *record_id,
 typedef struct es_store_ops {
     const char *name; /* "sqlite", "memory", "redis", "clickhouse" */
 
+    /* Queue stores: 1 when queue_stats counts the items of jobs (es_job
+     * items) rather than jobs; the engine then puts several events in one
+     * fold job. */
+    int counts_items;
+
     /* Releases everything; pending buffered writes are flushed first. */
     void (*close)(es_store *s);
 
@@ -236,7 +241,8 @@ typedef struct es_store_ops {
                       const char *error, int64_t retry_at, int max_attempts,
                       int64_t now);
 
-    /* Calls cb once per (pipeline, component, kind) with counts. */
+    /* Calls cb once per (pipeline, component, kind) with counts (of items
+     * when counts_items, else of jobs). */
     int (*queue_stats)(es_store *s, int64_t now, es_stats_cb cb, void *ud);
 
     /* Lists parked groups (optionally one tenant's; NULL = all). */

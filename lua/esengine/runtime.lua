@@ -227,7 +227,7 @@ local function routes_for(gen, p, ev, where)
             error(where .. ": key of fold " .. fname .. " in pipeline " .. qname
               .. " must return a non-empty string or nil, got " .. type(key), 0)
           end
-          routes[#routes + 1] = { kind = "fold", pipeline = qname, component = fname, key = key }
+          routes[#routes + 1] = { kind = "fold", pipeline = qname, component = fname, key = key, keyed = true }
         end
       elseif not f.key and wanted and q == p then
         routes[#routes + 1] = { kind = "fold", pipeline = qname, component = fname, key = ev.aggregate_id }

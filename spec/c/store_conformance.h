@@ -654,6 +654,46 @@ static void conformance_queue_stats(es_store *s)
     store_claim_clear(&a);
 }
 
+/* Stores that count items (counts_items): the stats of the scenario above
+ * with jobs holding several items count items, through complete and skip. */
+static void conformance_queue_items(es_store *s)
+{
+    es_job jobs[6] = {conformance_job("j1", "gA", "p", CONF_T0 - 3),
+                      conformance_job("j2", "gA", "p", CONF_T0 - 3),
+                      conformance_job("j4", "gC", "p", CONF_T0 - 2),
+                      conformance_job("j5", "gC", "p", CONF_T0 - 2),
+                      conformance_job("j6", "gM", "p", CONF_T0 - 1),
+                      conformance_job("j3", "gB", "p", CONF_T0 + 9000)};
+    int items[6] = {3, 2, 4, 1, 6, 7};
+    for (int i = 0; i < 6; i++) jobs[i].items = items[i];
+    jobs[4].kind = JOB_MAP;
+    jobs[4].component = (char *)"map1";
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 6, CONF_T0), 0);
+
+    es_claim a, c;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &a), 0); /* gA: 5 items in flight */
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0); /* gC: 5 items parked */
+    CHECK_INT(s->ops->queue_fail(s, &c, 0, "x", CONF_T0, 1, CONF_T0), 0);
+    store_claim_clear(&c);
+
+    conformance_stats st;
+    memset(&st, 0, sizeof st);
+    CHECK_INT(s->ops->queue_stats(s, CONF_T0, conformance_collect_stats, &st), 0);
+    CHECK_INT(st.fold.in_flight, 5);
+    CHECK_INT(st.fold.delayed, 7);
+    CHECK_INT(st.fold.parked, 5);
+    CHECK_INT(st.map.pending, 6);
+
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, CONF_T0), 0);
+    store_claim_clear(&a);
+    CHECK_INT(s->ops->queue_parked_skip(s, "gC", CONF_T0), 0); /* j4: 4 items */
+    memset(&st, 0, sizeof st);
+    CHECK_INT(s->ops->queue_stats(s, CONF_T0, conformance_collect_stats, &st), 0);
+    CHECK_INT(st.fold.in_flight, 0);
+    CHECK_INT(st.fold.parked, 0);
+    CHECK_INT(st.fold.pending + st.fold.delayed, 1 + 7);
+}
+
 /* ----------------------------------------------------------- fold store */
 
 static void conformance_folds(es_store *s)
@@ -1035,6 +1075,7 @@ static void conformance_run(conformance_open_fn open_fresh, void *ud)
         CONFORMANCE_ONE(conformance_queue_throttle);
         CONFORMANCE_ONE(conformance_queue_origin);
         CONFORMANCE_ONE(conformance_queue_stats);
+        if (ops->counts_items) CONFORMANCE_ONE(conformance_queue_items);
     } else {
         fprintf(stderr, "skip: queue\n");
     }

@@ -202,7 +202,9 @@ static void test_delayed_job_on_time(void)
     int64_t got = clock_now_ms();
     fprintf(stderr, "delayed job claimed %lld ms after due\n", (long long)(got - (t + 300)));
     CHECK(got >= t + 300);
-    CHECK(got <= t + 350);
+    /* on time: well before the 3 s wait ends; the margin absorbs a loaded
+     * machine's scheduling (82 and 123 ms late seen at load 5 on 2 cores) */
+    CHECK(got <= t + 300 + 400);
     CHECK(clock_monotonic_ms() - start < 1000);
     store_claim_clear(&c);
     s->ops->close(s);

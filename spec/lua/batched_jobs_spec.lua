@@ -1,8 +1,9 @@
 -- batched_jobs_spec.lua: batches run by the real C core: a map job that
--- carries several events (a command batch's, of one aggregate) and a fold
--- claim of several jobs: each event reaches the fold once and in order, and
--- the map once per event, also when a handler fails in the middle of such a
--- job or batch.
+-- carries several events (a command batch's, of one aggregate), a fold job
+-- that does too, and a fold claim of several jobs: each event reaches the
+-- fold once and in order, and the map once per event, also when a handler
+-- fails in the middle of such a job or batch; queue stats count a fold's
+-- queued events, not its jobs.
 local has_core = pcall(require, "esengine_core")
 local testing = require("esengine.testing")
 
@@ -62,6 +63,20 @@ describe("batched projection jobs", function()
     assert.equal(15, state.total)
     assert.same(seqs(5), state.applied)
     assert.equal(5, last_seq)
+  end)
+
+  it("counts the events of a multi-event fold job in the queue stats (the lag in events)", function()
+    eng:send("ledger", "post", { account = "a1", amounts = { 1, 2, 3, 4, 5 }, fail = "fold", fail_at = 1 })
+    eng:drain() -- the fold job fails on its first event and waits for its retry
+    local fold
+    for _, row in ipairs(eng:status()) do
+      if row.component == "balance" then fold = row end
+    end
+    assert.truthy(fold, "a queue row for the balance fold")
+    assert.equal(5, fold.delayed + fold.pending + fold.in_flight)
+    settle(eng)
+    local state = eng:state("ledger", "balance", "a1")
+    assert.same(seqs(5), state.applied)
   end)
 
   it("retries a map that failed in the middle of a job, one record per event", function()

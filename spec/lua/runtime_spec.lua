@@ -191,7 +191,7 @@ describe("runtime", function()
       assert.equal("{}", placed.metadata_json)
       local day = math.floor(placed.occurred_at / 86400000)
       assert.same({
-        { kind = "fold", pipeline = "billing", component = "daily_orders", key = "t1:" .. day },
+        { kind = "fold", pipeline = "billing", component = "daily_orders", key = "t1:" .. day, keyed = true },
         { kind = "fold", pipeline = "orders", component = "order_summary", key = "o1" },
         { kind = "map", pipeline = "orders", component = "order_lines", key = "o1" },
       }, placed.routes)
