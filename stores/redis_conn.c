@@ -1,8 +1,15 @@
 /* redis_conn.c: per-thread hiredis connections with reconnect and backoff,
- * and the argument vectors commands are built from (see redis_int.h).
+ * routed over the nodes of a Redis Cluster, and the argument vectors
+ * commands are built from (see redis_int.h).
+ *
  * hiredis sync contexts are not thread-safe: each calling thread gets its
- * own context through a pthread key, registered in the pool so that
- * redis_conn_pool_free closes them all. */
+ * own record through a pthread key, registered in the pool so that
+ * redis_conn_pool_free closes them all; the record holds one context per
+ * node. Node 0 is the URL's. A single server never redirects, so every
+ * command goes to node 0 and routing costs nothing; the first MOVED reply
+ * turns routing on: from then on a command goes to the node its key's slot
+ * was last moved to (slot table shared by the pool's threads, node 0 for a
+ * slot not seen yet). */
 #include "redis_int.h"
 
 #include <errno.h>
@@ -21,23 +28,36 @@
 #define COMMAND_TIMEOUT_MS 10000
 #define BACKOFF_FIRST_MS 10
 #define BACKOFF_MAX_MS 1000
+/* Nodes a pool can route to (masters and former masters of a cluster). */
+#define MAX_NODES 256
+/* Redirects followed for one command before its MOVED/ASK is returned. */
+#define MAX_REDIRECTS 16
+
+typedef struct redis_node {
+    char *host;
+    int port;
+} redis_node;
 
 typedef struct redis_conn {
-    redisContext *ctx;
+    redisContext *ctx[MAX_NODES]; /* per node; NULL: not connected */
     struct redis_conn_pool *pool;
     struct redis_conn *prev, *next;
 } redis_conn;
 
 struct redis_conn_pool {
-    char *host;
-    int port;
     char *user;     /* NULL: AUTH with the password only */
     char *password; /* NULL: no AUTH */
     int db;
     atomic_int retry_ms;
     pthread_key_t key;
-    pthread_mutex_t lock;
-    redis_conn *all; /* every live thread's connection */
+    pthread_mutex_t lock; /* guards `all` and appending to `nodes` */
+    redis_conn *all;      /* every live thread's connection */
+    /* Appended under lock, never changed: an entry is complete before
+     * n_nodes counts it. */
+    redis_node nodes[MAX_NODES];
+    atomic_int n_nodes;
+    atomic_int cluster; /* a redirect was seen: route commands by slot */
+    _Atomic unsigned char slot_node[REDIS_SLOTS];
 };
 
 static struct timeval timeval_ms(int ms)
@@ -56,12 +76,13 @@ static void conn_destroy(void *arg)
     else p->all = c->next;
     if (c->next) c->next->prev = c->prev;
     pthread_mutex_unlock(&p->lock);
-    if (c->ctx) redisFree(c->ctx);
+    for (int i = 0; i < MAX_NODES; i++)
+        if (c->ctx[i]) redisFree(c->ctx[i]);
     free(c);
 }
 
 /* The calling thread's connection record (created on first use), or NULL
- * on OOM. Its ctx may be NULL (not connected). */
+ * on OOM. Its contexts may be NULL (not connected). */
 static redis_conn *conn_get(redis_conn_pool *p)
 {
     redis_conn *c = pthread_getspecific(p->key);
@@ -78,10 +99,10 @@ static redis_conn *conn_get(redis_conn_pool *p)
     return c;
 }
 
-static void conn_drop(redis_conn *c)
+static void conn_drop(redis_conn *c, int node)
 {
-    if (c->ctx) redisFree(c->ctx);
-    c->ctx = NULL;
+    if (c->ctx[node]) redisFree(c->ctx[node]);
+    c->ctx[node] = NULL;
 }
 
 /* Runs a setup command (AUTH, SELECT); 0 or -1 with the reason in `why`. */
@@ -99,12 +120,13 @@ static int conn_setup_command(redisContext *ctx, char *why, size_t why_len,
     return rc;
 }
 
-/* Connects the thread's context when it has none. 0, or -1 with the
- * reason in `why`. */
-static int conn_open(redis_conn_pool *p, redis_conn *c, char *why, size_t why_len)
+/* Connects the thread's context to `node` when it has none. 0, or -1 with
+ * the reason in `why`. */
+static int conn_open(redis_conn_pool *p, redis_conn *c, int node, char *why, size_t why_len)
 {
-    if (c->ctx) return 0;
-    redisContext *ctx = redisConnectWithTimeout(p->host, p->port, timeval_ms(CONNECT_TIMEOUT_MS));
+    if (c->ctx[node]) return 0;
+    const redis_node *n = &p->nodes[node];
+    redisContext *ctx = redisConnectWithTimeout(n->host, n->port, timeval_ms(CONNECT_TIMEOUT_MS));
     if (!ctx || ctx->err) {
         snprintf(why, why_len, "%s", ctx ? ctx->errstr : "out of memory");
         if (ctx) redisFree(ctx);
@@ -129,7 +151,7 @@ static int conn_open(redis_conn_pool *p, redis_conn *c, char *why, size_t why_le
         const char *select[2] = {"SELECT", db};
         if (conn_setup_command(ctx, why, why_len, 2, select)) goto fail;
     }
-    c->ctx = ctx;
+    c->ctx[node] = ctx;
     return 0;
 fail:
     redisFree(ctx);
@@ -137,18 +159,79 @@ fail:
 }
 
 /* Server errors worth waiting out: the server is starting, busy with a
- * script, failing over, or we reached a replica. */
+ * script, failing over, we reached a replica, a multi-key command met a
+ * slot being migrated, or the cluster is not serving every slot yet. */
 static int reply_transient(const redisReply *r)
 {
     static const char *prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
-                                     "READONLY"};
+                                     "READONLY", "CLUSTERDOWN"};
     if (r->type != REDIS_REPLY_ERROR) return 0;
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(r->str, prefixes[i], strlen(prefixes[i])) == 0) return 1;
     return 0;
 }
 
-/* Splits "host:port" (or "[v6]:port") into the pool. 0 or -1. */
+/* ---- nodes and routing ---- */
+
+/* The index of node host:port (an empty host: the host of node `from`, the
+ * one that named it), added when new. -1 when the table is full or on
+ * OOM. */
+static int pool_node(redis_conn_pool *p, const char *host, int port, int from)
+{
+    if (!host[0]) host = p->nodes[from].host;
+    pthread_mutex_lock(&p->lock);
+    int n = atomic_load(&p->n_nodes), found = -1;
+    for (int i = 0; i < n && found < 0; i++)
+        if (p->nodes[i].port == port && strcmp(p->nodes[i].host, host) == 0) found = i;
+    if (found < 0 && n < MAX_NODES && (p->nodes[n].host = strdup(host))) {
+        p->nodes[n].port = port;
+        atomic_store(&p->n_nodes, n + 1);
+        found = n;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (found < 0)
+        log_warn_limited("redis_conn", "redis cluster: cannot route to %s:%d (%d nodes known)",
+                         host, port, n);
+    return found;
+}
+
+/* Routes `slot` to `node` from now on (a MOVED reply or CLUSTER SLOTS). */
+static void route_set(redis_conn_pool *p, int slot, int node)
+{
+    atomic_store_explicit(&p->slot_node[slot], (unsigned char)node, memory_order_relaxed);
+    atomic_store(&p->cluster, 1);
+}
+
+/* The node serving `slot` as far as the pool knows; 0 for -1. */
+static int route_slot(redis_conn_pool *p, int slot)
+{
+    return slot < 0 ? 0 : atomic_load_explicit(&p->slot_node[slot], memory_order_relaxed);
+}
+
+/* The node a command goes to: node 0 until the pool has seen a cluster. */
+static int route_command(redis_conn_pool *p, int argc, const char *const *argv,
+                         const size_t *lens)
+{
+    if (!atomic_load_explicit(&p->cluster, memory_order_relaxed)) return 0;
+    return route_slot(p, redis_command_slot(argc, argv, lens));
+}
+
+/* When `r` is a redirect: the node it names (routing the slot there when
+ * it is a MOVED), with *ask set for an ASK. -1 for any other reply. */
+static int follow_redirect(redis_conn_pool *p, const redisReply *r, int from, int *ask)
+{
+    redis_redirect rd;
+    if (!redis_redirect_parse(r, &rd)) return -1;
+    int node = pool_node(p, rd.host, rd.port, from);
+    if (node < 0) return -1;
+    if (!rd.ask) route_set(p, rd.slot, node);
+    *ask = rd.ask;
+    return node;
+}
+
+/* ---- the pool ---- */
+
+/* Splits "host:port" (or "[v6]:port") into node 0. 0 or -1. */
 static int pool_parse_hostport(redis_conn_pool *p, const char *s, size_t len)
 {
     const char *colon = NULL;
@@ -167,15 +250,15 @@ static int pool_parse_hostport(redis_conn_pool *p, const char *s, size_t len)
         colon = memchr(s, ':', len);
         if (colon) host_len = (size_t)(colon - s);
     }
-    p->port = 6379;
+    p->nodes[0].port = 6379;
     if (colon) {
         char *end;
         long port = strtol(colon + 1, &end, 10);
         if (end != s + len || port <= 0 || port > 65535) return -1;
-        p->port = (int)port;
+        p->nodes[0].port = (int)port;
     }
-    p->host = host_len ? strndup(host, host_len) : strdup("127.0.0.1");
-    return p->host ? 0 : -1;
+    p->nodes[0].host = host_len ? strndup(host, host_len) : strdup("127.0.0.1");
+    return p->nodes[0].host ? 0 : -1;
 }
 
 /* Parses redis://[[user]:password@]host[:port][/db] into the pool. */
@@ -213,12 +296,15 @@ redis_conn_pool *redis_conn_pool_new(const char *url)
     if (!url || pool_parse_url(p, url) != 0) {
         diag_set(DIAG_INVALID, "redis url: expected redis://[[user]:password@]host[:port][/db], got \"%s\"",
                  url ? url : "(null)");
-        free(p->host);
+        free(p->nodes[0].host);
         free(p->user);
         free(p->password);
         free(p);
         return NULL;
     }
+    atomic_init(&p->n_nodes, 1);
+    atomic_init(&p->cluster, 0);
+    for (int i = 0; i < REDIS_SLOTS; i++) atomic_init(&p->slot_node[i], 0);
     atomic_init(&p->retry_ms, 5000);
     pthread_mutex_init(&p->lock, NULL);
     pthread_key_create(&p->key, conn_destroy);
@@ -231,7 +317,7 @@ void redis_conn_pool_free(redis_conn_pool *p)
     pthread_key_delete(p->key);
     while (p->all) conn_destroy(p->all);
     pthread_mutex_destroy(&p->lock);
-    free(p->host);
+    for (int i = 0; i < atomic_load(&p->n_nodes); i++) free(p->nodes[i].host);
     free(p->user);
     free(p->password);
     free(p);
@@ -242,35 +328,83 @@ void redis_conn_pool_set_retry_ms(redis_conn_pool *p, int ms)
     atomic_store(&p->retry_ms, ms < 0 ? 0 : ms);
 }
 
-redisReply *redis_conn_command(redis_conn_pool *p, int argc, const char **argv,
-                               const size_t *lens, int block_ms)
+/* ---- commands ---- */
+
+/* Retry pacing of one call: exponential backoff until the pool's budget. */
+typedef struct retry_clock {
+    int64_t deadline;
+    int backoff;
+} retry_clock;
+
+static retry_clock retry_start(redis_conn_pool *p)
+{
+    retry_clock t = {clock_monotonic_ms() + atomic_load(&p->retry_ms), BACKOFF_FIRST_MS};
+    return t;
+}
+
+/* Sleeps the next backoff step; 0 when the budget is spent. */
+static int retry_wait(retry_clock *t)
+{
+    int64_t left = t->deadline - clock_monotonic_ms();
+    if (left <= 0) return 0;
+    clock_sleep_ms(t->backoff < left ? t->backoff : left);
+    t->backoff = t->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : t->backoff * 2;
+    return 1;
+}
+
+/* Sends one command to `node` (preceded by ASKING, in the same round trip,
+ * when `asking`) and reads its reply; NULL with the reason in `why` and
+ * the connection dropped. */
+static redisReply *conn_send(redis_conn_pool *p, redis_conn *c, int node, int asking, int argc,
+                             const char **argv, const size_t *lens, int block_ms, char *why,
+                             size_t why_len)
+{
+    if (conn_open(p, c, node, why, why_len) != 0) return NULL;
+    redisContext *ctx = c->ctx[node];
+    if (asking) redisAppendCommand(ctx, "ASKING");
+    redisAppendCommandArgv(ctx, argc, argv, lens);
+    if (block_ms > 0) redisSetTimeout(ctx, timeval_ms(block_ms + COMMAND_TIMEOUT_MS));
+    void *r = NULL;
+    if (asking) {
+        if (redisGetReply(ctx, &r) != REDIS_OK || !r) goto io;
+        freeReplyObject(r); /* an ASKING refused shows in the command's reply */
+        r = NULL;
+    }
+    if (redisGetReply(ctx, &r) != REDIS_OK || !r) goto io;
+    if (block_ms > 0) redisSetTimeout(ctx, timeval_ms(COMMAND_TIMEOUT_MS));
+    return r;
+io:
+    snprintf(why, why_len, "%s", ctx->errstr);
+    log_warn_limited("redis_conn", "redis %s:%d: %s; reconnecting", p->nodes[node].host,
+                     p->nodes[node].port, why);
+    conn_drop(c, node);
+    return NULL;
+}
+
+/* redis_conn_command to `node` first (after ASKING when `asking`). */
+static redisReply *command_run(redis_conn_pool *p, int node, int asking, int argc,
+                               const char **argv, const size_t *lens, int block_ms)
 {
     redis_conn *c = conn_get(p);
     if (!c) {
         diag_set(DIAG_INTERNAL, "out of memory");
         return NULL;
     }
-    int64_t deadline = clock_monotonic_ms() + atomic_load(&p->retry_ms);
-    int backoff = BACKOFF_FIRST_MS;
+    retry_clock t = retry_start(p);
     char why[256] = "";
-    for (int attempt = 0;; attempt++) {
-        if (attempt > 0) {
-            int64_t left = deadline - clock_monotonic_ms();
-            if (left <= 0) break;
-            clock_sleep_ms(backoff < left ? backoff : left);
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-        }
-        if (conn_open(p, c, why, sizeof why) != 0) continue;
-        if (block_ms > 0) redisSetTimeout(c->ctx, timeval_ms(block_ms + COMMAND_TIMEOUT_MS));
-        redisReply *r = redisCommandArgv(c->ctx, argc, argv, lens);
-        if (!r) {
-            snprintf(why, sizeof why, "%s", c->ctx->errstr);
-            log_warn_limited("redis_conn", "redis %s:%d: %s; reconnecting", p->host,
-                             p->port, why);
-            conn_drop(c);
+    for (int redirects = 0, wait = 0;; wait = 1) {
+        if (wait && !retry_wait(&t)) break;
+        redisReply *r = conn_send(p, c, node, asking, argc, argv, lens, block_ms, why, sizeof why);
+        if (!r) continue;
+        int ask = 0, to = redirects < MAX_REDIRECTS ? follow_redirect(p, r, node, &ask) : -1;
+        if (to >= 0) {
+            freeReplyObject(r);
+            redirects++;
+            node = to;
+            asking = ask;
+            wait = 0;
             continue;
         }
-        if (block_ms > 0) redisSetTimeout(c->ctx, timeval_ms(COMMAND_TIMEOUT_MS));
         if (reply_transient(r)) {
             snprintf(why, sizeof why, "%s", r->str);
             freeReplyObject(r);
@@ -278,8 +412,21 @@ redisReply *redis_conn_command(redis_conn_pool *p, int argc, const char **argv,
         }
         return r;
     }
-    diag_set(DIAG_IO, "redis %s:%d: %s", p->host, p->port, why[0] ? why : "unreachable");
+    diag_set(DIAG_IO, "redis %s:%d: %s", p->nodes[node].host, p->nodes[node].port,
+             why[0] ? why : "unreachable");
     return NULL;
+}
+
+redisReply *redis_conn_command(redis_conn_pool *p, int argc, const char **argv,
+                               const size_t *lens, int block_ms)
+{
+    return command_run(p, route_command(p, argc, argv, lens), 0, argc, argv, lens, block_ms);
+}
+
+redisReply *redis_conn_command_at(redis_conn_pool *p, int slot, int argc, const char **argv,
+                                  const size_t *lens)
+{
+    return command_run(p, route_slot(p, slot), 0, argc, argv, lens, 0);
 }
 
 /* Frees replies[0..n) and NULLs them. */
@@ -291,19 +438,23 @@ static void replies_free(redisReply **replies, int n)
     }
 }
 
-/* One round of a pipeline: 0 all replies read and none transient, -1 with
- * the reason in `why` (connection dropped on I/O errors). */
-static int pipeline_round(redis_conn *c, int n, const int *argc, const char *const *const *argv,
+/* One round of a pipeline, command i on node nodes[i]: 0 all replies read
+ * and none transient, -1 with the reason in `why` (every connection of the
+ * round dropped on an I/O error: their reply streams are out of step). */
+static int pipeline_round(redis_conn_pool *p, redis_conn *c, int n, const int *nodes,
+                          const int *argc, const char *const *const *argv,
                           const size_t *const *lens, redisReply **replies, char *why,
                           size_t why_len)
 {
     for (int i = 0; i < n; i++)
-        redisAppendCommandArgv(c->ctx, argc[i], (const char **)argv[i], lens[i]);
+        if (conn_open(p, c, nodes[i], why, why_len) != 0) return -1;
+    for (int i = 0; i < n; i++)
+        redisAppendCommandArgv(c->ctx[nodes[i]], argc[i], (const char **)argv[i], lens[i]);
     for (int i = 0; i < n; i++) {
         void *r = NULL;
-        if (redisGetReply(c->ctx, &r) != REDIS_OK || !r) {
-            snprintf(why, why_len, "%s", c->ctx->errstr);
-            conn_drop(c);
+        if (redisGetReply(c->ctx[nodes[i]], &r) != REDIS_OK || !r) {
+            snprintf(why, why_len, "%s", c->ctx[nodes[i]]->errstr);
+            for (int k = 0; k < n; k++) conn_drop(c, nodes[k]);
             return -1;
         }
         replies[i] = r;
@@ -316,42 +467,126 @@ static int pipeline_round(redis_conn *c, int n, const int *argc, const char *con
     return 0;
 }
 
+/* Sends the redirected commands of a round again: all of them in another
+ * round when every one was MOVED (a batch of one slot that moved: 1), each
+ * alone after its redirect otherwise (0). -1 with diag when a resend
+ * failed. */
+static int pipeline_redirects(redis_conn_pool *p, int n, const int *nodes, const int *argc,
+                              const char *const *const *argv, const size_t *const *lens,
+                              redisReply **replies)
+{
+    int moved = 0;
+    for (int i = 0; i < n; i++) {
+        redis_redirect rd;
+        if (redis_redirect_parse(replies[i], &rd) && !rd.ask) moved++;
+    }
+    if (n > 0 && moved == n) {
+        int ask;
+        for (int i = 0; i < n; i++) follow_redirect(p, replies[i], nodes[i], &ask);
+        replies_free(replies, n);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        int ask = 0, to = follow_redirect(p, replies[i], nodes[i], &ask);
+        if (to < 0) continue;
+        freeReplyObject(replies[i]);
+        replies[i] = command_run(p, to, ask, argc[i], (const char **)argv[i], lens[i], 0);
+        if (!replies[i]) return -1;
+    }
+    return 0;
+}
+
 int redis_conn_pipeline(redis_conn_pool *p, int n, const int *argc, const char *const *const *argv,
                         const size_t *const *lens, redisReply **replies)
 {
     redis_conn *c = conn_get(p);
+    int *nodes = malloc((size_t)(n ? n : 1) * sizeof *nodes);
     memset(replies, 0, (size_t)n * sizeof *replies);
-    if (!c) {
+    if (!c || !nodes) {
+        free(nodes);
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
-    int64_t deadline = clock_monotonic_ms() + atomic_load(&p->retry_ms);
-    int backoff = BACKOFF_FIRST_MS;
+    retry_clock t = retry_start(p);
     char why[256] = "";
-    for (int attempt = 0;; attempt++) {
-        if (attempt > 0) {
-            int64_t left = deadline - clock_monotonic_ms();
-            if (left <= 0) break;
-            clock_sleep_ms(backoff < left ? backoff : left);
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    int node = 0, rc = -2; /* -2: out of retries */
+    for (int redirects = 0, wait = 0;; wait = 1) {
+        if (wait && !retry_wait(&t)) break;
+        for (int i = 0; i < n; i++) nodes[i] = route_command(p, argc[i], argv[i], lens[i]);
+        node = n ? nodes[0] : 0;
+        if (pipeline_round(p, c, n, nodes, argc, argv, lens, replies, why, sizeof why) != 0) {
+            log_warn_limited("redis_conn", "redis %s:%d: %s; retrying", p->nodes[node].host,
+                             p->nodes[node].port, why);
+            replies_free(replies, n);
+            continue;
         }
-        if (conn_open(p, c, why, sizeof why) != 0) continue;
-        if (pipeline_round(c, n, argc, argv, lens, replies, why, sizeof why) == 0) return 0;
-        log_warn_limited("redis_conn", "redis %s:%d: %s; retrying", p->host, p->port, why);
-        replies_free(replies, n);
+        rc = redirects < MAX_REDIRECTS
+                 ? pipeline_redirects(p, n, nodes, argc, argv, lens, replies) : 0;
+        if (rc != 1) break;
+        redirects++;
+        wait = 0;
     }
-    diag_set(DIAG_IO, "redis %s:%d: %s", p->host, p->port, why[0] ? why : "unreachable");
+    free(nodes);
+    if (rc == 0) return 0;
+    replies_free(replies, n);
+    if (rc != -1) /* else a resend failed and said why */
+        diag_set(DIAG_IO, "redis %s:%d: %s", p->nodes[node].host, p->nodes[node].port,
+                 why[0] ? why : "unreachable");
     return -1;
+}
+
+int redis_conn_masters(redis_conn_pool *p, int *slots, int max)
+{
+    const char *argv[2] = {"CLUSTER", "SLOTS"};
+    size_t lens[2] = {7, 5};
+    redisReply *r = command_run(p, 0, 0, 2, argv, lens, 0);
+    if (!r) return -1;
+    int n = 0;
+    if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "cluster support disabled")) {
+        slots[0] = -1;
+        n = 1;
+    } else if (r->type != REDIS_REPLY_ARRAY) {
+        diag_set(DIAG_BACKEND, "redis CLUSTER SLOTS: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        n = -1;
+    }
+    int seen[MAX_NODES] = {0};
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n >= 0; i++) {
+        const redisReply *range = r->element[i];
+        if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
+            range->element[2]->type != REDIS_REPLY_ARRAY ||
+            range->element[2]->elements < 2 ||
+            range->element[2]->element[0]->type != REDIS_REPLY_STRING) {
+            diag_set(DIAG_BACKEND, "redis CLUSTER SLOTS: unexpected reply");
+            n = -1;
+            break;
+        }
+        long long lo = range->element[0]->integer, hi = range->element[1]->integer;
+        const redisReply *master = range->element[2];
+        int node = pool_node(p, master->element[0]->str, (int)master->element[1]->integer, 0);
+        if (node < 0 || lo < 0 || hi >= REDIS_SLOTS || lo > hi) {
+            diag_set(DIAG_BACKEND, "redis CLUSTER SLOTS: cannot route slots %lld-%lld", lo, hi);
+            n = -1;
+            break;
+        }
+        for (long long s = lo; s <= hi; s++) route_set(p, (int)s, node);
+        if (!seen[node] && n < max) {
+            seen[node] = 1;
+            slots[n++] = (int)lo;
+        }
+    }
+    freeReplyObject(r);
+    return n;
 }
 
 int redis_conn_ping(redis_conn_pool *p)
 {
     redis_conn *c = conn_get(p);
     char why[256];
-    if (!c || conn_open(p, c, why, sizeof why) != 0) return 0;
-    redisReply *r = redisCommand(c->ctx, "PING");
+    if (!c || conn_open(p, c, 0, why, sizeof why) != 0) return 0;
+    redisReply *r = redisCommand(c->ctx[0], "PING");
     if (!r) {
-        conn_drop(c);
+        conn_drop(c, 0);
         return 0;
     }
     int ok = r->type == REDIS_REPLY_STATUS;

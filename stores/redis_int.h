@@ -1,5 +1,6 @@
 /* redis_int.h: the private pieces of the Redis store shared by its files:
- * the per-thread connection pool (redis_conn.c), argument vectors, the
+ * the per-thread connection pool (redis_conn.c) and its Redis Cluster
+ * routing (redis_cluster.c), argument vectors, the
  * EVALSHA script set (redis_script.c), the job blob codec (redis_codec.c)
  * and the store object itself (redis_store.c). */
 #ifndef ES_REDIS_INT_H
@@ -28,26 +29,67 @@ void redis_conn_pool_free(redis_conn_pool *p);
 /* Sets how long a command keeps retrying transient errors (ms). */
 void redis_conn_pool_set_retry_ms(redis_conn_pool *p, int ms);
 
-/* Runs one command on the calling thread's connection. Connection errors
- * and transient server states (LOADING, BUSY, TRYAGAIN, MASTERDOWN,
- * READONLY) are retried with exponential backoff after reconnecting, until
- * the retry budget runs out. `block_ms` > 0 is the longest the command may
- * block in the server (BLPOP), added to the socket timeout. Returns the
- * reply (caller frees with freeReplyObject; it may be an error reply other
- * than the transient ones), or NULL with DIAG_IO. */
+/* Runs one command on the calling thread's connection to the node serving
+ * the command's key (redis_command_slot; the URL's node until a cluster
+ * redirect says otherwise). A MOVED reply re-routes the key's slot for the
+ * whole pool and the command is sent again to the named node; an ASK reply
+ * sends ASKING and the command to the named node, this once. Connection
+ * errors and transient server states (LOADING, BUSY, TRYAGAIN, MASTERDOWN,
+ * READONLY, CLUSTERDOWN) are retried with exponential backoff after
+ * reconnecting, until the retry budget runs out. `block_ms` > 0 is the
+ * longest the command may block in the server (BLPOP), added to the socket
+ * timeout. Returns the reply (caller frees with freeReplyObject; it may be
+ * an error reply other than the transient ones), or NULL with DIAG_IO. */
 redisReply *redis_conn_command(redis_conn_pool *p, int argc, const char **argv,
                                const size_t *lens, int block_ms);
 
-/* Sends n commands at once (pipelined) on the calling thread's connection
- * and reads their n replies into replies[] (caller frees each). On a
- * connection error or a transient server state, all n are sent again after
- * reconnecting with backoff: only for commands that are safe to repeat.
- * Returns 0, or -1 with DIAG_IO (replies[] all NULL). */
+/* redis_conn_command sent to the node serving hash slot `slot` instead of
+ * the command's key (for keyless commands that must reach one node: SCAN);
+ * slot -1 is the URL's node. */
+redisReply *redis_conn_command_at(redis_conn_pool *p, int slot, int argc, const char **argv,
+                                  const size_t *lens);
+
+/* Sends n commands at once (pipelined), each on the calling thread's
+ * connection to the node serving its key, and reads their n replies into
+ * replies[] (caller frees each). A command redirected by the cluster is
+ * sent again alone, as redis_conn_command does. On a connection error or a
+ * transient server state, all n are sent again after reconnecting with
+ * backoff: only for commands that are safe to repeat. Returns 0, or -1 with
+ * DIAG_IO (replies[] all NULL). */
 int redis_conn_pipeline(redis_conn_pool *p, int n, const int *argc, const char *const *const *argv,
                         const size_t *const *lens, redisReply **replies);
 
+/* Asks the URL's node for the cluster's slot ranges (CLUSTER SLOTS), routes
+ * every slot by it, and writes one slot served by each master into
+ * slots[0..max). Returns the number of masters; 1 with slots[0] = -1 when
+ * the server is not a cluster; -1 with DIAG_IO or DIAG_BACKEND. */
+int redis_conn_masters(redis_conn_pool *p, int *slots, int max);
+
 /* One PING on the calling thread's connection without backoff: 1 ok, 0 not. */
 int redis_conn_ping(redis_conn_pool *p);
+
+/* ---- Redis Cluster (redis_cluster.c) ---- */
+
+#define REDIS_SLOTS 16384
+
+/* The hash slot of a key: CRC16 of its hash tag (the bytes between the
+ * first '{' and the next '}', when not empty), else of the whole key. */
+int redis_key_slot(const char *key, size_t len);
+
+/* The hash slot a command is routed by: the first key of EVAL/EVALSHA
+ * (argv[3]), none (-1) for keyless commands (SCRIPT, SCAN, PING, INFO,
+ * CLUSTER, ASKING, AUTH, SELECT) and for scripts without keys, else
+ * argv[1]. Every command of the store names its key first. */
+int redis_command_slot(int argc, const char *const *argv, const size_t *lens);
+
+/* A cluster redirect: "MOVED <slot> <host>:<port>" or "ASK ...". */
+typedef struct redis_redirect {
+    int slot, port, ask;
+    char host[256];
+} redis_redirect;
+
+/* 1 and *out filled when `r` is a MOVED or ASK error reply, else 0. */
+int redis_redirect_parse(const redisReply *r, redis_redirect *out);
 
 /* ---- argument vectors (redis_conn.c) ---- */
 
@@ -101,15 +143,16 @@ int redis_scripts_init(redis_script_set *s);
 void redis_scripts_destroy(redis_script_set *s);
 
 /* EVALSHA of script `id` with KEYS[1] = key and `args` as ARGV, loading the
- * script first when needed and again on NOSCRIPT (after a server restart).
+ * script first when needed; on NOSCRIPT (a server restart, or a cluster
+ * node that never ran it) the call is sent again as EVAL with the body.
  * Returns a non-error reply (caller frees) or NULL with DIAG_IO (no
  * connection) or DIAG_BACKEND (error reply). */
 redisReply *redis_script_call(redis_conn_pool *p, redis_script_set *s, redis_script_id id,
                               const char *key, const redis_args *args, int block_ms);
 
 /* EVALSHA of script `id` once per element of args[0..n), pipelined, with
- * the same loading and NOSCRIPT handling; the whole batch is sent again on
- * NOSCRIPT or a connection error, so the script must be idempotent. Returns
+ * the same loading; the whole batch is sent again on NOSCRIPT (its first
+ * call as EVAL) or a connection error, so the script must be idempotent. Returns
  * 0 with every reply a non-error (caller frees), or -1 with diag (replies
  * freed). */
 int redis_script_call_many(redis_conn_pool *p, redis_script_set *s, redis_script_id id,

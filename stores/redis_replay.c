@@ -5,7 +5,8 @@
  * Fold hashes have no per-table index (the hot path writes one hash per
  * fold put and nothing else, redis_fold.c), so finding a table's hashes is
  * a SCAN of the keyspace with a MATCH pattern: O(every key in the server)
- * per call, in pages of SCAN_COUNT, never blocking the server for long.
+ * per call, in pages of SCAN_COUNT, never blocking the server for long
+ * (on a Redis Cluster: of the tenant's master, or of every master).
  * Replay is an admin operation that calls it a handful of times (shadow
  * scan, catch-up, swap), which is cheap next to folding the log. The hashes
  * found are sorted here by (tenant, key), as fold_scan promises.
@@ -32,6 +33,8 @@
 #include "diag.h"
 
 #define SCAN_COUNT "1000"
+/* Masters of a Redis Cluster a scan covers. */
+#define MAX_MASTERS 256
 /* Commands per pipelined round trip when reading or deleting hashes. */
 #define BATCH 256
 
@@ -120,20 +123,17 @@ static int ref_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->key, y->key);
 }
 
-/* Lists the hashes of `table` (one tenant's when tenant_id is not NULL;
- * only `key` when not NULL), sorted by (tenant, key), without repeats. */
-static int fold_list(redis_store *rs, const char *tenant_id, const char *table,
-                     const char *key, fold_refs *out)
+/* Adds the hashes of `table` matching `pattern` (only `key` when not
+ * NULL) on the node serving `slot` (-1: the URL's node) to `out`. */
+static int fold_list_node(redis_store *rs, int slot, const char *pattern, const char *table,
+                          const char *key, fold_refs *out)
 {
-    memset(out, 0, sizeof *out);
-    char *pattern = scan_pattern(rs, tenant_id, table);
-    if (!pattern) return oom();
     char cursor[32] = "0";
     int rc = 0;
     do {
         const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
         size_t lens[6] = {4, strlen(cursor), 5, strlen(pattern), 5, strlen(SCAN_COUNT)};
-        redisReply *r = redis_conn_command(rs->pool, 6, argv, lens, 0);
+        redisReply *r = redis_conn_command_at(rs->pool, slot, 6, argv, lens);
         if (!r) {
             rc = -1;
             break;
@@ -175,6 +175,33 @@ static int fold_list(redis_store *rs, const char *tenant_id, const char *table,
         }
         freeReplyObject(r);
     } while (rc == 0 && strcmp(cursor, "0") != 0);
+    return rc;
+}
+
+/* Lists the hashes of `table` (one tenant's when tenant_id is not NULL;
+ * only `key` when not NULL), sorted by (tenant, key), without repeats. On
+ * a Redis Cluster the scan covers the master serving the tenant's slot, or
+ * every master for all tenants (SCAN sees one node's keys). */
+static int fold_list(redis_store *rs, const char *tenant_id, const char *table,
+                     const char *key, fold_refs *out)
+{
+    memset(out, 0, sizeof *out);
+    int slots[MAX_MASTERS];
+    int n = redis_conn_masters(rs->pool, slots, MAX_MASTERS);
+    if (n < 0) return -1;
+    char *pattern = scan_pattern(rs, tenant_id, table);
+    if (!pattern) return oom();
+    int rc = 0;
+    if (tenant_id && slots[0] >= 0) {
+        char *route = redis_fold_key(rs, tenant_id, "", "");
+        rc = route ? fold_list_node(rs, redis_key_slot(route, strlen(route)), pattern, table,
+                                    key, out)
+                   : -1;
+        free(route);
+    } else {
+        for (int i = 0; rc == 0 && i < n; i++)
+            rc = fold_list_node(rs, slots[i], pattern, table, key, out);
+    }
     free(pattern);
     if (rc != 0) {
         refs_free(out);

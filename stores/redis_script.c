@@ -1,6 +1,8 @@
 /* redis_script.c: the queue's server-side Lua scripts (the .lua files of stores/redis,
- * embedded as redis_scripts), loaded with SCRIPT LOAD and called with
- * EVALSHA; reloaded on NOSCRIPT after a server restart or SCRIPT FLUSH. */
+ * embedded as redis_scripts), loaded with SCRIPT LOAD (which gives the sha)
+ * and called with EVALSHA; a node that answers NOSCRIPT (after a restart or
+ * SCRIPT FLUSH, or a cluster node that never ran the script) is sent the
+ * call again as EVAL, which caches the script there. */
 #include "redis_int.h"
 
 #include <stdlib.h>
@@ -98,6 +100,21 @@ static int script_load(redis_conn_pool *p, redis_script_set *s, redis_script_id 
     return rc;
 }
 
+/* Sets argv[0..1] of a script call: EVALSHA and the sha, or, with `eval`,
+ * EVAL and the body. A node answers NOSCRIPT when its script cache lacks
+ * the script (it restarted, was flushed, or is a cluster node that never
+ * ran it); EVAL runs the call there and caches the script for the next
+ * EVALSHA. The EVAL goes where the EVALSHA went, redirects included
+ * (SCRIPT LOAD has no key to be routed by). */
+static void script_verb(const redis_script_set *s, redis_script_id id, int eval,
+                        const char **argv, size_t *lens, const char *sha)
+{
+    argv[0] = eval ? "EVAL" : "EVALSHA";
+    lens[0] = eval ? 4 : 7;
+    argv[1] = eval ? s->body[id] : sha;
+    lens[1] = eval ? s->len[id] : 40;
+}
+
 redisReply *redis_script_call(redis_conn_pool *p, redis_script_set *s, redis_script_id id,
                               const char *key, const redis_args *args, int block_ms)
 {
@@ -122,21 +139,24 @@ redisReply *redis_script_call(redis_conn_pool *p, redis_script_set *s, redis_scr
         memcpy(argv + 4, args->v, (size_t)args->n * sizeof *argv);
         memcpy(lens + 4, args->len, (size_t)args->n * sizeof *lens);
     }
-    for (int attempt = 0; attempt < 3; attempt++) {
-        pthread_mutex_lock(&s->lock);
-        memcpy(sha, s->sha[id], sizeof sha);
-        pthread_mutex_unlock(&s->lock);
-        if (!sha[0]) {
-            if (script_load(p, s, id) != 0) goto out;
-            continue;
+    for (int attempt = 0, eval = 0; attempt < 3; attempt++) {
+        if (!eval) {
+            pthread_mutex_lock(&s->lock);
+            memcpy(sha, s->sha[id], sizeof sha);
+            pthread_mutex_unlock(&s->lock);
+            if (!sha[0]) {
+                if (script_load(p, s, id) != 0) goto out;
+                continue;
+            }
         }
+        script_verb(s, id, eval, argv, lens, sha);
         r = redis_conn_command(p, argc, argv, lens, block_ms);
         if (!r) goto out;
         if (r->type != REDIS_REPLY_ERROR) goto out;
-        if (strncmp(r->str, "NOSCRIPT", 8) != 0) break;
+        if (eval || strncmp(r->str, "NOSCRIPT", 8) != 0) break;
         freeReplyObject(r);
         r = NULL;
-        if (script_load(p, s, id) != 0) goto out;
+        eval = 1;
     }
     if (r) {
         diag_set(DIAG_BACKEND, "redis script %s: %s", script_modules[id], r->str);
@@ -181,15 +201,20 @@ int redis_script_call_many(redis_conn_pool *p, redis_script_set *s, redis_script
         }
     }
     for (int attempt = 0; attempt < 3 && rc != 0; attempt++) {
-        pthread_mutex_lock(&s->lock);
-        memcpy(sha, s->sha[id], sizeof sha);
-        pthread_mutex_unlock(&s->lock);
-        if (!sha[0] || attempt > 0) {
-            if (script_load(p, s, id) != 0) goto out;
+        if (attempt == 0) {
             pthread_mutex_lock(&s->lock);
             memcpy(sha, s->sha[id], sizeof sha);
             pthread_mutex_unlock(&s->lock);
+            if (!sha[0]) {
+                if (script_load(p, s, id) != 0) goto out;
+                pthread_mutex_lock(&s->lock);
+                memcpy(sha, s->sha[id], sizeof sha);
+                pthread_mutex_unlock(&s->lock);
+            }
         }
+        /* After a NOSCRIPT the whole batch again, its first call as EVAL:
+         * it caches the script where the batch goes, ahead of the rest. */
+        if (n > 0) script_verb(s, id, attempt > 0, argv[0], lens[0], sha);
         if (redis_conn_pipeline(p, n, argc, (const char *const *const *)argv,
                                 (const size_t *const *)lens, replies) != 0)
             goto out;
