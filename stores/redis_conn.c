@@ -198,14 +198,15 @@ static int pool_node(redis_conn_pool *p, const char *host, int port, int from)
 /* Routes `slot` to `node` from now on (a MOVED reply or CLUSTER SLOTS). */
 static void route_set(redis_conn_pool *p, int slot, int node)
 {
-    atomic_store_explicit(&p->slot_node[slot], (unsigned char)node, memory_order_relaxed);
+    /* release: a thread that reads this node index also sees its entry */
+    atomic_store_explicit(&p->slot_node[slot], (unsigned char)node, memory_order_release);
     atomic_store(&p->cluster, 1);
 }
 
 /* The node serving `slot` as far as the pool knows; 0 for -1. */
 static int route_slot(redis_conn_pool *p, int slot)
 {
-    return slot < 0 ? 0 : atomic_load_explicit(&p->slot_node[slot], memory_order_relaxed);
+    return slot < 0 ? 0 : atomic_load_explicit(&p->slot_node[slot], memory_order_acquire);
 }
 
 /* The node a command goes to: node 0 until the pool has seen a cluster. */

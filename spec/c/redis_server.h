@@ -2,6 +2,8 @@
  * a private redis-server (never the system one) on a free loopback port in a
  * temporary directory, without persistence, waits until PING answers
  * (deadline, no blind sleeps), restarts it on the same port, and kills it.
+ * With `cluster` set before redis_server_start, the server is a Redis
+ * Cluster node (cluster-enabled, not yet part of a cluster).
  * The binary is `redis-server` from PATH, or $ESENGINE_REDIS_SERVER. */
 #ifndef ES_TEST_REDIS_SERVER_H
 #define ES_TEST_REDIS_SERVER_H
@@ -27,6 +29,7 @@ typedef struct redis_server {
     char dir[256]; /* temporary working directory (logs) */
     char url[64];  /* redis://127.0.0.1:<port> */
     char why[1024]; /* why start failed */
+    int cluster;    /* a cluster-enabled node (set before start) */
 } redis_server;
 
 /* A loopback TCP port nobody listens on right now, or -1. */
@@ -86,8 +89,13 @@ static inline int redis_server_spawn(redis_server *rs)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr)) _exit(126);
-        execlp(bin, bin, "--port", port, "--bind", "127.0.0.1", "--dir", rs->dir,
-               "--save", "", "--appendonly", "no", (char *)NULL);
+        if (rs->cluster)
+            execlp(bin, bin, "--port", port, "--bind", "127.0.0.1", "--dir", rs->dir,
+                   "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
+                   "--cluster-config-file", "nodes.conf", (char *)NULL);
+        else
+            execlp(bin, bin, "--port", port, "--bind", "127.0.0.1", "--dir", rs->dir,
+                   "--save", "", "--appendonly", "no", (char *)NULL);
         _exit(127);
     }
     rs->pid = pid;
@@ -120,7 +128,9 @@ static inline void redis_server_kill(redis_server *rs)
 /* Starts a fresh server on a free port. 0, or -1 with rs->why. */
 static inline int redis_server_start(redis_server *rs)
 {
+    int cluster = rs->cluster;
     memset(rs, 0, sizeof *rs);
+    rs->cluster = cluster;
     snprintf(rs->dir, sizeof rs->dir, "/tmp/esengine-redis-XXXXXX");
     if (!mkdtemp(rs->dir)) {
         snprintf(rs->why, sizeof rs->why, "mkdtemp: %s", strerror(errno));
@@ -128,6 +138,9 @@ static inline int redis_server_start(redis_server *rs)
     }
     for (int attempt = 0; attempt < 5; attempt++) {
         rs->port = redis_server_free_port();
+        /* a cluster node also listens on port + 10000 (its bus) */
+        for (int k = 0; cluster && k < 100 && rs->port > 55535; k++)
+            rs->port = redis_server_free_port();
         if (rs->port <= 0) continue;
         snprintf(rs->url, sizeof rs->url, "redis://127.0.0.1:%d", rs->port);
         if (redis_server_spawn(rs) == 0) return 0;
@@ -149,6 +162,8 @@ static inline void redis_server_stop(redis_server *rs)
     redis_server_kill(rs);
     char log[300];
     snprintf(log, sizeof log, "%s/redis.log", rs->dir);
+    unlink(log);
+    snprintf(log, sizeof log, "%s/nodes.conf", rs->dir);
     unlink(log);
     rmdir(rs->dir);
 }
