@@ -9,7 +9,7 @@
  * command goes to node 0 and routing costs nothing; the first MOVED reply
  * turns routing on: from then on a command goes to the node its key's slot
  * was last moved to (slot table shared by the pool's threads, node 0 for a
- * slot not seen yet). */
+ * slot not seen yet, or whose node stopped answering). */
 #include "redis_int.h"
 
 #include <errno.h>
@@ -173,12 +173,12 @@ static int reply_transient(const redisReply *r)
 
 /* ---- nodes and routing ---- */
 
-/* The index of node host:port (an empty host: the host of node `from`, the
- * one that named it), added when new. -1 when the table is full or on
- * OOM. */
+/* The index of node host:port (an empty or "?" host, a node that does not
+ * know its endpoint: the host of node `from`, the one that named it), added
+ * when new. -1 when the table is full or on OOM. */
 static int pool_node(redis_conn_pool *p, const char *host, int port, int from)
 {
-    if (!host[0]) host = p->nodes[from].host;
+    if (!host[0] || strcmp(host, "?") == 0) host = p->nodes[from].host;
     pthread_mutex_lock(&p->lock);
     int n = atomic_load(&p->n_nodes), found = -1;
     for (int i = 0; i < n && found < 0; i++)
@@ -201,6 +201,17 @@ static void route_set(redis_conn_pool *p, int slot, int node)
     /* release: a thread that reads this node index also sees its entry */
     atomic_store_explicit(&p->slot_node[slot], (unsigned char)node, memory_order_release);
     atomic_store(&p->cluster, 1);
+}
+
+/* Routes every slot of `node` (one we cannot reach: failed over, or gone)
+ * to node 0 again, which redirects to whoever serves them now. */
+static void route_forget(redis_conn_pool *p, int node)
+{
+    if (node == 0) return;
+    for (int slot = 0; slot < REDIS_SLOTS; slot++) {
+        unsigned char expected = (unsigned char)node;
+        atomic_compare_exchange_strong(&p->slot_node[slot], &expected, 0);
+    }
 }
 
 /* The node serving `slot` as far as the pool knows; 0 for -1. */
@@ -396,7 +407,11 @@ static redisReply *command_run(redis_conn_pool *p, int node, int asking, int arg
     for (int redirects = 0, wait = 0;; wait = 1) {
         if (wait && !retry_wait(&t)) break;
         redisReply *r = conn_send(p, c, node, asking, argc, argv, lens, block_ms, why, sizeof why);
-        if (!r) continue;
+        if (!r) {
+            route_forget(p, node);
+            if (!asking) node = 0;
+            continue;
+        }
         int ask = 0, to = redirects < MAX_REDIRECTS ? follow_redirect(p, r, node, &ask) : -1;
         if (to >= 0) {
             freeReplyObject(r);
@@ -441,20 +456,25 @@ static void replies_free(redisReply **replies, int n)
 
 /* One round of a pipeline, command i on node nodes[i]: 0 all replies read
  * and none transient, -1 with the reason in `why` (every connection of the
- * round dropped on an I/O error: their reply streams are out of step). */
+ * round dropped on an I/O error: their reply streams are out of step; the
+ * slots of the node that failed routed via node 0 again). */
 static int pipeline_round(redis_conn_pool *p, redis_conn *c, int n, const int *nodes,
                           const int *argc, const char *const *const *argv,
                           const size_t *const *lens, redisReply **replies, char *why,
                           size_t why_len)
 {
     for (int i = 0; i < n; i++)
-        if (conn_open(p, c, nodes[i], why, why_len) != 0) return -1;
+        if (conn_open(p, c, nodes[i], why, why_len) != 0) {
+            route_forget(p, nodes[i]);
+            return -1;
+        }
     for (int i = 0; i < n; i++)
         redisAppendCommandArgv(c->ctx[nodes[i]], argc[i], (const char **)argv[i], lens[i]);
     for (int i = 0; i < n; i++) {
         void *r = NULL;
         if (redisGetReply(c->ctx[nodes[i]], &r) != REDIS_OK || !r) {
             snprintf(why, why_len, "%s", c->ctx[nodes[i]]->errstr);
+            route_forget(p, nodes[i]);
             for (int k = 0; k < n; k++) conn_drop(c, nodes[k]);
             return -1;
         }

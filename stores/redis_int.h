@@ -33,7 +33,9 @@ void redis_conn_pool_set_retry_ms(redis_conn_pool *p, int ms);
  * the command's key (redis_command_slot; the URL's node until a cluster
  * redirect says otherwise). A MOVED reply re-routes the key's slot for the
  * whole pool and the command is sent again to the named node; an ASK reply
- * sends ASKING and the command to the named node, this once. Connection
+ * sends ASKING and the command to the named node, this once. A node that
+ * cannot be reached has its slots routed via the URL's node again (which
+ * redirects to whoever serves them after a failover). Connection
  * errors and transient server states (LOADING, BUSY, TRYAGAIN, MASTERDOWN,
  * READONLY, CLUSTERDOWN) are retried with exponential backoff after
  * reconnecting, until the retry budget runs out. `block_ms` > 0 is the
