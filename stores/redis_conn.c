@@ -563,7 +563,9 @@ int redis_conn_masters(redis_conn_pool *p, int *slots, int max)
     redisReply *r = command_run(p, 0, 0, 2, argv, lens, 0);
     if (!r) return -1;
     int n = 0;
-    if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "cluster support disabled")) {
+    /* "cluster support disabled", or CLUSTER refused (ACL, a managed
+     * server): a single server, unless it ever redirected us */
+    if (r->type == REDIS_REPLY_ERROR && !atomic_load(&p->cluster)) {
         slots[0] = -1;
         n = 1;
     } else if (r->type != REDIS_REPLY_ARRAY) {

@@ -64,7 +64,8 @@ int redis_conn_pipeline(redis_conn_pool *p, int n, const int *argc, const char *
 /* Asks the URL's node for the cluster's slot ranges (CLUSTER SLOTS), routes
  * every slot by it, and writes one slot served by each master into
  * slots[0..max). Returns the number of masters; 1 with slots[0] = -1 when
- * the server is not a cluster; -1 with DIAG_IO or DIAG_BACKEND. */
+ * the server is not a cluster (CLUSTER SLOTS refused by a server that never
+ * redirected); -1 with DIAG_IO or DIAG_BACKEND. */
 int redis_conn_masters(redis_conn_pool *p, int *slots, int max);
 
 /* One PING on the calling thread's connection without backoff: 1 ok, 0 not. */
