@@ -616,7 +616,10 @@ static int conformance_collect_stats(void *ud, const es_queue_stats *row)
     return 0;
 }
 
-static void conformance_queue_stats(es_store *s)
+/* The stats scenario: fold jobs j1, j2 (group gA) in flight in claim *a,
+ * j4, j5 (gC) parked, j3 (gB) not due, map job j6 (gM) pending. items[i]
+ * is the item count of the i-th of j1, j2, j4, j5, j6, j3. */
+static void conformance_stats_scenario(es_store *s, const int items[6], es_claim *a)
 {
     /* distinct run_at values make the claim order unambiguous */
     es_job jobs[6] = {conformance_job("j1", "gA", "p", CONF_T0 - 3),
@@ -625,18 +628,25 @@ static void conformance_queue_stats(es_store *s)
                       conformance_job("j5", "gC", "p", CONF_T0 - 2),
                       conformance_job("j6", "gM", "p", CONF_T0 - 1),
                       conformance_job("j3", "gB", "p", CONF_T0 + 9000)};
+    for (int i = 0; i < 6; i++) jobs[i].items = items[i];
     jobs[4].kind = JOB_MAP;
     jobs[4].component = (char *)"map1";
     CHECK_INT(s->ops->queue_enqueue(s, jobs, 6, CONF_T0), 0);
 
-    es_claim a, c;
-    CHECK_INT(conformance_claim(s, 10, CONF_T0, &a), 0); /* gA: j1, j2 in flight */
-    CHECK_STR(a.group_key, "gA");
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, a), 0); /* gA: j1, j2 in flight */
+    CHECK_STR(a->group_key, "gA");
     CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0); /* gC: parked */
     CHECK_STR(c.group_key, "gC");
     CHECK_INT(s->ops->queue_fail(s, &c, 0, "x", CONF_T0, 1, CONF_T0), 0);
     store_claim_clear(&c);
+}
 
+static void conformance_queue_stats(es_store *s)
+{
+    static const int one_each[6] = {1, 1, 1, 1, 1, 1};
+    es_claim a;
+    conformance_stats_scenario(s, one_each, &a);
     conformance_stats st;
     memset(&st, 0, sizeof st);
     CHECK_INT(s->ops->queue_stats(s, CONF_T0, conformance_collect_stats, &st), 0);
@@ -658,24 +668,9 @@ static void conformance_queue_stats(es_store *s)
  * with jobs holding several items count items, through complete and skip. */
 static void conformance_queue_items(es_store *s)
 {
-    es_job jobs[6] = {conformance_job("j1", "gA", "p", CONF_T0 - 3),
-                      conformance_job("j2", "gA", "p", CONF_T0 - 3),
-                      conformance_job("j4", "gC", "p", CONF_T0 - 2),
-                      conformance_job("j5", "gC", "p", CONF_T0 - 2),
-                      conformance_job("j6", "gM", "p", CONF_T0 - 1),
-                      conformance_job("j3", "gB", "p", CONF_T0 + 9000)};
-    int items[6] = {3, 2, 4, 1, 6, 7};
-    for (int i = 0; i < 6; i++) jobs[i].items = items[i];
-    jobs[4].kind = JOB_MAP;
-    jobs[4].component = (char *)"map1";
-    CHECK_INT(s->ops->queue_enqueue(s, jobs, 6, CONF_T0), 0);
-
-    es_claim a, c;
-    CHECK_INT(conformance_claim(s, 10, CONF_T0, &a), 0); /* gA: 5 items in flight */
-    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0); /* gC: 5 items parked */
-    CHECK_INT(s->ops->queue_fail(s, &c, 0, "x", CONF_T0, 1, CONF_T0), 0);
-    store_claim_clear(&c);
-
+    static const int items[6] = {3, 2, 4, 1, 6, 7};
+    es_claim a;
+    conformance_stats_scenario(s, items, &a); /* 5 items in flight, 5 parked */
     conformance_stats st;
     memset(&st, 0, sizeof st);
     CHECK_INT(s->ops->queue_stats(s, CONF_T0, conformance_collect_stats, &st), 0);
