@@ -99,3 +99,58 @@ fail:
     return -1;
 }
 
+
+/* Replaces job->skip_payload with buf (taken). */
+static int set_skip(es_job *job, char *buf, size_t len)
+{
+    free(job->skip_payload);
+    job->skip_payload = buf;
+    job->skip_payload_len = len;
+    return 0;
+}
+
+int claim_skip_command(es_job *job, size_t item)
+{
+    if (job->payload_len == 0 || job->payload[0] == '{') return 0; /* one command */
+    char **all = NULL;
+    size_t n = 0;
+    if (codec_strings_decode(job->payload, job->payload_len, &all, &n) != 0) return -1;
+    int rc = 0;
+    if (n > 1 && item < n) {
+        const char **rest = malloc((n - 1) * sizeof *rest);
+        char *buf = NULL;
+        size_t len = 0, k = 0;
+        for (size_t i = 0; rest && i < n; i++)
+            if (i != item) rest[k++] = all[i];
+        rc = !rest || codec_strings_encode(rest, k, &buf, &len) != 0 ? -1 : set_skip(job, buf, len);
+        if (!rest) diag_set(DIAG_INTERNAL, "out of memory");
+        free(rest);
+    }
+    for (size_t i = 0; i < n; i++) free(all[i]);
+    free(all);
+    return rc;
+}
+
+int claim_skip_event(es_job *job, const char *event_id)
+{
+    es_event *all = NULL;
+    size_t n = 0;
+    if (codec_events_decode(job->payload, job->payload_len, &all, &n) != 0) return -1;
+    int rc = 0;
+    if (n > 1) {
+        const es_event **rest = malloc(n * sizeof *rest);
+        char *buf = NULL;
+        size_t len = 0, k = 0;
+        for (size_t i = 0; rest && i < n; i++)
+            if (strcmp(all[i].id, event_id) != 0) rest[k++] = &all[i];
+        if (!rest) {
+            diag_set(DIAG_INTERNAL, "out of memory");
+            rc = -1;
+        } else if (k < n) {
+            rc = codec_events_encode(rest, k, &buf, &len) != 0 ? -1 : set_skip(job, buf, len);
+        }
+        free(rest);
+    }
+    event_array_free(all, n);
+    return rc;
+}

@@ -30,4 +30,14 @@ typedef struct claim_commands {
 int claim_commands_list(const es_claim *c, claim_commands *l);
 void claim_commands_free(claim_commands *l);
 
+/* Sets job->skip_payload (es_job) when the command job holds several
+ * commands: its payload without command `item` (0-based in the job), the
+ * one that failed. Leaves it NULL for a job of one command. 0, or -1 with
+ * a diag. */
+int claim_skip_command(es_job *job, size_t item);
+
+/* The same for a fold or map job: its payload without the event whose id
+ * is event_id. 0, or -1 with a diag. */
+int claim_skip_event(es_job *job, const char *event_id);
+
 #endif

@@ -16,6 +16,7 @@ void job_clear(es_job *job)
     free(job->origin_id);
     free(job->last_error);
     free(job->payload);
+    free(job->skip_payload);
     memset(job, 0, sizeof *job);
 }
 
@@ -36,7 +37,7 @@ int job_copy(es_job *dst, const es_job *src)
     *dst = *src;
     dst->id = dst->tenant_id = dst->pipeline = dst->component = NULL;
     dst->group_key = dst->dedup_id = dst->origin_id = dst->last_error = NULL;
-    dst->payload = NULL;
+    dst->payload = dst->skip_payload = NULL;
     if (dup_opt(&dst->id, src->id) || dup_opt(&dst->tenant_id, src->tenant_id) ||
         dup_opt(&dst->pipeline, src->pipeline) ||
         dup_opt(&dst->component, src->component) ||
@@ -49,6 +50,12 @@ int job_copy(es_job *dst, const es_job *src)
     if (!dst->payload) goto oom;
     if (src->payload_len) memcpy(dst->payload, src->payload, src->payload_len);
     dst->payload[src->payload_len] = '\0';
+    if (src->skip_payload) {
+        dst->skip_payload = malloc(src->skip_payload_len + 1);
+        if (!dst->skip_payload) goto oom;
+        memcpy(dst->skip_payload, src->skip_payload, src->skip_payload_len);
+        dst->skip_payload[src->skip_payload_len] = '\0';
+    }
     return 0;
 oom:
     job_clear(dst);

@@ -44,6 +44,11 @@ typedef struct es_job {
                           counts_items) report queue stats in items, so a
                           fold's lag stays in events. Jobs with a dedup id
                           hold one. */
+    char *skip_payload; /* set by a worker on the job that failed, when it holds
+                           several items: its payload without the item that
+                           failed (queue_fail keeps it with the job; a parked
+                           skip then drops that item only). Else NULL. */
+    size_t skip_payload_len;
 } es_job;
 
 /* The items job carries (job->items, at least 1). */

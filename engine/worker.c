@@ -217,7 +217,7 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
                                      u->n_events, fold_events, now);
 }
 
-static int run_commands(worker *w, const es_claim *c)
+static int run_commands(worker *w, es_claim *c)
 {
     claim_commands cmds;
     if (claim_commands_list(c, &cmds) != 0) {
@@ -247,8 +247,14 @@ static int run_commands(worker *w, const es_claim *c)
         total += counts[n_cmds_ok];
     }
     /* A job is done when all its commands are: a failed one fails its job
-     * whole (the redo derives the same event ids, so it dedupes). */
+     * whole (the redo derives the same event ids, so it dedupes), keeping
+     * what a parked skip would leave of it (the other commands). */
     n_ok = n_cmds_ok < cmds.n ? cmds.job_of[n_cmds_ok] : c->n;
+    if (n_ok < c->n) {
+        size_t first_item = n_cmds_ok;
+        while (first_item > 0 && cmds.job_of[first_item - 1] == n_ok) first_item--;
+        if (claim_skip_command(&c->jobs[n_ok], n_cmds_ok - first_item) != 0) goto out;
+    }
     u.events = calloc(total ? total : 1, sizeof *u.events);
     u.outcomes = calloc(total ? total : 1, sizeof *u.outcomes);
     u.per_event = calloc(total ? total : 1, sizeof *u.per_event);
@@ -340,7 +346,7 @@ static int fold_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     return rc;
 }
 
-static int run_fold(worker *w, const es_claim *c)
+static int run_fold(worker *w, es_claim *c)
 {
     es_backends *b = &w->engine->backends;
     const es_job *first = &c->jobs[0];
@@ -389,6 +395,9 @@ static int run_fold(worker *w, const es_claim *c)
     if (u.result.error) {
         n_done = u.result.n_applied < n ? u.claim_index[u.result.n_applied] : c->n;
         error = u.result.error;
+        if (n_done < c->n &&
+            claim_skip_event(&c->jobs[n_done], u.events[u.result.n_applied].id) != 0)
+            goto out;
         metrics_inc(METRIC_LUA_ERRORS, first->pipeline, first->component, NULL);
         log_error_limited("fold_error", "fold %s/%s: %s", first->pipeline,
                           first->component, error);
@@ -433,7 +442,7 @@ static int map_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     return 0;
 }
 
-static int run_map(worker *w, const es_claim *c)
+static int run_map(worker *w, es_claim *c)
 {
     const es_job *first = &c->jobs[0];
     es_component_info info;
@@ -457,7 +466,11 @@ static int run_map(worker *w, const es_claim *c)
         log_error_limited("map_error", "map %s/%s: %s", first->pipeline, first->component,
                           error);
     }
-    /* the job of the failed event fails whole; records dedupe on its retry */
+    /* the job of the failed event fails whole (records dedupe on its retry),
+     * keeping what a parked skip would leave of it */
+    if (error && u.n_done < n && claim_skip_event(&c->jobs[job_of[u.n_done]],
+                                                  u.events[u.n_done].id) != 0)
+        goto out;
     rc = commit_unit(w, c, map_writes, &u, u.n_done < n ? job_of[u.n_done] : c->n, error);
 out:
     lua_host_strings_free(u.records, n);

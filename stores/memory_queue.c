@@ -412,6 +412,8 @@ typedef struct mrelease {
     size_t n_done;
     int fail;
     char *error;
+    char *skip_payload; /* of the failed job (NULL: none) */
+    size_t skip_payload_len;
     int64_t retry_at;
     int max_attempts;
     int64_t now;
@@ -433,6 +435,10 @@ static void memory_queue_release_run(mstore *s, void *p)
         free(head->job.last_error);
         head->job.last_error = r->error;
         r->error = NULL;
+        free(head->job.skip_payload);
+        head->job.skip_payload = r->skip_payload;
+        head->job.skip_payload_len = r->skip_payload_len;
+        r->skip_payload = NULL;
         if (r->max_attempts > 0 && head->job.attempts >= r->max_attempts) {
             g->parked = 1;
             g->parked_at = r->now;
@@ -448,6 +454,7 @@ static void memory_queue_release_drop(void *p)
     mrelease *r = p;
     free(r->group_key);
     free(r->error);
+    free(r->skip_payload);
     free(r);
 }
 
@@ -460,6 +467,18 @@ static int memory_queue_release(mstore *s, const es_claim *claim, size_t n_done,
     if (r) {
         r->group_key = claim->group_key ? strdup(claim->group_key) : NULL;
         r->error = strdup(error ? error : "");
+        const es_job *failed = fail && n_done < claim->n ? &claim->jobs[n_done] : NULL;
+        if (failed && failed->skip_payload && r->group_key && r->error) {
+            r->skip_payload = malloc(failed->skip_payload_len + 1);
+            if (r->skip_payload) {
+                memcpy(r->skip_payload, failed->skip_payload, failed->skip_payload_len);
+                r->skip_payload[failed->skip_payload_len] = '\0';
+                r->skip_payload_len = failed->skip_payload_len;
+            } else {
+                free(r->error);
+                r->error = NULL;
+            }
+        }
     }
     if (!r || !r->group_key || !r->error) {
         if (r) memory_queue_release_drop(r);

@@ -189,7 +189,27 @@ static void memory_queue_unpark_run(mstore *s, void *p)
     mgroup *g = node ? MMAP_ENTRY(node, mgroup, node) : NULL;
     if (!g || !g->parked) return; /* checked at submit */
     g->parked = 0;
-    if (u->skip) {
+    mjob *head = g->head;
+    if (u->skip && head->job.skip_payload) {
+        /* a job of several items: the failed item goes, the others stay */
+        mjob *dead = calloc(1, sizeof *dead);
+        if (dead && job_copy(&dead->job, &head->job) == 0) {
+            dead->next = s->dead;
+            s->dead = dead;
+        } else {
+            free(dead);
+        }
+        free(head->job.payload);
+        head->job.payload = head->job.skip_payload;
+        head->job.payload_len = head->job.skip_payload_len;
+        head->job.skip_payload = NULL;
+        head->job.skip_payload_len = 0;
+        if (head->job.items > 1) head->job.items--;
+        head->job.attempts = 0;
+        head->job.run_at = u->now;
+        free(head->job.last_error);
+        head->job.last_error = NULL;
+    } else if (u->skip) {
         mjob *dead = memory_queue_group_pop(g);
         if (dead->id_indexed) mmap_remove(&s->job_ids, &dead->id_node);
         if (dead->dedup_indexed) mmap_remove(&s->job_dedup, &dead->dedup_node);

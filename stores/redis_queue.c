@@ -366,11 +366,24 @@ int redis_queue_fail(es_store *s, const es_claim *claim, size_t n_done, const ch
     redis_store *rs = store_of(s);
     redis_args a = {0};
     int rc = -1;
+    /* a job of several items keeps, as a whole job record, what a parked
+     * skip leaves of it */
+    const es_job *failed = n_done < claim->n ? &claim->jobs[n_done] : NULL;
+    char *skip_blob = NULL;
+    size_t skip_len = 0;
+    if (failed && failed->skip_payload) {
+        es_job rest = *failed;
+        rest.payload = failed->skip_payload;
+        rest.payload_len = failed->skip_payload_len;
+        rest.items = job_items(failed) - 1;
+        if (!(skip_blob = redis_codec_encode_job(&rest, &skip_len))) return -1;
+    }
     if (!redis_args_cstr(&a, claim->group_key) && !redis_args_int(&a, claim->token) &&
         !redis_args_int(&a, (int64_t)n_done) && !redis_args_cstr(&a, error) &&
         !redis_args_int(&a, retry_at) && !redis_args_int(&a, max_attempts) &&
-        !redis_args_int(&a, now))
+        !redis_args_int(&a, now) && !redis_args_str(&a, skip_blob ? skip_blob : "", skip_len))
         rc = claim_script(rs, REDIS_SCRIPT_FAIL, claim, &a, NULL);
     redis_args_free(&a);
+    free(skip_blob);
     return rc;
 }

@@ -94,7 +94,7 @@ static const char *const SQL_GROUP_RELEASE =
     " claimed_upto = NULL, worker_id = NULL WHERE group_key = ?1";
 
 static const char *const SQL_JOB_FAIL =
-    "UPDATE jobs SET attempts = ?2, last_error = ?3, run_at = ?4"
+    "UPDATE jobs SET attempts = ?2, last_error = ?3, run_at = ?4, skip_payload = ?6"
     " WHERE group_key = ?5 AND pos = ?1";
 
 static const char *const SQL_ORIGIN_COUNT =
@@ -749,6 +749,12 @@ int sqlite_queue_fail(es_store *base, const es_claim *claim, size_t n_done,
             sqlite_bind_str(st, 3, error ? error : "");
             sqlite3_bind_int64(st, 4, retry_at);
             sqlite_bind_str(st, 5, claim->group_key);
+            const es_job *failed = &claim->jobs[n_done];
+            if (failed->skip_payload)
+                sqlite3_bind_blob(st, 6, failed->skip_payload, (int)failed->skip_payload_len,
+                                  SQLITE_STATIC);
+            else
+                sqlite3_bind_null(st, 6);
             rc = queue_step_done(c, st, "record failure");
         }
         int park = max_attempts > 0 && attempts >= max_attempts;

@@ -85,6 +85,20 @@ static const char *const SQL_UNCOUNT_HEAD =
     " WHERE (queue_counts.pipeline, queue_counts.component, queue_counts.kind) ="
     " (h.pipeline, h.component, h.kind)";
 
+static const char *const SQL_HEAD_HAS_SKIP =
+    "SELECT 1 FROM jobs WHERE group_key = ?1 AND skip_payload IS NOT NULL AND pos ="
+    " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+
+static const char *const SQL_UNCOUNT_ONE =
+    "UPDATE queue_counts SET jobs = jobs - 1 WHERE (pipeline, component, kind) ="
+    " (SELECT pipeline, component, kind FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+
+/* The head keeps its items but the one that failed. */
+static const char *const SQL_SKIP_ITEM =
+    "UPDATE jobs SET payload = skip_payload, skip_payload = NULL, items = max(items - 1, 1),"
+    " attempts = 0, last_error = NULL, run_at = ?2 WHERE group_key = ?1 AND pos ="
+    " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+
 static const char *const SQL_DELETE_HEAD =
     "DELETE FROM jobs WHERE group_key = ?1 AND pos ="
     " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
@@ -326,8 +340,15 @@ int sqlite_queue_parked_skip(es_store *base, const char *group_key, int64_t now)
     int rc = admin_run(c, SQL_IS_PARKED, group_key, now);
     if (rc == 1) {
         rc = admin_run(c, SQL_DEAD_LETTER, group_key, now);
-        if (rc == 0) rc = admin_run(c, SQL_UNCOUNT_HEAD, group_key, now);
-        if (rc == 0) rc = admin_run(c, SQL_DELETE_HEAD, group_key, now);
+        int one_item = rc == 0 ? admin_run(c, SQL_HEAD_HAS_SKIP, group_key, now) : -1;
+        if (one_item < 0) rc = -1;
+        if (rc == 0 && one_item) {
+            rc = admin_run(c, SQL_UNCOUNT_ONE, group_key, now);
+            if (rc == 0) rc = admin_run(c, SQL_SKIP_ITEM, group_key, now);
+        } else if (rc == 0) {
+            rc = admin_run(c, SQL_UNCOUNT_HEAD, group_key, now);
+            if (rc == 0) rc = admin_run(c, SQL_DELETE_HEAD, group_key, now);
+        }
         if (rc == 0) rc = sqlite_queue_requeue(c, group_key, now);
     } else if (rc == 0) {
         rc = 1;

@@ -27,6 +27,7 @@ static const char *const JOBS_SQL =
     "  last_error TEXT,"
     "  payload BLOB NOT NULL,"
     "  items INTEGER NOT NULL DEFAULT 1,"
+    "  skip_payload BLOB,"
     "  UNIQUE (group_key, id));"
     "CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_key, pos);"
     /* Only jobs someone may wait on carry an origin (engine_send_waitable):
@@ -200,21 +201,32 @@ static int jobs_is_v1(sqlite3 *db, char **err)
     return v1;
 }
 
-/* Gives a jobs table of schema 2 (or 1, moved over) its items column
- * (schema 3: fold jobs hold several events). 0, or -1 with *err. */
-static int jobs_add_items(sqlite3 *db, char **err)
+/* Adds column `name` (declared as `decl`) to the jobs table unless it has
+ * it. 0, or -1 with *err. */
+static int jobs_add_column(sqlite3 *db, const char *name, const char *decl, char **err)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'items'",
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('jobs') WHERE name = ?1",
                            -1, &st, NULL) != SQLITE_OK) {
         *err = sqlite3_mprintf("%s", sqlite3_errmsg(db));
         return -1;
     }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int has = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     if (has) return 0;
-    return sqlite3_exec(db, "ALTER TABLE jobs ADD COLUMN items INTEGER NOT NULL DEFAULT 1",
-                        NULL, NULL, err) == SQLITE_OK ? 0 : -1;
+    char sql[160];
+    snprintf(sql, sizeof sql, "ALTER TABLE jobs ADD COLUMN %s %s", name, decl);
+    return sqlite3_exec(db, sql, NULL, NULL, err) == SQLITE_OK ? 0 : -1;
+}
+
+/* Gives a jobs table of schema 2 (or 1, moved over) the columns of schema
+ * 3: items (jobs hold several events) and skip_payload (a parked skip
+ * drops one item of such a job). 0, or -1 with *err. */
+static int jobs_add_items(sqlite3 *db, char **err)
+{
+    if (jobs_add_column(db, "items", "INTEGER NOT NULL DEFAULT 1", err) != 0) return -1;
+    return jobs_add_column(db, "skip_payload", "BLOB", err);
 }
 
 /* Creates what is missing and moves a schema-1 jobs table to the current

@@ -233,7 +233,8 @@ typedef struct es_store_ops {
                           int64_t now);
 
     /* Removes the first n_done jobs, then records a failure of the next one
-     * (the new head): attempts+1, last_error = error; when attempts reaches
+     * (the new head): attempts+1, last_error = error, and the skip payload
+     * claim->jobs[n_done].skip_payload (or none); when attempts reaches
      * max_attempts the group is parked (its jobs wait, none is dropped),
      * otherwise the head becomes ready again at retry_at. Releases the group.
      * -1 with DIAG_CONFLICT when the token is stale. */
@@ -253,8 +254,11 @@ typedef struct es_store_ops {
      * 1 when no such parked group. */
     int (*queue_parked_retry)(es_store *s, const char *group_key, int64_t now);
 
-    /* Removes the head job of a parked group (kept in the dead-letter
-     * record with its error) and unparks the rest. 1 when no such group. */
+    /* Skips the failed item of a parked group's head and unparks the group:
+     * the head as it failed goes to the dead letters with its error; then a
+     * head with a skip payload (a job of several items) keeps its other
+     * items (payload = skip payload, items - 1, attempts 0), and a head
+     * without one is removed. 1 when no such group. */
     int (*queue_parked_skip)(es_store *s, const char *group_key, int64_t now);
 
     /* Number of queued jobs (pending, delayed, in flight or parked) whose

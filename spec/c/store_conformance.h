@@ -616,6 +616,45 @@ static int conformance_collect_stats(void *ud, const es_queue_stats *row)
     return 0;
 }
 
+/* A parked job of several items failed on one of them: skip drops that
+ * item only (the head keeps the skip payload queue_fail was given, with
+ * fresh attempts), and the jobs behind it still wait their turn. */
+static void conformance_queue_skip_item(es_store *s)
+{
+    int64_t t = CONF_T0;
+    es_job jobs[2] = {conformance_job("j1", "gS", "p", t), conformance_job("j2", "gS", "p", t)};
+    jobs[0].payload = (char *)"abc";
+    jobs[0].payload_len = 3;
+    jobs[0].items = 3;
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 2, t), 0);
+    es_claim a;
+    CHECK_INT(conformance_claim(s, 1, t, &a), 0);
+    CHECK_INT(a.n, 1);
+    if (a.n != 1) return;
+    a.jobs[0].skip_payload = strdup("bc"); /* item "a" failed */
+    a.jobs[0].skip_payload_len = 2;
+    CHECK_INT(s->ops->queue_fail(s, &a, 0, "bad item a", t, 1, t), 0);
+    store_claim_clear(&a);
+
+    CHECK_INT(s->ops->queue_parked_skip(s, "gS", t), 0);
+    CHECK_INT(conformance_claim(s, 5, t, &a), 0);
+    CHECK_INT(a.n, 2);
+    if (a.n == 2) {
+        CHECK_STR(a.jobs[0].id, "j1");
+        CHECK_STR(a.jobs[0].payload, "bc");
+        CHECK_INT(a.jobs[0].attempts, 0);
+        CHECK_STR(a.jobs[1].id, "j2");
+    }
+    if (s->ops->counts_items) {
+        conformance_stats st;
+        memset(&st, 0, sizeof st);
+        CHECK_INT(s->ops->queue_stats(s, t, conformance_collect_stats, &st), 0);
+        CHECK_INT(st.fold.in_flight, 2 + 1);
+    }
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, t), 0);
+    store_claim_clear(&a);
+}
+
 /* The stats scenario: fold jobs j1, j2 (group gA) in flight in claim *a,
  * j4, j5 (gC) parked, j3 (gB) not due, map job j6 (gM) pending. items[i]
  * is the item count of the i-th of j1, j2, j4, j5, j6, j3. */
@@ -1065,6 +1104,7 @@ static void conformance_run(conformance_open_fn open_fresh, void *ud)
         CONFORMANCE_ONE(conformance_queue_lease);
         CONFORMANCE_ONE(conformance_queue_fail_retry);
         CONFORMANCE_ONE(conformance_queue_parking);
+        CONFORMANCE_ONE(conformance_queue_skip_item);
         CONFORMANCE_ONE(conformance_queue_id_idempotency);
         CONFORMANCE_ONE(conformance_queue_debounce);
         CONFORMANCE_ONE(conformance_queue_throttle);

@@ -125,6 +125,26 @@ describe("esengine on the embedded store", function()
     assert.equal("", other)
   end)
 
+  it("skips only the failed event of a parked multi-event fold job", function()
+    -- one command, five events: one fold job of five events, whose third
+    -- always fails
+    flags = "--pipelines spec/lua/fixtures/batched --data " ..
+      h.q(dir .. "/data")
+    start_runner()
+    assert.equal(0, (h.esengine("send ledger post '{\"account\":\"p\",\"amounts\":[1,2,3,4,5]," ..
+      "\"fail\":\"fold!\",\"fail_at\":3}' --tenant t1 " .. flags)))
+    local listing = h.wait_until("the fold group to be parked", 60, function()
+      local _, out = h.esengine("parked list " .. flags)
+      return out:find("every time", 1, true) and out
+    end)
+    assert.equal(0, (h.esengine("parked skip " .. h.q(listing:match("^(%S+)")) .. " " .. flags)))
+    local state = h.wait_until("the other four events to be folded", 30, function()
+      local code, out = h.esengine("state ledger balance p --tenant t1 " .. flags)
+      return code == 0 and h.json(out).total == 12 and h.json(out)
+    end)
+    assert.same({ 1, 2, 4, 5 }, state.applied)
+  end)
+
   it("parks a failing group, shows it in status and parked, and skips it", function()
     start_runner()
     local code = h.esengine("send ledger explode '{\"account\":\"boom\"}' --tenant t1 " .. flags)

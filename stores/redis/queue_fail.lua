@@ -2,11 +2,12 @@
 -- attempt of the next claimed job (the new head), then parks the group when
 -- attempts reach max_attempts, else makes the head due at retry_at; releases
 -- the group either way. ARGV: group, token, n_done, error, retry_at,
--- max_attempts, now. Returns 0 (retry), 2 (parked), or -1 when the token is
--- stale (no change).
+-- max_attempts, now, skip blob (the failed job's record as a parked skip
+-- would leave it: '' for a job of one item). Returns 0 (retry), 2 (parked),
+-- or -1 when the token is stale (no change).
 local g, tok, n_done = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local err, retry_at, max_attempts = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local now = tonumber(ARGV[7])
+local now, skip = tonumber(ARGV[7]), ARGV[8]
 if not token_live(g, tok, now) then return -1 end
 local claimed = tonumber(redis.call('HGET', km(g), 'n'))
 pop_jobs(g, math.min(n_done, claimed))
@@ -14,6 +15,8 @@ local head = redis.call('LINDEX', kg(g), 0)
 if head and n_done < claimed then
   local attempts = redis.call('HINCRBY', kj(head), 'a', 1)
   redis.call('HSET', kj(head), 'e', err)
+  if skip ~= '' then redis.call('HSET', kj(head), 'k', skip)
+  else redis.call('HDEL', kj(head), 'k') end
   if attempts >= max_attempts then
     redis.call('ZREM', K_LEASES, g)
     redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w')
