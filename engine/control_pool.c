@@ -15,6 +15,9 @@
 
 #include <stdlib.h>
 
+/* Hosts lent at once, at most (see control_acquire). */
+#define CONTROL_POOL_MAX 8
+
 typedef struct pooled_host {
     lua_host *host;
     int seq;        /* reload_seq the host was loaded for */
@@ -59,9 +62,24 @@ static int pooled_refresh(es_engine *e, pooled_host *p)
     return p->failed ? -1 : 0;
 }
 
+/* Gives back a slot taken by control_acquire. */
+static void pool_slot_return(es_engine *e)
+{
+    pthread_mutex_lock(&e->pool_lock);
+    e->pool_lent--;
+    pthread_cond_signal(&e->pool_cv);
+    pthread_mutex_unlock(&e->pool_lock);
+}
+
 void control_acquire(es_engine *e, control_lease *lease)
 {
     pthread_mutex_lock(&e->pool_lock);
+    if (!e->pool_cv_ready) {
+        pthread_cond_init(&e->pool_cv, NULL);
+        e->pool_cv_ready = 1;
+    }
+    while (e->pool_lent >= CONTROL_POOL_MAX) pthread_cond_wait(&e->pool_cv, &e->pool_lock);
+    e->pool_lent++;
     pooled_host *p = e->pool;
     if (p) e->pool = p->next;
     pthread_mutex_unlock(&e->pool_lock);
@@ -74,6 +92,8 @@ void control_acquire(es_engine *e, control_lease *lease)
     if (p) {
         lease->pooled = p;
         control_release(e, lease);
+    } else {
+        pool_slot_return(e);
     }
     pthread_mutex_lock(&e->control_lock);
     lease->host = e->control;
@@ -89,6 +109,8 @@ void control_release(es_engine *e, control_lease *lease)
         pthread_mutex_lock(&e->pool_lock);
         p->next = e->pool;
         e->pool = p;
+        e->pool_lent--;
+        pthread_cond_signal(&e->pool_cv);
         pthread_mutex_unlock(&e->pool_lock);
     }
     lease->host = NULL;
@@ -97,6 +119,8 @@ void control_release(es_engine *e, control_lease *lease)
 
 void control_pool_free(es_engine *e)
 {
+    if (e->pool_cv_ready) pthread_cond_destroy(&e->pool_cv);
+    e->pool_cv_ready = 0;
     while (e->pool) {
         pooled_host *p = e->pool;
         e->pool = p->next;

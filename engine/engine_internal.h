@@ -26,6 +26,9 @@ struct es_engine {
      * (control_pool.c), so sending threads run Lua in parallel. */
     pthread_mutex_t pool_lock;
     struct pooled_host *pool;
+    pthread_cond_t pool_cv;     /* a lease came back */
+    int pool_cv_ready;          /* pool_cv initialised (on first acquire) */
+    int pool_lent;              /* leases out now (control_acquire) */
 
     worker **workers;
     int n_workers;
@@ -97,7 +100,10 @@ typedef struct control_lease {
  * before the last successful reload (reload_seq) loads the pipelines dir
  * again first. When that load fails (the dir broken since the reload), lends
  * the control host, which holds the last valid generation, with
- * control_lock held. Never fails. Return it with control_release. */
+ * control_lock held. At most CONTROL_POOL_MAX leases are out at once (an
+ * HTTP thread per connection: the cap bounds the hosts' memory, and more
+ * Lua at once than cores only slices the same CPU); beyond that it waits
+ * for one to come back. Never fails. Return it with control_release. */
 void control_acquire(es_engine *e, control_lease *lease);
 void control_release(es_engine *e, control_lease *lease);
 

@@ -1,6 +1,6 @@
 /* http_server.h: the web role's HTTP server (libmicrohttpd): listens on an
  * address, authenticates requests to a tenant and serves the endpoints of
- * http_routes.c on a pool of threads. */
+ * http_routes.c on a thread per connection. */
 #ifndef ES_HTTP_SERVER_H
 #define ES_HTTP_SERVER_H
 
@@ -31,8 +31,8 @@ typedef struct http_server_options {
     size_t max_spans;              /* spans per OTLP request (default 10000) */
     size_t max_header_bytes;       /* request line + headers (default 16 KiB) */
     unsigned connection_timeout_s; /* idle connection timeout (default 30) */
-    unsigned threads;              /* request threads (default 4) */
-    unsigned max_connections;      /* concurrent connections (default 1024) */
+    unsigned max_connections;      /* concurrent connections, each served
+                                      by its own thread (default 1024) */
     unsigned retry_after_s;        /* Retry-After on 429/503 (default 1) */
     http_otlp_ingest_fn otlp_ingest; /* NULL: POST /v1/traces answers 501 */
     void *otlp_ingest_ud;

@@ -24,13 +24,21 @@
  * PASSIVE checkpoint on its own connection, outside shared_mu, so the
  * writers keep committing meanwhile. Commits that land during such a
  * checkpoint keep the WAL from ever being fully copied, and SQLite rewinds
- * the WAL only then; past CKPT_HARD_FRAMES the checkpointer therefore runs
- * one more checkpoint holding shared_mu (no writer of this process in
- * between), most frames being copied already, and the next write rewinds
- * the WAL. journal_size_limit truncates the file after a rewind. */
+ * the WAL only then; past CKPT_HARD_FRAMES the checkpointer therefore
+ * copies the rest holding shared_mu (no writer of this process in
+ * between) and the next write rewinds the WAL. Writers wait for that
+ * locked checkpoint (two fsyncs and the copy of what it finds uncopied),
+ * so it runs only once further PASSIVE passes have brought the uncopied
+ * tail under CKPT_TAIL_FRAMES (or CKPT_TAIL_PASSES passes did not).
+ * journal_size_limit truncates the file after a rewind only when it grew
+ * past WAL_SIZE_LIMIT, twice the size CKPT_HARD_FRAMES keeps it under:
+ * truncating ~70 MB of WAL in the first commit after each rewind (the
+ * former 64 MiB limit) stalled that commit 25-120 ms. */
 #define CKPT_SOFT_FRAMES 4096
 #define CKPT_HARD_FRAMES 32768
-#define WAL_SIZE_LIMIT "67108864"
+#define CKPT_TAIL_FRAMES 512
+#define CKPT_TAIL_PASSES 8
+#define WAL_SIZE_LIMIT "268435456"
 
 /* Per-thread shortcut from a store to this thread's reader connection, so
  * the read path takes no lock. Store ids are never reused, so a stale slot
@@ -236,16 +244,27 @@ static int conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
 
 /* Copies the WAL into the database file (PASSIVE: never waits for
  * writers), then, when the WAL is past CKPT_HARD_FRAMES, copies the rest
- * holding shared_mu so that the next write rewinds it. A failure leaves
- * the WAL longer; the next request retries. */
+ * holding shared_mu so that the next write rewinds it, after PASSIVE
+ * passes have shortened that rest. A failure leaves the WAL longer; the
+ * next request retries. */
 static void store_checkpoint(sqlite_store *s)
 {
     if (!s->ckpt_db) s->ckpt_db = conn_open_db(s->path);
     if (!s->ckpt_db) return;
-    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int in_wal = 0, copied = 0;
+    if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &in_wal,
+                                  &copied) != SQLITE_OK)
+        return;
     if (atomic_load(&s->wal_frames) < CKPT_HARD_FRAMES) return;
+    for (int pass = 0; pass < CKPT_TAIL_PASSES; pass++) {
+        int frames = atomic_load(&s->wal_frames);
+        if (frames < copied || frames - copied <= CKPT_TAIL_FRAMES) break;
+        if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &in_wal,
+                                      &copied) != SQLITE_OK)
+            return;
+    }
     sqlite_shared_lock(s);
-    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &in_wal, &copied);
     sqlite_shared_unlock(s);
 }
 
