@@ -30,15 +30,20 @@
  * locked checkpoint (two fsyncs and the copy of what it finds uncopied),
  * so it runs only once further PASSIVE passes have brought the uncopied
  * tail under CKPT_TAIL_FRAMES (or CKPT_TAIL_PASSES passes did not).
+ * Those fsyncs took 35-90 ms on the benchmark machine, however few
+ * frames were left, so under a sustained write load this stall is the
+ * tail of every commit's latency: CKPT_HARD_FRAMES (512 MiB of WAL at
+ * 4 KiB pages) makes it rare (every ~5 s at 50,000 spans/s), at the price
+ * of a WAL file that big on disk after such a load.
  * journal_size_limit truncates the file after a rewind only when it grew
  * past WAL_SIZE_LIMIT, twice the size CKPT_HARD_FRAMES keeps it under:
  * truncating ~70 MB of WAL in the first commit after each rewind (the
  * former 64 MiB limit) stalled that commit 25-120 ms. */
 #define CKPT_SOFT_FRAMES 4096
-#define CKPT_HARD_FRAMES 32768
+#define CKPT_HARD_FRAMES 131072
 #define CKPT_TAIL_FRAMES 512
 #define CKPT_TAIL_PASSES 8
-#define WAL_SIZE_LIMIT "268435456"
+#define WAL_SIZE_LIMIT "1073741824"
 
 /* Per-thread shortcut from a store to this thread's reader connection, so
  * the read path takes no lock. Store ids are never reused, so a stale slot
