@@ -4,13 +4,15 @@
 // accepted (2xx), non-2xx, spans/s, p50/p99 latency, and the trace ids sent
 // with their span counts (written to TRACES_FILE) for the completeness check.
 //   node load.js URL SECONDS CONNECTIONS SPANS TENANT TRACES_FILE
+// `node load.js --body-only` prints one request body of 100 spans instead.
 'use strict';
 const autocannon = require('autocannon');
 const crypto = require('crypto');
 const fs = require('fs');
 
+const bodyOnly = process.argv[2] === '--body-only';
 const [url, seconds, connections, spansPerRequest, tenant, tracesFile] = process.argv.slice(2);
-const nSpans = Number(spansPerRequest);
+const nSpans = bodyOnly ? 100 : Number(spansPerRequest);
 const sent = new Map(); // trace id -> spans, for requests answered 2xx
 const pending = new Map(); // body -> traces of it
 
@@ -35,6 +37,11 @@ function body() {
     { key: 'service.name', value: { stringValue: 'bench' } }] },
     scopeSpans: [{ scope: { name: 'bench' }, spans }] }] });
   return { text, traces };
+}
+
+if (bodyOnly) {
+  process.stdout.write(body().text);
+  process.exit(0);
 }
 
 const instance = autocannon({
