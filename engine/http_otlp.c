@@ -89,11 +89,18 @@ int http_otlp_json_depth_check(const char *json, size_t n, int max_depth) {
     for (size_t i = 0; i < n; i++) {
         char c = json[i];
         if (c == '"') {
-            for (i++; i < n && json[i] != '"'; i++)
-                if (json[i] == '\\') i++;
-            if (i >= n) {
-                diag_set(DIAG_INVALID, "unterminated JSON string");
-                return -1;
+            /* to the closing quote: the next one not preceded by an odd run
+             * of backslashes (memchr: most of a request is strings) */
+            for (;;) {
+                const char *q = ++i < n ? memchr(json + i, '"', n - i) : NULL;
+                if (!q) {
+                    diag_set(DIAG_INVALID, "unterminated JSON string");
+                    return -1;
+                }
+                i = (size_t)(q - json);
+                size_t slashes = 0;
+                while (json[i - 1 - slashes] == '\\') slashes++;
+                if (slashes % 2 == 0) break;
             }
         } else if (c == '{' || c == '[') {
             if (++depth > max_depth) {

@@ -263,6 +263,13 @@ static void test_json_depth(void) {
     const char *esc = "{\"a\":\"\\\"[[[\"}";
     CHECK_INT(http_otlp_json_depth_check(esc, strlen(esc), 1), 0);
     CHECK_INT(http_otlp_json_depth_check("\"abc", 4, 10), -1);
+    /* a string ending in an escaped backslash closes; an escaped quote
+     * after a run of them does not */
+    const char *slashes = "[\"a\\\\\",[\"\\\\\\\"]\"]]";
+    CHECK_INT(http_otlp_json_depth_check(slashes, strlen(slashes), 2), 0);
+    CHECK_INT(http_otlp_json_depth_check(slashes, strlen(slashes), 1), -1);
+    CHECK_INT(http_otlp_json_depth_check("[\"\\\"]", 5, 10), -1);
+    CHECK_INT(http_otlp_json_depth_check("\"", 1, 10), -1);
 }
 
 static void test_responses(void) {
