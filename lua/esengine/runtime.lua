@@ -155,14 +155,19 @@ local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
   return prepare_payload(c, tenant_id, pipeline, command, payload, arm)
 end
 
+-- "pipeline P command C", for the messages of prepare_payload (built on
+-- failure only: an OTLP request prepares a payload per span).
+local function command_where(pipeline, command)
+  return "pipeline " .. pipeline .. " command " .. command
+end
+
 prepare_payload = function(c, tenant_id, pipeline, command, payload, arm)
-  local where = "pipeline " .. pipeline .. " command " .. command
   if arm then
     core.arm(c.timeout_ms or 0)
   end
   local vok, valid, errors = xpcall(c.schema.validate, traceback, c.schema, payload)
   if not vok then
-    return false, "script_error", where .. ": schema validation failed: " .. valid
+    return false, "script_error", command_where(pipeline, command) .. ": schema validation failed: " .. valid
   end
   if not valid then
     return false, "invalid_payload", schema.format_errors(errors), errors
@@ -172,20 +177,20 @@ prepare_payload = function(c, tenant_id, pipeline, command, payload, arm)
   end
   local aok, aggregate_id = xpcall(c.aggregate_id, traceback, payload)
   if not aok then
-    return false, "script_error", where .. ": aggregate_id: " .. aggregate_id
+    return false, "script_error", command_where(pipeline, command) .. ": aggregate_id: " .. aggregate_id
   end
   if type(aggregate_id) == "number" then
     aggregate_id = string.format("%.14g", aggregate_id)
   end
   if type(aggregate_id) ~= "string" or aggregate_id == "" then
-    return false, "script_error", where .. ": aggregate_id must return a non-empty string, got " .. type(aggregate_id)
+    return false, "script_error", command_where(pipeline, command) .. ": aggregate_id must return a non-empty string, got " .. type(aggregate_id)
   end
   local command_json, err = encode({
     tenant_id = tenant_id, pipeline = pipeline, command = command,
     aggregate_id = aggregate_id, data = payload,
   })
   if not command_json then
-    return false, "script_error", where .. ": payload cannot be encoded as JSON: " .. err
+    return false, "script_error", command_where(pipeline, command) .. ": payload cannot be encoded as JSON: " .. err
   end
   return true, aggregate_id, command_json
 end

@@ -101,7 +101,11 @@ local function show(v)
   return json_type(v)
 end
 
+-- The path of `key` (a field name or an index; nil: none) under `path`.
 local function join(path, key)
+  if key == nil then
+    return path
+  end
   if type(key) == "number" then
     return path .. "[" .. key .. "]"
   end
@@ -111,21 +115,26 @@ local function join(path, key)
   return path .. "." .. key
 end
 
-local check -- forward: check(s, value, path, errors)
+-- Checkers get the path of a value as its parent's path and its key, joined
+-- only for a message: a valid payload costs no string per nested field.
+local check -- forward: check(s, value, path, key, errors)
 
-local function fail(errors, path, message)
+local function fail(errors, path, key, message)
+  path = join(path, key)
   local full = path == "" and message or (path .. ": " .. message)
   errors[#errors + 1] = { path = path, message = full }
 end
 
 -- Bounds shared by strings ("length"), arrays ("item count") and numbers
 -- ("a value").
-local function check_bounds(s, measured, label, path, errors)
+local function check_bounds(s, measured, label, path, key, errors)
   if s.min_value and measured < s.min_value then
-    fail(errors, path, string.format("expected %s >= %s, got %s", label, s.min_value, measured))
+    fail(errors, path, key,
+      string.format("expected %s >= %s, got %s", label, s.min_value, measured))
   end
   if s.max_value and measured > s.max_value then
-    fail(errors, path, string.format("expected %s <= %s, got %s", label, s.max_value, measured))
+    fail(errors, path, key,
+      string.format("expected %s <= %s, got %s", label, s.max_value, measured))
   end
 end
 
@@ -134,61 +143,63 @@ local checkers = {}
 function checkers.any()
 end
 
-function checkers.string(s, v, path, errors)
+function checkers.string(s, v, path, key, errors)
   if type(v) ~= "string" then
-    return fail(errors, path, "expected string, got " .. json_type(v))
+    return fail(errors, path, key, "expected string, got " .. json_type(v))
   end
-  check_bounds(s, #v, "length", path, errors)
+  check_bounds(s, #v, "length", path, key, errors)
   if s.pattern_value and not v:find(s.pattern_value) then
-    fail(errors, path, string.format("expected a string matching %q", s.pattern_value))
+    fail(errors, path, key, string.format("expected a string matching %q", s.pattern_value))
   end
 end
 
-function checkers.number(s, v, path, errors)
+function checkers.number(s, v, path, key, errors)
   if type(v) ~= "number" or v ~= v then
-    return fail(errors, path, "expected number, got " .. json_type(v))
+    return fail(errors, path, key, "expected number, got " .. json_type(v))
   end
-  check_bounds(s, v, "a value", path, errors)
+  check_bounds(s, v, "a value", path, key, errors)
 end
 
-function checkers.integer(s, v, path, errors)
+function checkers.integer(s, v, path, key, errors)
   if type(v) ~= "number" or v ~= math.floor(v) or v == math.huge or v == -math.huge then
-    return fail(errors, path, "expected integer, got " .. json_type(v))
+    return fail(errors, path, key, "expected integer, got " .. json_type(v))
   end
-  check_bounds(s, v, "a value", path, errors)
+  check_bounds(s, v, "a value", path, key, errors)
 end
 
-function checkers.boolean(_, v, path, errors)
+function checkers.boolean(_, v, path, key, errors)
   if type(v) ~= "boolean" then
-    fail(errors, path, "expected boolean, got " .. json_type(v))
+    fail(errors, path, key, "expected boolean, got " .. json_type(v))
   end
 end
 
-function checkers.enum(s, v, path, errors)
+function checkers.enum(s, v, path, key, errors)
   for _, allowed in ipairs(s.values) do
     if v == allowed then
       return
     end
   end
-  fail(errors, path, "expected " .. describe(s) .. ", got " .. show(v))
+  fail(errors, path, key, "expected " .. describe(s) .. ", got " .. show(v))
 end
 
-function checkers.array(s, v, path, errors)
+function checkers.array(s, v, path, key, errors)
   if not is_array(v) then
-    return fail(errors, path, "expected array, got " .. json_type(v))
+    return fail(errors, path, key, "expected array, got " .. json_type(v))
   end
-  check_bounds(s, #v, "item count", path, errors)
+  check_bounds(s, #v, "item count", path, key, errors)
+  local here = join(path, key)
   for i = 1, #v do
-    check(s.items, v[i], join(path, i), errors)
+    check(s.items, v[i], here, i, errors)
   end
 end
 
-function checkers.object(s, v, path, errors)
+function checkers.object(s, v, path, key, errors)
   if not is_object(v) then
-    return fail(errors, path, "expected object, got " .. json_type(v))
+    return fail(errors, path, key, "expected object, got " .. json_type(v))
   end
+  local here = join(path, key)
   for _, name in ipairs(s.field_names) do
-    check(s.fields[name], v[name], join(path, name), errors)
+    check(s.fields[name], v[name], here, name, errors)
   end
   if s.strict_fields then
     local unknown = {}
@@ -199,25 +210,25 @@ function checkers.object(s, v, path, errors)
     end
     table.sort(unknown)
     for _, k in ipairs(unknown) do
-      fail(errors, join(path, k), "unknown field")
+      fail(errors, here, k, "unknown field")
     end
   end
 end
 
-function check(s, v, path, errors)
+function check(s, v, path, key, errors)
   if v == nil or v == cjson.null then
     if not s.is_optional then
-      fail(errors, path, "missing (expected " .. describe(s) .. ")")
+      fail(errors, path, key, "missing (expected " .. describe(s) .. ")")
     end
     return
   end
-  checkers[s.kind](s, v, path, errors)
+  checkers[s.kind](s, v, path, key, errors)
 end
 
 -- s:validate(value) -> true, or false and the list of {path, message}.
 function Schema:validate(value)
   local errors = {}
-  check(self, value, "", errors)
+  check(self, value, "", nil, errors)
   if #errors == 0 then
     return true
   end

@@ -38,11 +38,15 @@ local STATUS_CODES = {
   STATUS_CODE_UNSET = "unset", STATUS_CODE_OK = "ok", STATUS_CODE_ERROR = "error",
 }
 
+-- The empty table obj() answers for a non-table: shared (one per module,
+-- not one per missing field of every span), so it refuses writes.
+local EMPTY = setmetatable({}, { __newindex = function() error("EMPTY is read-only", 2) end })
+
 -- x when it is a table (JSON object or array), else an empty table; JSON
 -- nulls decode to cjson.null and must not be indexed.
 local function obj(x)
   if type(x) == "table" then return x end
-  return {}
+  return EMPTY
 end
 
 local function non_empty_list(list)
@@ -51,6 +55,7 @@ local function non_empty_list(list)
 end
 
 local function convert_events(raw_events)
+  if type(raw_events) ~= "table" or raw_events[1] == nil then return nil end
   local out = {}
   for i, ev in ipairs(obj(raw_events)) do
     ev = obj(ev)
@@ -69,6 +74,7 @@ local function convert_events(raw_events)
 end
 
 local function convert_links(raw_links)
+  if type(raw_links) ~= "table" or raw_links[1] == nil then return nil end
   local out = {}
   for i, link in ipairs(obj(raw_links)) do
     link = obj(link)
@@ -88,8 +94,9 @@ local function convert_links(raw_links)
   return non_empty_list(out)
 end
 
--- One OTLP span -> payload, or nil and the reason it is invalid.
-local function convert_span(span, resource_attrs, scope)
+-- One OTLP span -> payload, or nil and the reason it is invalid. resource
+-- and scope are shared by the payloads of their resourceSpans/scopeSpans.
+local function convert_span(span, resource, scope)
   if type(span) ~= "table" then return nil, "span is not an object" end
   local trace_id = values.id(span.traceId, 16)
   if not trace_id then return nil, "traceId: expected 32 hex chars, not all zero" end
@@ -136,7 +143,7 @@ local function convert_span(span, resource_attrs, scope)
     attributes = values.attributes(span.attributes),
     events = events,
     links = links,
-    resource = { attributes = resource_attrs },
+    resource = resource,
     scope = scope,
   }
 end
@@ -152,7 +159,7 @@ function M.to_record_span_payloads(request)
   end
   for ri, rs in ipairs(obj(request.resourceSpans)) do
     rs = obj(rs)
-    local resource_attrs = values.attributes(obj(rs.resource).attributes)
+    local resource = { attributes = values.attributes(obj(rs.resource).attributes) }
     for si, ss in ipairs(obj(rs.scopeSpans or rs.instrumentationLibrarySpans)) do
       ss = obj(ss)
       local raw_scope = obj(ss.scope or ss.instrumentationLibrary)
@@ -161,7 +168,7 @@ function M.to_record_span_payloads(request)
         version = type(raw_scope.version) == "string" and raw_scope.version or nil,
       }
       for pi, span in ipairs(obj(ss.spans)) do
-        local payload, reason = convert_span(span, resource_attrs, scope)
+        local payload, reason = convert_span(span, resource, scope)
         if payload then
           payloads[#payloads + 1] = payload
         else
