@@ -8,7 +8,12 @@
  * the leader's transaction instead of waiting for the next one.
  * The HTTP threads' enqueues meet here: under load each commit carries
  * several requests instead of one, and each request is acknowledged only
- * after the commit that holds its jobs. */
+ * after the commit that holds its jobs.
+ * A waiting leader goes before the next unit of work of the workers
+ * (sqlite_group_yield): with HTTP and workers in one process (role all),
+ * the workers' units held shared_mu 55% of the time and, the mutex being
+ * unfair, a leader waited for several units in a row (measured: 63 ms at
+ * p99, 125 ms at most, for units of 25 ms at p99). */
 #include "sqlite_internal.h"
 
 #include "diag.h"
@@ -86,9 +91,13 @@ int sqlite_group_write(sqlite_store *s, sqlite_write_fn fn, void *ud)
             /* the writes queued while the leader waits for the shared
              * connection (a worker's unit holds it) join its group */
             s->group_busy = 1;
+            atomic_store(&s->group_leader_waiting, 1);
             pthread_mutex_unlock(&s->group_mu);
             sqlite_shared_lock(s);
             pthread_mutex_lock(&s->group_mu);
+            atomic_store(&s->group_leader_waiting, 0);
+            s->group_epoch++;
+            if (s->group_yielders) pthread_cond_broadcast(&s->group_cv);
             sqlite_group_req *group = s->group_head;
             s->group_head = s->group_tail = NULL;
             pthread_mutex_unlock(&s->group_mu);
@@ -103,4 +112,16 @@ int sqlite_group_write(sqlite_store *s, sqlite_write_fn fn, void *ud)
     }
     if (req.rc != 0) diag_set(req.code, "%s", req.message);
     return req.rc;
+}
+
+void sqlite_group_yield(sqlite_store *s)
+{
+    if (!atomic_load(&s->group_leader_waiting) || sqlite_shared_held(s)) return;
+    pthread_mutex_lock(&s->group_mu);
+    uint64_t seen = s->group_epoch;
+    s->group_yielders++;
+    while (atomic_load(&s->group_leader_waiting) && s->group_epoch == seen)
+        pthread_cond_wait(&s->group_cv, &s->group_mu);
+    s->group_yielders--;
+    pthread_mutex_unlock(&s->group_mu);
 }

@@ -98,6 +98,9 @@ typedef struct sqlite_store {
     pthread_cond_t group_cv;  /* signals finished group writes */
     struct sqlite_group_req *group_head, *group_tail; /* waiting writes, FIFO */
     int group_busy;           /* a leader is running a group's transaction */
+    _Atomic int group_leader_waiting; /* a leader waits for shared_mu */
+    uint64_t group_epoch;     /* leaders that got shared_mu so far */
+    int group_yielders;       /* units waiting in sqlite_group_yield */
     pthread_mutex_t wait_mu;  /* guards wake_seq; wait_cv signals enqueues */
     pthread_cond_t wait_cv;
     uint64_t wake_seq;
@@ -151,6 +154,13 @@ typedef int (*sqlite_write_fn)(sqlite_conn *c, void *ud);
  * begin or commit. A thread that holds the shared connection (its unit of
  * work) runs fn inline, in its own transaction. */
 int sqlite_group_write(sqlite_store *s, sqlite_write_fn fn, void *ud);
+
+/* Called before a unit of work takes the shared connection: while a group
+ * commit's leader waits for it, waits until that leader got it (not for
+ * the leaders after it, so units cannot starve). Requests waiting for
+ * their commit go before a worker's next unit of work instead of racing it
+ * for shared_mu. No-op when the caller holds the shared connection. */
+void sqlite_group_yield(sqlite_store *s);
 
 /* Wakes every thread blocked in queue_claim on s. */
 void sqlite_store_wake(sqlite_store *s);

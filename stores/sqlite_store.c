@@ -446,6 +446,7 @@ static int sqlite_tx_begin(es_store *base)
         diag_set(DIAG_INTERNAL, "sqlite tx_begin: a unit of work is already open");
         return -1;
     }
+    sqlite_group_yield(s);
     if (conn_begin(s) != 0) return -1;
     s->unit_open = 1;
     return 0;
