@@ -31,7 +31,11 @@ end
 function M.id(raw, bytes)
   if type(raw) ~= "string" then return nil end
   local hex
-  if #raw == bytes * 2 and raw:match("^%x+$") then
+  if #raw == bytes * 2 and raw:find("^[0-9a-f]+$") then
+    -- the common case, already lowercase hex: no new string
+    if not raw:find("[1-9a-f]") then return nil end
+    return raw
+  elseif #raw == bytes * 2 and raw:find("^%x+$") then
     hex = raw:lower()
   elseif #raw == math.ceil(bytes / 3) * 4 then
     hex = base64_to_hex(raw)
@@ -56,8 +60,8 @@ function M.nanos(raw)
   else
     return nil, "missing"
   end
-  if not text:match("^%d+$") then return nil, "expected a non-negative integer" end
-  text = text:gsub("^0+(%d)", "%1")
+  if not text:find("^%d+$") then return nil, "expected a non-negative integer" end
+  if text:byte(1) == 48 then text = text:gsub("^0+(%d)", "%1") end
   local ms = #text > 6 and tonumber(text:sub(1, -7)) or 0
   return text, ms
 end
