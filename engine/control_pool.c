@@ -14,9 +14,7 @@
 #include "log.h"
 
 #include <stdlib.h>
-
-/* Hosts lent at once, at most (see control_acquire). */
-#define CONTROL_POOL_MAX 8
+#include <unistd.h>
 
 typedef struct pooled_host {
     lua_host *host;
@@ -76,9 +74,11 @@ void control_acquire(es_engine *e, control_lease *lease)
     pthread_mutex_lock(&e->pool_lock);
     if (!e->pool_cv_ready) {
         pthread_cond_init(&e->pool_cv, NULL);
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        e->pool_max = cores > 2 ? (int)cores : 2;
         e->pool_cv_ready = 1;
     }
-    while (e->pool_lent >= CONTROL_POOL_MAX) pthread_cond_wait(&e->pool_cv, &e->pool_lock);
+    while (e->pool_lent >= e->pool_max) pthread_cond_wait(&e->pool_cv, &e->pool_lock);
     e->pool_lent++;
     pooled_host *p = e->pool;
     if (p) e->pool = p->next;

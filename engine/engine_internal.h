@@ -29,6 +29,7 @@ struct es_engine {
     pthread_cond_t pool_cv;     /* a lease came back */
     int pool_cv_ready;          /* pool_cv initialised (on first acquire) */
     int pool_lent;              /* leases out now (control_acquire) */
+    int pool_max;               /* leases out at most: the cores, 2 at least */
 
     worker **workers;
     int n_workers;
@@ -100,10 +101,11 @@ typedef struct control_lease {
  * before the last successful reload (reload_seq) loads the pipelines dir
  * again first. When that load fails (the dir broken since the reload), lends
  * the control host, which holds the last valid generation, with
- * control_lock held. At most CONTROL_POOL_MAX leases are out at once (an
- * HTTP thread per connection: the cap bounds the hosts' memory, and more
- * Lua at once than cores only slices the same CPU); beyond that it waits
- * for one to come back. Never fails. Return it with control_release. */
+ * control_lock held. At most as many leases as cores (2 at least) are out
+ * at once (an HTTP thread per connection: the cap bounds the hosts'
+ * memory, and more Lua at once than cores only slices the same CPU, among
+ * others with the thread committing for them); beyond that it waits for
+ * one to come back. Never fails. Return it with control_release. */
 void control_acquire(es_engine *e, control_lease *lease);
 void control_release(es_engine *e, control_lease *lease);
 
