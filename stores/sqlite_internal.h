@@ -95,7 +95,7 @@ typedef struct sqlite_store {
     pthread_mutex_t mu;       /* guards readers */
     sqlite_conn *readers;
     pthread_mutex_t group_mu; /* guards the group_* fields */
-    pthread_cond_t group_cv;  /* signals finished group writes */
+    pthread_cond_t group_cv;  /* signals a leader got shared_mu (yielders) */
     struct sqlite_group_req *group_head, *group_tail; /* waiting writes, FIFO */
     int group_busy;           /* a leader is running a group's transaction */
     _Atomic int group_leader_waiting; /* a leader waits for shared_mu */
