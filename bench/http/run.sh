@@ -43,10 +43,11 @@ echo "$result" | python3 -c '
 import json, os, sys
 r = json.load(sys.stdin)
 cpu_s = int(sys.argv[1]) / os.sysconf("SC_CLK_TCK")
-print("spans/s accepted: %d (target 50000, ratio %.2f); p50 %s ms, p99 %s ms (target < 50)" % (
-    r["spans_per_s"], r["spans_per_s"] / 50000.0, r["latency_p50_ms"], r["latency_p99_ms"]))
+print("spans/s accepted: %d (target 50000, ratio %.2f); p50 %s ms, p99 %s ms (target < 50); %s role, %s connections" % (
+    r["spans_per_s"], r["spans_per_s"] / 50000.0, r["latency_p50_ms"], r["latency_p99_ms"],
+    sys.argv[2], sys.argv[3]))
 print("engine CPU during the load: %.1f us per accepted span (%s role)" % (
-    cpu_s * 1e6 / max(1, r["spans_accepted"]), sys.argv[2]))' "$ticks" "${ROLE:-all}"
+    cpu_s * 1e6 / max(1, r["spans_accepted"]), sys.argv[2]))' "$ticks" "${ROLE:-all}" "$conns"
 if [ "${ROLE:-all}" = web ]; then
   kill $pid; wait $pid || true
   start
