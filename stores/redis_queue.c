@@ -8,7 +8,8 @@
  *   {NAME}:j:<job id>     hash  one queued job: b = blob (static fields,
  *                               redis_codec.c), r = run_at, p = position,
  *                               a = attempts, e = last error, o = origin
- *                               key, s = stats key, q = enqueued at,
+ *                               key (only jobs with an origin), s = stats
+ *                               key, q = enqueued at,
  *                               g = group and d = dedup key (dedup jobs)
  *   {NAME}:g:<group>      list  job ids of the group, FIFO (head = index 0)
  *   {NAME}:m:<group>      hash  group state: t = tenant, s = ready | due |
@@ -22,7 +23,8 @@
  *   {NAME}:leases         zset  claimed groups -> lease until
  *   {NAME}:parked         zset  parked groups -> parked at
  *   {NAME}:dedup          hash  tenant\31dedup_id -> job id holding it
- *   {NAME}:origin         hash  origin_id\31kind -> queued jobs
+ *   {NAME}:origin         hash  origin_id\31kind -> queued jobs (jobs
+ *                               without an origin cost nothing here)
  *   {NAME}:groups         set   groups holding jobs (walked by stats)
  *   {NAME}:wake           list  wakeup tokens (at most 64) for idle claims
  *   {NAME}:dead           list  skipped jobs as JSON (last 1000)

@@ -94,6 +94,28 @@ static double proc_cpu_s(pid_t pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Prints Redis's per-command figures (INFO commandstats: calls and CPU
+ * microseconds) per event, the commands that cost most first as Redis
+ * lists them. */
+static void print_script_stats(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "INFO commandstats");
+    if (!r || r->type != REDIS_REPLY_STRING) {
+        fprintf(stderr, "bench_e2e: INFO commandstats failed\n");
+        exit(1);
+    }
+    printf("redis per event (calls, cpu us):");
+    for (char *line = strtok(r->str, "\r\n"); line; line = strtok(NULL, "\r\n")) {
+        char name[64];
+        double calls, usec;
+        if (sscanf(line, "cmdstat_%63[^:]:calls=%lf,usec=%lf", name, &calls, &usec) == 3 &&
+            usec / (double)n_events >= 0.5)
+            printf(" %s %.2f %.1f;", name, calls / (double)n_events, usec / (double)n_events);
+    }
+    printf("\n");
+    freeReplyObject(r);
+}
+
 static int64_t jobs_left(es_engine *e)
 {
     int64_t left = engine_jobs_queued(e);
@@ -206,6 +228,7 @@ int main(int argc, char **argv)
     redisContext *rc = redisConnect("127.0.0.1", rs.port);
     if (!rc || rc->err) die("redis connect");
     while (groups_left(rc) > 0) clock_sleep_ms(50);
+    print_script_stats(rc);
     redisFree(rc);
     if (jobs_left(e) != 0) die("jobs left after the groups drained");
     engine_stop(e);

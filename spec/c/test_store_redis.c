@@ -330,6 +330,47 @@ static void test_pause_backlog(void)
 
 /* ---- event index ---- */
 
+/* ---- origin bookkeeping ---- */
+
+/* Fields of the queue's origin hash, or -1. */
+static long long origin_fields(const char *queue)
+{
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    redisReply *r = rc ? redisCommand(rc, "HLEN {%s}:origin", queue) : NULL;
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r) freeReplyObject(r);
+    if (rc) redisFree(rc);
+    return n;
+}
+
+/* Jobs without an origin (nobody waits on them) cost no origin counting,
+ * beside jobs that have one, which are still counted exactly. */
+static void test_origin_none(void)
+{
+    es_store *s = open_fresh(NULL);
+    char queue[64];
+    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
+    es_job jobs[3] = {make_job("n1", "t1", "gN", 0), make_job("n2", "t1", "gN", 0),
+                      make_job("w1", "t1", "gW", 0)};
+    jobs[0].origin_id = jobs[1].origin_id = NULL;
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, 1000), 0);
+    CHECK_INT(origin_fields(queue), 1);
+    int64_t n = -1;
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", 1u << JOB_FOLD, &n), 0);
+    CHECK_INT(n, 1);
+    es_claim a;
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(s->ops->queue_claim(s, "w", 10, 1000, 10000, 0, &a), 0);
+        CHECK_INT(a.jobs[0].origin_id == NULL, strcmp(a.group_key, "gN") == 0);
+        CHECK_INT(s->ops->queue_complete(s, &a, a.n, 1000), 0);
+        store_claim_clear(&a);
+    }
+    CHECK_INT(origin_fields(queue), 0);
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", 1u << JOB_FOLD, &n), 0);
+    CHECK_INT(n, 0);
+    s->ops->close(s);
+}
+
 static es_event index_event(const char *id, const char *key)
 {
     return (es_event){.id = (char *)id, .tenant_id = (char *)"t1",
@@ -412,6 +453,7 @@ int main(void)
     RUN_TEST(test_two_threads_never_share_a_group);
     RUN_TEST(test_delayed_job_on_time);
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
+    RUN_TEST(test_origin_none);
     RUN_TEST(test_event_index);
     RUN_TEST(test_restart_reconnects);
     redis_server_stop(&server);
