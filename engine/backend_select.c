@@ -42,7 +42,7 @@ int backends_open(const es_engine_options *opt, es_backends *out)
         out->queue = redis;
     }
     if (given(opt->clickhouse_url)) {
-        es_store *ch = clickhouse_store_open(opt->clickhouse_url);
+        es_store *ch = clickhouse_store_open_lazy(opt->clickhouse_url);
         if (!ch) {
             diag_prefix("clickhouse");
             backends_close(out);

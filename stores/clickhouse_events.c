@@ -495,9 +495,9 @@ static int append_group(ch_store *s, es_event *events, const size_t *idx, size_t
     return rc;
 }
 
-int clickhouse_store_use_index(es_store *base, es_store *index)
+/* The work of index_adopt (lock held). */
+static int index_read(ch_store *s, es_store *index)
 {
-    ch_store *s = (ch_store *)base;
     json_buf q, resp;
     jb_init(&q);
     jb_init(&resp);
@@ -528,7 +528,6 @@ int clickhouse_store_use_index(es_store *base, es_store *index)
     rc = index->ops->event_index_init(index, s->conn.database, stored == 0, &epoch);
     if (rc < 0) return -1;
     free(s->index_epoch);
-    s->index = index;
     s->index_epoch = epoch;
     atomic_store(&s->index_ok, rc == 0);
     if (rc == 1)
@@ -537,10 +536,36 @@ int clickhouse_store_use_index(es_store *base, es_store *index)
     return 0;
 }
 
+/* Adopts the event index of clickhouse_store_use_index: counts the event
+ * log and reads (or, over an empty log, creates) the index's marker. Runs
+ * once, by the first append; others wait on the lock. 0 or -1 with a diag
+ * (the next append tries again). */
+static int index_adopt(ch_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = atomic_load(&s->index_pending) ? 1 : 0;
+    if (rc == 1) {
+        rc = index_read(s, s->index);
+        if (rc == 0) atomic_store(&s->index_pending, 0);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int clickhouse_store_use_index(es_store *base, es_store *index)
+{
+    ch_store *s = (ch_store *)base;
+    s->index = index;
+    atomic_store(&s->index_ok, 0);
+    atomic_store(&s->index_pending, 1);
+    return 0;
+}
+
 int chevents_append(es_store *base, es_event *events, size_t n, int64_t now,
                     append_outcome *outcomes)
 {
     ch_store *s = (ch_store *)base;
+    if (atomic_load(&s->index_pending) && index_adopt(s) != 0) return -1;
     for (size_t i = 0; i < n; i++) {
         es_event *ev = &events[i];
         if (!ev->id || !ev->tenant_id || !ev->aggregate_type || !ev->aggregate_id) {

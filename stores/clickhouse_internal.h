@@ -141,12 +141,13 @@ typedef struct ch_store {
     ch_conn conn;
     clickhouse_options opt;
     chwriter *writer;
-    pthread_mutex_t lock;  /* guards known_tables */
+    pthread_mutex_t lock;  /* guards known_tables and the index's adoption */
     char **known_tables;   /* projection tables created or seen this process */
     size_t n_known, cap_known;
     chevents_cache *events;
     es_store *index;       /* the event index (clickhouse_store_use_index) */
-    char *index_epoch;     /* its epoch, set once before appends start */
+    char *index_epoch;     /* its epoch, set once by the first append */
+    atomic_int index_pending; /* 1 until the first append adopted the index */
     atomic_int index_ok;   /* 1 while the index is trusted */
     chscan *scan;          /* the replay scan's plan and prefetched page */
 } ch_store;

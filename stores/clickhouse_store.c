@@ -113,7 +113,8 @@ int chstore_ensure_table(ch_store *s, const char *name, clickhouse_table_kind ki
     return 0; /* not remembered on OOM: created again next time, harmless */
 }
 
-es_store *clickhouse_store_open_opts(const char *url, const clickhouse_options *opt)
+/* Opens the store; with `probe` first checks that the server answers. */
+static es_store *store_open(const char *url, const clickhouse_options *opt, int probe)
 {
     ch_store *s = calloc(1, sizeof *s);
     if (!s) {
@@ -124,7 +125,7 @@ es_store *clickhouse_store_open_opts(const char *url, const clickhouse_options *
     s->opt = *opt;
     pthread_mutex_init(&s->lock, NULL);
     if (chhttp_parse_url(url, &s->conn, &s->opt) != 0) goto fail_conn;
-    if (chhttp_query(&s->conn, 0, "SELECT 1", NULL, 0, NULL) != 0) {
+    if (probe && chhttp_query(&s->conn, 0, "SELECT 1", NULL, 0, NULL) != 0) {
         diag_prefix("clickhouse_store_open");
         goto fail;
     }
@@ -147,11 +148,23 @@ fail_conn:
     return NULL;
 }
 
+es_store *clickhouse_store_open_opts(const char *url, const clickhouse_options *opt)
+{
+    return store_open(url, opt, 1);
+}
+
 es_store *clickhouse_store_open(const char *url)
 {
     clickhouse_options opt;
     clickhouse_options_default(&opt);
-    return clickhouse_store_open_opts(url, &opt);
+    return store_open(url, &opt, 1);
+}
+
+es_store *clickhouse_store_open_lazy(const char *url)
+{
+    clickhouse_options opt;
+    clickhouse_options_default(&opt);
+    return store_open(url, &opt, 0);
 }
 
 void clickhouse_store_stats(es_store *s, clickhouse_stats *out)

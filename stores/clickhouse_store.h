@@ -41,7 +41,14 @@ void clickhouse_options_default(clickhouse_options *opt);
  * DIAG_BACKEND when it answers with an error. */
 es_store *clickhouse_store_open(const char *url);
 
-/* Same, with explicit options (URL options still override them). */
+/* Same, but sends nothing to ClickHouse at open: the first read or write
+ * that needs the server is where an outage shows (DIAG_IO), so a process
+ * that only enqueues (`esengine send`) works while ClickHouse is down.
+ * NULL with DIAG_INVALID for a bad URL (or DIAG_INTERNAL on OOM). */
+es_store *clickhouse_store_open_lazy(const char *url);
+
+/* Same as clickhouse_store_open, with explicit options (URL options still
+ * override them). */
 es_store *clickhouse_store_open_opts(const char *url, const clickhouse_options *opt);
 
 /* Commits the calling thread's unit of work (begun with ops->tx_begin)
@@ -80,7 +87,9 @@ int clickhouse_store_busy(es_store *s);
  * and append: the index of this database is used when its marker is there,
  * and created when the event log is empty. Without a trusted index (none
  * yet over a non-empty log, or lost later) appends keep asking ClickHouse.
- * 0, or -1 with a diag when the index cannot be read. */
+ * Nothing is read here: the index is adopted by the first event append
+ * (which fails with the diag of ClickHouse or the index when that cannot
+ * be done, and is retried by its job). 0 (cannot fail). */
 int clickhouse_store_use_index(es_store *s, es_store *index);
 
 /* Flushes every buffered row now and waits until all rows appended before

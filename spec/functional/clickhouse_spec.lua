@@ -18,7 +18,9 @@
 --      started: every event stored once under seqs 1..n, folds exact;
 --   4. hostile tenant, aggregate ids and payloads (quotes, backslashes,
 --      newlines, unicode) round-trip exactly through `events`/`state` and
---      land verbatim in ClickHouse.
+--      land verbatim in ClickHouse;
+--   5. `send` works while clickhouse-server is stopped (a send only writes
+--      to Redis); the commands are folded once it is back.
 --
 -- Scale: ESENGINE_SPEC_CH_COMMANDS (default 4000; the issue's full size is
 -- 20000) over ESENGINE_SPEC_CH_AGGREGATES (default COMMANDS / 100); the
@@ -294,6 +296,26 @@ describe("esengine with ClickHouse and Redis", function()
     return tonumber((ch_query(ch, "SELECT count() FROM system.parts WHERE active AND database = " ..
       lit(db) .. " AND table = 'events'"):match("%d+")))
   end
+
+  it("accepts sends while ClickHouse is down", function()
+    migrate()
+    ch_stop(ch)
+    for i = 1, 3 do
+      local payload = cjson.encode({ account = "down", amount = i, n = i })
+      local started = now()
+      local code, out, err = h.esengine("send ledger deposit " .. h.q(payload) .. " --tenant " ..
+        TENANT .. " " .. flags)
+      assert.equal(0, code, out .. err)
+      assert.is_true(now() - started < 10, "send waited on ClickHouse")
+    end
+    ch_start(ch)
+    start_workers(1)
+    wait_queue_empty(60)
+    local code, out, err = h.esengine("state ledger balance down --tenant " .. TENANT .. " " .. flags)
+    assert.equal(0, code, err)
+    assert.same({ count = 3, total = 6, last_seq = 3, in_order = true }, h.json(out))
+    check_alive()
+  end)
 
   it("folds " .. COMMANDS .. " commands over " .. AGGREGATES .. " aggregates exactly once across " ..
     WORKERS .. " worker processes", function()
