@@ -6,7 +6,9 @@
  * queue) seqs and outcomes come from one atomic call to it per aggregate
  * and append; ClickHouse is asked only about retries, whose rows may have
  * died in a killed process's buffer (they are then written again under
- * their indexed seq).
+ * their indexed seq), and about events whose id or key the index may have
+ * forgotten (it keeps a bounded window per aggregate): those are decided
+ * as without an index, and the outcome recorded in the index.
  *
  * Without one (no Redis, or its index lost) this relies on the queue:
  * commands are grouped by aggregate and a group has one claimant at a time
@@ -354,13 +356,55 @@ static int same_aggregate(const es_event *a, const es_event *b)
            strcmp(a->aggregate_id, b->aggregate_id) == 0;
 }
 
+/* Decides the events of one aggregate by asking ClickHouse (see the top of
+ * the file), as decide_indexed; *base (may be NULL) is the last seq before
+ * them, stored or buffered. 0 or -1. */
+static int decide_stored(ch_store *s, es_event *events, const size_t *idx, size_t n,
+                         int64_t now, append_outcome *outcomes, const cache_entry *e,
+                         cached_event *fresh, char *write, size_t *n_fresh, int64_t *base)
+{
+    stored_info st;
+    if (stored_lookup(s, events, idx, n, &st) != 0) return -1;
+    pthread_mutex_lock(&s->events->mu);
+    if (base) *base = st.max_seq > e->last_seq ? st.max_seq : e->last_seq;
+    *n_fresh = resolve_group(events, idx, n, now, &st, e, outcomes, fresh);
+    pthread_mutex_unlock(&s->events->mu);
+    stored_info_free(&st);
+    for (size_t k = 0; k < n; k++) write[k] = outcomes[idx[k]] == APPEND_NEW;
+    return 0;
+}
+
+/* The event index could not decide the events of one aggregate (it gave
+ * 2 with `last`): decides them from ClickHouse and the cache, as without an
+ * index, and records that in the index. evs and outs are scratch arrays of
+ * n. Fills outcomes, `fresh` and `write` as decide_indexed. 0, 2 when the
+ * index changed meanwhile (another appender: ask it again), 1 when the
+ * index is not trusted, -1 on error. */
+static int decide_fallback(ch_store *s, es_event *events, const size_t *idx, size_t n,
+                           int64_t now, append_outcome *outcomes, const cache_entry *e,
+                           cached_event *fresh, char *write, size_t *n_fresh, es_event *evs,
+                           append_outcome *outs, int64_t last)
+{
+    int64_t base = 0;
+    if (decide_stored(s, events, idx, n, now, outcomes, e, fresh, write, n_fresh, &base))
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        evs[k] = events[idx[k]];
+        outs[k] = outcomes[idx[k]];
+    }
+    return s->index->ops->event_index_record(s->index, s->conn.database, s->index_epoch, evs,
+                                             n, outs, last, base);
+}
+
 /* Decides the events of one aggregate (events[idx[0..n)]) through the
  * event index: seqs and outcomes come from it. A retry whose event is
  * neither buffered here nor stored in ClickHouse (its appender died before
  * the insert) is marked to be written again, under the indexed seq (rows
  * repeating a stored (aggregate, seq) collapse). Fills `fresh` (borrowed
- * id/key) and `write` for the rows to buffer. Returns 0 with *n_fresh set,
- * 1 when the index is not trusted (nothing changed), -1 on error. */
+ * id/key) and `write` for the rows to buffer. Events the index cannot
+ * decide (an id or key it may have forgotten) go through decide_fallback.
+ * Returns 0 with *n_fresh set, 1 when the index is not trusted (nothing
+ * changed), -1 on error. */
 static int decide_indexed(ch_store *s, es_event *events, const size_t *idx, size_t n,
                           int64_t now, append_outcome *outcomes, const cache_entry *e,
                           cached_event *fresh, char *write, size_t *n_fresh)
@@ -371,12 +415,28 @@ static int decide_indexed(ch_store *s, es_event *events, const size_t *idx, size
     size_t *check = malloc(n * sizeof *check);
     int rc = evs && outs && check ? 0 : (diag_set(DIAG_INTERNAL, "out of memory"), -1);
     for (size_t k = 0; rc == 0 && k < n; k++) evs[k] = events[idx[k]];
-    if (rc == 0)
-        rc = s->index->ops->event_index_assign(s->index, s->conn.database, s->index_epoch, evs,
-                                               n, now, outs);
     size_t n_check = 0;
     *n_fresh = 0;
-    if (rc == 0) {
+    int64_t last = 0;
+    int decided = 0; /* by the fallback */
+    for (int tries = 0; rc == 0; tries++) {
+        rc = s->index->ops->event_index_assign(s->index, s->conn.database, s->index_epoch, evs,
+                                               n, now, outs, &last);
+        if (rc != 2) break;
+        if (tries == 3) {
+            diag_set(DIAG_CONFLICT, "event_append: the event index of aggregate %s keeps "
+                     "changing", events[idx[0]].aggregate_id);
+            rc = -1;
+            break;
+        }
+        rc = decide_fallback(s, events, idx, n, now, outcomes, e, fresh, write, n_fresh, evs,
+                             outs, last);
+        decided = rc != 2;
+        if (rc == 2) rc = 0;
+        else break;
+    }
+    if (rc == 0 && !decided) {
+        *n_fresh = 0;
         pthread_mutex_lock(&c->mu);
         for (size_t k = 0; k < n; k++) {
             es_event *ev = &events[idx[k]];
@@ -415,22 +475,6 @@ static int decide_indexed(ch_store *s, es_event *events, const size_t *idx, size
     return rc;
 }
 
-/* Decides the events of one aggregate by asking ClickHouse (see the top of
- * the file), as decide_indexed. 0 or -1. */
-static int decide_stored(ch_store *s, es_event *events, const size_t *idx, size_t n,
-                         int64_t now, append_outcome *outcomes, const cache_entry *e,
-                         cached_event *fresh, char *write, size_t *n_fresh)
-{
-    stored_info st;
-    if (stored_lookup(s, events, idx, n, &st) != 0) return -1;
-    pthread_mutex_lock(&s->events->mu);
-    *n_fresh = resolve_group(events, idx, n, now, &st, e, outcomes, fresh);
-    pthread_mutex_unlock(&s->events->mu);
-    stored_info_free(&st);
-    for (size_t k = 0; k < n; k++) write[k] = outcomes[idx[k]] == APPEND_NEW;
-    return 0;
-}
-
 /* Appends the events of one aggregate (events[idx[0..n)]). */
 static int append_group(ch_store *s, es_event *events, const size_t *idx, size_t n,
                         int64_t now, append_outcome *outcomes)
@@ -466,7 +510,8 @@ static int append_group(ch_store *s, es_event *events, const size_t *idx, size_t
                      "for seqs again", s->conn.database, s->index->ops->name);
         }
     }
-    if (rc == 1) rc = decide_stored(s, events, idx, n, now, outcomes, e, fresh, write, &n_fresh);
+    if (rc == 1)
+        rc = decide_stored(s, events, idx, n, now, outcomes, e, fresh, write, &n_fresh, NULL);
     if (rc == 0 && n_fresh) {
         json_buf rows;
         jb_init(&rows);

@@ -4,15 +4,23 @@
  *
  *   NAME:evidx:<scope>                        the marker: the index's epoch
  *   NAME:ev:<scope>:<epoch>:<tenant>\31<type>\31<aggregate>
- *                                             '#' last seq, 'i'<id>, 'k'<key>
+ *                                             '#' last seq, a window of
+ *                                             recent ids and keys, a bloom
+ *                                             filter of the older ones
  *
  * (layout of the hash in stores/redis/event_index.lua). Seqs come from one
  * atomic script per call, so two claimants of one aggregate (a lease that
  * expired mid-append) can never be given the same seq. The marker is set
  * only when the event log is empty (SET NX: the first epoch wins and stays)
  * and never replaced: when Redis loses it, the appender sees "not trusted"
- * and goes back to asking the event log itself. Memory: one hash field per
- * event (two when its idempotency key is not its id), ~60 bytes each. */
+ * and goes back to asking the event log itself.
+ *
+ * Memory is bounded per aggregate (~3 kB: the last 16 events, those of the
+ * latest call, and a 512-byte bloom filter), not per event. An event whose
+ * id or key the filter may know (a reused key, a late retry, or a false
+ * positive, more frequent past a few hundred events per aggregate) is
+ * decided by the event log (event_index_assign returns 2) and then
+ * recorded here (event_index_record). */
 #include "redis_int.h"
 
 #include <stdlib.h>
@@ -63,36 +71,64 @@ int redis_event_index_init(es_store *s, const char *scope, int log_empty, char *
     return rc;
 }
 
+/* Adds scope, epoch, the aggregate of events[0], now and mode. */
+static int args_head(redis_args *a, const char *scope, const char *epoch,
+                     const es_event *first, int64_t now, const char *mode)
+{
+    const char *agg[3] = {first->tenant_id, first->aggregate_type, first->aggregate_id};
+    return redis_args_cstr(a, scope) || redis_args_cstr(a, epoch) ||
+                   redis_args_join(a, agg, 3) || redis_args_int(a, now) ||
+                   redis_args_cstr(a, mode)
+               ? -1
+               : 0;
+}
+
+static const char *event_key(const es_event *ev)
+{
+    return ev->idempotency_key ? ev->idempotency_key : ev->id;
+}
+
+/* Runs the script with `a` (freed); its reply, or NULL with a diag. The
+ * reply is an array whose first element is an integer. */
+static redisReply *index_call(redis_store *rs, redis_args *a)
+{
+    redisReply *r = redis_script_call(rs->pool, &rs->scripts, REDIS_SCRIPT_EVENT_INDEX, rs->tag,
+                                      a, 0);
+    redis_args_free(a);
+    if (r && (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+              r->element[0]->type != REDIS_REPLY_INTEGER)) {
+        diag_set(DIAG_BACKEND, "redis event index: unexpected reply");
+        freeReplyObject(r);
+        r = NULL;
+    }
+    return r;
+}
+
 int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
                              es_event *events, size_t n, int64_t now,
-                             append_outcome *outcomes)
+                             append_outcome *outcomes, int64_t *last)
 {
     redis_store *rs = (redis_store *)s;
     if (n == 0) return 0;
-    const char *agg[3] = {events[0].tenant_id, events[0].aggregate_type,
-                          events[0].aggregate_id};
     redis_args a = {0};
-    int rc = redis_args_cstr(&a, scope) || redis_args_cstr(&a, epoch) ||
-                     redis_args_join(&a, agg, 3) || redis_args_int(&a, now)
-                 ? -1 : 0;
+    int rc = args_head(&a, scope, epoch, &events[0], now, "assign");
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (redis_args_cstr(&a, events[i].id) ||
-            redis_args_cstr(&a, events[i].idempotency_key ? events[i].idempotency_key
-                                                          : events[i].id))
+        if (redis_args_cstr(&a, events[i].id) || redis_args_cstr(&a, event_key(&events[i])))
             rc = -1;
-    redisReply *r = rc == 0
-                        ? redis_script_call(rs->pool, &rs->scripts, REDIS_SCRIPT_EVENT_INDEX,
-                                            rs->tag, &a, 0)
-                        : NULL;
-    redis_args_free(&a);
+    if (rc != 0) {
+        redis_args_free(&a);
+        return -1;
+    }
+    redisReply *r = index_call(rs, &a);
     if (!r) return -1;
     rc = -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
-        diag_set(DIAG_BACKEND, "redis event index: unexpected reply");
-    } else if (r->element[0]->integer == 0) {
+    long long status = r->element[0]->integer;
+    if (status == 0) {
         rc = 1;
-    } else if (r->elements != 1 + 3 * n) {
+    } else if (status == 2 && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER) {
+        *last = r->element[1]->integer;
+        rc = 2;
+    } else if (status != 1 || r->elements != 1 + 3 * n) {
         diag_set(DIAG_BACKEND, "redis event index: %zu answers for %zu events",
                  r->elements, n);
     } else {
@@ -107,4 +143,33 @@ int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
     }
     freeReplyObject(r);
     return rc;
+}
+
+int redis_event_index_record(es_store *s, const char *scope, const char *epoch,
+                             const es_event *events, size_t n,
+                             const append_outcome *outcomes, int64_t last, int64_t base)
+{
+    redis_store *rs = (redis_store *)s;
+    if (n == 0) return 0;
+    redis_args a = {0};
+    int rc = args_head(&a, scope, epoch, &events[0], 0, "record") ||
+                     redis_args_int(&a, last) || redis_args_int(&a, base)
+                 ? -1
+                 : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int fresh = outcomes[i] == APPEND_NEW;
+        if (redis_args_cstr(&a, events[i].id) || redis_args_cstr(&a, event_key(&events[i])) ||
+            redis_args_int(&a, fresh ? events[i].seq : 0) ||
+            redis_args_int(&a, fresh ? events[i].created_at : 0))
+            rc = -1;
+    }
+    if (rc != 0) {
+        redis_args_free(&a);
+        return -1;
+    }
+    redisReply *r = index_call(rs, &a);
+    if (!r) return -1;
+    long long status = r->element[0]->integer;
+    freeReplyObject(r);
+    return status == 0 ? 1 : status == 3 ? 2 : 0;
 }

@@ -226,7 +226,10 @@ char *redis_fold_key(const redis_store *rs, const char *tenant, const char *tabl
 int redis_event_index_init(es_store *s, const char *scope, int log_empty, char **epoch);
 int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
                              es_event *events, size_t n, int64_t now,
-                             append_outcome *outcomes);
+                             append_outcome *outcomes, int64_t *last);
+int redis_event_index_record(es_store *s, const char *scope, const char *epoch,
+                             const es_event *events, size_t n,
+                             const append_outcome *outcomes, int64_t last, int64_t base);
 
 /* Replay (redis_replay.c), as in store.h. */
 int redis_fold_scan(es_store *s, const char *tenant_id, const char *table,

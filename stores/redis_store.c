@@ -60,6 +60,7 @@ static const es_store_ops redis_store_ops = {
     .worker_beat = redis_worker_beat,
     .event_index_init = redis_event_index_init,
     .event_index_assign = redis_event_index_assign,
+    .event_index_record = redis_event_index_record,
     .worker_list = redis_worker_list,
     .fold_get = redis_fold_get,
     .fold_put = redis_fold_put,

@@ -318,11 +318,26 @@ typedef struct es_store_ops {
      * as event_append does (new: seq = last + 1, created_at = now, and the
      * event is indexed; retry: seq and created_at of the indexed event with
      * that id; duplicate: another indexed event has that idempotency key).
-     * 0, 1 when the index of (scope, epoch) is not to be trusted (nothing
-     * changed), -1 on error. */
+     * The index keeps a bounded window of each aggregate's recent events:
+     * 2 (nothing changed, *last = the index's last seq) when an event's id
+     * or key may be among older ones; the caller then decides from the
+     * event log itself and calls event_index_record. 0, 1 when the index
+     * of (scope, epoch) is not to be trusted (nothing changed), -1 on
+     * error. */
     int (*event_index_assign)(es_store *s, const char *scope, const char *epoch,
                               es_event *events, size_t n, int64_t now,
-                              append_outcome *outcomes);
+                              append_outcome *outcomes, int64_t *last);
+
+    /* After event_index_assign returned 2 with *last: indexes the n events
+     * as the caller decided them from the event log (outcomes, and seq and
+     * created_at of the new ones, all above base, the log's last seq);
+     * index seqs above base that are not among them were never stored and
+     * are given out again. 0, 2 when the index changed since `last`
+     * (nothing changed: decide again), 1 when not to be trusted, -1 on
+     * error. */
+    int (*event_index_record)(es_store *s, const char *scope, const char *epoch,
+                              const es_event *events, size_t n,
+                              const append_outcome *outcomes, int64_t last, int64_t base);
 
     /* ---- fold store ---- */
 

@@ -1,16 +1,20 @@
 /* test_store_clickhouse.c: the ClickHouse store against a private
  * clickhouse-server: the shared conformance suite, URL and schema SQL,
  * migration, batching across threads, hostile ids, the replay scan's pages,
- * an outage while rows are buffered, and the writer's memory bound. */
+ * an outage while rows are buffered, the writer's memory bound, and
+ * idempotent appends through the Redis event index (a private
+ * redis-server) beyond the index's window. */
 #include "testlib.h"
 
 #include "clickhouse_server.h"
+#include "redis_server.h"
 #include "store_conformance.h"
 
 #include "clickhouse_internal.h"
 #include "clickhouse_store.h"
 #include "clock.h"
 #include "diag.h"
+#include "redis_store.h"
 
 #include <pthread.h>
 
@@ -617,6 +621,70 @@ static void test_memory_bound(void)
     s->ops->close(s);
 }
 
+/* Appends one event of aggregate a1 (id, key) at `now`; its outcome. */
+static int append_one(es_store *s, const char *id, const char *key, int64_t now,
+                      int64_t *seq)
+{
+    char tenant[] = "t1", type[] = "acct", agg[] = "a1", etype[] = "x", ver[] = "v";
+    char data[] = "{}";
+    es_event ev = {.id = (char *)id, .tenant_id = tenant, .aggregate_type = type,
+                   .aggregate_id = agg, .type = etype, .version = ver,
+                   .idempotency_key = (char *)key, .data_json = data, .metadata_json = data};
+    append_outcome out = 0;
+    if (s->ops->event_append(s, &ev, 1, now, &out) != 0) {
+        fprintf(stderr, "append %s: %s\n", id, diag_message());
+        return -1;
+    }
+    *seq = ev.seq;
+    return (int)out;
+}
+
+/* With the Redis event index, which forgets all but an aggregate's recent
+ * events: an old key still dedupes and an old id is still a retry (asked
+ * of ClickHouse), and new events go on from the right seq. */
+static void test_index_window(void)
+{
+    redis_server rs;
+    if (redis_server_start(&rs) != 0) {
+        fprintf(stderr, "SKIP test_index_window: no redis-server: %s\n", rs.why);
+        return;
+    }
+    char url[512];
+    fresh_url(url, sizeof url, "?flush_ms=50");
+    es_store *index = redis_store_open(rs.url, "chidx");
+    es_store *s = clickhouse_store_open(url);
+    CHECK(index && s);
+    if (!index || !s) goto out;
+    CHECK_INT(clickhouse_store_use_index(s, index), 0);
+    int64_t seq = 0;
+    char id[32], key[32];
+    for (int i = 1; i <= 300; i++) {
+        snprintf(id, sizeof id, "e%d", i);
+        snprintf(key, sizeof key, i == 3 ? "key-3" : "e%d", i);
+        CHECK_INT(append_one(s, id, key, 1000 + i, &seq), APPEND_NEW);
+        CHECK_INT(seq, i);
+        if (i == 150) CHECK_INT(clickhouse_store_sync(s, 30000), 0);
+    }
+    /* old ones: stored (e3, e10) or only buffered (e160) */
+    CHECK_INT(append_one(s, "other", "key-3", 5000, &seq), APPEND_DUPLICATE);
+    CHECK_INT(append_one(s, "e10", "e10", 5000, &seq), APPEND_RETRY);
+    CHECK_INT(seq, 10);
+    CHECK_INT(append_one(s, "e160", "e160", 5000, &seq), APPEND_RETRY);
+    CHECK_INT(seq, 160);
+    CHECK_INT(append_one(s, "again", "e20", 5000, &seq), APPEND_DUPLICATE);
+    CHECK_INT(append_one(s, "e301", "e301", 5000, &seq), APPEND_NEW);
+    CHECK_INT(seq, 301);
+    CHECK_INT(clickhouse_store_sync(s, 30000), 0);
+    CHECK_INT(query_int(url, "SELECT count() FROM events"), 301);
+    CHECK_INT(query_int(url, "SELECT uniqExact(seq) FROM events"), 301);
+    CHECK_INT(append_one(s, "e3", "key-3", 6000, &seq), APPEND_RETRY);
+    CHECK_INT(seq, 3);
+out:
+    if (s) s->ops->close(s);
+    if (index) index->ops->close(index);
+    redis_server_stop(&rs);
+}
+
 int main(void)
 {
     if (ch_server_start(&server) != 0) {
@@ -633,6 +701,7 @@ int main(void)
     RUN_TEST(test_scan_pages);
     RUN_TEST(test_outage);
     RUN_TEST(test_memory_bound);
+    RUN_TEST(test_index_window);
     ch_server_destroy(&server);
     return TEST_EXIT();
 }

@@ -382,6 +382,7 @@ static void test_event_index(void)
 {
     es_store *s = open_fresh(NULL);
     char *epoch = NULL;
+    int64_t last = 0;
     /* no index over a non-empty log; created over an empty one, then kept */
     CHECK_INT(s->ops->event_index_init(s, "db1", 0, &epoch), 1);
     CHECK_INT(s->ops->event_index_init(s, "db1", 1, &epoch), 0);
@@ -393,7 +394,7 @@ static void test_event_index(void)
     es_event evs[3] = {index_event("e1", "e1"), index_event("e2", "k2"),
                        index_event("e1", "e1")};
     append_outcome out[3];
-    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, evs, 3, 1000, out), 0);
+    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, evs, 3, 1000, out, &last), 0);
     CHECK_INT(out[0], APPEND_NEW);
     CHECK_INT(evs[0].seq, 1);
     CHECK_INT(out[1], APPEND_NEW);
@@ -406,7 +407,7 @@ static void test_event_index(void)
     es_event more[4] = {index_event("e2", "k2"), index_event("e9", "k2"),
                         index_event("e8", "e1"), index_event("e3", "e3")};
     append_outcome out2[4];
-    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, more, 4, 2000, out2), 0);
+    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, more, 4, 2000, out2, &last), 0);
     CHECK_INT(out2[0], APPEND_RETRY);
     CHECK_INT(more[0].seq, 2);
     CHECK_INT(more[0].created_at, 1000);
@@ -420,9 +421,9 @@ static void test_event_index(void)
     char *other = NULL;
     CHECK_INT(s->ops->event_index_init(s, "db2", 1, &other), 0);
     es_event first = index_event("e1", "e1");
-    CHECK_INT(s->ops->event_index_assign(s, "db2", other, &first, 1, 3000, out), 0);
+    CHECK_INT(s->ops->event_index_assign(s, "db2", other, &first, 1, 3000, out, &last), 0);
     CHECK_INT(first.seq, 1);
-    CHECK_INT(s->ops->event_index_assign(s, "db1", other, &first, 1, 3000, out), 1);
+    CHECK_INT(s->ops->event_index_assign(s, "db1", other, &first, 1, 3000, out, &last), 1);
     free(other);
 
     /* a flushed Redis: not trusted, and not recreated over a non-empty log */
@@ -430,9 +431,85 @@ static void test_event_index(void)
     redisReply *r = rc ? redisCommand(rc, "FLUSHALL") : NULL;
     if (r) freeReplyObject(r);
     if (rc) redisFree(rc);
-    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, evs, 1, 4000, out), 1);
+    CHECK_INT(s->ops->event_index_assign(s, "db1", epoch, evs, 1, 4000, out, &last), 1);
     char *none = NULL;
     CHECK_INT(s->ops->event_index_init(s, "db1", 0, &none), 1);
+    free(epoch);
+    s->ops->close(s);
+}
+
+/* Fields of an aggregate's hash in the event index, or -1. */
+static long long index_fields(const char *queue, const char *scope, const char *epoch)
+{
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    redisReply *r = rc ? redisCommand(rc, "HLEN {%s}:ev:%s:%s:t1\x1f" "acct\x1f" "a1", queue,
+                                      scope, epoch)
+                       : NULL;
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r) freeReplyObject(r);
+    if (rc) redisFree(rc);
+    return n;
+}
+
+/* The index keeps a bounded window per aggregate: an id or key it may have
+ * forgotten is left to the caller (2), who records what the log says;
+ * seqs above the log's last one are given out again. */
+static void test_event_index_window(void)
+{
+    es_store *s = open_fresh(NULL);
+    char queue[64];
+    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
+    char *epoch = NULL;
+    CHECK_INT(s->ops->event_index_init(s, "dbw", 1, &epoch), 0);
+    append_outcome out[2];
+    int64_t last = -1;
+    char ids[200][16];
+    for (int i = 0; i < 200; i++) {
+        snprintf(ids[i], sizeof ids[i], "e%d", i + 1);
+        es_event ev = index_event(ids[i], i == 4 ? "k5" : ids[i]);
+        CHECK_INT(s->ops->event_index_assign(s, "dbw", epoch, &ev, 1, 1000 + i, out, &last), 0);
+        CHECK_INT(ev.seq, i + 1);
+    }
+    long long fields = index_fields(queue, "dbw", epoch);
+    CHECK(fields > 0 && fields < 60); /* not ~200 events' worth */
+
+    /* recent: answered by the window */
+    es_event recent = index_event("e200", "e200");
+    CHECK_INT(s->ops->event_index_assign(s, "dbw", epoch, &recent, 1, 5000, out, &last), 0);
+    CHECK_INT(out[0], APPEND_RETRY);
+    CHECK_INT(recent.seq, 200);
+    /* forgotten id or key: undecided, nothing changed */
+    es_event old_id = index_event("e1", "e1"), old_key = index_event("x1", "k5");
+    CHECK_INT(s->ops->event_index_assign(s, "dbw", epoch, &old_id, 1, 5000, out, &last), 2);
+    CHECK_INT(last, 200);
+    CHECK_INT(s->ops->event_index_assign(s, "dbw", epoch, &old_key, 1, 5000, out, &last), 2);
+    CHECK_INT(last, 200);
+
+    /* the caller records what the log says: a duplicate, and a new event */
+    es_event decided[2] = {index_event("x1", "k5"), index_event("x2", "x2")};
+    append_outcome outs[2] = {APPEND_DUPLICATE, APPEND_NEW};
+    decided[1].seq = 201;
+    decided[1].created_at = 6000;
+    CHECK_INT(s->ops->event_index_record(s, "dbw", epoch, decided, 2, outs, 199, 200), 2);
+    CHECK_INT(s->ops->event_index_record(s, "dbw", epoch, decided, 2, outs, 200, 200), 0);
+    es_event again = index_event("x2", "x2");
+    CHECK_INT(s->ops->event_index_assign(s, "dbw", epoch, &again, 1, 7000, out, &last), 0);
+    CHECK_INT(out[0], APPEND_RETRY);
+    CHECK_INT(again.seq, 201);
+    CHECK_INT(again.created_at, 6000);
+
+    /* seqs the log never got (a dead appender's) are given out again */
+    es_event lost = index_event("y1", "y1");
+    CHECK_INT(s->ops->event_index_assign(s, "dbw", epoch, &lost, 1, 8000, out, &last), 0);
+    CHECK_INT(lost.seq, 202);
+    es_event redo = index_event("y2", "y2");
+    redo.seq = 202;
+    redo.created_at = 9000;
+    append_outcome fresh = APPEND_NEW;
+    CHECK_INT(s->ops->event_index_record(s, "dbw", epoch, &redo, 1, &fresh, 202, 201), 0);
+    es_event after = index_event("y3", "y3");
+    CHECK_INT(s->ops->event_index_assign(s, "dbw", epoch, &after, 1, 9500, out, &last), 0);
+    CHECK_INT(after.seq, 203);
     free(epoch);
     s->ops->close(s);
 }
@@ -455,6 +532,7 @@ int main(void)
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
     RUN_TEST(test_origin_none);
     RUN_TEST(test_event_index);
+    RUN_TEST(test_event_index_window);
     RUN_TEST(test_restart_reconnects);
     redis_server_stop(&server);
     return TEST_EXIT();

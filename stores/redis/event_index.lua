@@ -1,40 +1,160 @@
 -- event_index.lua: assigns seqs to the events of one aggregate and dedupes
 -- them, for an event log that cannot do it itself (ClickHouse; see
--- redis_event_index.c). KEYS[1] is the queue's hash tag "{name}"; the
--- marker of an event log is {name}:evidx:<scope>, the hash of one of its
--- aggregates {name}:ev:<scope>:<epoch>:<aggregate>, fields '#' = last seq,
--- 'i'..id = "seq:created_at:" (':=' when the event's idempotency key is its
--- id), 'k'..key = seq (other keys). ARGV: scope, epoch, aggregate, now, then
--- id, key per event in order. Returns {0} when the marker does not hold
--- `epoch` (the index is not to be trusted: nothing changed), else {1, outcome, seq, created_at, ...} per event: 1 new (seq
--- assigned, created_at = now), 2 retry (an event with that id: its seq and
--- created_at), 3 duplicate (another event has that idempotency key).
+-- redis_event_index.c), in memory bounded per aggregate. KEYS[1] is the
+-- queue's hash tag "{name}"; the marker of an event log is
+-- {name}:evidx:<scope>, the hash of one of its aggregates
+-- {name}:ev:<scope>:<epoch>:<aggregate>, fields:
+--   '#'  last seq assigned
+--   'lo' lowest seq still in the window (1 when nothing was forgotten)
+--   'i'..id  "seq:created_at:" (':=' when the event's key is its id)
+--   'k'..key seq (keys other than the id)
+--   's'..seq "<#id>:<id><key>": what to forget when seq leaves the window
+--   'b'  bloom filter (BLOOM_BITS bits) of the ids and keys forgotten
+-- The window holds the last WINDOW events plus every event of the latest
+-- call (a retry of the latest call is always answered here). An event not
+-- in the window is new when the bloom filter does not know its id or key;
+-- otherwise the index cannot decide and the caller asks the event log.
+-- ARGV: scope, epoch, aggregate, now, mode, then per mode:
+--  'assign': id, key per event in order. Returns {1, outcome, seq,
+--    created_at, ...} per event: 1 new (seq assigned, created_at = now),
+--    2 retry (an event with that id: its seq and created_at), 3 duplicate
+--    (another event has that idempotency key); or {2, last} when some
+--    event is undecided (nothing changed).
+--  'record': last (as {2, last} gave it), base (the log's last seq), then
+--    id, key, seq (0: not new), created_at per event: indexes the new
+--    events the caller decided; seqs above base not among them were never
+--    stored and are forgotten. Returns {1}, or {3} when the index changed
+--    since `last` (nothing changed: decide again).
+-- Either returns {0} when the marker does not hold `epoch` (the index is
+-- not to be trusted: nothing changed).
 local P, scope, epoch = KEYS[1], ARGV[1], ARGV[2]
 if redis.call('GET', P .. ':evidx:' .. scope) ~= epoch then return {0} end
-local h, now = P .. ':ev:' .. scope .. ':' .. epoch .. ':' .. ARGV[3], ARGV[4]
-local last = tonumber(redis.call('HGET', h, '#') or '0')
-local out = {1}
-for i = 5, #ARGV, 2 do
-  local id, key = ARGV[i], ARGV[i + 1]
+local h, now, mode = P .. ':ev:' .. scope .. ':' .. epoch .. ':' .. ARGV[3], ARGV[4], ARGV[5]
+local WINDOW, BLOOM_BITS = 16, 4096
+
+local m = redis.call('HMGET', h, '#', 'lo')
+local last, lo = tonumber(m[1] or '0'), tonumber(m[2] or '1')
+
+-- The bloom filter as a table of bytes, read on first use.
+local bloom, bloom_dirty
+local function bloom_load()
+  if bloom then return end
+  local b = redis.call('HGET', h, 'b')
+  if b then
+    bloom = {string.byte(b, 1, -1)}
+  else
+    bloom = {}
+    for i = 1, BLOOM_BITS / 8 do bloom[i] = 0 end
+  end
+end
+
+-- Calls f(byte index, bit mask) for the 4 bit positions of s.
+local function bloom_bits(s, f)
+  local x = redis.sha1hex(s)
+  for j = 0, 3 do
+    local p = tonumber(x:sub(3 * j + 1, 3 * j + 3), 16) % BLOOM_BITS
+    if f(math.floor(p / 8) + 1, bit.lshift(1, p % 8)) then return true end
+  end
+  return false
+end
+
+local function bloom_has(s)
+  bloom_load()
+  return not bloom_bits(s, function(i, mask) return bit.band(bloom[i], mask) == 0 end)
+end
+
+local function bloom_add(s)
+  bloom_load()
+  bloom_bits(s, function(i, mask) bloom[i] = bit.bor(bloom[i], mask) end)
+  bloom_dirty = true
+end
+
+-- The window's answer for (id, key): 2, seq, created_at (retry), 3
+-- (duplicate), or nil (not in the window).
+local function window(id, key)
   local v = redis.call('HGET', h, 'i' .. id)
   if v then
     local seq, at = v:match('^(%d+):(%d+):')
-    out[#out + 1], out[#out + 2], out[#out + 3] = 2, tonumber(seq), tonumber(at)
-  else
-    local dup = redis.call('HEXISTS', h, 'k' .. key) == 1
-    if not dup and key ~= id then
-      local w = redis.call('HGET', h, 'i' .. key)
-      dup = w ~= false and w:sub(-2) == ':='
+    return 2, tonumber(seq), tonumber(at)
+  end
+  if redis.call('HEXISTS', h, 'k' .. key) == 1 then return 3 end
+  if key ~= id then
+    local w = redis.call('HGET', h, 'i' .. key)
+    if w and w:sub(-2) == ':=' then return 3 end
+  end
+  return nil
+end
+
+local function remember(id, key, seq, at)
+  redis.call('HSET', h, 'i' .. id, seq .. ':' .. at .. (key == id and ':=' or ':'),
+             's' .. seq, #id .. ':' .. id .. key)
+  if key ~= id then redis.call('HSET', h, 'k' .. key, seq) end
+end
+
+-- Drops the window entries of seq; its id and key, or nil when none.
+local function forget(seq)
+  local v = redis.call('HGET', h, 's' .. seq)
+  if not v then return nil end
+  local len, rest = v:match('^(%d+):(.*)$')
+  local id, key = rest:sub(1, tonumber(len)), rest:sub(tonumber(len) + 1)
+  redis.call('HDEL', h, 's' .. seq, 'i' .. id, 'k' .. key)
+  return id, key
+end
+
+-- Moves the events older than the window (but none of this call's, from
+-- first_new on) to the bloom filter, then saves '#', 'lo' and the filter.
+local function finish(first_new)
+  local upto = last - WINDOW
+  if first_new and first_new - 1 < upto then upto = first_new - 1 end
+  while lo <= upto do
+    local id, key = forget(lo)
+    if id then
+      bloom_add(id)
+      if key ~= id then bloom_add(key) end
     end
-    if dup then
-      out[#out + 1], out[#out + 2], out[#out + 3] = 3, 0, 0
+    lo = lo + 1
+  end
+  redis.call('HSET', h, '#', last, 'lo', lo)
+  if bloom_dirty then redis.call('HSET', h, 'b', string.char(unpack(bloom))) end
+end
+
+local out, first_new = {1}, nil
+if mode == 'assign' then
+  -- undecided: not in the window, and maybe among the forgotten
+  if lo > 1 then
+    for i = 6, #ARGV, 2 do
+      local id, key = ARGV[i], ARGV[i + 1]
+      if not window(id, key) and (bloom_has(id) or (key ~= id and bloom_has(key))) then
+        return {2, last}
+      end
+    end
+  end
+  for i = 6, #ARGV, 2 do
+    local id, key = ARGV[i], ARGV[i + 1]
+    local o, seq, at = window(id, key)
+    if o then
+      out[#out + 1], out[#out + 2], out[#out + 3] = o, seq or 0, at or 0
     else
       last = last + 1
-      redis.call('HSET', h, 'i' .. id, last .. ':' .. now .. (key == id and ':=' or ':'))
-      if key ~= id then redis.call('HSET', h, 'k' .. key, last) end
+      first_new = first_new or last
+      remember(id, key, last, now)
       out[#out + 1], out[#out + 2], out[#out + 3] = 1, last, tonumber(now)
     end
   end
+else
+  if tonumber(ARGV[6]) ~= last then return {3} end
+  local base = tonumber(ARGV[7])
+  for seq = math.max(base + 1, lo), last do forget(seq) end
+  if base + 1 < lo then lo = base + 1 end
+  last = base
+  for i = 8, #ARGV, 4 do
+    local seq = tonumber(ARGV[i + 2])
+    if seq > 0 then
+      remember(ARGV[i], ARGV[i + 1], seq, ARGV[i + 3])
+      if not first_new or seq < first_new then first_new = seq end
+      if seq > last then last = seq end
+    end
+  end
 end
-redis.call('HSET', h, '#', last)
+finish(first_new)
 return out
