@@ -175,6 +175,18 @@ int redis_codec_decode_job(es_job *job, const char *blob, size_t len);
 
 /* ---- the store (redis_store.c) ---- */
 
+/* Enqueues waiting for the one on the wire (redis_enqueue_group.c). */
+typedef struct redis_enqueue_req redis_enqueue_req;
+typedef struct redis_enqueue_group {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;      /* signalled when a group was sent */
+    redis_enqueue_req *head, *tail;
+    int sending;              /* a leader is sending a group */
+} redis_enqueue_group;
+
+void redis_enqueue_group_init(redis_enqueue_group *g);
+void redis_enqueue_group_destroy(redis_enqueue_group *g);
+
 typedef struct redis_store {
     es_store base;
     redis_conn_pool *pool;
@@ -182,7 +194,18 @@ typedef struct redis_store {
     char *name;      /* queue name */
     char *tag;       /* "{name}": KEYS[1] of every queue script */
     size_t max_payload;
+    redis_enqueue_group enqueue_group;
 } redis_store;
+
+/* Enqueues validated jobs together with those of concurrent callers (group
+ * commit, redis_enqueue_group.c). 0, or -1 with the diag of the shared
+ * call (some jobs of the group may have been enqueued: ids make a retry
+ * idempotent). */
+int redis_enqueue_grouped(redis_store *rs, const es_job *jobs, size_t n, int64_t now);
+
+/* Enqueues validated jobs now, in script calls of at most a few hundred
+ * jobs, pipelined (redis_queue.c). 0 or -1 with a diag. */
+int redis_queue_enqueue_now(redis_store *rs, const es_job *jobs, size_t n, int64_t now);
 
 /* Queue operations (redis_queue.c, redis_admin.c), as in store.h. */
 int redis_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now);

@@ -15,7 +15,8 @@
  *   {NAME}:m:<group>      hash  group state: t = tenant, s = ready | due |
  *                               claimed | parked | held, tok = fencing token,
  *                               lu = lease until, n = jobs claimed,
- *                               w = worker, pa = parked at
+ *                               w = worker, x = 1 when no claimed job
+ *                               has a dedup key or origin, pa = parked at
  *   {NAME}:rt:<tenant>    zset  ready groups of a tenant -> ready since
  *   {NAME}:tenants        zset  tenants with ready groups -> round-robin
  *                               ticket (a served tenant goes to the back)
@@ -161,6 +162,11 @@ int redis_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now)
     redis_store *rs = store_of(s);
     for (size_t i = 0; i < n; i++)
         if (enqueue_validate(rs, &jobs[i], i)) return -1;
+    return n ? redis_enqueue_grouped(rs, jobs, n, now) : 0;
+}
+
+int redis_queue_enqueue_now(redis_store *rs, const es_job *jobs, size_t n, int64_t now)
+{
     enqueue_chunk chunks[ENQUEUE_PIPELINE];
     int n_chunks = 0, rc = 0;
     size_t from = 0;

@@ -17,6 +17,7 @@ static void redis_store_close(es_store *s)
     if (!rs) return;
     redis_conn_pool_free(rs->pool);
     redis_scripts_destroy(&rs->scripts);
+    redis_enqueue_group_destroy(&rs->enqueue_group);
     free(rs->name);
     free(rs->tag);
     free(rs);
@@ -90,6 +91,7 @@ es_store *redis_store_open(const char *url, const char *queue_name)
         free(rs);
         return NULL;
     }
+    redis_enqueue_group_init(&rs->enqueue_group);
     rs->name = strdup(queue_name);
     rs->tag = malloc(strlen(queue_name) + 3);
     if (!rs->name || !rs->tag) {

@@ -224,6 +224,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < n_senders; i++) pthread_join(th[i], NULL);
     int64_t t_sent = clock_monotonic_ms();
+    double cpu_sent[3] = {proc_cpu_s(getpid()), proc_cpu_s(rs.pid), proc_cpu_s(srv.pid)};
     if (engine_start(e) != 0) die("start");
     redisContext *rc = redisConnect("127.0.0.1", rs.port);
     if (!rc || rc->err) die("redis connect");
@@ -253,6 +254,13 @@ int main(int argc, char **argv)
            "(of %.1f s x %ld cores)\n",
            cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2], secs,
            sysconf(_SC_NPROCESSORS_ONLN));
+    printf("cpu us per event:        engine %.1f, redis-server %.1f, clickhouse-server %.1f; "
+           "of which enqueueing commands: engine %.1f, redis-server %.1f\n",
+           (cpu1[0] - cpu0[0]) * 1e6 / (double)n_events,
+           (cpu1[1] - cpu0[1]) * 1e6 / (double)n_events,
+           (cpu1[2] - cpu0[2]) * 1e6 / (double)n_events,
+           (cpu_sent[0] - cpu0[0]) * 1e6 / (double)n_events,
+           (cpu_sent[1] - cpu0[1]) * 1e6 / (double)n_events);
     printf("writer, every table:     %llu INSERTs, %.0f rows/INSERT\n",
            (unsigned long long)st.inserts,
            (double)st.rows_inserted / (double)(st.inserts ? st.inserts : 1));

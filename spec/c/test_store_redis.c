@@ -166,6 +166,60 @@ static void test_two_threads_never_share_a_group(void)
     pthread_mutex_destroy(&r.lock);
 }
 
+/* ---- concurrent enqueues (grouped) ---- */
+
+#define GE_THREADS 6
+#define GE_JOBS 200
+
+typedef struct group_enqueue {
+    es_store *s;
+    int thread;
+    int failures;
+} group_enqueue;
+
+/* Enqueues GE_JOBS jobs one call at a time into the thread's own group. */
+static void *group_enqueue_thread(void *arg)
+{
+    group_enqueue *ge = arg;
+    char group[16], id[32];
+    snprintf(group, sizeof group, "ge%d", ge->thread);
+    for (int i = 0; i < GE_JOBS; i++) {
+        snprintf(id, sizeof id, "%d-%d", ge->thread, i);
+        es_job j = make_job(id, "t1", group, 0);
+        if (ge->s->ops->queue_enqueue(ge->s, &j, 1, clock_now_ms()) != 0) ge->failures++;
+    }
+    return NULL;
+}
+
+/* Concurrent enqueues share script calls: every job arrives once, each
+ * group in its caller's order. */
+static void test_concurrent_enqueues(void)
+{
+    es_store *s = open_fresh(NULL);
+    pthread_t th[GE_THREADS];
+    group_enqueue ge[GE_THREADS];
+    for (int t = 0; t < GE_THREADS; t++) {
+        ge[t] = (group_enqueue){s, t, 0};
+        pthread_create(&th[t], NULL, group_enqueue_thread, &ge[t]);
+    }
+    for (int t = 0; t < GE_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_INT(ge[t].failures, 0);
+    }
+    int next[GE_THREADS] = {0}, disorder = 0, total = 0;
+    es_claim c;
+    while (s->ops->queue_claim(s, "w", 1000, clock_now_ms(), 30000, 0, &c) == 0) {
+        int t = atoi(c.group_key + 2);
+        for (size_t i = 0; i < c.n; i++, total++)
+            if (atoi(strchr(c.jobs[i].id, '-') + 1) != next[t]++) disorder++;
+        CHECK_INT(s->ops->queue_complete(s, &c, c.n, clock_now_ms()), 0);
+        store_claim_clear(&c);
+    }
+    CHECK_INT(total, GE_THREADS * GE_JOBS);
+    CHECK_INT(disorder, 0);
+    s->ops->close(s);
+}
+
 /* ---- leases ---- */
 
 static void test_stale_token_after_expiry(void)
@@ -528,6 +582,7 @@ int main(void)
     RUN_TEST(test_tenant_fairness);
     RUN_TEST(test_pause_backlog);
     RUN_TEST(test_two_threads_never_share_a_group);
+    RUN_TEST(test_concurrent_enqueues);
     RUN_TEST(test_delayed_job_on_time);
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
     RUN_TEST(test_origin_none);

@@ -72,12 +72,12 @@ end
 -- The window's answer for (id, key): 2, seq, created_at (retry), 3
 -- (duplicate), or nil (not in the window).
 local function window(id, key)
-  local v = redis.call('HGET', h, 'i' .. id)
-  if v then
-    local seq, at = v:match('^(%d+):(%d+):')
+  local v = redis.call('HMGET', h, 'i' .. id, 'k' .. key)
+  if v[1] then
+    local seq, at = v[1]:match('^(%d+):(%d+):')
     return 2, tonumber(seq), tonumber(at)
   end
-  if redis.call('HEXISTS', h, 'k' .. key) == 1 then return 3 end
+  if v[2] then return 3 end
   if key ~= id then
     local w = redis.call('HGET', h, 'i' .. key)
     if w and w:sub(-2) == ':=' then return 3 end

@@ -39,10 +39,11 @@ end
 local function take(g, tenant)
   local out = {0, 0, g}
   local ids = redis.call('LRANGE', kg(g), 0, max_jobs - 1)
-  local taken = 0
+  local taken, plain = 0, true
   for _, id in ipairs(ids) do
-    local f = redis.call('HMGET', kj(id), 'r', 'b', 'a', 'p', 'e')
+    local f = redis.call('HMGET', kj(id), 'r', 'b', 'a', 'p', 'e', 'd', 'o')
     if tonumber(f[1]) > now then break end
+    if f[6] or f[7] then plain = false end
     out[#out + 1] = id
     out[#out + 1] = f[2]
     out[#out + 1] = tonumber(f[1])
@@ -54,7 +55,8 @@ local function take(g, tenant)
   if taken > 0 then
     local tok = redis.call('INCR', K_TOK)
     local lu = now + lease
-    redis.call('HSET', km(g), 's', 'claimed', 'tok', tok, 'lu', lu, 'n', taken, 'w', worker)
+    redis.call('HSET', km(g), 's', 'claimed', 'tok', tok, 'lu', lu, 'n', taken, 'w', worker,
+               'x', plain and 1 or 0)
     redis.call('ZADD', K_LEASES, lu, g)
     out[1], out[2] = tok, lu
     return out

@@ -3,7 +3,7 @@
 -- when the token is stale.
 local g, tok, n_done, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if not token_live(g, tok, now) then return -1 end
-local claimed = tonumber(redis.call('HGET', km(g), 'n'))
-pop_jobs(g, math.min(n_done, claimed))
+local m = redis.call('HMGET', km(g), 'n', 'x')
+pop_jobs(g, math.min(n_done, tonumber(m[1])), m[2] == '1')
 if release(g, now) == 1 then wake(1) end
 return 0

@@ -9,8 +9,9 @@ local g, tok, n_done = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local err, retry_at, max_attempts = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local now, skip = tonumber(ARGV[7]), ARGV[8]
 if not token_live(g, tok, now) then return -1 end
-local claimed = tonumber(redis.call('HGET', km(g), 'n'))
-pop_jobs(g, math.min(n_done, claimed))
+local m = redis.call('HMGET', km(g), 'n', 'x')
+local claimed = tonumber(m[1])
+pop_jobs(g, math.min(n_done, claimed), m[2] == '1')
 local head = redis.call('LINDEX', kg(g), 0)
 if head and n_done < claimed then
   local attempts = redis.call('HINCRBY', kj(head), 'a', 1)
@@ -19,7 +20,7 @@ if head and n_done < claimed then
   else redis.call('HDEL', kj(head), 'k') end
   if attempts >= max_attempts then
     redis.call('ZREM', K_LEASES, g)
-    redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w')
+    redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w', 'x')
     redis.call('HSET', km(g), 's', 'parked', 'pa', now)
     redis.call('ZADD', K_PARKED, now, g)
     return 2

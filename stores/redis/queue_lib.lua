@@ -109,15 +109,22 @@ end
 -- Ends the claim of g and places the group again (ready since `now`).
 local function release(g, now)
   redis.call('ZREM', K_LEASES, g)
-  redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w')
+  redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w', 'x')
   local tenant = redis.call('HGET', km(g), 't')
   return schedule(g, tenant, now, now)
 end
 
--- Removes the first n jobs of g (the done part of a claim).
-local function pop_jobs(g, n)
+-- Removes the first n jobs of g (the done part of a claim). `plain`: none
+-- of them has a dedup key or an origin (the claim saw that), so their
+-- records go in one DEL.
+local function pop_jobs(g, n, plain)
   if n <= 0 then return end
   local ids = redis.call('LRANGE', kg(g), 0, n - 1)
-  for _, id in ipairs(ids) do drop_job(id) end
+  if plain then
+    for i, id in ipairs(ids) do ids[i] = kj(id) end
+    redis.call('DEL', unpack(ids))
+  else
+    for _, id in ipairs(ids) do drop_job(id) end
+  end
   redis.call('LTRIM', kg(g), n, -1)
 end
