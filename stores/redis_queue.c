@@ -9,7 +9,8 @@
  *                               redis_codec.c), r = run_at, p = position,
  *                               a = attempts, e = last error, o = origin
  *                               key (only jobs with an origin), s = stats
- *                               key, q = enqueued at,
+ *                               key, q = enqueued at, c = items (when
+ *                               not 1: queue stats count items),
  *                               g = group and d = dedup key (dedup jobs)
  *   {NAME}:g:<group>      list  job ids of the group, FIFO (head = index 0)
  *   {NAME}:m:<group>      hash  group state: t = tenant, s = ready | due |
@@ -70,7 +71,7 @@
 
 static redis_store *store_of(es_store *s) { return (redis_store *)s; }
 
-/* Adds the 9 enqueue fields of one job (see queue_enqueue.lua). */
+/* Adds the 10 enqueue fields of one job (see queue_enqueue.lua). */
 static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
 {
     char kind[4];
@@ -90,7 +91,7 @@ static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
     if (dedup ? redis_args_join(a, dedup_parts, 2) : redis_args_str(a, "", 0)) return -1;
     if ((j->origin_id ? redis_args_join(a, origin, 2) : redis_args_str(a, "", 0)) ||
         redis_args_join(a, stats, 3) ||
-        redis_args_str(a, blob, blob_len))
+        redis_args_str(a, blob, blob_len) || redis_args_int(a, job_items(j)))
         return -1;
     return 0;
 }

@@ -41,6 +41,7 @@ static void redis_tx_rollback(es_store *s) { (void)s; }
 
 static const es_store_ops redis_store_ops = {
     .name = "redis",
+    .counts_items = 1,
     .close = redis_store_close,
     .tx_begin = redis_tx_begin,
     .tx_commit = redis_tx_commit,

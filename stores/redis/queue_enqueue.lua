@@ -1,14 +1,16 @@
 -- queue_enqueue.lua: appends a batch of jobs to their groups.
--- ARGV: now, then 9 fields per job: id, group, tenant, run_at, dedup_mode,
+-- ARGV: now, then 10 fields per job: id, group, tenant, run_at, dedup_mode,
 -- dedup_key ('' = none), origin_key (origin\31kind, '' = none: nobody
 -- waits on the job, so it is not counted), stats_key
--- (pipeline\31component\31kind), blob (the job's static fields, opaque).
+-- (pipeline\31component\31kind), blob (the job's static fields, opaque),
+-- items (events or commands the job holds; kept as field 'c' when not 1,
+-- counted by queue_stats.lua).
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
 -- is ignored. Dedup: throttle drops while the holder of the dedup key is
 -- queued; debounce replaces a holder that is not in flight (payload,
 -- run_at, origin), else queues a successor. Returns the number of jobs added.
 local now = tonumber(ARGV[1])
-local NF = 9
+local NF = 10
 local n = (#ARGV - 1) / NF
 
 -- True when job `id` (of group g) is part of the live claim of g.
@@ -55,7 +57,7 @@ for i = 0, n - 1 do
   local a = 1 + i * NF
   local id, g, tenant = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local ra, mode, dk = tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6]
-  local origin, sk, blob = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]
+  local origin, sk, blob, items = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
   local fresh = redis.call('EXISTS', kj(id)) == 0
   if fresh and dk ~= '' then
     local holder = redis.call('HGET', K_DEDUP, dk)
@@ -74,6 +76,10 @@ for i = 0, n - 1 do
     pos = pos + 1
     local f = {'b', blob, 'r', ra, 'p', pos, 's', sk, 'q', now}
     if dk ~= '' then f[11], f[12], f[13], f[14] = 'g', g, 'd', dk end
+    if items ~= '1' then
+      local k = #f
+      f[k + 1], f[k + 2] = 'c', items
+    end
     if origin ~= '' then
       local k = #f
       f[k + 1], f[k + 2] = 'o', origin

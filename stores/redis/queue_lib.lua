@@ -106,12 +106,13 @@ local function token_live(g, tok, now)
   return m[1] == 'claimed' and m[2] == tok and tonumber(m[3]) >= now
 end
 
--- Ends the claim of g and places the group again (ready since `now`).
-local function release(g, now)
+-- Ends the claim of g and places the group again (ready since `now`);
+-- `tenant` is g's (read when nil). Returns what schedule returns.
+local function release(g, now, tenant)
   redis.call('ZREM', K_LEASES, g)
-  redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w', 'x')
-  local tenant = redis.call('HGET', km(g), 't')
-  return schedule(g, tenant, now, now)
+  local placed = schedule(g, tenant or redis.call('HGET', km(g), 't'), now, now)
+  if placed > 0 then redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w', 'x') end
+  return placed
 end
 
 -- Removes the first n jobs of g (the done part of a claim). `plain`: none

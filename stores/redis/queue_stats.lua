@@ -1,5 +1,6 @@
 -- queue_stats.lua: counts one page of groups (SSCAN of the groups set) by
--- (pipeline, component, kind); the caller sums the pages. ARGV: now,
+-- (pipeline, component, kind), in items (a job's field 'c', else 1: the
+-- events of a fold or map job); the caller sums the pages. ARGV: now,
 -- cursor. Returns {next_cursor, key, pending, delayed, in_flight, parked,
 -- parked_groups, oldest_pending_at, key, ...}.
 local now, cursor = tonumber(ARGV[1]), ARGV[2]
@@ -18,17 +19,17 @@ for _, g in ipairs(page[2]) do
   local m = redis.call('HMGET', km(g), 's', 'n')
   local claimed = m[1] == 'claimed' and tonumber(m[2]) or 0
   for i, id in ipairs(redis.call('LRANGE', kg(g), 0, -1)) do
-    local f = redis.call('HMGET', kj(id), 's', 'r', 'q')
-    local r = row(f[1])
+    local f = redis.call('HMGET', kj(id), 's', 'r', 'q', 'c')
+    local r, items = row(f[1]), tonumber(f[4] or 1)
     if m[1] == 'parked' then
-      r[4] = r[4] + 1
+      r[4] = r[4] + items
       if i == 1 then r[5] = r[5] + 1 end
     elseif i <= claimed then
-      r[3] = r[3] + 1
+      r[3] = r[3] + items
     elseif tonumber(f[2]) > now then
-      r[2] = r[2] + 1
+      r[2] = r[2] + items
     else
-      r[1] = r[1] + 1
+      r[1] = r[1] + items
       local q = tonumber(f[3])
       if r[6] == 0 or q < r[6] then r[6] = q end
     end
