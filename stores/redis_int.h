@@ -184,6 +184,7 @@ typedef struct redis_enqueue_group {
     int sending;              /* a leader is sending a group */
 } redis_enqueue_group;
 
+/* Sets up an empty group (cannot fail) / frees it (no caller waiting). */
 void redis_enqueue_group_init(redis_enqueue_group *g);
 void redis_enqueue_group_destroy(redis_enqueue_group *g);
 
