@@ -150,6 +150,8 @@ typedef struct ch_store {
     atomic_int index_pending; /* 1 until the first append adopted the index */
     atomic_int index_ok;   /* 1 while the index is trusted */
     chscan *scan;          /* the replay scan's plan and prefetched page */
+    atomic_int reached;    /* ClickHouse answered once (ops->busy probes it) */
+    _Atomic int64_t probed_at; /* monotonic ms of the last probe */
 } ch_store;
 
 /* Makes sure projection table `name` of `kind` exists (CREATE TABLE IF NOT

@@ -11,7 +11,9 @@
  * ReplacingMergeTree. */
 #include "clickhouse_internal.h"
 
+#include "../engine/clock.h"
 #include "../engine/diag.h"
+#include "../engine/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,9 @@ void clickhouse_options_default(clickhouse_options *opt)
     opt->commit_timeout_ms = 30000;
     opt->timeout_ms = 30000;
 }
+
+/* How often a lazily opened store that never reached ClickHouse probes it. */
+#define PROBE_EVERY_MS 1000
 
 static ch_store *to_ch(es_store *s) { return (ch_store *)s; }
 
@@ -57,7 +62,29 @@ static int ch_tx_commit_async(es_store *base, void (*done)(void *ud, int status)
     return chwriter_tx_commit_async(to_ch(base)->writer, done, ud);
 }
 
-static int ch_busy(es_store *base) { return chwriter_busy(to_ch(base)->writer); }
+/* 1 until ClickHouse has answered once (a lazily opened store): probed
+ * with SELECT 1 at most once per PROBE_EVERY_MS, so that workers started
+ * during an outage wait for it instead of failing (and parking) jobs. */
+static int ch_unreached(ch_store *s)
+{
+    if (atomic_load(&s->reached)) return 0;
+    int64_t now = clock_monotonic_ms(), last = atomic_load(&s->probed_at);
+    if (now - last < PROBE_EVERY_MS || !atomic_compare_exchange_strong(&s->probed_at, &last, now))
+        return 1;
+    if (chhttp_query(&s->conn, 0, "SELECT 1", NULL, 0, NULL) != 0) {
+        log_warn_limited("clickhouse_probe", "clickhouse unreachable; workers wait: %s",
+                         diag_message());
+        return 1;
+    }
+    atomic_store(&s->reached, 1);
+    return 0;
+}
+
+static int ch_busy(es_store *base)
+{
+    ch_store *s = to_ch(base);
+    return ch_unreached(s) || chwriter_busy(s->writer);
+}
 
 static const es_store_ops clickhouse_ops = {
     .name = "clickhouse",
@@ -129,6 +156,8 @@ static es_store *store_open(const char *url, const clickhouse_options *opt, int 
         diag_prefix("clickhouse_store_open");
         goto fail;
     }
+    atomic_init(&s->reached, probe);
+    atomic_init(&s->probed_at, 0);
     s->events = chevents_cache_new();
     s->scan = chscan_new(&s->conn);
     if (!s->events || !s->scan) {

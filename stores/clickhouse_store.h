@@ -44,6 +44,8 @@ es_store *clickhouse_store_open(const char *url);
 /* Same, but sends nothing to ClickHouse at open: the first read or write
  * that needs the server is where an outage shows (DIAG_IO), so a process
  * that only enqueues (`esengine send`) works while ClickHouse is down.
+ * Until ClickHouse has answered once, ops->busy probes it (at most once a
+ * second) and reports 1 while it does not answer, so workers wait.
  * NULL with DIAG_INVALID for a bad URL (or DIAG_INTERNAL on OOM). */
 es_store *clickhouse_store_open_lazy(const char *url);
 
@@ -76,7 +78,8 @@ void clickhouse_store_stats(es_store *s, clickhouse_stats *out);
 
 /* 1 when the writer's buffers are at least three quarters full (ClickHouse
  * slow) or its last INSERT into some table failed and is being retried
- * (ClickHouse down or refusing): the engine stops claiming new work until
+ * (ClickHouse down or refusing), or a lazily opened store has not reached
+ * ClickHouse yet: the engine stops claiming new work until
  * it is 0 (es_store_ops.busy; engine/worker.c checks it before each claim).
  * Claims already running finish or wait in tx_commit; nothing is dropped. */
 int clickhouse_store_busy(es_store *s);

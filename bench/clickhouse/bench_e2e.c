@@ -116,6 +116,20 @@ static void print_script_stats(redisContext *rc)
     freeReplyObject(r);
 }
 
+/* Prints Redis's memory once the queues are empty: what stays is the fold
+ * states of record and the event index. */
+static void print_memory(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "INFO memory");
+    const char *at = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "used_memory:") : NULL;
+    if (at) {
+        double bytes = atof(at + strlen("used_memory:"));
+        printf("redis memory, queues empty: %.1f MB (%.0f B per event, %.0f B per aggregate)\n",
+               bytes / 1e6, bytes / (double)n_events, bytes / (double)n_aggregates);
+    }
+    if (r) freeReplyObject(r);
+}
+
 static int64_t jobs_left(es_engine *e)
 {
     int64_t left = engine_jobs_queued(e);
@@ -230,6 +244,7 @@ int main(int argc, char **argv)
     if (!rc || rc->err) die("redis connect");
     while (groups_left(rc) > 0) clock_sleep_ms(50);
     print_script_stats(rc);
+    print_memory(rc);
     redisFree(rc);
     if (jobs_left(e) != 0) die("jobs left after the groups drained");
     engine_stop(e);
