@@ -5,8 +5,10 @@
  *   NAME:evidx:<scope>                        the marker: the index's epoch
  *   NAME:ev:<scope>:<epoch>:<tenant>\31<type>\31<aggregate>
  *                                             '#' last seq, a window of
- *                                             recent ids and keys, a bloom
- *                                             filter of the older ones
+ *                                             recent ids and keys
+ *   NAME:evb:<scope>:<epoch>:<tenant>\31<type>\31<aggregate>
+ *                                             a bloom filter of the older
+ *                                             ids and keys
  *
  * (layout of the hash in stores/redis/event_index.lua). Seqs come from one
  * atomic script per call, so two claimants of one aggregate (a lease that
@@ -15,12 +17,13 @@
  * and never replaced: when Redis loses it, the appender sees "not trusted"
  * and goes back to asking the event log itself.
  *
- * Memory is bounded per aggregate (~3 kB: the last 16 events, those of the
- * latest call, and a 512-byte bloom filter), not per event. An event whose
- * id or key the filter may know (a reused key, a late retry, or a false
- * positive, more frequent past a few hundred events per aggregate) is
- * decided by the event log (event_index_assign returns 2) and then
- * recorded here (event_index_record). */
+ * Memory is bounded per aggregate (~2 kB: the ids and keys of the last 16
+ * events in a compact hash, and a 512-byte bloom filter once it has more),
+ * not per event. An event whose id or key the filter may know (a reused
+ * key, a retry of an older append, or a false positive, more frequent past
+ * a few hundred events per aggregate) is decided by the event log
+ * (event_index_assign returns 2) and then recorded here
+ * (event_index_record). */
 #include "redis_int.h"
 
 #include <stdlib.h>

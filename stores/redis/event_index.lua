@@ -3,17 +3,19 @@
 -- redis_event_index.c), in memory bounded per aggregate. KEYS[1] is the
 -- queue's hash tag "{name}"; the marker of an event log is
 -- {name}:evidx:<scope>, the hash of one of its aggregates
--- {name}:ev:<scope>:<epoch>:<aggregate>, fields:
+-- {name}:ev:<scope>:<epoch>:<aggregate> (small fields only, so Redis keeps
+-- it in its compact encoding), fields:
 --   '#'  last seq assigned
 --   'lo' lowest seq still in the window (1 when nothing was forgotten)
 --   'i'..id  "seq:created_at:" (':=' when the event's key is its id)
 --   'k'..key seq (keys other than the id)
 --   's'..seq "<#id>:<id><key>": what to forget when seq leaves the window
---   'b'  bloom filter (BLOOM_BITS bits) of the ids and keys forgotten
--- The window holds the last WINDOW events plus every event of the latest
--- call (a retry of the latest call is always answered here). An event not
--- in the window is new when the bloom filter does not know its id or key;
--- otherwise the index cannot decide and the caller asks the event log.
+-- and the string {name}:evb:<scope>:<epoch>:<aggregate>, a bloom filter
+-- (BLOOM_BITS bits) of the ids and keys forgotten. The window holds the
+-- last WINDOW events. An event not in the window is new when the bloom
+-- filter does not know its id or key; otherwise the index cannot decide
+-- and the caller asks the event log (a retry of events whose rows died
+-- unwritten is then given the seqs again: see 'record').
 -- ARGV: scope, epoch, aggregate, now, mode, then per mode:
 --  'assign': id, key per event in order. Returns {1, outcome, seq,
 --    created_at, ...} per event: 1 new (seq assigned, created_at = now),
@@ -30,6 +32,7 @@
 local P, scope, epoch = KEYS[1], ARGV[1], ARGV[2]
 if redis.call('GET', P .. ':evidx:' .. scope) ~= epoch then return {0} end
 local h, now, mode = P .. ':ev:' .. scope .. ':' .. epoch .. ':' .. ARGV[3], ARGV[4], ARGV[5]
+local hb = P .. ':evb:' .. scope .. ':' .. epoch .. ':' .. ARGV[3]
 local WINDOW, BLOOM_BITS = 16, 4096
 
 local m = redis.call('HMGET', h, '#', 'lo')
@@ -39,7 +42,7 @@ local last, lo = tonumber(m[1] or '0'), tonumber(m[2] or '1')
 local bloom, bloom_dirty
 local function bloom_load()
   if bloom then return end
-  local b = redis.call('HGET', h, 'b')
+  local b = redis.call('GET', hb)
   if b then
     bloom = {string.byte(b, 1, -1)}
   else
@@ -101,11 +104,10 @@ local function forget(seq)
   return id, key
 end
 
--- Moves the events older than the window (but none of this call's, from
--- first_new on) to the bloom filter, then saves '#', 'lo' and the filter.
-local function finish(first_new)
+-- Moves the events older than the window to the bloom filter, then saves
+-- '#', 'lo' and the filter.
+local function finish()
   local upto = last - WINDOW
-  if first_new and first_new - 1 < upto then upto = first_new - 1 end
   while lo <= upto do
     local id, key = forget(lo)
     if id then
@@ -115,10 +117,10 @@ local function finish(first_new)
     lo = lo + 1
   end
   redis.call('HSET', h, '#', last, 'lo', lo)
-  if bloom_dirty then redis.call('HSET', h, 'b', string.char(unpack(bloom))) end
+  if bloom_dirty then redis.call('SET', hb, string.char(unpack(bloom))) end
 end
 
-local out, first_new = {1}, nil
+local out = {1}
 if mode == 'assign' then
   -- undecided: not in the window, and maybe among the forgotten
   if lo > 1 then
@@ -136,7 +138,6 @@ if mode == 'assign' then
       out[#out + 1], out[#out + 2], out[#out + 3] = o, seq or 0, at or 0
     else
       last = last + 1
-      first_new = first_new or last
       remember(id, key, last, now)
       out[#out + 1], out[#out + 2], out[#out + 3] = 1, last, tonumber(now)
     end
@@ -151,10 +152,9 @@ else
     local seq = tonumber(ARGV[i + 2])
     if seq > 0 then
       remember(ARGV[i], ARGV[i + 1], seq, ARGV[i + 3])
-      if not first_new or seq < first_new then first_new = seq end
       if seq > last then last = seq end
     end
   end
 end
-finish(first_new)
+finish()
 return out
