@@ -568,6 +568,48 @@ static void test_event_index_window(void)
     s->ops->close(s);
 }
 
+/* A call of many events: duplicates and retries within it are found
+ * although the window moves during the call, and the aggregate's hash
+ * stays small (Redis's compact encoding). */
+static void test_event_index_big_call(void)
+{
+    es_store *s = open_fresh(NULL);
+    char queue[64];
+    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
+    char *epoch = NULL;
+    CHECK_INT(s->ops->event_index_init(s, "dbb", 1, &epoch), 0);
+    enum { N = 300 };
+    es_event evs[N];
+    append_outcome out[N];
+    char ids[N][16], keys[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "b%d", i);
+        snprintf(keys[i], sizeof keys[i], i % 2 ? "b%d" : "key%d", i);
+        evs[i] = index_event(ids[i], keys[i]);
+    }
+    evs[250] = index_event("other", "key2");  /* explicit key of event 2 */
+    evs[260] = index_event("b1", "b1");       /* the id of event 1 again */
+    evs[270] = index_event("new270", "b3");   /* the default key of event 3 */
+    int64_t last = 0;
+    CHECK_INT(s->ops->event_index_assign(s, "dbb", epoch, evs, N, 1000, out, &last), 0);
+    CHECK_INT(out[250], APPEND_DUPLICATE);
+    CHECK_INT(out[260], APPEND_RETRY);
+    CHECK_INT(evs[260].seq, 2);
+    CHECK_INT(out[270], APPEND_DUPLICATE);
+    CHECK_INT(out[299], APPEND_NEW);
+    CHECK_INT(evs[299].seq, N - 3);
+    CHECK(index_fields(queue, "dbb", epoch) < 60);
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    redisReply *r = rc ? redisCommand(rc, "OBJECT ENCODING {%s}:ev:dbb:%s:t1\x1f" "acct\x1f" "a1",
+                                      queue, epoch)
+                       : NULL;
+    CHECK_STR(r && r->type == REDIS_REPLY_STRING ? r->str : "", "listpack");
+    if (r) freeReplyObject(r);
+    if (rc) redisFree(rc);
+    free(epoch);
+    s->ops->close(s);
+}
+
 int main(void)
 {
     if (redis_server_start(&server) != 0) {
@@ -588,6 +630,7 @@ int main(void)
     RUN_TEST(test_origin_none);
     RUN_TEST(test_event_index);
     RUN_TEST(test_event_index_window);
+    RUN_TEST(test_event_index_big_call);
     RUN_TEST(test_restart_reconnects);
     redis_server_stop(&server);
     return TEST_EXIT();

@@ -104,10 +104,9 @@ local function forget(seq)
   return id, key
 end
 
--- Moves the events older than the window to the bloom filter, then saves
--- '#', 'lo' and the filter.
-local function finish()
-  local upto = last - WINDOW
+-- Moves the events up to seq `upto` out of the window, into the bloom
+-- filter.
+local function prune(upto)
   while lo <= upto do
     local id, key = forget(lo)
     if id then
@@ -116,11 +115,24 @@ local function finish()
     end
     lo = lo + 1
   end
+end
+
+-- Indexes the new events `new` ({id, key, seq, created_at} in seq order),
+-- pruning as it goes so that the hash never holds much more than the
+-- window (it keeps Redis's compact encoding), then saves '#', 'lo' and the
+-- filter.
+local function record_new(new)
+  for _, e in ipairs(new) do
+    remember(e[1], e[2], e[3], e[4])
+    if e[3] > last then last = e[3] end
+    prune(last - WINDOW)
+  end
+  prune(last - WINDOW)
   redis.call('HSET', h, '#', last, 'lo', lo)
   if bloom_dirty then redis.call('SET', hb, string.char(unpack(bloom))) end
 end
 
-local out = {1}
+local out, new = {1}, {}
 if mode == 'assign' then
   -- undecided: not in the window, and maybe among the forgotten
   if lo > 1 then
@@ -131,15 +143,29 @@ if mode == 'assign' then
       end
     end
   end
+  -- every event against the window as it was, and this call's earlier
+  -- new events ('i'..id, 'k'..key for explicit keys, 'd'..id for default)
+  local seen, seq_n = {}, last
   for i = 6, #ARGV, 2 do
     local id, key = ARGV[i], ARGV[i + 1]
     local o, seq, at = window(id, key)
+    if not o then
+      local e = seen['i' .. id]
+      if e then
+        o, seq, at = 2, e[3], tonumber(e[4])
+      elseif seen['k' .. key] or seen['d' .. key] then
+        o = 3
+      end
+    end
     if o then
       out[#out + 1], out[#out + 2], out[#out + 3] = o, seq or 0, at or 0
     else
-      last = last + 1
-      remember(id, key, last, now)
-      out[#out + 1], out[#out + 2], out[#out + 3] = 1, last, tonumber(now)
+      seq_n = seq_n + 1
+      local e = {id, key, seq_n, now}
+      new[#new + 1] = e
+      seen['i' .. id] = e
+      seen[(key ~= id and 'k' or 'd') .. key] = true
+      out[#out + 1], out[#out + 2], out[#out + 3] = 1, seq_n, tonumber(now)
     end
   end
 else
@@ -150,11 +176,8 @@ else
   last = base
   for i = 8, #ARGV, 4 do
     local seq = tonumber(ARGV[i + 2])
-    if seq > 0 then
-      remember(ARGV[i], ARGV[i + 1], seq, ARGV[i + 3])
-      if seq > last then last = seq end
-    end
+    if seq > 0 then new[#new + 1] = {ARGV[i], ARGV[i + 1], seq, ARGV[i + 3]} end
   end
 end
-finish()
+record_new(new)
 return out
