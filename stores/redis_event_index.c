@@ -17,7 +17,7 @@
  * and never replaced: when Redis loses it, the appender sees "not trusted"
  * and goes back to asking the event log itself.
  *
- * Memory is bounded per aggregate (~2 kB: the ids and keys of the last 16
+ * Memory is bounded per aggregate (~2.5 kB: the ids and keys of the last 16
  * events in a compact hash, and a 512-byte bloom filter once it has more),
  * not per event. An event whose id or key the filter may know (a reused
  * key, a retry of an older append, or a false positive, more frequent past

@@ -9,7 +9,8 @@
 --   'lo' lowest seq still in the window (1 when nothing was forgotten)
 --   'i'..id  "seq:created_at:" (':=' when the event's key is its id)
 --   'k'..key seq (keys other than the id)
---   's'..seq "<#id>:<id><key>": what to forget when seq leaves the window
+--   's'..seq what to forget when seq leaves the window: "=<id>" when the
+--            key is the id, else "<#id>:<id><key>"
 -- and the string {name}:evb:<scope>:<epoch>:<aggregate>, a bloom filter
 -- (BLOOM_BITS bits) of the ids and keys forgotten. The window holds the
 -- last WINDOW events. An event not in the window is new when the bloom
@@ -90,7 +91,7 @@ end
 
 local function remember(id, key, seq, at)
   redis.call('HSET', h, 'i' .. id, seq .. ':' .. at .. (key == id and ':=' or ':'),
-             's' .. seq, #id .. ':' .. id .. key)
+             's' .. seq, key == id and '=' .. id or #id .. ':' .. id .. key)
   if key ~= id then redis.call('HSET', h, 'k' .. key, seq) end
 end
 
@@ -98,8 +99,14 @@ end
 local function forget(seq)
   local v = redis.call('HGET', h, 's' .. seq)
   if not v then return nil end
-  local len, rest = v:match('^(%d+):(.*)$')
-  local id, key = rest:sub(1, tonumber(len)), rest:sub(tonumber(len) + 1)
+  local id, key
+  if v:sub(1, 1) == '=' then
+    id = v:sub(2)
+    key = id
+  else
+    local len, rest = v:match('^(%d+):(.*)$')
+    id, key = rest:sub(1, tonumber(len)), rest:sub(tonumber(len) + 1)
+  end
   redis.call('HDEL', h, 's' .. seq, 'i' .. id, 'k' .. key)
   return id, key
 end
