@@ -189,6 +189,7 @@ int main(int argc, char **argv)
         return 2;
     }
     redis_server rs;
+    memset(&rs, 0, sizeof rs);
     if (redis_server_start(&rs) != 0) {
         fprintf(stderr, "bench_e2e: redis-server: %s\n", rs.why);
         return 1;

@@ -645,6 +645,7 @@ static int append_one(es_store *s, const char *id, const char *key, int64_t now,
 static void test_index_window(void)
 {
     redis_server rs;
+    memset(&rs, 0, sizeof rs);
     if (redis_server_start(&rs) != 0) {
         fprintf(stderr, "SKIP test_index_window: no redis-server: %s\n", rs.why);
         return;

@@ -7,14 +7,16 @@ local g, now = ARGV[1], tonumber(ARGV[2])
 if redis.call('HGET', km(g), 's') ~= 'parked' then return 1 end
 local head = redis.call('LINDEX', kg(g), 0)
 if head then
-  local f = redis.call('HMGET', kj(head), 'b', 'a', 'e', 'p')
+  local f = redis.call('HMGET', kj(head), 'b', 'a', 'e', 'p', 'c')
   redis.call('RPUSH', K_DEAD, cjson.encode({id = head, group = g, blob = f[1],
     attempts = tonumber(f[2] or 0), error = f[3] or '', position = tonumber(f[4]),
     skipped_at = now}))
   redis.call('LTRIM', K_DEAD, -1000, -1)
   local rest = redis.call('HGET', kj(head), 'k')
   if rest then
-    redis.call('HSET', kj(head), 'b', rest, 'a', 0, 'r', now)
+    -- one item fewer (field 'c', see queue_enqueue.lua)
+    local items = tonumber(f[5] or 1) - 1
+    redis.call('HSET', kj(head), 'b', rest, 'a', 0, 'r', now, 'c', items)
     redis.call('HDEL', kj(head), 'k', 'e')
   else
     pop_jobs(g, 1)
