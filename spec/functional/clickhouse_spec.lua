@@ -177,13 +177,7 @@ describe("esengine with ClickHouse and Redis", function()
         "--max-attempts 20 --retry-base-ms 100 --retry-max-ms 2000 " .. (extra or ""), log)
       workers[i] = { pid = pid, log = log }
     end
-    for _, w in ipairs(workers) do
-      h.wait_until("worker " .. w.pid .. " to start", 30, function()
-        local text = read_file(w.log) or ""
-        assert(running(w.pid), "worker " .. w.pid .. " exited: " .. text)
-        return text:find("running role worker", 1, true)
-      end)
-    end
+    fx.wait_workers(workers)
   end
 
   local function check_alive()

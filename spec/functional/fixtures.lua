@@ -1,6 +1,7 @@
 -- fixtures.lua: inputs the functional specs write for the real binary:
 -- the "bank" pipeline of the ops specs and the multi-sender deposit runs of
--- the distributed specs (their payload files and the waiting on senders).
+-- the distributed specs (their payload files, the waiting on senders and
+-- workers, the queue rows of status).
 local h = require("spec.functional.helpers")
 local s = require("spec.functional.servers")
 local assert = require("luassert")
@@ -120,6 +121,31 @@ function f.wait_senders(run, seconds)
     tries = tries + tonumber(n)
   end
   return tries
+end
+
+-- Waits until every worker {pid, log} of `workers` logs that it runs (30 s
+-- each), failing with its log when one exits first.
+function f.wait_workers(workers)
+  for _, w in ipairs(workers) do
+    h.wait_until("worker " .. w.pid .. " to start", 30, function()
+      local text = s.read_file(w.log) or ""
+      assert(s.running(w.pid), "worker " .. w.pid .. " exited: " .. text)
+      return text:find("running role worker", 1, true)
+    end)
+  end
+end
+
+-- The queue rows of `esengine status --json FLAGS` (not the worker,
+-- projection or pause lines).
+function f.status_rows(flags)
+  local code, out, err = h.esengine("status --json " .. flags)
+  assert.equal(0, code, err)
+  local rows = {}
+  for _, line in ipairs(h.lines(out)) do
+    local row = h.json(line)
+    if row.kind then rows[#rows + 1] = row end
+  end
+  return rows
 end
 
 return f

@@ -222,13 +222,7 @@ describe("esengine on a Redis Cluster", function()
         "--lease-ms 2000 --max-attempts 10 --retry-base-ms 50 --retry-max-ms 2000", log)
       workers[i] = { pid = pid, log = log }
     end
-    for _, w in ipairs(workers) do
-      h.wait_until("worker " .. w.pid .. " to start", 30, function()
-        local text = read_file(w.log) or ""
-        assert(running(w.pid), "worker " .. w.pid .. " exited: " .. text)
-        return text:find("running role worker", 1, true)
-      end)
-    end
+    fx.wait_workers(workers)
   end
 
   -- One `send - --wait` per payload file of `run` (for tenants[i] when
@@ -241,16 +235,7 @@ describe("esengine on a Redis Cluster", function()
     end
   end
 
-  local function status_rows(flags)
-    local code, out, err = h.esengine("status --json" .. flags)
-    assert.equal(0, code, err)
-    local rows = {}
-    for _, line in ipairs(h.lines(out)) do
-      local row = h.json(line)
-      if row.kind then rows[#rows + 1] = row end
-    end
-    return rows
-  end
+  local status_rows = fx.status_rows
 
   -- Waits until nothing is queued (maps included), asserting nothing is
   -- parked on the way.

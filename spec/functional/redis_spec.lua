@@ -84,13 +84,7 @@ describe("esengine with Redis queues", function()
       workers[i] = { pid = pid, log = log }
       started[#started + 1] = workers[i]
     end
-    for _, w in ipairs(nowait and {} or started) do
-      h.wait_until("worker " .. w.pid .. " to start", 30, function()
-        local text = read_file(w.log) or ""
-        assert(running(w.pid), "worker " .. w.pid .. " exited: " .. text)
-        return text:find("running role worker", 1, true)
-      end)
-    end
+    if not nowait then fx.wait_workers(started) end
   end
 
   -- Starts one sender process per payload file: `send -` with a client id
@@ -113,17 +107,7 @@ describe("esengine with Redis queues", function()
     return fx.wait_senders(run, seconds)
   end
 
-  local function status_rows()
-    local code, out, err = h.esengine("status --json " .. flags)
-    assert.equal(0, code, err)
-    local rows = {}
-    for _, line in ipairs(h.lines(out)) do
-      local row = h.json(line)
-      -- queue rows only (not the worker, projection or pause lines)
-      if row.kind then rows[#rows + 1] = row end
-    end
-    return rows
-  end
+  local function status_rows() return fx.status_rows(flags) end
 
   -- Jobs still to do: pending + delayed + in flight, over every component;
   -- and the pending commands of `component`.
