@@ -207,18 +207,7 @@ describe("esengine with ClickHouse and Redis", function()
   -- Waits until nothing is pending, delayed or in flight (maps too) and
   -- nothing is parked.
   local function wait_queue_empty(seconds)
-    h.wait_until("the queue to drain", seconds, function()
-      local code, out, err = h.esengine("status --json " .. flags)
-      assert.equal(0, code, err)
-      for _, line in ipairs(h.lines(out)) do
-        local row = h.json(line)
-        if row.kind then -- a queue row (not a worker, projection or pause line)
-          assert.equal(0, row.parked, "parked jobs in " .. row.component)
-          if row.pending + row.delayed + row.in_flight > 0 then return false end
-        end
-      end
-      return true
-    end)
+    fx.wait_queue_empty(flags, seconds)
   end
 
   local function count_events()

@@ -148,4 +148,24 @@ function f.status_rows(flags)
   return rows
 end
 
+-- Waits until no queue of `esengine status --json FLAGS` has a job pending,
+-- delayed or in flight (maps included), asserting on the way that none is
+-- parked.
+function f.wait_queue_empty(flags, seconds)
+  h.wait_until("the queue to drain", seconds, function()
+    for _, row in ipairs(f.status_rows(flags)) do
+      assert.equal(0, row.parked, "parked jobs in " .. row.component)
+      if row.pending + row.delayed + row.in_flight > 0 then return false end
+    end
+    return true
+  end)
+end
+
+-- Asserts that `esengine parked list FLAGS` lists nothing.
+function f.assert_nothing_parked(flags)
+  local code, listing, err = h.esengine("parked list " .. flags)
+  assert.equal(0, code, err)
+  assert.equal("", listing)
+end
+
 return f

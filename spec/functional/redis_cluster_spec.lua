@@ -235,21 +235,11 @@ describe("esengine on a Redis Cluster", function()
     end
   end
 
-  local status_rows = fx.status_rows
-
   -- Waits until nothing is queued (maps included), asserting nothing is
   -- parked on the way.
   local function wait_queue_empty(flags, seconds)
-    h.wait_until("the queue to drain", seconds, function()
-      for _, row in ipairs(status_rows(flags)) do
-        assert.equal(0, row.parked, "parked jobs in " .. row.component)
-        if row.pending + row.delayed + row.in_flight > 0 then return false end
-      end
-      return true
-    end)
-    local code, listing, err = h.esengine("parked list" .. flags)
-    assert.equal(0, code, err)
-    assert.equal("", listing)
+    fx.wait_queue_empty(flags, seconds)
+    fx.assert_nothing_parked(flags)
   end
 
   -- Every account's fold state (of `tenant`, default TENANT) equals its

@@ -123,16 +123,8 @@ describe("esengine with Redis queues", function()
   -- Waits until the queue is empty (map jobs included: --wait covers
   -- commands and folds only), then checks nothing is parked.
   local function wait_queue_empty(seconds)
-    h.wait_until("the Redis queue to drain", seconds, function()
-      for _, row in ipairs(status_rows()) do
-        assert.equal(0, row.parked, "parked jobs in " .. row.component)
-        if row.pending + row.delayed + row.in_flight > 0 then return false end
-      end
-      return true
-    end)
-    local code, listing, err = h.esengine("parked list " .. flags)
-    assert.equal(0, code, err)
-    assert.equal("", listing)
+    fx.wait_queue_empty(flags, seconds)
+    fx.assert_nothing_parked(flags)
   end
 
   -- Reads every aggregate's fold state and event log in one shell loop and
