@@ -23,7 +23,8 @@ typedef enum {
     SQ_EVENT_READ,
     SQ_EVENT_READ_LIMIT,
     SQ_JOB_INSERT,
-    SQ_POS_RESERVE,
+    SQ_COUNTERS_READ,
+    SQ_COUNTERS_WRITE,
     SQ_GROUP_INSERT,
     SQ_JOB_BY_DEDUP,
     SQ_JOB_REPLACE,
@@ -33,7 +34,6 @@ typedef enum {
     SQ_EXPIRED_SWEEP,
     SQ_GROUP_NEXT_READY,
     SQ_JOBS_HEAD,
-    SQ_TOKEN_NEXT,
     SQ_GROUP_CLAIM,
     SQ_GROUP_EXTEND,
     SQ_JOBS_DELETE_UPTO,
@@ -54,12 +54,29 @@ typedef enum {
     SQ_COUNT
 } sqlite_stmt_id;
 
+/* A change of one queued-item count, waiting for its transaction's commit. */
+typedef struct sqlite_count_delta {
+    char *pipeline, *component;
+    int kind;
+    int64_t delta;
+} sqlite_count_delta;
+
+/* The queue counters of the open write transaction (sqlite_counters.c). */
+typedef struct sqlite_counters {
+    int loaded;                     /* pos and token were read in this transaction */
+    int64_t pos, pos_written;       /* last position handed out / in the table */
+    int64_t token, token_written;   /* last claim token handed out / in the table */
+    sqlite_count_delta *deltas;
+    size_t n_deltas, cap_deltas;
+} sqlite_counters;
+
 /* A connection with its prepared-statement cache. notify asks the commit
  * to wake claim waiters. */
 typedef struct sqlite_conn {
     sqlite3 *db;
     pthread_t owner; /* readers: the thread that uses it */
     int notify;
+    sqlite_counters counters; /* shared connection: see sqlite_counters.c */
     sqlite3_stmt *stmts[SQ_COUNT];
     struct sqlite_conn *next;
 } sqlite_conn;
@@ -204,10 +221,29 @@ void sqlite_event_row(sqlite3_stmt *st, es_event *ev);
  * `job` (strings malloc'd, owned by job). 0, or -1 on OOM with a diag. */
 int sqlite_job_read(sqlite3_stmt *st, int col, es_job *job);
 
-/* Adds `delta` to the queued-job count of (pipeline, component, kind), in
- * the caller's write transaction. 0 or -1. */
-int sqlite_queue_count_add(sqlite_conn *c, const char *pipeline, const char *component,
-                           int kind, int64_t delta);
+/* ---- queue counters of the open write transaction (sqlite_counters.c) */
+
+/* Hands out n new queue positions; *before is the one just before the
+ * first. 0, or -1 with a diag. */
+int sqlite_counters_positions(sqlite_conn *c, size_t n, int64_t *before);
+
+/* Hands out the next claim token. 0, or -1 with a diag. */
+int sqlite_counters_token(sqlite_conn *c, int64_t *token);
+
+/* Adds `delta` to the queued-item count of (pipeline, component, kind),
+ * written at the commit. 0, or -1 with a diag. */
+int sqlite_counters_count_add(sqlite_conn *c, const char *pipeline, const char *component,
+                              int kind, int64_t delta);
+
+/* Writes what the transaction changed in the counters (before COMMIT, or
+ * before reading queue_counts inside it). 0, or -1 with a diag. */
+int sqlite_counters_flush(sqlite_conn *c);
+
+/* Forgets the transaction's counters (after its COMMIT or ROLLBACK). */
+void sqlite_counters_end(sqlite_conn *c);
+
+/* Frees what the counters hold (the connection closes). */
+void sqlite_counters_free(sqlite_conn *c);
 
 /* Makes a group idle after its head changed, inside the caller's write
  * transaction: deleted when empty, else ready at max(now, head.run_at), so

@@ -19,10 +19,6 @@ static const char *const SQL_JOB_INSERT =
     " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload, pos, items)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
-/* Reserves ?1 positions; returns the last one. */
-static const char *const SQL_POS_RESERVE =
-    "UPDATE queue_counters SET pos = pos + ?1 WHERE id = 1 RETURNING pos";
-
 /* A group row exists only while the group has jobs, so a new row means the
  * job just inserted is its head: the group is ready at its run_at. */
 static const char *const SQL_GROUP_INSERT =
@@ -65,9 +61,6 @@ static const char *const SQL_GROUP_NEXT_READY =
 static const char *const SQL_JOBS_HEAD =
     "SELECT " SQLITE_JOB_COLUMNS " FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT ?2";
 
-static const char *const SQL_TOKEN_NEXT =
-    "UPDATE queue_counters SET token = token + 1 WHERE id = 1 RETURNING token";
-
 static const char *const SQL_GROUP_CLAIM =
     "UPDATE groups SET ready_at = NULL, token = ?2, lease_until = ?3,"
     " claimed_upto = ?4, worker_id = ?5 WHERE group_key = ?1";
@@ -78,10 +71,6 @@ static const char *const SQL_GROUP_EXTEND =
 
 static const char *const SQL_JOBS_DELETE_UPTO =
     "DELETE FROM jobs WHERE group_key = ?1 AND pos <= ?2";
-
-static const char *const SQL_COUNT_ADD =
-    "INSERT INTO queue_counts (pipeline, component, kind, jobs) VALUES (?1, ?2, ?3, ?4)"
-    " ON CONFLICT (pipeline, component, kind) DO UPDATE SET jobs = jobs + excluded.jobs";
 
 static const char *const SQL_JOB_HEAD_RUN_AT =
     "SELECT pos, run_at, attempts FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1";
@@ -144,18 +133,6 @@ int sqlite_job_read(sqlite3_stmt *st, int col, es_job *job)
     return 0;
 }
 
-int sqlite_queue_count_add(sqlite_conn *c, const char *pipeline, const char *component,
-                           int kind, int64_t delta)
-{
-    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_COUNT_ADD, SQL_COUNT_ADD);
-    if (!st) return -1;
-    sqlite_bind_str(st, 1, pipeline);
-    sqlite_bind_str(st, 2, component);
-    sqlite3_bind_int(st, 3, kind);
-    sqlite3_bind_int64(st, 4, delta);
-    return queue_step_done(c, st, "queue count");
-}
-
 /* ---- enqueue */
 
 /* What one enqueue call writes besides job rows, batched over runs of
@@ -184,7 +161,7 @@ static int tally_flush(sqlite_conn *c, enqueue_tally *t)
 {
     int rc = 0;
     if (t->count)
-        rc = sqlite_queue_count_add(c, job_pipeline(t->count_job), job_component(t->count_job),
+        rc = sqlite_counters_count_add(c, job_pipeline(t->count_job), job_component(t->count_job),
                                     (int)t->count_job->kind, t->count);
     t->count = 0;
     return rc;
@@ -347,21 +324,6 @@ static int queue_throttle(sqlite_conn *c, enqueue_tally *t, const es_job *job, i
     return m.any ? 0 : queue_insert(c, t, job, job->id, pos, now);
 }
 
-/* Reserves n positions; *before is the position just before the first. */
-static int queue_reserve_positions(sqlite_conn *c, size_t n, int64_t *before)
-{
-    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_POS_RESERVE, SQL_POS_RESERVE);
-    if (!st) return -1;
-    sqlite3_bind_int64(st, 1, (int64_t)n);
-    int rc = sqlite3_step(st);
-    int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    if (rc == SQLITE_ROW) rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return sqlite_fail(c, "reserve positions");
-    *before = last - (int64_t)n;
-    return 0;
-}
-
 /* The jobs of one enqueue call. */
 typedef struct enqueue_args {
     const es_job *jobs;
@@ -376,7 +338,7 @@ static int queue_enqueue_in(sqlite_conn *c, void *ud)
     const enqueue_args *a = ud;
     enqueue_tally t = {NULL, 0, NULL};
     int64_t pos = 0;
-    int rc = queue_reserve_positions(c, a->n, &pos);
+    int rc = sqlite_counters_positions(c, a->n, &pos);
     for (size_t i = 0; i < a->n && rc == 0; i++) {
         const es_job *job = &a->jobs[i];
         pos++;
@@ -496,16 +458,8 @@ static int queue_claim_locked(sqlite_conn *c, const char *worker_id, size_t max_
         return 1;
     }
 
-    st = sqlite_conn_stmt(c, SQ_TOKEN_NEXT, SQL_TOKEN_NEXT);
-    if (!st) goto fail;
-    rc = sqlite3_step(st);
-    int64_t token = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    if (rc == SQLITE_ROW) rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        sqlite_fail(c, "claim token");
-        goto fail;
-    }
+    int64_t token;
+    if (sqlite_counters_token(c, &token) != 0) goto fail;
 
     st = sqlite_conn_stmt(c, SQ_GROUP_CLAIM, SQL_GROUP_CLAIM);
     if (!st) goto fail;
@@ -611,7 +565,7 @@ static int queue_delete_done(sqlite_conn *c, const es_claim *claim, size_t n_don
         if (b && b->kind == a->kind && strcmp(b->pipeline, a->pipeline) == 0 &&
             strcmp(b->component, a->component) == 0)
             continue;
-        if (sqlite_queue_count_add(c, a->pipeline, a->component, (int)a->kind, -items) != 0)
+        if (sqlite_counters_count_add(c, a->pipeline, a->component, (int)a->kind, -items) != 0)
             return -1;
         run = i;
         items = 0;

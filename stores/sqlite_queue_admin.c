@@ -266,6 +266,8 @@ int sqlite_queue_stats(es_store *base, int64_t now, es_stats_cb cb, void *ud)
     sqlite_conn *c = sqlite_conn_get((sqlite_store *)base);
     if (!c) return -1;
     stats_rows r = {0};
+    /* inside the caller's unit, its counts so far are written first */
+    if (c == ((sqlite_store *)base)->shared && sqlite_counters_flush(c) != 0) return -1;
     /* one read transaction: the four statements see one snapshot */
     int own = sqlite3_get_autocommit(c->db);
     int rc = own && sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK

@@ -106,6 +106,53 @@ static void test_rollback_leaves_nothing(void)
     s->ops->close(s);
 }
 
+/* The queue counters a transaction uses (positions, claim tokens, queued
+ * counts) are written at its commit: a rolled-back enqueue leaves no
+ * trace, and two stores on one database (two processes) never hand out
+ * the same position or token, so one group's jobs keep their enqueue
+ * order whichever store queued them. */
+static void test_counters_written_at_commit(void)
+{
+    char *dir = test_make_dir();
+    es_store *a = dir ? sqlite_store_open(dir) : NULL;
+    es_store *b = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(a != NULL && b != NULL);
+    if (!a || !b) return;
+    int64_t t = CONF_T0;
+    CHECK_INT(a->ops->tx_begin(a), 0);
+    CHECK_INT(conformance_enqueue1(a, conformance_job("j0", "gC", "p", t), t), 0);
+    a->ops->tx_rollback(a);
+    CHECK_INT(conformance_enqueue1(a, conformance_job("j1", "gC", "p", t), t), 0);
+    CHECK_INT(conformance_enqueue1(b, conformance_job("j2", "gC", "p", t), t), 0);
+    CHECK_INT(conformance_enqueue1(a, conformance_job("j3", "gC", "p", t), t), 0);
+    conformance_stats st = {0};
+    CHECK_INT(b->ops->queue_stats(b, t, conformance_collect_stats, &st), 0);
+    CHECK_INT(st.fold.pending, 3);
+
+    es_claim c1, c2;
+    CHECK_INT(conformance_claim(a, 1, t, &c1), 0);
+    CHECK_INT(c1.n, 1);
+    if (c1.n) CHECK_STR(c1.jobs[0].id, "j1");
+    CHECK_INT(a->ops->queue_complete(a, &c1, c1.n, t), 0);
+    CHECK_INT(conformance_claim(b, 10, t, &c2), 0);
+    CHECK_INT(c2.n, 2);
+    if (c2.n == 2) {
+        CHECK_STR(c2.jobs[0].id, "j2");
+        CHECK_STR(c2.jobs[1].id, "j3");
+        CHECK(c1.n && c2.jobs[0].position > c1.jobs[0].position);
+        CHECK(c2.jobs[1].position > c2.jobs[0].position);
+    }
+    CHECK(c2.token > c1.token);
+    CHECK_INT(b->ops->queue_complete(b, &c2, c2.n, t), 0);
+    st = (conformance_stats){0};
+    CHECK_INT(a->ops->queue_stats(a, t, conformance_collect_stats, &st), 0);
+    CHECK_INT(st.fold.pending + st.fold.in_flight, 0);
+    store_claim_clear(&c1);
+    store_claim_clear(&c2);
+    a->ops->close(a);
+    b->ops->close(b);
+}
+
 /* A waitable command job carries its own id as origin: send --wait sees it
  * before it runs, then the fold job it enqueued. */
 static void test_origin_includes_command_itself(void)
@@ -503,6 +550,7 @@ int main(void)
 {
     conformance_run(test_open_fresh, NULL);
     RUN_TEST(test_rollback_leaves_nothing);
+    RUN_TEST(test_counters_written_at_commit);
     RUN_TEST(test_origin_includes_command_itself);
     RUN_TEST(test_concurrent_claims_exclusive);
     RUN_TEST(test_concurrent_enqueues_group_commit);
