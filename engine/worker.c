@@ -117,7 +117,10 @@ static void drop_next(worker *w)
 }
 
 /* Runs `writes`, enqueues the jobs they produced and finishes the claim, as
- * one unit of work. When the queue is a separate store (Redis) the order is
+ * one unit of work. When the queue shares the store (SQLite), the unit may
+ * become durable together with the units after it (tx_commit_batched: a
+ * crash loses them whole, claims included, and they are redone). When the
+ * queue is a separate store (Redis) the order is
  * commit, then enqueue, then complete: a crash in between redelivers the
  * batch, and deterministic event and job ids make the redo idempotent. A
  * store that commits asynchronously (ClickHouse) gets the enqueue and
@@ -137,7 +140,7 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
         if ((jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) ||
             finish_claim(w, c, n_done, error, now) != 0 || claim_next_in_unit(w, now) != 0)
             goto rollback;
-        rc = backends_tx_commit(b);
+        rc = backends_tx_commit_batched(b);
         if (rc != 0) drop_next(w);
     } else if ((waits = backends_async_count(b)) > 0) {
         deferred_unit *u = deferred_new(c, n_done, error, jobs.items, jobs.len, waits);
@@ -553,8 +556,9 @@ static int run_claim(worker *w, es_claim *c)
     w->current = c;
     pthread_mutex_unlock(&w->lock);
     int rc;
-    /* A claim that waited may postdate a reload this host has not made. */
-    if (!lua_host_has_pipeline(w->host, c->jobs[0].pipeline)) worker_reload_if_needed(w);
+    /* A claim that waited may postdate a reload this host has not made: a
+     * job sent after a reload runs with the scripts of that reload. */
+    worker_reload_if_needed(w);
     if (!lua_host_has_pipeline(w->host, c->jobs[0].pipeline)) {
         /* Its folder was removed (or never loaded here): hold the pipeline
          * rather than fail its jobs into parking. */

@@ -18,6 +18,9 @@ typedef enum {
     SQ_BEGIN_IMMEDIATE,
     SQ_COMMIT,
     SQ_ROLLBACK,
+    SQ_UNIT_SAVEPOINT,
+    SQ_UNIT_RELEASE,
+    SQ_UNIT_ROLLBACK,
     SQ_EVENT_INSERT,
     SQ_EVENT_BY_ID,
     SQ_EVENT_READ,
@@ -101,6 +104,9 @@ typedef struct sqlite_store {
     _Atomic uintptr_t shared_owner; /* thread holding shared_mu, 0 if none */
     int shared_depth;         /* recursion depth of the holder */
     int unit_open;            /* between tx_begin and tx_commit/rollback */
+    _Atomic int batch_open;   /* the open transaction holds batched units (sqlite_units.c) */
+    int batch_units;          /* units in the open transaction */
+    int64_t batch_opened_ms;  /* when it began (monotonic) */
     _Atomic int wal_frames;   /* frames in the WAL after the last commit */
     int ckpt_mark;            /* wal_frames when a checkpoint was last asked for */
     int ckpt_due;             /* ask for one when shared_mu is next released */
@@ -146,6 +152,23 @@ sqlite3_stmt *sqlite_conn_stmt(sqlite_conn *c, sqlite_stmt_id id, const char *sq
 
 /* Sets DIAG_BACKEND with "what: <sqlite message>" and returns -1. */
 int sqlite_fail(sqlite_conn *c, const char *what);
+
+/* With shared_mu held: BEGIN IMMEDIATE on the shared connection. 0 or -1. */
+int sqlite_begin_held(sqlite_store *s);
+
+/* With shared_mu held: commits the shared connection's transaction (its
+ * queue counters written first) and with it any batched units, wakes claim
+ * waiters when it enqueued, and notes when a checkpoint is due. On failure
+ * rolls it back (the connection is usable again): 0 or -1. */
+int sqlite_commit_held(sqlite_store *s);
+
+/* With shared_mu held: rolls back the shared connection's transaction, if
+ * any, batched units included. */
+void sqlite_rollback_held(sqlite_store *s);
+
+/* Commits the units waiting in a batch, if any (sqlite_units.c); called
+ * before a claim that found nothing waits, and at close. */
+void sqlite_batch_flush(sqlite_store *s);
 
 /* Takes the shared connection into *c and opens a write transaction
  * (BEGIN IMMEDIATE) unless one is open (the thread's unit of work); *own
@@ -260,6 +283,11 @@ int sqlite_pause_hold(sqlite_conn *c, const char *group);
 int sqlite_schema_create(sqlite3 *db);
 
 /* ---- ops implemented by the concept files (see store.h for contracts) */
+
+int sqlite_tx_begin(es_store *s);
+int sqlite_tx_commit(es_store *s);
+int sqlite_tx_commit_batched(es_store *s);
+void sqlite_tx_rollback(es_store *s);
 
 int sqlite_event_append(es_store *s, es_event *events, size_t n, int64_t now,
                         append_outcome *outcomes);

@@ -516,7 +516,10 @@ int sqlite_queue_claim(es_store *base, const char *worker_id, size_t max_jobs,
         uint64_t seen = sqlite_store_wake_seq(s);
         int64_t elapsed = clock_monotonic_ms() - start;
         int rc = queue_claim_once(s, worker_id, max_jobs, now + elapsed, lease_ms, out);
-        if (rc != 1 || sqlite_in_unit(s) || elapsed >= wait_ms) return rc;
+        if (rc != 1 || sqlite_in_unit(s)) return rc;
+        /* idle: the units batched so far become durable (and visible) */
+        sqlite_batch_flush(s);
+        if (elapsed >= wait_ms) return rc;
         int64_t left = wait_ms - elapsed;
         sqlite_store_wait(s, seen, (int)(left < CLAIM_POLL_MS ? left : CLAIM_POLL_MS));
     }

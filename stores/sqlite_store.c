@@ -96,6 +96,20 @@ static int conn_exec_locked_retry(sqlite3 *db, const char *sql)
     }
 }
 
+/* Busy handler: tries again every millisecond for SQLITE_BUSY_TIMEOUT_MS.
+ * An engine under load holds the write lock in batches of units and frees
+ * it between them for a moment only (sqlite_units.c); SQLite's own
+ * handler sleeps up to 100 ms between tries and missed those moments for
+ * seconds (a `send` waited 5 s for a busy engine). */
+static int conn_busy(void *ud, int tries)
+{
+    (void)ud;
+    if (tries >= SQLITE_BUSY_TIMEOUT_MS) return 0;
+    struct timespec ts = {0, 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 /* Opens a connection to `path` with the per-connection settings. */
 static sqlite3 *conn_open_db(const char *path)
 {
@@ -107,7 +121,7 @@ static sqlite3 *conn_open_db(const char *path)
         sqlite3_close(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, SQLITE_BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(db, conn_busy, NULL);
     if (conn_exec_locked_retry(db, "PRAGMA journal_mode=WAL") != 0 ||
         conn_exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
         conn_exec(db, "PRAGMA temp_store=MEMORY") != 0 ||
@@ -318,56 +332,62 @@ static void store_checkpoint_ask(sqlite_store *s)
     pthread_mutex_unlock(&s->ckpt_mu);
 }
 
-/* BEGIN IMMEDIATE on the shared connection: the threads of this process
- * queue on shared_mu and hand the SQLite write lock over at once; only
- * other processes meet the busy handler. */
-static int conn_begin(sqlite_store *s)
+int sqlite_begin_held(sqlite_store *s)
 {
-    sqlite_shared_lock(s);
-    if (conn_run(s->shared, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE") == 0) return 0;
-    sqlite_shared_unlock(s);
-    return -1;
+    return conn_run(s->shared, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE");
 }
 
-/* Rolls back what is open, forgets the wake-up, releases the connection. */
-static void conn_rollback(sqlite_store *s)
+void sqlite_rollback_held(sqlite_store *s)
 {
     sqlite_conn *c = s->shared;
     if (!sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
     sqlite_counters_end(c);
     c->notify = 0;
-    sqlite_shared_unlock(s);
+    atomic_store(&s->batch_open, 0);
 }
 
-/* Writes the transaction's queue counters and commits (on failure rolls
- * back so the connection is usable again),
- * releases the connection, wakes claim waiters, and every CKPT_SOFT_FRAMES
- * new WAL frames has the checkpointer asked for a checkpoint once the
- * shared connection is released (by the holder of the outermost lock). */
-static int conn_commit(sqlite_store *s)
+int sqlite_commit_held(sqlite_store *s)
 {
     sqlite_conn *c = s->shared;
     if (sqlite_counters_flush(c) != 0 || conn_run(c, SQ_COMMIT, "COMMIT") != 0) {
-        conn_rollback(s);
+        sqlite_rollback_held(s);
         return -1;
     }
     sqlite_counters_end(c);
-    int notify = c->notify;
+    atomic_store(&s->batch_open, 0);
     int frames = atomic_load(&s->wal_frames);
-    c->notify = 0;
     if (frames < s->ckpt_mark) s->ckpt_mark = 0; /* the WAL was rewound */
     if (frames - s->ckpt_mark >= CKPT_SOFT_FRAMES) {
         s->ckpt_mark = frames;
         s->ckpt_due = 1;
     }
-    sqlite_shared_unlock(s);
-    if (notify) sqlite_store_wake(s);
+    if (c->notify) {
+        c->notify = 0;
+        sqlite_store_wake(s);
+    }
     return 0;
+}
+
+/* BEGIN IMMEDIATE on the shared connection, taking it: the threads of this
+ * process queue on shared_mu and hand the SQLite write lock over at once;
+ * only other processes meet the busy handler. */
+static int conn_begin(sqlite_store *s)
+{
+    sqlite_shared_lock(s);
+    if (sqlite_begin_held(s) == 0) return 0;
+    sqlite_shared_unlock(s);
+    return -1;
 }
 
 int sqlite_write_begin(sqlite_store *s, sqlite_conn **c, int *own)
 {
     *c = sqlite_shared_lock(s);
+    /* a write of its own (not a worker's unit) commits the units waiting
+     * in a batch first: it is acknowledged after its own commit */
+    if (atomic_load(&s->batch_open) && !s->unit_open && sqlite_commit_held(s) != 0) {
+        sqlite_shared_unlock(s);
+        return -1;
+    }
     *own = sqlite3_get_autocommit((*c)->db);
     if (!*own) return 0;
     sqlite_shared_unlock(s);
@@ -381,11 +401,10 @@ int sqlite_write_end(sqlite_store *s, sqlite_conn *c, int own, int rc)
         sqlite_shared_unlock(s);
         return rc;
     }
-    if (rc != 0) {
-        conn_rollback(s);
-        return rc;
-    }
-    return conn_commit(s) != 0 ? -1 : 0;
+    if (rc == 0 && sqlite_commit_held(s) != 0) rc = -1;
+    else if (rc != 0) sqlite_rollback_held(s);
+    sqlite_shared_unlock(s);
+    return rc;
 }
 
 void sqlite_store_wake(sqlite_store *s)
@@ -442,49 +461,11 @@ char *sqlite_column_dup(sqlite3_stmt *st, int col, int *oom)
     return out;
 }
 
-/* ---- units of work */
-
-static sqlite_store *store_of(es_store *s)
-{
-    return (sqlite_store *)s;
-}
-
-static int sqlite_tx_begin(es_store *base)
-{
-    sqlite_store *s = store_of(base);
-    if (sqlite_in_unit(s)) {
-        diag_set(DIAG_INTERNAL, "sqlite tx_begin: a unit of work is already open");
-        return -1;
-    }
-    sqlite_group_yield(s);
-    if (conn_begin(s) != 0) return -1;
-    s->unit_open = 1;
-    return 0;
-}
-
-static int sqlite_tx_commit(es_store *base)
-{
-    sqlite_store *s = store_of(base);
-    if (!sqlite_in_unit(s)) {
-        diag_set(DIAG_INTERNAL, "sqlite tx_commit: no unit of work is open");
-        return -1;
-    }
-    s->unit_open = 0;
-    return conn_commit(s);
-}
-
-static void sqlite_tx_rollback(es_store *base)
-{
-    sqlite_store *s = store_of(base);
-    if (!sqlite_in_unit(s)) return;
-    s->unit_open = 0;
-    conn_rollback(s);
-}
-
 static void sqlite_store_close(es_store *base)
 {
-    sqlite_store *s = store_of(base);
+    sqlite_store *s = (sqlite_store *)base;
     if (!s) return;
+    sqlite_batch_flush(s);
     pthread_mutex_lock(&s->ckpt_mu);
     s->ckpt_stop = 1;
     pthread_cond_signal(&s->ckpt_cv);
@@ -516,6 +497,7 @@ static const es_store_ops sqlite_store_ops = {
     .close = sqlite_store_close,
     .tx_begin = sqlite_tx_begin,
     .tx_commit = sqlite_tx_commit,
+    .tx_commit_batched = sqlite_tx_commit_batched,
     .tx_rollback = sqlite_tx_rollback,
     .event_append = sqlite_event_append,
     .event_read = sqlite_event_read,

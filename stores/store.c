@@ -57,18 +57,33 @@ int backends_busy(es_backends *b)
     return 0;
 }
 
-int backends_tx_commit(es_backends *b)
+/* Commits the distinct stores of b in order, batched where `batched` and
+ * the store can; on a failure rolls back the stores not yet committed. */
+static int stores_commit(es_backends *b, int batched)
 {
     es_store *s[4];
     size_t n = distinct_stores(b, s);
     for (size_t i = 0; i < n; i++) {
-        if (s[i]->ops->tx_commit && s[i]->ops->tx_commit(s[i]) != 0) {
+        int (*commit)(es_store *) = batched && s[i]->ops->tx_commit_batched
+                                        ? s[i]->ops->tx_commit_batched
+                                        : s[i]->ops->tx_commit;
+        if (commit && commit(s[i]) != 0) {
             for (size_t j = i; j < n; j++)
                 if (s[j]->ops->tx_rollback) s[j]->ops->tx_rollback(s[j]);
             return -1;
         }
     }
     return 0;
+}
+
+int backends_tx_commit(es_backends *b)
+{
+    return stores_commit(b, 0);
+}
+
+int backends_tx_commit_batched(es_backends *b)
+{
+    return stores_commit(b, 1);
 }
 
 int backends_async_count(es_backends *b)

@@ -165,6 +165,16 @@ typedef struct es_store_ops {
     int (*tx_commit)(es_store *s);
     void (*tx_rollback)(es_store *s);
 
+    /* Optional: commits the calling thread's unit like tx_commit, except
+     * that the store may keep it in a transaction shared with the units
+     * that follow and make them durable together: within the store's
+     * batch limits (milliseconds), before any other write of the process,
+     * and before a claim that finds nothing waits. Until then this process
+     * sees the unit and other processes do not; a crash loses it whole,
+     * with the completion of its claim (so the claim is redelivered).
+     * 0, or -1 with a diag (the unit is undone). */
+    int (*tx_commit_batched)(es_store *s);
+
     /* Optional: commits the calling thread's unit without waiting for
      * durability; done(ud, 0) is called once its writes are durable (from
      * any thread), done(ud, -1) when they never will be (close). Exactly
@@ -436,6 +446,10 @@ void backends_close(es_backends *b);
 int backends_tx_begin(es_backends *b);
 int backends_tx_commit(es_backends *b);
 void backends_tx_rollback(es_backends *b);
+
+/* Commits like backends_tx_commit, through tx_commit_batched where a store
+ * has it (a worker's unit: see es_store_ops.tx_commit_batched). */
+int backends_tx_commit_batched(es_backends *b);
 
 /* How many distinct stores of `b` commit asynchronously (tx_commit_async). */
 int backends_async_count(es_backends *b);

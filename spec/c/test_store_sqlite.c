@@ -153,6 +153,74 @@ static void test_counters_written_at_commit(void)
     b->ops->close(b);
 }
 
+/* Reads the fold state of key `key` (table f, tenant t1) into buf; "" when
+ * there is none. */
+static void test_fold_read(es_store *s, const char *key, char *buf, size_t size)
+{
+    char *state = NULL;
+    int64_t last = 0;
+    buf[0] = '\0';
+    if (s->ops->fold_get(s, "t1", "f", key, &state, &last) == 0) snprintf(buf, size, "%s", state);
+    free(state);
+}
+
+/* A batched unit is seen at once by its own process (fold reads go
+ * through the shared connection) and by another one (a second store on
+ * the database) once the batch commits: before any other write of the
+ * process, when a claim finds nothing to do, and at close. A unit rolled
+ * back inside a batch takes only its own writes with it. */
+static void test_batched_units(void)
+{
+    char *dir = test_make_dir();
+    es_store *a = dir ? sqlite_store_open(dir) : NULL;
+    es_store *b = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(a != NULL && b != NULL);
+    if (!a || !b) return;
+    int64_t t = CONF_T0;
+    char buf[64];
+    CHECK_INT(a->ops->tx_begin(a), 0);
+    CHECK_INT(a->ops->fold_put(a, "t1", "f", "k", "{\"v\":1}", 1, t), 0);
+    CHECK_INT(a->ops->tx_commit_batched(a), 0);
+    CHECK_INT(a->ops->tx_begin(a), 0);
+    CHECK_INT(a->ops->fold_put(a, "t1", "f", "k", "{\"v\":2}", 2, t), 0);
+    a->ops->tx_rollback(a);
+    test_fold_read(a, "k", buf, sizeof buf);
+    CHECK_STR(buf, "{\"v\":1}");
+    test_fold_read(b, "k", buf, sizeof buf);
+    CHECK_STR(buf, "");
+
+    /* a write of its own (an enqueue) commits the batch before it */
+    CHECK_INT(conformance_enqueue1(a, conformance_job("j1", "gB", "p", t), t), 0);
+    test_fold_read(b, "k", buf, sizeof buf);
+    CHECK_STR(buf, "{\"v\":1}");
+
+    /* a claim that finds nothing commits the batch */
+    es_claim c;
+    CHECK_INT(conformance_claim(a, 10, t, &c), 0);
+    CHECK_INT(a->ops->tx_begin(a), 0);
+    CHECK_INT(a->ops->queue_complete(a, &c, c.n, t), 0);
+    CHECK_INT(a->ops->fold_put(a, "t1", "f", "k", "{\"v\":3}", 3, t), 0);
+    CHECK_INT(a->ops->tx_commit_batched(a), 0);
+    store_claim_clear(&c);
+    test_fold_read(b, "k", buf, sizeof buf);
+    CHECK_STR(buf, "{\"v\":1}");
+    CHECK_INT(a->ops->queue_claim(a, "w1", 10, t, CONF_LEASE, 20, &c), 1);
+    test_fold_read(b, "k", buf, sizeof buf);
+    CHECK_STR(buf, "{\"v\":3}");
+    conformance_stats st = {0};
+    CHECK_INT(b->ops->queue_stats(b, t, conformance_collect_stats, &st), 0);
+    CHECK_INT(st.fold.pending + st.fold.in_flight, 0);
+
+    /* close commits it */
+    CHECK_INT(a->ops->tx_begin(a), 0);
+    CHECK_INT(a->ops->fold_put(a, "t1", "f", "k", "{\"v\":4}", 4, t), 0);
+    CHECK_INT(a->ops->tx_commit_batched(a), 0);
+    a->ops->close(a);
+    test_fold_read(b, "k", buf, sizeof buf);
+    CHECK_STR(buf, "{\"v\":4}");
+    b->ops->close(b);
+}
+
 /* A waitable command job carries its own id as origin: send --wait sees it
  * before it runs, then the fold job it enqueued. */
 static void test_origin_includes_command_itself(void)
@@ -551,6 +619,7 @@ int main(void)
     conformance_run(test_open_fresh, NULL);
     RUN_TEST(test_rollback_leaves_nothing);
     RUN_TEST(test_counters_written_at_commit);
+    RUN_TEST(test_batched_units);
     RUN_TEST(test_origin_includes_command_itself);
     RUN_TEST(test_concurrent_claims_exclusive);
     RUN_TEST(test_concurrent_enqueues_group_commit);

@@ -1,0 +1,141 @@
+/* sqlite_units.c: units of work on the shared connection. A unit (one
+ * claimed batch's writes and the completion of its claim) runs in a
+ * SAVEPOINT of the connection's write transaction, so that it can be
+ * undone alone. tx_commit makes it durable at once. A worker's unit is
+ * committed with tx_commit_batched instead: the transaction stays open for
+ * the units that follow, up to BATCH_MAX_UNITS units or BATCH_MAX_MS, and
+ * is committed earlier by any other write of the process (an HTTP enqueue,
+ * a heartbeat), by a claim that finds nothing to do, and at close.
+ * A unit dirties the pages of the jobs it completes. Those of one enqueue
+ * sit together, so consecutive units of different groups share pages (a
+ * page holds the jobs of ~13 aggregates in bench/embedded) and each WAL
+ * page written per commit carries the work of several units: 3.4 ->
+ * 1.0 WAL frames per event there, 30% less CPU per event. */
+#include "sqlite_internal.h"
+
+#include "clock.h"
+#include "diag.h"
+
+#define BATCH_MAX_UNITS 256
+#define BATCH_MAX_MS 50
+/* After a batch that ended on these limits (work keeps coming), this
+ * process takes no write lock for BATCH_GAP_MS, so that another process's
+ * write (a `send`, polling every millisecond) gets in: the next unit would
+ * otherwise take the lock again at once. */
+#define BATCH_GAP_MS 2
+
+/* Runs one cached no-argument statement on the shared connection. */
+static int unit_run(sqlite_store *s, sqlite_stmt_id id, const char *sql)
+{
+    sqlite3_stmt *st = sqlite_conn_stmt(s->shared, id, sql);
+    if (!st) return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : sqlite_fail(s->shared, sql);
+}
+
+int sqlite_tx_begin(es_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (sqlite_in_unit(s)) {
+        diag_set(DIAG_INTERNAL, "sqlite tx_begin: a unit of work is already open");
+        return -1;
+    }
+    sqlite_group_yield(s);
+    sqlite_shared_lock(s);
+    int opened = sqlite3_get_autocommit(s->shared->db);
+    if (opened) {
+        if (sqlite_begin_held(s) != 0) {
+            sqlite_shared_unlock(s);
+            return -1;
+        }
+        s->batch_units = 0;
+        s->batch_opened_ms = clock_monotonic_ms();
+    }
+    if (unit_run(s, SQ_UNIT_SAVEPOINT, "SAVEPOINT unit") != 0) {
+        if (opened) sqlite_rollback_held(s);
+        sqlite_shared_unlock(s);
+        return -1;
+    }
+    s->unit_open = 1;
+    return 0;
+}
+
+/* Ends the open unit's savepoint, keeping its writes in the transaction
+ * (its queue counters written first). On failure the unit is undone. */
+static int unit_release(sqlite_store *s)
+{
+    s->unit_open = 0;
+    if (sqlite_counters_flush(s->shared) == 0 &&
+        unit_run(s, SQ_UNIT_RELEASE, "RELEASE unit") == 0) {
+        sqlite_counters_end(s->shared);
+        return 0;
+    }
+    if (!atomic_load(&s->batch_open) ||
+        unit_run(s, SQ_UNIT_ROLLBACK, "ROLLBACK TO unit") != 0 ||
+        unit_run(s, SQ_UNIT_RELEASE, "RELEASE unit") != 0)
+        sqlite_rollback_held(s);
+    sqlite_counters_end(s->shared);
+    return -1;
+}
+
+static int unit_check_open(sqlite_store *s, const char *what)
+{
+    if (sqlite_in_unit(s)) return 0;
+    diag_set(DIAG_INTERNAL, "sqlite %s: no unit of work is open", what);
+    return -1;
+}
+
+int sqlite_tx_commit(es_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (unit_check_open(s, "tx_commit") != 0) return -1;
+    int rc = unit_release(s);
+    if (rc == 0) rc = sqlite_commit_held(s);
+    sqlite_shared_unlock(s);
+    return rc;
+}
+
+int sqlite_tx_commit_batched(es_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (unit_check_open(s, "tx_commit_batched") != 0) return -1;
+    int rc = unit_release(s);
+    if (rc == 0 && (++s->batch_units >= BATCH_MAX_UNITS ||
+                    clock_monotonic_ms() - s->batch_opened_ms >= BATCH_MAX_MS)) {
+        rc = sqlite_commit_held(s);
+        clock_sleep_ms(BATCH_GAP_MS); /* shared_mu held: this process waits */
+    } else if (rc == 0) {
+        atomic_store(&s->batch_open, 1);
+        /* this process's claims read through this connection: they see
+         * the unit's jobs now */
+        if (s->shared->notify) {
+            s->shared->notify = 0;
+            sqlite_store_wake(s);
+        }
+    }
+    sqlite_shared_unlock(s);
+    return rc;
+}
+
+void sqlite_tx_rollback(es_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (!sqlite_in_unit(s)) return;
+    s->unit_open = 0;
+    if (!atomic_load(&s->batch_open) ||
+        unit_run(s, SQ_UNIT_ROLLBACK, "ROLLBACK TO unit") != 0 ||
+        unit_run(s, SQ_UNIT_RELEASE, "RELEASE unit") != 0)
+        sqlite_rollback_held(s);
+    sqlite_counters_end(s->shared);
+    s->shared->notify = 0;
+    sqlite_shared_unlock(s);
+}
+
+void sqlite_batch_flush(sqlite_store *s)
+{
+    if (!atomic_load(&s->batch_open)) return;
+    sqlite_shared_lock(s);
+    if (atomic_load(&s->batch_open) && !s->unit_open) sqlite_commit_held(s);
+    sqlite_shared_unlock(s);
+}
