@@ -44,12 +44,6 @@
 #define CKPT_TAIL_FRAMES 512
 #define CKPT_TAIL_PASSES 8
 #define WAL_SIZE_LIMIT "1073741824"
-/* Pages of the database file are read through a memory map of up to this
- * size (SQLite's default ceiling, 2 GiB), not by a pread and a copy each:
- * the worker's reads of pages that fell out of the page cache cost 12% of
- * its CPU per event in bench/embedded without it. Pages still in the WAL
- * are read as before. */
-#define MMAP_SIZE "2147418112"
 
 /* Per-thread shortcut from a store to this thread's reader connection, so
  * the read path takes no lock. Store ids are never reused, so a stale slot
@@ -125,7 +119,6 @@ static sqlite3 *conn_open_db(const char *path)
     if (conn_exec_locked_retry(db, "PRAGMA journal_mode=WAL") != 0 ||
         conn_exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
         conn_exec(db, "PRAGMA temp_store=MEMORY") != 0 ||
-        conn_exec(db, "PRAGMA mmap_size=" MMAP_SIZE) != 0 ||
         conn_exec(db, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT) != 0) {
         sqlite3_close(db);
         return NULL;
