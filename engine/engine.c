@@ -179,9 +179,9 @@ static int send_command(es_engine *e, const char *tenant_id, const char *pipelin
         return -1;
     }
     char id[ID_HEX_LEN + 1];
-    if (job_id_hint) ids_derive(id, tenant_id, job_id_hint, 0);
-    else ids_random(id);
     int64_t now = clock_now_ms();
+    if (job_id_hint) ids_derive(id, tenant_id, job_id_hint, 0);
+    else ids_timed(id, now);
     es_job job = {
         .id = id,
         .kind = JOB_COMMAND,
@@ -194,8 +194,10 @@ static int send_command(es_engine *e, const char *tenant_id, const char *pipelin
         .payload = command_json,
         .payload_len = strlen(command_json),
     };
-    /* the aggregate's jobs and events sit side by side in id indexes */
-    if (job.group_key) ids_localize(id, job.group_key);
+    /* a client's id names the same job whenever it is sent: it is
+     * localized to the aggregate, like its events (ids.h); a new id is
+     * timed, so the queue's id index grows at its right edge */
+    if (job.group_key && job_id_hint) ids_localize(id, job.group_key);
     es_store *q = e->backends.queue;
     rc = job.group_key ? q->ops->queue_enqueue(q, &job, 1, now) : -1;
     free(job.group_key);

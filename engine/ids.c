@@ -37,6 +37,14 @@ void ids_random(char out[ID_HEX_LEN + 1])
     snprintf(out, ID_HEX_LEN + 1, "%016llx%016llx", r[0], r[1]);
 }
 
+void ids_timed(char out[ID_HEX_LEN + 1], long long now_ms)
+{
+    char rnd[ID_HEX_LEN + 1];
+    ids_random(rnd);
+    snprintf(out, ID_HEX_LEN + 1, "%012llx%.20s", (unsigned long long)now_ms & 0xffffffffffffULL,
+             rnd);
+}
+
 void ids_derive(char out[ID_HEX_LEN + 1], const char *parent, const char *salt,
                 size_t index)
 {

@@ -11,6 +11,11 @@
 /* Writes a random 32-hex-digit id plus NUL into out (33 bytes). */
 void ids_random(char out[ID_HEX_LEN + 1]);
 
+/* Writes a 32-hex-digit id into out: 12 digits of the time now_ms, then
+ * 20 random ones. Ids drawn later sort later (at millisecond resolution),
+ * so an index keyed by them grows at its right edge. */
+void ids_timed(char out[ID_HEX_LEN + 1], long long now_ms);
+
 /* Writes a 32-hex-digit id derived from (parent, salt, index) into out:
  * the same inputs always give the same id. */
 void ids_derive(char out[ID_HEX_LEN + 1], const char *parent, const char *salt,

@@ -20,7 +20,7 @@
  * 20 of a random salt drawn once per batch plus the job's index. Unique (80
  * random bits per batch and millisecond) and sorted by time, so the
  * stores' indexes on job ids grow at their right edge instead of taking a
- * random page write per job (the (group_key, id) index on SQLite). */
+ * random page write per job (jobs_id, keyed (id, group_key), on SQLite). */
 typedef struct batch_ids {
     unsigned long long time, hi, lo;
 } batch_ids;

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SQLITE_SCHEMA_VERSION 3
+#define SQLITE_SCHEMA_VERSION 4
 
 /* The jobs table and its indexes (see the layout above SCHEMA_SQL). */
 static const char *const JOBS_SQL =
@@ -27,9 +27,14 @@ static const char *const JOBS_SQL =
     "  last_error TEXT,"
     "  payload BLOB NOT NULL,"
     "  items INTEGER NOT NULL DEFAULT 1,"
-    "  skip_payload BLOB,"
-    "  UNIQUE (group_key, id));"
+    "  skip_payload BLOB);"
     "CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_key, pos);"
+    /* A job id is queued once per group. Keyed by id first: ids drawn for
+     * new work start with the time (ids_timed), so enqueues add at the
+     * right edge of this index. Schemas 2 and 3 keyed it (group_key, id),
+     * a random page per enqueue of round-robin traffic: 26k against 53k
+     * jobs/s inserting 1M jobs over 10k groups, 64 MiB cache. */
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_id ON jobs (id, group_key);"
     /* Only jobs someone may wait on carry an origin (engine_send_waitable):
      * schema 2 indexed every job's (jobs_origin), a write per job. */
     "DROP INDEX IF EXISTS jobs_origin;"
@@ -62,9 +67,9 @@ static const char *const JOBS_COPY_V1_SQL =
  * group empties: an enqueue appends its rows at the right edge of the
  * table, and jobs_group (group_key, pos) finds a group's jobs in order
  * (the jobs of one enqueue to one group sit together, so claims and
- * completions of a batch touch few pages). Job ids are unique per group: a job id names
- * one piece of work, which always goes to the same group, and a global id
- * index would cost a random page per enqueue and per completion. groups
+ * completions of a batch touch few pages). A job id is queued once per
+ * group (jobs_id, keyed by id first, so that the time-ordered ids of new
+ * work add at its right edge). groups
  * hold per-group dispatch state. A job without origin_id (a command job)
  * is its own origin, as the worker's descendants see it. A group row exists only
  * while it has jobs. ready_at is non-NULL only for a group that is idle
@@ -182,9 +187,25 @@ static const char *const SCHEMA_SQL =
     "  lease_ms INTEGER NOT NULL,"
     "  last_beat INTEGER NOT NULL) WITHOUT ROWID;";
 
-/* 1 when the database holds a schema-1 jobs table (WITHOUT ROWID), 0 when
- * not, -1 on error (message in *err). */
-static int jobs_is_v1(sqlite3 *db, char **err)
+/* Schemas 2 and 3 declared the job id's uniqueness in the jobs table as
+ * (group_key, id); moves such a table's rows into the current layout (which
+ * has all its columns by then), in the caller's transaction. */
+static const char *const JOBS_FROM_V3_SQL =
+    "ALTER TABLE jobs RENAME TO jobs_v3;"
+    "DROP INDEX IF EXISTS jobs_id;"
+    "DROP INDEX IF EXISTS jobs_group;"
+    "DROP INDEX IF EXISTS jobs_waited;"
+    "DROP INDEX IF EXISTS jobs_dedup;"
+    "DROP INDEX IF EXISTS jobs_later;";
+static const char *const JOBS_COPY_V3_SQL =
+    "INSERT INTO jobs SELECT pos, group_key, id, kind, tenant_id, pipeline, component,"
+    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, attempts, last_error, payload,"
+    " items, skip_payload FROM jobs_v3;"
+    "DROP TABLE jobs_v3;";
+
+/* 1 when the jobs table's declaration contains `marker`, 0 when not (or
+ * there is no jobs table), -1 on error (message in *err). */
+static int jobs_declared_with(sqlite3 *db, const char *marker, char **err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'",
@@ -192,13 +213,13 @@ static int jobs_is_v1(sqlite3 *db, char **err)
         *err = sqlite3_mprintf("%s", sqlite3_errmsg(db));
         return -1;
     }
-    int v1 = 0;
+    int found = 0;
     if (sqlite3_step(st) == SQLITE_ROW) {
         const char *sql = (const char *)sqlite3_column_text(st, 0);
-        v1 = sql && strstr(sql, "WITHOUT ROWID") != NULL;
+        found = sql && strstr(sql, marker) != NULL;
     }
     sqlite3_finalize(st);
-    return v1;
+    return found;
 }
 
 /* Adds column `name` (declared as `decl`) to the jobs table unless it has
@@ -229,19 +250,24 @@ static int jobs_add_items(sqlite3 *db, char **err)
     return jobs_add_column(db, "skip_payload", "BLOB", err);
 }
 
-/* Creates what is missing and moves a schema-1 jobs table to the current
- * layout, in the caller's transaction. 0, or -1 with the message in *err. */
+/* Creates what is missing and moves a jobs table of schema 1, 2 or 3 to
+ * the current layout, in the caller's transaction. 0, or -1 with the message in *err. */
 static int schema_apply(sqlite3 *db, char **err)
 {
-    int v1 = jobs_is_v1(db, err);
+    int v1 = jobs_declared_with(db, "WITHOUT ROWID", err);
     if (v1 < 0) return -1;
     if (v1 && (sqlite3_exec(db, JOBS_FROM_V1_SQL, NULL, NULL, err) != SQLITE_OK ||
                sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK ||
                sqlite3_exec(db, JOBS_COPY_V1_SQL, NULL, NULL, err) != SQLITE_OK))
         return -1;
-    if (sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK || jobs_add_items(db, err) != 0 ||
-        sqlite3_exec(db, SCHEMA_SQL, NULL, NULL, err) != SQLITE_OK)
+    if (sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK || jobs_add_items(db, err) != 0)
         return -1;
+    int v3 = jobs_declared_with(db, "UNIQUE (group_key, id)", err);
+    if (v3 < 0 || (v3 && (sqlite3_exec(db, JOBS_FROM_V3_SQL, NULL, NULL, err) != SQLITE_OK ||
+                          sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK ||
+                          sqlite3_exec(db, JOBS_COPY_V3_SQL, NULL, NULL, err) != SQLITE_OK)))
+        return -1;
+    if (sqlite3_exec(db, SCHEMA_SQL, NULL, NULL, err) != SQLITE_OK) return -1;
     char version_sql[160];
     snprintf(version_sql, sizeof version_sql,
              "INSERT INTO schema_version (version) SELECT %d WHERE NOT EXISTS "

@@ -1,7 +1,7 @@
 /* test_store_sqlite.c: the store conformance suite against the embedded
  * SQLite backend, plus its own guarantees: atomic units of work, exclusive
  * concurrent claims, concurrent enqueues (group commit), durability across
- * reopen, the move of a schema-1 queue. */
+ * reopen, the move of a queue of schema 1 or 3. */
 #include "store_conformance.h"
 
 #include "clock.h"
@@ -608,8 +608,79 @@ static void test_reopen_migrates_schema1_jobs(void)
     CHECK_INT(sqlite3_step(st), SQLITE_ROW);
     CHECK_INT(sqlite3_column_int(st, 0), 0);
     CHECK_INT(sqlite3_column_int(st, 1), 0);
-    CHECK_INT(sqlite3_column_int(st, 2), 3);
+    CHECK_INT(sqlite3_column_int(st, 2), 4);
     CHECK_INT(sqlite3_column_int(st, 3), 0); /* schema 2's index of every job's origin */
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A queue of schemas 2 and 3 (job ids unique per (group_key, id), declared
+ * in the jobs table) is moved to schema 4 (the jobs_id index, keyed by id
+ * first) when opened: its jobs are claimed in order and a queued id is
+ * still refused a second time. */
+static void test_reopen_migrates_schema3_jobs(void)
+{
+    char *dir = test_make_dir();
+    es_store *s = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "p2", CONF_T0), CONF_T0), 0);
+    s->ops->close(s);
+
+    char path[256];
+    snprintf(path, sizeof path, "%s/esengine.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+        "BEGIN; ALTER TABLE jobs RENAME TO jobs_new;"
+        "DROP INDEX jobs_id; DROP INDEX jobs_group; DROP INDEX jobs_waited;"
+        " DROP INDEX jobs_dedup; DROP INDEX jobs_later;"
+        "CREATE TABLE jobs (pos INTEGER PRIMARY KEY, group_key TEXT NOT NULL, id TEXT NOT NULL,"
+        " kind INTEGER NOT NULL, tenant_id TEXT NOT NULL, pipeline TEXT NOT NULL,"
+        " component TEXT NOT NULL, dedup_id TEXT, dedup_mode INTEGER NOT NULL DEFAULT 0,"
+        " origin_id TEXT, run_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, payload BLOB NOT NULL,"
+        " items INTEGER NOT NULL DEFAULT 1, skip_payload BLOB, UNIQUE (group_key, id));"
+        "CREATE INDEX jobs_group ON jobs (group_key, pos);"
+        "CREATE INDEX jobs_waited ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
+        "CREATE INDEX jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
+        "CREATE INDEX jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
+        "INSERT INTO jobs SELECT * FROM jobs_new;"
+        "DROP TABLE jobs_new; UPDATE schema_version SET version = 3; COMMIT;",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    s = sqlite_store_open(dir);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "again", CONF_T0), CONF_T0), 0);
+    es_claim c;
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0);
+    CHECK_INT(c.n, 2);
+    if (c.n == 2) {
+        CHECK_STR(c.jobs[0].id, "j1");
+        CHECK_STR(c.jobs[1].payload, "p2");
+    }
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0), 0);
+    store_claim_clear(&c);
+    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 1);
+    s->ops->close(s);
+
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK_INT(sqlite3_prepare_v2(db,
+        "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'jobs'"
+        "        AND sql LIKE '%UNIQUE (group_key, id)%'),"
+        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v3'),"
+        " (SELECT version FROM schema_version),"
+        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_id' AND tbl_name = 'jobs')",
+        -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(st, 0), 0);
+    CHECK_INT(sqlite3_column_int(st, 1), 0);
+    CHECK_INT(sqlite3_column_int(st, 2), 4);
+    CHECK_INT(sqlite3_column_int(st, 3), 1);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -627,6 +698,7 @@ int main(void)
     RUN_TEST(test_claim_sees_other_process);
     RUN_TEST(test_reopen_keeps_data);
     RUN_TEST(test_reopen_migrates_schema1_jobs);
+    RUN_TEST(test_reopen_migrates_schema3_jobs);
     test_remove_dirs();
     return TEST_EXIT();
 }
