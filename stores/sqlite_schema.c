@@ -42,7 +42,11 @@ static const char *const JOBS_SQL =
     "CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
     /* Jobs enqueued (or retried) to run later than their enqueue: the only
      * ones queue_stats must look at one by one in a ready group. */
-    "CREATE INDEX IF NOT EXISTS jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;";
+    "CREATE INDEX IF NOT EXISTS jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
+    /* Projection and reactor jobs (kind 1 is a command) in queue order: the
+     * oldest pending one of a component is found without walking past a
+     * backlog of commands (queue_stats). Enqueues add at its right edge. */
+    "CREATE INDEX IF NOT EXISTS jobs_projection ON jobs (pos) WHERE kind <> 1;";
 
 /* Schema 1 clustered jobs by (group_key, pos) in a WITHOUT ROWID table:
  * rows of ~1 KiB, four to a leaf, so jobs of random groups split and
@@ -196,7 +200,8 @@ static const char *const JOBS_FROM_V3_SQL =
     "DROP INDEX IF EXISTS jobs_group;"
     "DROP INDEX IF EXISTS jobs_waited;"
     "DROP INDEX IF EXISTS jobs_dedup;"
-    "DROP INDEX IF EXISTS jobs_later;";
+    "DROP INDEX IF EXISTS jobs_later;"
+    "DROP INDEX IF EXISTS jobs_projection;";
 static const char *const JOBS_COPY_V3_SQL =
     "INSERT INTO jobs SELECT pos, group_key, id, kind, tenant_id, pipeline, component,"
     " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, attempts, last_error, payload,"
