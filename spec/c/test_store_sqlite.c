@@ -543,82 +543,13 @@ static void test_reopen_keeps_data(void)
     s->ops->close(s);
 }
 
-/* A queue written by schema 1 (jobs clustered by group, WITHOUT ROWID)
- * opens with its jobs moved to the current layout, in order. */
-static void test_reopen_migrates_schema1_jobs(void)
-{
-    char *dir = test_make_dir();
-    CHECK(dir != NULL);
-    if (!dir) return;
-    es_store *s = sqlite_store_open(dir);
-    CHECK(s != NULL);
-    if (!s) return;
-    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
-    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "p2", CONF_T0), CONF_T0), 0);
-    s->ops->close(s);
-
-    /* rewrite the jobs table as schema 1 made it */
-    char path[256];
-    snprintf(path, sizeof path, "%s/esengine.db", dir);
-    sqlite3 *db = NULL;
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db,
-        "BEGIN; ALTER TABLE jobs RENAME TO jobs_new;"
-        "DROP INDEX jobs_group; DROP INDEX jobs_waited; DROP INDEX jobs_dedup; DROP INDEX jobs_later;"
-        "CREATE TABLE jobs (group_key TEXT NOT NULL, pos INTEGER NOT NULL, id TEXT NOT NULL,"
-        " kind INTEGER NOT NULL, tenant_id TEXT NOT NULL, pipeline TEXT NOT NULL,"
-        " component TEXT NOT NULL, dedup_id TEXT, dedup_mode INTEGER NOT NULL DEFAULT 0,"
-        " origin_id TEXT, run_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,"
-        " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, payload BLOB NOT NULL,"
-        " PRIMARY KEY (group_key, pos), UNIQUE (group_key, id)) WITHOUT ROWID;"
-        "CREATE INDEX jobs_origin ON jobs (coalesce(origin_id, id));"
-        "CREATE INDEX jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
-        "CREATE INDEX jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
-        "INSERT INTO jobs SELECT group_key, pos, id, kind, tenant_id, pipeline, component,"
-        " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, attempts, last_error, payload"
-        " FROM jobs_new;"
-        "DROP TABLE jobs_new; UPDATE schema_version SET version = 1; COMMIT;",
-        NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-
-    s = sqlite_store_open(dir);
-    CHECK(s != NULL);
-    if (!s) return;
-    es_claim c;
-    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 0);
-    CHECK_INT(c.n, 2);
-    if (c.n == 2) {
-        CHECK_STR(c.jobs[0].id, "j1");
-        CHECK_STR(c.jobs[1].payload, "p2");
-    }
-    CHECK_INT(s->ops->queue_complete(s, &c, c.n, CONF_T0), 0);
-    store_claim_clear(&c);
-    CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 1);
-    s->ops->close(s);
-
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    CHECK_INT(sqlite3_prepare_v2(db,
-        "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'jobs'"
-        "        AND sql LIKE '%WITHOUT ROWID%'),"
-        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v1'),"
-        " (SELECT version FROM schema_version),"
-        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_origin')", -1, &st, NULL),
-              SQLITE_OK);
-    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(st, 0), 0);
-    CHECK_INT(sqlite3_column_int(st, 1), 0);
-    CHECK_INT(sqlite3_column_int(st, 2), 4);
-    CHECK_INT(sqlite3_column_int(st, 3), 0); /* schema 2's index of every job's origin */
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
-/* A queue of schemas 2 and 3 (job ids unique per (group_key, id), declared
- * in the jobs table) is moved to schema 4 (the jobs_id index, keyed by id
- * first) when opened: its jobs are claimed in order and a queued id is
- * still refused a second time. */
-static void test_reopen_migrates_schema3_jobs(void)
+/* Queues its two jobs j1 and j2 (group gA) in a new store at a fresh
+ * directory, rewrites the jobs table there with `rewrite_sql` (as an older
+ * schema made it), then opens the store again: the moved jobs are claimed
+ * in order, a moved id is refused a second time, and `check_sql` (four
+ * numbers about the database after the move) returns `expect`. */
+static void test_reopen_moves_queue(const char *rewrite_sql, const char *check_sql,
+                                    const int expect[4])
 {
     char *dir = test_make_dir();
     es_store *s = dir ? sqlite_store_open(dir) : NULL;
@@ -632,23 +563,7 @@ static void test_reopen_migrates_schema3_jobs(void)
     snprintf(path, sizeof path, "%s/esengine.db", dir);
     sqlite3 *db = NULL;
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db,
-        "BEGIN; ALTER TABLE jobs RENAME TO jobs_new;"
-        "DROP INDEX jobs_id; DROP INDEX jobs_group; DROP INDEX jobs_waited;"
-        " DROP INDEX jobs_dedup; DROP INDEX jobs_later;"
-        "CREATE TABLE jobs (pos INTEGER PRIMARY KEY, group_key TEXT NOT NULL, id TEXT NOT NULL,"
-        " kind INTEGER NOT NULL, tenant_id TEXT NOT NULL, pipeline TEXT NOT NULL,"
-        " component TEXT NOT NULL, dedup_id TEXT, dedup_mode INTEGER NOT NULL DEFAULT 0,"
-        " origin_id TEXT, run_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,"
-        " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, payload BLOB NOT NULL,"
-        " items INTEGER NOT NULL DEFAULT 1, skip_payload BLOB, UNIQUE (group_key, id));"
-        "CREATE INDEX jobs_group ON jobs (group_key, pos);"
-        "CREATE INDEX jobs_waited ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
-        "CREATE INDEX jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
-        "CREATE INDEX jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
-        "INSERT INTO jobs SELECT * FROM jobs_new;"
-        "DROP TABLE jobs_new; UPDATE schema_version SET version = 3; COMMIT;",
-        NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, rewrite_sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
     s = sqlite_store_open(dir);
@@ -669,20 +584,70 @@ static void test_reopen_migrates_schema3_jobs(void)
 
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
-    CHECK_INT(sqlite3_prepare_v2(db,
+    CHECK_INT(sqlite3_prepare_v2(db, check_sql, -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    for (int i = 0; i < 4; i++) CHECK_INT(sqlite3_column_int(st, i), expect[i]);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A schema-1 queue (jobs clustered by group, WITHOUT ROWID) is moved over:
+ * no schema-1 table or schema 2's index of every job's origin is left. */
+static void test_reopen_migrates_schema1_jobs(void)
+{
+    test_reopen_moves_queue(
+        "BEGIN; ALTER TABLE jobs RENAME TO jobs_new;"
+        "DROP INDEX jobs_group; DROP INDEX jobs_waited; DROP INDEX jobs_dedup; DROP INDEX jobs_later;"
+        "CREATE TABLE jobs (group_key TEXT NOT NULL, pos INTEGER NOT NULL, id TEXT NOT NULL,"
+        " kind INTEGER NOT NULL, tenant_id TEXT NOT NULL, pipeline TEXT NOT NULL,"
+        " component TEXT NOT NULL, dedup_id TEXT, dedup_mode INTEGER NOT NULL DEFAULT 0,"
+        " origin_id TEXT, run_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, payload BLOB NOT NULL,"
+        " PRIMARY KEY (group_key, pos), UNIQUE (group_key, id)) WITHOUT ROWID;"
+        "CREATE INDEX jobs_origin ON jobs (coalesce(origin_id, id));"
+        "CREATE INDEX jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
+        "CREATE INDEX jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
+        "INSERT INTO jobs SELECT group_key, pos, id, kind, tenant_id, pipeline, component,"
+        " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, attempts, last_error, payload"
+        " FROM jobs_new;"
+        "DROP TABLE jobs_new; UPDATE schema_version SET version = 1; COMMIT;",
+
+        "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'jobs'"
+        "        AND sql LIKE '%WITHOUT ROWID%'),"
+        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v1'),"
+        " (SELECT version FROM schema_version),"
+        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_origin')",
+        (const int[4]){0, 0, 4, 0});
+}
+
+/* A queue of schemas 2 and 3 (job ids unique per (group_key, id), declared
+ * in the jobs table) is moved to schema 4 (the jobs_id index, keyed by id
+ * first). */
+static void test_reopen_migrates_schema3_jobs(void)
+{
+    test_reopen_moves_queue(
+        "BEGIN; ALTER TABLE jobs RENAME TO jobs_new;"
+        "DROP INDEX jobs_id; DROP INDEX jobs_group; DROP INDEX jobs_waited;"
+        " DROP INDEX jobs_dedup; DROP INDEX jobs_later;"
+        "CREATE TABLE jobs (pos INTEGER PRIMARY KEY, group_key TEXT NOT NULL, id TEXT NOT NULL,"
+        " kind INTEGER NOT NULL, tenant_id TEXT NOT NULL, pipeline TEXT NOT NULL,"
+        " component TEXT NOT NULL, dedup_id TEXT, dedup_mode INTEGER NOT NULL DEFAULT 0,"
+        " origin_id TEXT, run_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, payload BLOB NOT NULL,"
+        " items INTEGER NOT NULL DEFAULT 1, skip_payload BLOB, UNIQUE (group_key, id));"
+        "CREATE INDEX jobs_group ON jobs (group_key, pos);"
+        "CREATE INDEX jobs_waited ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
+        "CREATE INDEX jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
+        "CREATE INDEX jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
+        "INSERT INTO jobs SELECT * FROM jobs_new;"
+        "DROP TABLE jobs_new; UPDATE schema_version SET version = 3; COMMIT;",
+
         "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'jobs'"
         "        AND sql LIKE '%UNIQUE (group_key, id)%'),"
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v3'),"
         " (SELECT version FROM schema_version),"
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_id' AND tbl_name = 'jobs')",
-        -1, &st, NULL), SQLITE_OK);
-    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(st, 0), 0);
-    CHECK_INT(sqlite3_column_int(st, 1), 0);
-    CHECK_INT(sqlite3_column_int(st, 2), 4);
-    CHECK_INT(sqlite3_column_int(st, 3), 1);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+        (const int[4]){0, 0, 4, 1});
 }
 
 int main(void)
