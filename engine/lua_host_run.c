@@ -114,7 +114,8 @@ void lua_host_new_events_free(es_new_event *events, size_t n)
     free(events);
 }
 
-/* Reads the routes array at the top of the stack into ne. */
+/* Reads the routes array at the top of the stack into ne, whose event is
+ * read: a route without a key is keyed by the event's aggregate. */
 static int read_routes(lua_State *L, es_new_event *ne)
 {
     size_t n = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;
@@ -130,6 +131,7 @@ static int read_routes(lua_State *L, es_new_event *ne)
         r->pipeline = lh_field_string(L, t, "pipeline");
         r->component = lh_field_string(L, t, "component");
         r->key = lh_field_string(L, t, "key");
+        if (!r->key && ne->event.aggregate_id) r->key = strdup(ne->event.aggregate_id);
         lua_getfield(L, t, "keyed");
         r->keyed = lua_toboolean(L, -1);
         lua_pop(L, 2);

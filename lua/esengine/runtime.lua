@@ -210,40 +210,78 @@ local function is_list(t)
   return n == #t
 end
 
--- Routes of one new event: every fold and map that must see it.
-local function routes_for(gen, p, ev, where)
-  local routes = {}
+-- The route plan of events of type ev_type from pipeline p, made once per
+-- generation and type: `fixed`, the routes every such event takes (the
+-- unkeyed folds and the maps of p that accept it; the C core keys them by
+-- the event's aggregate, so these tables are shared by every event), and
+-- `keyed`, the keyed folds of every pipeline that accept it (their key
+-- function runs per event).
+local function route_plan(gen, p, ev_type)
+  local plans = gen.route_plans
+  if not plans then
+    plans = {}
+    gen.route_plans = plans
+  end
+  local of_p = plans[p]
+  if not of_p then
+    of_p = {}
+    plans[p] = of_p
+  end
+  local plan = of_p[ev_type]
+  if plan then
+    return plan
+  end
+  plan = { fixed = {}, keyed = {} }
   for _, qname in ipairs(gen.order) do
     local q = gen.pipelines[qname]
     for _, fname in ipairs(q.fold_order) do
       local f = q.folds[fname]
-      local wanted = not f.accepts or f.accepts[ev.type]
+      local wanted = not f.accepts or f.accepts[ev_type]
       if f.key and wanted then
-        core.arm(f.timeout_ms or 0)
-        local ok, key = xpcall(f.key, traceback, ev)
-        if not ok then
-          error(where .. ": key of fold " .. fname .. " in pipeline " .. qname .. ": " .. key, 0)
-        end
-        if type(key) == "number" then
-          key = string.format("%.14g", key)
-        end
-        if key ~= nil then
-          if type(key) ~= "string" or key == "" then
-            error(where .. ": key of fold " .. fname .. " in pipeline " .. qname
-              .. " must return a non-empty string or nil, got " .. type(key), 0)
-          end
-          routes[#routes + 1] = { kind = "fold", pipeline = qname, component = fname, key = key, keyed = true }
-        end
+        plan.keyed[#plan.keyed + 1] = { pipeline = qname, component = fname, fold = f }
       elseif not f.key and wanted and q == p then
-        routes[#routes + 1] = { kind = "fold", pipeline = qname, component = fname, key = ev.aggregate_id }
+        plan.fixed[#plan.fixed + 1] = { kind = "fold", pipeline = qname, component = fname }
       end
     end
     if q == p then
       for _, mname in ipairs(q.map_order) do
-        if q.maps[mname].accepts[ev.type] then
-          routes[#routes + 1] = { kind = "map", pipeline = qname, component = mname, key = ev.aggregate_id }
+        if q.maps[mname].accepts[ev_type] then
+          plan.fixed[#plan.fixed + 1] = { kind = "map", pipeline = qname, component = mname }
         end
       end
+    end
+  end
+  of_p[ev_type] = plan
+  return plan
+end
+
+-- Routes of one new event: every fold and map that must see it. `seen` is
+-- the event as keyed folds' key functions see it; at() names the event in
+-- errors.
+local function routes_for(plan, seen, at)
+  if #plan.keyed == 0 then
+    return plan.fixed
+  end
+  local routes = {}
+  for i, r in ipairs(plan.fixed) do
+    routes[i] = r
+  end
+  for _, k in ipairs(plan.keyed) do
+    local f = k.fold
+    core.arm(f.timeout_ms or 0)
+    local ok, key = xpcall(f.key, traceback, seen)
+    if not ok then
+      error(at() .. ": key of fold " .. k.component .. " in pipeline " .. k.pipeline .. ": " .. key, 0)
+    end
+    if type(key) == "number" then
+      key = string.format("%.14g", key)
+    end
+    if key ~= nil then
+      if type(key) ~= "string" or key == "" then
+        error(at() .. ": key of fold " .. k.component .. " in pipeline " .. k.pipeline
+          .. " must return a non-empty string or nil, got " .. type(key), 0)
+      end
+      routes[#routes + 1] = { kind = "fold", pipeline = k.pipeline, component = k.component, key = key, keyed = true }
     end
   end
   return routes
@@ -252,34 +290,40 @@ end
 -- Turns a handler's event (from es.event) into the table the C core
 -- appends, with its routes.
 local function outgoing_event(gen, p, cmd, ctx, e, i, where)
-  local at = where .. ": event " .. i
+  -- the event's name in errors, built only for one
+  local function at()
+    local name = where .. ": event " .. i
+    if type(e) == "table" and type(e.type) == "string" and e.type ~= "" then
+      name = name .. " (" .. e.type .. ")"
+    end
+    return name
+  end
   if type(e) ~= "table" then
-    error(at .. " must be an es.event(...) table, got " .. type(e), 0)
+    error(at() .. " must be an es.event(...) table, got " .. type(e), 0)
   end
   if type(e.type) ~= "string" or e.type == "" then
-    error(at .. " has no type (build events with es.event(type, data))", 0)
+    error(at() .. " has no type (build events with es.event(type, data))", 0)
   end
-  at = at .. " (" .. e.type .. ")"
   if e.data ~= nil and (type(e.data) ~= "table" or rawget(e.data, 1) ~= nil) then
-    error(at .. ": data must be an object (a table with string keys), got "
+    error(at() .. ": data must be an object (a table with string keys), got "
       .. (type(e.data) == "table" and "a list" or type(e.data)), 0)
   end
   if e.metadata ~= nil and type(e.metadata) ~= "table" then
-    error(at .. ": metadata must be a table, got " .. type(e.metadata), 0)
+    error(at() .. ": metadata must be a table, got " .. type(e.metadata), 0)
   end
   if e.occurred_at ~= nil and (type(e.occurred_at) ~= "number" or e.occurred_at ~= math.floor(e.occurred_at)) then
-    error(at .. ": occurred_at must be an integer (ms)", 0)
+    error(at() .. ": occurred_at must be an integer (ms)", 0)
   end
   if e.idempotency_key ~= nil and type(e.idempotency_key) ~= "string" then
-    error(at .. ": idempotency_key must be a string", 0)
+    error(at() .. ": idempotency_key must be a string", 0)
   end
   local data_json, derr = encode(e.data or {})
   if not data_json then
-    error(at .. ": data cannot be encoded as JSON: " .. derr, 0)
+    error(at() .. ": data cannot be encoded as JSON: " .. derr, 0)
   end
   local metadata_json, merr = encode(e.metadata or {})
   if not metadata_json then
-    error(at .. ": metadata cannot be encoded as JSON: " .. merr, 0)
+    error(at() .. ": metadata cannot be encoded as JSON: " .. merr, 0)
   end
   local out = {
     tenant_id = cmd.tenant_id,
@@ -292,20 +336,25 @@ local function outgoing_event(gen, p, cmd, ctx, e, i, where)
     data_json = data_json,
     metadata_json = metadata_json,
   }
-  -- What key functions see: the event as folds will, minus id/seq/created_at.
-  local seen = {
-    tenant_id = out.tenant_id, aggregate_type = out.aggregate_type, aggregate_id = out.aggregate_id,
-    type = out.type, version = out.version, occurred_at = out.occurred_at,
-    idempotency_key = out.idempotency_key, data = e.data or {}, metadata = e.metadata or {},
-  }
-  out.routes = routes_for(gen, p, seen, at)
+  local plan = route_plan(gen, p, out.type)
+  local seen
+  if #plan.keyed > 0 then
+    -- What key functions see: the event as folds will, minus id/seq/created_at.
+    seen = {
+      tenant_id = out.tenant_id, aggregate_type = out.aggregate_type, aggregate_id = out.aggregate_id,
+      type = out.type, version = out.version, occurred_at = out.occurred_at,
+      idempotency_key = out.idempotency_key, data = e.data or {}, metadata = e.metadata or {},
+    }
+  end
+  out.routes = routes_for(plan, seen, at)
   return out
 end
 
 -- rt.handle_command(gen, command_json) -> array of events for the C core
 -- to append: { tenant_id, aggregate_type, aggregate_id, type, version,
 -- occurred_at, idempotency_key, data_json, metadata_json, routes =
--- {{kind, pipeline, component, key}} }. Raises on any failure, naming
+-- {{kind, pipeline, component, key?, keyed?}} } (a route without a key is
+-- keyed by the event's aggregate). Raises on any failure, naming
 -- pipeline and command, with file:line and a traceback for script errors.
 function rt.handle_command(gen, command_json)
   local ok, cmd = pcall(json.decode, command_json)

@@ -190,30 +190,31 @@ describe("runtime", function()
       assert.same({ amount = 5 }, cjson.decode(placed.data_json))
       assert.equal("{}", placed.metadata_json)
       local day = math.floor(placed.occurred_at / 86400000)
+      -- routes without a key are keyed by the event's aggregate (C core)
       assert.same({
+        { kind = "fold", pipeline = "orders", component = "order_summary" },
+        { kind = "map", pipeline = "orders", component = "order_lines" },
         { kind = "fold", pipeline = "billing", component = "daily_orders", key = "t1:" .. day, keyed = true },
-        { kind = "fold", pipeline = "orders", component = "order_summary", key = "o1" },
-        { kind = "map", pipeline = "orders", component = "order_lines", key = "o1" },
       }, placed.routes)
       assert.equal("2024-01-01", noted.version)
       assert.equal(5, noted.occurred_at)
       assert.is_nil(noted.idempotency_key)
-      assert.same({ { kind = "fold", pipeline = "orders", component = "order_summary", key = "o1" } }, noted.routes)
+      assert.same({ { kind = "fold", pipeline = "orders", component = "order_summary" } }, noted.routes)
     end)
 
     it("skips a keyed fold whose key function returns nil", function()
       local events = rt.handle_command(gen, prepared(gen, "t1", "orders", "place_order", { order_id = "o2", amount = 0 }))
       assert.same({
-        { kind = "fold", pipeline = "orders", component = "order_summary", key = "o2" },
-        { kind = "map", pipeline = "orders", component = "order_lines", key = "o2" },
+        { kind = "fold", pipeline = "orders", component = "order_summary" },
+        { kind = "map", pipeline = "orders", component = "order_lines" },
       }, events[1].routes)
     end)
 
     it("routes only a pipeline's own events to its unkeyed folds", function()
       local events = rt.handle_command(gen, prepared(gen, "t1", "notes", "write", { id = "n1", text = "a b" }))
       assert.same({
-        { kind = "fold", pipeline = "notes", component = "word_count", key = "n1" },
-        { kind = "map", pipeline = "notes", component = "texts", key = "n1" },
+        { kind = "fold", pipeline = "notes", component = "word_count" },
+        { kind = "map", pipeline = "notes", component = "texts" },
       }, events[1].routes)
     end)
 
