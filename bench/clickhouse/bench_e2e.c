@@ -96,15 +96,15 @@ static double proc_cpu_s(pid_t pid)
 
 /* Prints Redis's per-command figures (INFO commandstats: calls and CPU
  * microseconds) per event, the commands that cost most first as Redis
- * lists them. */
-static void print_script_stats(redisContext *rc)
+ * lists them, then resets them (so each phase is printed apart). */
+static void print_script_stats(redisContext *rc, const char *phase)
 {
     redisReply *r = redisCommand(rc, "INFO commandstats");
     if (!r || r->type != REDIS_REPLY_STRING) {
         fprintf(stderr, "bench_e2e: INFO commandstats failed\n");
         exit(1);
     }
-    printf("redis per event (calls, cpu us):");
+    printf("redis per event, %s (calls, cpu us):", phase);
     for (char *line = strtok(r->str, "\r\n"); line; line = strtok(NULL, "\r\n")) {
         char name[64];
         double calls, usec;
@@ -113,6 +113,11 @@ static void print_script_stats(redisContext *rc)
             printf(" %s %.2f %.1f;", name, calls / (double)n_events, usec / (double)n_events);
     }
     printf("\n");
+    freeReplyObject(r);
+    if (!(r = redisCommand(rc, "CONFIG RESETSTAT"))) {
+        fprintf(stderr, "bench_e2e: CONFIG RESETSTAT failed\n");
+        exit(1);
+    }
     freeReplyObject(r);
 }
 
@@ -240,11 +245,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_senders; i++) pthread_join(th[i], NULL);
     int64_t t_sent = clock_monotonic_ms();
     double cpu_sent[3] = {proc_cpu_s(getpid()), proc_cpu_s(rs.pid), proc_cpu_s(srv.pid)};
-    if (engine_start(e) != 0) die("start");
     redisContext *rc = redisConnect("127.0.0.1", rs.port);
     if (!rc || rc->err) die("redis connect");
+    print_script_stats(rc, "enqueue");
+    if (engine_start(e) != 0) die("start");
     while (groups_left(rc) > 0) clock_sleep_ms(50);
-    print_script_stats(rc);
+    print_script_stats(rc, "processing");
     print_memory(rc);
     redisFree(rc);
     if (jobs_left(e) != 0) die("jobs left after the groups drained");

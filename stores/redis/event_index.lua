@@ -73,79 +73,103 @@ local function bloom_add(s)
   bloom_dirty = true
 end
 
--- The window's answer for (id, key): 2, seq, created_at (retry), 3
--- (duplicate), or nil (not in the window).
-local function window(id, key)
-  local v = redis.call('HMGET', h, 'i' .. id, 'k' .. key)
-  if v[1] then
-    local seq, at = v[1]:match('^(%d+):(%d+):')
-    return 2, tonumber(seq), tonumber(at)
+-- The window as it was before this call, for every event of `ARGV` from
+-- index `from` on, `stride` arguments per event (id, key first): one HMGET
+-- of every field the events name ('i'..id, 'k'..key, and 'i'..key for an
+-- explicit key: an event whose key is its id holds it as 'i'). Returns a
+-- function giving the answer for the event at ARGV index i: 2, seq,
+-- created_at (retry), 3 (duplicate), or nil (not in the window).
+local function window_lookup(from, stride)
+  local fields, at = {}, {}
+  for i = from, #ARGV, stride do
+    local id, key = ARGV[i], ARGV[i + 1]
+    at[i] = #fields + 1
+    fields[#fields + 1] = 'i' .. id
+    fields[#fields + 1] = 'k' .. key
+    if key ~= id then fields[#fields + 1] = 'i' .. key end
   end
-  if v[2] then return 3 end
-  if key ~= id then
-    local w = redis.call('HGET', h, 'i' .. key)
-    if w and w:sub(-2) == ':=' then return 3 end
-  end
-  return nil
-end
-
-local function remember(id, key, seq, at)
-  redis.call('HSET', h, 'i' .. id, seq .. ':' .. at .. (key == id and ':=' or ':'),
-             's' .. seq, key == id and '=' .. id or #id .. ':' .. id .. key)
-  if key ~= id then redis.call('HSET', h, 'k' .. key, seq) end
-end
-
--- Drops the window entries of seq; its id and key, or nil when none.
-local function forget(seq)
-  local v = redis.call('HGET', h, 's' .. seq)
-  if not v then return nil end
-  local id, key
-  if v:sub(1, 1) == '=' then
-    id = v:sub(2)
-    key = id
-  else
-    local len, rest = v:match('^(%d+):(.*)$')
-    id, key = rest:sub(1, tonumber(len)), rest:sub(tonumber(len) + 1)
-  end
-  redis.call('HDEL', h, 's' .. seq, 'i' .. id, 'k' .. key)
-  return id, key
-end
-
--- Moves the events up to seq `upto` out of the window, into the bloom
--- filter.
-local function prune(upto)
-  while lo <= upto do
-    local id, key = forget(lo)
-    if id then
-      bloom_add(id)
-      if key ~= id then bloom_add(key) end
+  local v = #fields > 0 and redis.call('HMGET', h, unpack(fields)) or {}
+  return function(i)
+    local j = at[i]
+    if v[j] then
+      local seq, created = v[j]:match('^(%d+):(%d+):')
+      return 2, tonumber(seq), tonumber(created)
     end
-    lo = lo + 1
+    if v[j + 1] then return 3 end
+    if ARGV[i + 1] ~= ARGV[i] and v[j + 2] and v[j + 2]:sub(-2) == ':=' then return 3 end
+    return nil
   end
 end
 
--- Indexes the new events `new` ({id, key, seq, created_at} in seq order),
--- pruning as it goes so that the hash never holds much more than the
--- window (it keeps Redis's compact encoding), then saves '#', 'lo' and the
--- filter.
+-- The window fields of one event, appended to `f` (for one HSET).
+local function remember(f, id, key, seq, created)
+  local n = #f
+  f[n + 1], f[n + 2] = 'i' .. id, seq .. ':' .. created .. (key == id and ':=' or ':')
+  f[n + 3], f[n + 4] = 's' .. seq, key == id and '=' .. id or #id .. ':' .. id .. key
+  if key ~= id then f[n + 5], f[n + 6] = 'k' .. key, seq end
+end
+
+-- Drops the window entries of the seqs from..to (one HMGET, one HDEL);
+-- with `to_bloom`, their ids and keys go into the bloom filter.
+local function forget_range(from, to, to_bloom)
+  if from > to then return end
+  local names = {}
+  for seq = from, to do names[#names + 1] = 's' .. seq end
+  local v = redis.call('HMGET', h, unpack(names))
+  local del = {}
+  for j, x in ipairs(names) do
+    local e = v[j]
+    if e then
+      local id, key
+      if e:sub(1, 1) == '=' then
+        id = e:sub(2)
+        key = id
+      else
+        local len, rest = e:match('^(%d+):(.*)$')
+        id, key = rest:sub(1, tonumber(len)), rest:sub(tonumber(len) + 1)
+      end
+      del[#del + 1], del[#del + 2], del[#del + 3] = x, 'i' .. id, 'k' .. key
+      if to_bloom then
+        bloom_add(id)
+        if key ~= id then bloom_add(key) end
+      end
+    end
+  end
+  if #del > 0 then redis.call('HDEL', h, unpack(del)) end
+end
+
+-- Indexes the new events `new` ({id, key, seq, created_at} in seq order):
+-- the window keeps the last WINDOW seqs, so the events that leave it (old
+-- ones, and new ones already past it) go into the bloom filter and only
+-- the rest is written (the hash never holds much more than the window: it
+-- keeps Redis's compact encoding); then saves '#', 'lo' and the filter.
 local function record_new(new)
   for _, e in ipairs(new) do
-    remember(e[1], e[2], e[3], e[4])
     if e[3] > last then last = e[3] end
-    prune(last - WINDOW)
   end
-  prune(last - WINDOW)
-  redis.call('HSET', h, '#', last, 'lo', lo)
+  local keep = math.max(lo, last - WINDOW + 1)
+  forget_range(lo, keep - 1, true)
+  local f = {'#', last, 'lo', keep}
+  for _, e in ipairs(new) do
+    if e[3] >= keep then
+      remember(f, e[1], e[2], e[3], e[4])
+    else
+      bloom_add(e[1])
+      if e[2] ~= e[1] then bloom_add(e[2]) end
+    end
+  end
+  redis.call('HSET', h, unpack(f))
   if bloom_dirty then redis.call('SET', hb, string.char(unpack(bloom))) end
 end
 
 local out, new = {1}, {}
 if mode == 'assign' then
+  local window = window_lookup(6, 2)
   -- undecided: not in the window, and maybe among the forgotten
   if lo > 1 then
     for i = 6, #ARGV, 2 do
       local id, key = ARGV[i], ARGV[i + 1]
-      if not window(id, key) and (bloom_has(id) or (key ~= id and bloom_has(key))) then
+      if not window(i) and (bloom_has(id) or (key ~= id and bloom_has(key))) then
         return {2, last}
       end
     end
@@ -155,7 +179,7 @@ if mode == 'assign' then
   local seen, seq_n = {}, last
   for i = 6, #ARGV, 2 do
     local id, key = ARGV[i], ARGV[i + 1]
-    local o, seq, at = window(id, key)
+    local o, seq, at = window(i)
     if not o then
       local e = seen['i' .. id]
       if e then
@@ -178,7 +202,7 @@ if mode == 'assign' then
 else
   if tonumber(ARGV[6]) ~= last then return {3} end
   local base = tonumber(ARGV[7])
-  for seq = math.max(base + 1, lo), last do forget(seq) end
+  forget_range(math.max(base + 1, lo), last, false)
   if base + 1 < lo then lo = base + 1 end
   last = base
   for i = 8, #ARGV, 4 do
