@@ -176,7 +176,7 @@ if mode == 'assign' then
   end
   -- every event against the window as it was, and this call's earlier
   -- new events ('i'..id, 'k'..key for explicit keys, 'd'..id for default)
-  local seen, seq_n = {}, last
+  local seen, seq_n, now_n = {}, last, tonumber(now)
   for i = 6, #ARGV, 2 do
     local id, key = ARGV[i], ARGV[i + 1]
     local o, seq, at = window(i)
@@ -196,7 +196,7 @@ if mode == 'assign' then
       new[#new + 1] = e
       seen['i' .. id] = e
       seen[(key ~= id and 'k' or 'd') .. key] = true
-      out[#out + 1], out[#out + 2], out[#out + 3] = 1, seq_n, tonumber(now)
+      out[#out + 1], out[#out + 2], out[#out + 3] = 1, seq_n, now_n
     end
   end
 else

@@ -42,14 +42,12 @@ local function take(g, tenant)
   local taken, plain = 0, true
   for _, id in ipairs(ids) do
     local f = redis.call('HMGET', kj(id), 'r', 'b', 'a', 'p', 'e', 'd', 'o')
-    if tonumber(f[1]) > now then break end
+    if later(f[1], ARGV[1]) then break end
     if f[6] or f[7] then plain = false end
-    out[#out + 1] = id
-    out[#out + 1] = f[2]
-    out[#out + 1] = tonumber(f[1])
-    out[#out + 1] = tonumber(f[3] or 0)
-    out[#out + 1] = tonumber(f[4])
-    out[#out + 1] = f[5]
+    -- times and counts go back as the strings stored (see later())
+    local k = 3 + taken * 6
+    out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5], out[k + 6] =
+      id, f[2], f[1], f[3] or 0, f[4], f[5]
     taken = taken + 1
   end
   if taken > 0 then

@@ -23,7 +23,8 @@ local function in_flight(id, g)
   return false
 end
 
--- Debounce: the pending holder takes the new job's payload and timer.
+-- Debounce: the pending holder takes the new job's payload and timer (ra:
+-- run_at as a string), enqueued at now_ (= ARGV[1]).
 local function replace(id, blob, ra, origin, now_)
   local f = redis.call('HMGET', kj(id), 'o', 'g')
   local old = f[1] or ''
@@ -34,9 +35,9 @@ local function replace(id, blob, ra, origin, now_)
     if origin ~= '' then redis.call('HINCRBY', K_ORIGIN, origin, 1) end
   end
   if origin ~= '' then
-    redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'o', origin, 'q', now_)
+    redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'o', origin, 'q', ARGV[1])
   else
-    redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'q', now_)
+    redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'q', ARGV[1])
     redis.call('HDEL', kj(id), 'o')
   end
   local g = f[2]
@@ -56,7 +57,7 @@ local origins = {}
 for i = 0, n - 1 do
   local a = 1 + i * NF
   local id, g, tenant = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local ra, mode, dk = tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6]
+  local ra, mode, dk = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6] -- ra: a string (see later())
   local origin, sk, blob, items = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
   local fresh = redis.call('EXISTS', kj(id)) == 0
   if fresh and dk ~= '' then
@@ -74,7 +75,7 @@ for i = 0, n - 1 do
   end
   if fresh then
     pos = pos + 1
-    local f = {'b', blob, 'r', ra, 'p', pos, 's', sk, 'q', now}
+    local f = {'b', blob, 'r', ra, 'p', pos, 's', sk, 'q', ARGV[1]}
     if dk ~= '' then f[11], f[12], f[13], f[14] = 'g', g, 'd', dk end
     if items ~= '1' then
       local k = #f
@@ -90,7 +91,7 @@ for i = 0, n - 1 do
     if redis.call('RPUSH', kg(g), id) == 1 then
       redis.call('HSET', km(g), 't', tenant)
       redis.call('SADD', K_GROUPS, g)
-      if schedule(g, tenant, now, math.max(ra, now)) > 0 then woken = woken + 1 end
+      if schedule(g, tenant, now, math.max(tonumber(ra), now)) > 0 then woken = woken + 1 end
     end
     added = added + 1
   end

@@ -22,6 +22,15 @@ local function km(g) return P .. ':m:' .. g end     -- hash: group state
 local function krt(t) return P .. ':rt:' .. t end   -- zset: ready groups of a tenant
 local function kheld(p) return P .. ':held:' .. p end -- set: held groups of a pipeline
 
+-- True when time a is later than time b, both decimal integers as Redis
+-- returns them (no leading zeros), compared as strings: Redis's Lua
+-- converts with strtod and printf, which cost about a microsecond each for
+-- 13-digit millisecond times, so per-job paths keep times as strings.
+local function later(a, b)
+  if a:byte(1) == 45 or b:byte(1) == 45 then return tonumber(a) > tonumber(b) end -- '-'
+  return #a > #b or (#a == #b and a > b)
+end
+
 -- The tenant, pipeline and component of a pipeline group key
 -- "tenant\31pipeline\31component\31key"; nil for any other group.
 local function group_scope(g)
