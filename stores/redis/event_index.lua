@@ -52,24 +52,44 @@ local function bloom_load()
   end
 end
 
--- Calls f(byte index, bit mask) for the 4 bit positions of s.
-local function bloom_bits(s, f)
-  local x = redis.sha1hex(s)
-  for j = 0, 3 do
-    local p = tonumber(x:sub(3 * j + 1, 3 * j + 3), 16) % BLOOM_BITS
-    if f(math.floor(p / 8) + 1, bit.lshift(1, p % 8)) then return true end
-  end
-  return false
+-- The 4 bit positions of s are its SHA-1's first 4 groups of 3 hex digits
+-- (12 bits each: BLOOM_BITS is 4096), read with string.byte and a table
+-- rather than substrings and tonumber (Redis's Lua interns every string it
+-- creates, hashing all its bytes).
+local HEX = {}
+for c = 48, 57 do HEX[c] = c - 48 end
+for c = 97, 102 do HEX[c] = c - 87 end
+local hex_bytes = {}
+
+-- Fills hex_bytes with the first 12 hex digits' values of SHA-1(s).
+local function bloom_hash(s)
+  local x = {redis.sha1hex(s):byte(1, 12)}
+  for j = 1, 12 do hex_bytes[j] = HEX[x[j]] end
+end
+
+-- Byte index and mask of bit position j (0..3) of the last bloom_hash.
+local function bloom_bit(j)
+  local p = hex_bytes[3 * j + 1] * 256 + hex_bytes[3 * j + 2] * 16 + hex_bytes[3 * j + 3]
+  return bit.rshift(p, 3) + 1, bit.lshift(1, bit.band(p, 7))
 end
 
 local function bloom_has(s)
   bloom_load()
-  return not bloom_bits(s, function(i, mask) return bit.band(bloom[i], mask) == 0 end)
+  bloom_hash(s)
+  for j = 0, 3 do
+    local i, mask = bloom_bit(j)
+    if bit.band(bloom[i], mask) == 0 then return false end
+  end
+  return true
 end
 
 local function bloom_add(s)
   bloom_load()
-  bloom_bits(s, function(i, mask) bloom[i] = bit.bor(bloom[i], mask) end)
+  bloom_hash(s)
+  for j = 0, 3 do
+    local i, mask = bloom_bit(j)
+    bloom[i] = bit.bor(bloom[i], mask)
+  end
   bloom_dirty = true
 end
 
@@ -80,13 +100,16 @@ end
 -- function giving the answer for the event at ARGV index i: 2, seq,
 -- created_at (retry), 3 (duplicate), or nil (not in the window).
 local function window_lookup(from, stride)
-  local fields, at = {}, {}
+  local fields, at, n = {}, {}, 0
   for i = from, #ARGV, stride do
     local id, key = ARGV[i], ARGV[i + 1]
-    at[i] = #fields + 1
-    fields[#fields + 1] = 'i' .. id
-    fields[#fields + 1] = 'k' .. key
-    if key ~= id then fields[#fields + 1] = 'i' .. key end
+    at[i] = n + 1
+    fields[n + 1], fields[n + 2] = 'i' .. id, 'k' .. key
+    n = n + 2
+    if key ~= id then
+      fields[n + 1] = 'i' .. key
+      n = n + 1
+    end
   end
   local v = #fields > 0 and redis.call('HMGET', h, unpack(fields)) or {}
   return function(i)
@@ -175,29 +198,31 @@ if mode == 'assign' then
     end
   end
   -- every event against the window as it was, and this call's earlier
-  -- new events ('i'..id, 'k'..key for explicit keys, 'd'..id for default)
-  local seen, seq_n, now_n = {}, last, tonumber(now)
+  -- new events (by id, and by key, the id being the key of an event
+  -- without one)
+  local seen_id, seen_key, seq_n, now_n, k = {}, {}, last, tonumber(now), 1
   for i = 6, #ARGV, 2 do
     local id, key = ARGV[i], ARGV[i + 1]
     local o, seq, at = window(i)
     if not o then
-      local e = seen['i' .. id]
+      local e = seen_id[id]
       if e then
-        o, seq, at = 2, e[3], tonumber(e[4])
-      elseif seen['k' .. key] or seen['d' .. key] then
+        o, seq, at = 2, e[3], now_n
+      elseif seen_key[key] then
         o = 3
       end
     end
     if o then
-      out[#out + 1], out[#out + 2], out[#out + 3] = o, seq or 0, at or 0
+      out[k + 1], out[k + 2], out[k + 3] = o, seq or 0, at or 0
     else
       seq_n = seq_n + 1
       local e = {id, key, seq_n, now}
       new[#new + 1] = e
-      seen['i' .. id] = e
-      seen[(key ~= id and 'k' or 'd') .. key] = true
-      out[#out + 1], out[#out + 2], out[#out + 3] = 1, seq_n, now_n
+      seen_id[id] = e
+      seen_key[key] = true
+      out[k + 1], out[k + 2], out[k + 3] = 1, seq_n, now_n
     end
+    k = k + 3
   end
 else
   if tonumber(ARGV[6]) ~= last then return {3} end
