@@ -7,7 +7,8 @@
  * own rate for inserting the same event rows (read back from the log) in
  * 10,000-row JSONEachRow INSERTs into a fresh table, measured in the same
  * run, the ratio, rows per INSERT of the event log (system.query_log) and
- * its active parts. Usage: bench_e2e [EVENTS] [AGGREGATES] [SENDERS];
+ * its active parts; and per event, the CPU of each process and Redis's
+ * command figures of each phase (enqueueing, processing). Usage: bench_e2e [EVENTS] [AGGREGATES] [SENDERS];
  * BENCH_WORKERS sets the engine's worker threads (default: cores),
  * BENCH_CH_OPTIONS the engine's ClickHouse URL options ("?flush_ms=50"). */
 #include "clickhouse_server.h"
