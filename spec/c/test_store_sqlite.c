@@ -106,6 +106,20 @@ static void test_rollback_leaves_nothing(void)
     s->ops->close(s);
 }
 
+/* Opens two stores on one fresh data directory, as two processes would
+ * have it. 0, or -1 (checked) when either failed (both are then closed). */
+static int test_open_pair(es_store **a, es_store **b)
+{
+    char *dir = test_make_dir();
+    *a = dir ? sqlite_store_open(dir) : NULL;
+    *b = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(*a != NULL && *b != NULL);
+    if (*a && *b) return 0;
+    if (*a) (*a)->ops->close(*a);
+    if (*b) (*b)->ops->close(*b);
+    return -1;
+}
+
 /* The queue counters a transaction uses (positions, claim tokens, queued
  * counts) are written at its commit: a rolled-back enqueue leaves no
  * trace, and two stores on one database (two processes) never hand out
@@ -113,11 +127,8 @@ static void test_rollback_leaves_nothing(void)
  * order whichever store queued them. */
 static void test_counters_written_at_commit(void)
 {
-    char *dir = test_make_dir();
-    es_store *a = dir ? sqlite_store_open(dir) : NULL;
-    es_store *b = dir ? sqlite_store_open(dir) : NULL;
-    CHECK(a != NULL && b != NULL);
-    if (!a || !b) return;
+    es_store *a, *b;
+    if (test_open_pair(&a, &b) != 0) return;
     int64_t t = CONF_T0;
     CHECK_INT(a->ops->tx_begin(a), 0);
     CHECK_INT(conformance_enqueue1(a, conformance_job("j0", "gC", "p", t), t), 0);
@@ -171,11 +182,8 @@ static void test_fold_read(es_store *s, const char *key, char *buf, size_t size)
  * back inside a batch takes only its own writes with it. */
 static void test_batched_units(void)
 {
-    char *dir = test_make_dir();
-    es_store *a = dir ? sqlite_store_open(dir) : NULL;
-    es_store *b = dir ? sqlite_store_open(dir) : NULL;
-    CHECK(a != NULL && b != NULL);
-    if (!a || !b) return;
+    es_store *a, *b;
+    if (test_open_pair(&a, &b) != 0) return;
     int64_t t = CONF_T0;
     char buf[64];
     CHECK_INT(a->ops->tx_begin(a), 0);
