@@ -154,6 +154,10 @@ sqlite3_stmt *sqlite_conn_stmt(sqlite_conn *c, sqlite_stmt_id id, const char *sq
 /* Sets DIAG_BACKEND with "what: <sqlite message>" and returns -1. */
 int sqlite_fail(sqlite_conn *c, const char *what);
 
+/* Runs c's cached no-argument statement `id` (BEGIN, COMMIT, SAVEPOINT...)
+ * from `sql`. 0, or -1 with a diag. */
+int sqlite_conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql);
+
 /* With shared_mu held: BEGIN IMMEDIATE on the shared connection. 0 or -1. */
 int sqlite_begin_held(sqlite_store *s);
 

@@ -1,6 +1,7 @@
 /* sqlite_store.c: the embedded store object: open/close, the shared
- * connection and the reader connections with cached statements, units of
- * work, the WAL checkpointer thread, claim wake-ups. */
+ * connection and the reader connections with cached statements, commit
+ * and rollback of the shared connection's transaction (units of work:
+ * sqlite_units.c), the WAL checkpointer thread, claim wake-ups. */
 #include "sqlite_internal.h"
 
 #include "diag.h"
@@ -251,8 +252,7 @@ int sqlite_fail(sqlite_conn *c, const char *what)
     return -1;
 }
 
-/* Runs one cached no-argument statement (BEGIN, COMMIT, ROLLBACK). */
-static int conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
+int sqlite_conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
 {
     sqlite3_stmt *st = sqlite_conn_stmt(c, id, sql);
     if (!st) return -1;
@@ -327,13 +327,13 @@ static void store_checkpoint_ask(sqlite_store *s)
 
 int sqlite_begin_held(sqlite_store *s)
 {
-    return conn_run(s->shared, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE");
+    return sqlite_conn_run(s->shared, SQ_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE");
 }
 
 void sqlite_rollback_held(sqlite_store *s)
 {
     sqlite_conn *c = s->shared;
-    if (!sqlite3_get_autocommit(c->db)) conn_run(c, SQ_ROLLBACK, "ROLLBACK");
+    if (!sqlite3_get_autocommit(c->db)) sqlite_conn_run(c, SQ_ROLLBACK, "ROLLBACK");
     sqlite_counters_end(c);
     c->notify = 0;
     atomic_store(&s->batch_open, 0);
@@ -342,7 +342,7 @@ void sqlite_rollback_held(sqlite_store *s)
 int sqlite_commit_held(sqlite_store *s)
 {
     sqlite_conn *c = s->shared;
-    if (sqlite_counters_flush(c) != 0 || conn_run(c, SQ_COMMIT, "COMMIT") != 0) {
+    if (sqlite_counters_flush(c) != 0 || sqlite_conn_run(c, SQ_COMMIT, "COMMIT") != 0) {
         sqlite_rollback_held(s);
         return -1;
     }

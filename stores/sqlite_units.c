@@ -27,11 +27,18 @@
 /* Runs one cached no-argument statement on the shared connection. */
 static int unit_run(sqlite_store *s, sqlite_stmt_id id, const char *sql)
 {
-    sqlite3_stmt *st = sqlite_conn_stmt(s->shared, id, sql);
-    if (!st) return -1;
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : sqlite_fail(s->shared, sql);
+    return sqlite_conn_run(s->shared, id, sql);
+}
+
+/* Undoes the open unit's writes: back to its savepoint when earlier units
+ * wait in the batch (they stay), else the whole transaction. */
+static void unit_undo(sqlite_store *s)
+{
+    if (!atomic_load(&s->batch_open) ||
+        unit_run(s, SQ_UNIT_ROLLBACK, "ROLLBACK TO unit") != 0 ||
+        unit_run(s, SQ_UNIT_RELEASE, "RELEASE unit") != 0)
+        sqlite_rollback_held(s);
+    sqlite_counters_end(s->shared);
 }
 
 int sqlite_tx_begin(es_store *base)
@@ -71,11 +78,7 @@ static int unit_release(sqlite_store *s)
         sqlite_counters_end(s->shared);
         return 0;
     }
-    if (!atomic_load(&s->batch_open) ||
-        unit_run(s, SQ_UNIT_ROLLBACK, "ROLLBACK TO unit") != 0 ||
-        unit_run(s, SQ_UNIT_RELEASE, "RELEASE unit") != 0)
-        sqlite_rollback_held(s);
-    sqlite_counters_end(s->shared);
+    unit_undo(s);
     return -1;
 }
 
@@ -123,11 +126,7 @@ void sqlite_tx_rollback(es_store *base)
     sqlite_store *s = (sqlite_store *)base;
     if (!sqlite_in_unit(s)) return;
     s->unit_open = 0;
-    if (!atomic_load(&s->batch_open) ||
-        unit_run(s, SQ_UNIT_ROLLBACK, "ROLLBACK TO unit") != 0 ||
-        unit_run(s, SQ_UNIT_RELEASE, "RELEASE unit") != 0)
-        sqlite_rollback_held(s);
-    sqlite_counters_end(s->shared);
+    unit_undo(s);
     s->shared->notify = 0;
     sqlite_shared_unlock(s);
 }
