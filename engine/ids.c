@@ -25,24 +25,65 @@ unsigned long long ids_hash64(const void *data, size_t n, unsigned long long see
     return h;
 }
 
-void ids_random(char out[ID_HEX_LEN + 1])
+/* Per-thread generator (xoshiro256**), seeded once per thread from
+ * getrandom: one syscall per thread instead of one per id. Ids need to be
+ * unique, not unpredictable; 2^256 states make a repeat across threads and
+ * processes as unlikely as with getrandom itself. The engine never forks,
+ * so no child repeats its parent's sequence. */
+static _Thread_local unsigned long long rng_state[4];
+static _Thread_local int rng_seeded;
+
+static unsigned long long rotl64(unsigned long long x, int k)
 {
-    unsigned long long r[2];
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+    return (x << k) | (x >> (64 - k));
+}
+
+static void rng_seed(void)
+{
+    if (getrandom(rng_state, sizeof rng_state, 0) != (ssize_t)sizeof rng_state) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        r[0] = ids_hash64(&ts, sizeof ts, (unsigned long long)getpid());
-        r[1] = ids_hash64(&r[0], sizeof r[0], (unsigned long long)(size_t)out);
+        unsigned long long h = ids_hash64(&ts, sizeof ts, (unsigned long long)getpid());
+        for (int i = 0; i < 4; i++)
+            rng_state[i] = h = ids_hash64(&h, sizeof h, (unsigned long long)(size_t)&rng_state);
     }
-    snprintf(out, ID_HEX_LEN + 1, "%016llx%016llx", r[0], r[1]);
+    rng_seeded = 1;
+}
+
+static unsigned long long rng_next(void)
+{
+    if (!rng_seeded) rng_seed();
+    unsigned long long *s = rng_state;
+    unsigned long long result = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return result;
+}
+
+/* Writes the low `digits` hex digits of v, most significant first. */
+static void put_hex(char *out, unsigned long long v, int digits)
+{
+    static const char HEX[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--, v >>= 4) out[i] = HEX[v & 15];
+}
+
+void ids_random(char out[ID_HEX_LEN + 1])
+{
+    put_hex(out, rng_next(), 16);
+    put_hex(out + 16, rng_next(), 16);
+    out[ID_HEX_LEN] = '\0';
 }
 
 void ids_timed(char out[ID_HEX_LEN + 1], long long now_ms)
 {
-    char rnd[ID_HEX_LEN + 1];
-    ids_random(rnd);
-    snprintf(out, ID_HEX_LEN + 1, "%012llx%.20s", (unsigned long long)now_ms & 0xffffffffffffULL,
-             rnd);
+    put_hex(out, (unsigned long long)now_ms, 12);
+    put_hex(out + 12, rng_next(), 16);
+    put_hex(out + 28, rng_next(), 4);
+    out[ID_HEX_LEN] = '\0';
 }
 
 void ids_derive(char out[ID_HEX_LEN + 1], const char *parent, const char *salt,
@@ -55,13 +96,12 @@ void ids_derive(char out[ID_HEX_LEN + 1], const char *parent, const char *salt,
     a = ids_hash64(buf, (size_t)n, a);
     unsigned long long b = ids_hash64(parent, strlen(parent), a);
     b = ids_hash64(buf, (size_t)n, b ^ 0x632be59bd9b4e019ULL);
-    snprintf(out, ID_HEX_LEN + 1, "%016llx%016llx", a, b);
+    put_hex(out, a, 16);
+    put_hex(out + 16, b, 16);
+    out[ID_HEX_LEN] = '\0';
 }
 
 void ids_localize(char id[ID_HEX_LEN + 1], const char *locality)
 {
-    char prefix[ID_LOCAL_HEX + 1];
-    snprintf(prefix, sizeof prefix, "%08llx",
-             ids_hash64(locality, strlen(locality), 0x51ed270b27f1b0c5ULL) & 0xffffffffULL);
-    memcpy(id, prefix, ID_LOCAL_HEX);
+    put_hex(id, ids_hash64(locality, strlen(locality), 0x51ed270b27f1b0c5ULL), ID_LOCAL_HEX);
 }
