@@ -30,6 +30,7 @@ typedef enum {
     SQ_COUNTERS_READ,
     SQ_COUNTERS_WRITE,
     SQ_GROUP_INSERT,
+    SQ_GROUP_GID,
     SQ_JOB_BY_DEDUP,
     SQ_JOB_REPLACE,
     SQ_GROUP_STATE,
@@ -233,6 +234,12 @@ char *sqlite_column_dup(sqlite3_stmt *st, int col, int *oom);
 /* Points *ev at the SQLITE_EVENT_COLUMNS of st's current row: the strings
  * belong to the row, valid until the statement steps or resets. */
 void sqlite_event_row(sqlite3_stmt *st, es_event *ev);
+
+/* SQL condition: the jobs (table alias `alias`) of the group whose key is
+ * the bound parameter `param`. Jobs carry their group's gid (the position
+ * of the group's first job, see sqlite_schema.c), not its key's text. */
+#define SQLITE_JOBS_OF_GROUP(alias, param)                                       \
+    alias ".gid = (SELECT gid FROM groups WHERE group_key = " param ")"
 
 /* The job columns sqlite_job_read decodes, in order; prefix with a table
  * alias where needed ("j." SQLITE_JOB_COLUMNS_J). */

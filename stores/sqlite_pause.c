@@ -34,7 +34,7 @@ static const char *const SQL_PAUSE_DELETE =
 /* Held groups go back to the ready index at their head's run_at. */
 static const char *const SQL_PAUSE_RELEASE =
     "UPDATE groups SET ready_at = coalesce((SELECT j.run_at FROM jobs j"
-    "   WHERE j.group_key = groups.group_key ORDER BY j.pos LIMIT 1), ?1)"
+    "   WHERE j.gid = groups.gid ORDER BY j.pos LIMIT 1), ?1)"
     " WHERE group_key IN (SELECT group_key FROM paused_groups)"
     " AND ready_at IS NULL AND lease_until IS NULL AND parked_at IS NULL";
 

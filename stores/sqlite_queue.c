@@ -16,20 +16,23 @@
 
 static const char *const SQL_JOB_INSERT =
     "INSERT OR IGNORE INTO jobs (id, group_key, kind, tenant_id, pipeline, component,"
-    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload, pos, items)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload, pos, items, gid)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 /* A group row exists only while the group has jobs, so a new row means the
- * job just inserted is its head: the group is ready at its run_at. */
+ * job about to be inserted is its head: the group is ready at its run_at,
+ * and its gid is that job's position. */
 static const char *const SQL_GROUP_INSERT =
-    "INSERT OR IGNORE INTO groups (group_key, ready_at) VALUES (?1, ?2)";
+    "INSERT OR IGNORE INTO groups (group_key, ready_at, gid) VALUES (?1, ?2, ?3)";
+
+static const char *const SQL_GROUP_GID = "SELECT gid FROM groups WHERE group_key = ?1";
 
 /* Queued jobs sharing a dedup id, with whether each is in the current
  * claim of its group and whether it is its group's head. */
 static const char *const SQL_JOB_BY_DEDUP =
     "SELECT j.pos, j.id, j.group_key,"
     " g.lease_until IS NOT NULL AND j.pos <= g.claimed_upto,"
-    " j.pos = (SELECT h.pos FROM jobs h WHERE h.group_key = j.group_key"
+    " j.pos = (SELECT h.pos FROM jobs h WHERE h.gid = j.gid"
     "          ORDER BY h.pos LIMIT 1)"
     " FROM jobs j JOIN groups g ON g.group_key = j.group_key"
     " WHERE j.dedup_id = ?1 ORDER BY j.pos";
@@ -51,15 +54,15 @@ static const char *const SQL_EXPIRED_PROBE =
  * run_at (which is in the past: the head was ready when claimed). */
 static const char *const SQL_EXPIRED_SWEEP =
     "UPDATE groups SET lease_until = NULL, claimed_upto = NULL, worker_id = NULL,"
-    " ready_at = (SELECT j.run_at FROM jobs j WHERE j.group_key = groups.group_key"
+    " ready_at = (SELECT j.run_at FROM jobs j WHERE j.gid = groups.gid"
     "             ORDER BY j.pos LIMIT 1)"
     " WHERE lease_until < ?1";
 
 static const char *const SQL_GROUP_NEXT_READY =
-    "SELECT group_key FROM groups WHERE ready_at <= ?1 ORDER BY ready_at LIMIT 1";
+    "SELECT group_key, gid FROM groups WHERE ready_at <= ?1 ORDER BY ready_at LIMIT 1";
 
 static const char *const SQL_JOBS_HEAD =
-    "SELECT " SQLITE_JOB_COLUMNS " FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT ?2";
+    "SELECT " SQLITE_JOB_COLUMNS " FROM jobs WHERE gid = ?1 ORDER BY pos LIMIT ?2";
 
 static const char *const SQL_GROUP_CLAIM =
     "UPDATE groups SET ready_at = NULL, token = ?2, lease_until = ?3,"
@@ -70,10 +73,11 @@ static const char *const SQL_GROUP_EXTEND =
     " WHERE group_key = ?1 AND token = ?2 AND lease_until IS NOT NULL";
 
 static const char *const SQL_JOBS_DELETE_UPTO =
-    "DELETE FROM jobs WHERE group_key = ?1 AND pos <= ?2";
+    "DELETE FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1") " AND pos <= ?2";
 
 static const char *const SQL_JOB_HEAD_RUN_AT =
-    "SELECT pos, run_at, attempts FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1";
+    "SELECT pos, run_at, attempts FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1")
+    " ORDER BY pos LIMIT 1";
 
 static const char *const SQL_GROUP_DELETE = "DELETE FROM groups WHERE group_key = ?1";
 
@@ -144,6 +148,7 @@ typedef struct enqueue_tally {
     const es_job *count_job; /* the jobs counted in `count` share its key */
     int64_t count;
     const char *group;       /* a group row this call made sure exists */
+    int64_t gid;             /* that group's gid */
 } enqueue_tally;
 
 static const char *job_pipeline(const es_job *job)
@@ -181,12 +186,38 @@ static int tally_count(sqlite_conn *c, enqueue_tally *t, const es_job *job)
     return 0;
 }
 
-/* Inserts one job (ignored when its id is queued), counts it and makes
- * sure its group row exists (INSERT OR IGNORE, skipped when the previous
- * job of the call made sure of the same group). */
+/* Makes sure the group row of a job about to be inserted at `pos` exists
+ * (INSERT OR IGNORE, skipped when the previous job of the call made sure
+ * of the same group) and sets t->gid to its gid. 0 or -1. */
+static int queue_group_ensure(sqlite_conn *c, enqueue_tally *t, const es_job *job, int64_t pos)
+{
+    if (t->group && strcmp(t->group, job->group_key) == 0) return 0;
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_INSERT, SQL_GROUP_INSERT);
+    if (!st) return -1;
+    sqlite_bind_str(st, 1, job->group_key);
+    sqlite3_bind_int64(st, 2, job->run_at);
+    sqlite3_bind_int64(st, 3, pos);
+    if (queue_step_done(c, st, "group insert") != 0) return -1;
+    t->gid = pos;
+    if (sqlite3_changes(c->db) == 0) {
+        st = sqlite_conn_stmt(c, SQ_GROUP_GID, SQL_GROUP_GID);
+        if (!st) return -1;
+        sqlite_bind_str(st, 1, job->group_key);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) t->gid = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW) return sqlite_fail(c, "group gid");
+    }
+    t->group = job->group_key;
+    return 0;
+}
+
+/* Inserts one job (ignored when its id is queued in its group), counts it
+ * and makes sure its group row exists. */
 static int queue_insert(sqlite_conn *c, enqueue_tally *t, const es_job *job, const char *id,
                         int64_t pos, int64_t now)
 {
+    if (queue_group_ensure(c, t, job, pos) != 0) return -1;
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_JOB_INSERT, SQL_JOB_INSERT);
     if (!st) return -1;
     sqlite_bind_str(st, 1, id);
@@ -204,18 +235,11 @@ static int queue_insert(sqlite_conn *c, enqueue_tally *t, const es_job *job, con
                       SQLITE_STATIC);
     sqlite3_bind_int64(st, 13, pos);
     sqlite3_bind_int(st, 14, job_items(job));
+    sqlite3_bind_int64(st, 15, t->gid);
     if (queue_step_done(c, st, "job insert") != 0) return -1;
     if (sqlite3_changes(c->db) == 0) return 0;
     if (tally_count(c, t, job) != 0) return -1;
     c->notify = 1;
-    if (t->group && strcmp(t->group, job->group_key) == 0) return 0;
-
-    st = sqlite_conn_stmt(c, SQ_GROUP_INSERT, SQL_GROUP_INSERT);
-    if (!st) return -1;
-    sqlite_bind_str(st, 1, job->group_key);
-    sqlite3_bind_int64(st, 2, job->run_at);
-    if (queue_step_done(c, st, "group insert") != 0) return -1;
-    t->group = job->group_key;
     return 0;
 }
 
@@ -336,7 +360,7 @@ typedef struct enqueue_args {
 static int queue_enqueue_in(sqlite_conn *c, void *ud)
 {
     const enqueue_args *a = ud;
-    enqueue_tally t = {NULL, 0, NULL};
+    enqueue_tally t = {NULL, 0, NULL, 0};
     int64_t pos = 0;
     int rc = sqlite_counters_positions(c, a->n, &pos);
     for (size_t i = 0; i < a->n && rc == 0; i++) {
@@ -394,6 +418,7 @@ static int queue_claim_locked(sqlite_conn *c, const char *worker_id, size_t max_
 
     sqlite3_stmt *st;
     char *group;
+    int64_t gid = 0;
     int rc, oom = 0;
     /* a paused group met here leaves the ready index (sqlite_pause.c) */
     for (;;) {
@@ -402,6 +427,7 @@ static int queue_claim_locked(sqlite_conn *c, const char *worker_id, size_t max_
         sqlite3_bind_int64(st, 1, now);
         rc = sqlite3_step(st);
         group = rc == SQLITE_ROW ? sqlite_column_dup(st, 0, &oom) : NULL;
+        gid = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) return 1;
         if (rc != SQLITE_ROW) return sqlite_fail(c, "claim");
@@ -424,7 +450,7 @@ static int queue_claim_locked(sqlite_conn *c, const char *worker_id, size_t max_
     }
     st = sqlite_conn_stmt(c, SQ_JOBS_HEAD, SQL_JOBS_HEAD);
     if (!st) goto fail;
-    sqlite_bind_str(st, 1, group);
+    sqlite3_bind_int64(st, 1, gid);
     sqlite3_bind_int64(st, 2, (int64_t)max_jobs);
     /* consecutive ready jobs only: a delayed job ends the batch */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 10) <= now) {

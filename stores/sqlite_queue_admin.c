@@ -28,10 +28,10 @@ static const char *const SQL_STATS_SPECIAL =
     " SELECT j.pipeline, j.component, j.kind, g.parked_at IS NOT NULL,"
     "  coalesce(g.lease_until IS NOT NULL AND j.pos <= g.claimed_upto, 0),"
     "  j.run_at > ?1 OR coalesce(g.ready_at, 0) > ?1, j.enqueued_at,"
-    "  j.pos = (SELECT h.pos FROM jobs h WHERE h.group_key = j.group_key"
+    "  j.pos = (SELECT h.pos FROM jobs h WHERE h.gid = j.gid"
     "           ORDER BY h.pos LIMIT 1), j.items"
     " FROM special s JOIN groups g ON g.group_key = s.group_key"
-    " JOIN jobs j ON j.group_key = s.group_key";
+    " JOIN jobs j ON j.gid = g.gid";
 
 static const char *const SQL_STATS_LATER =
     "SELECT j.pipeline, j.component, j.kind, sum(j.items) FROM jobs j"
@@ -48,7 +48,8 @@ static const char *const SQL_STATS_LATER =
     " WHERE j.pipeline = ?2 AND j.component = ?3 AND j.kind = ?4"                  \
     " AND g.lease_until IS NULL AND g.parked_at IS NULL"                            \
     " AND coalesce(g.ready_at, 0) <= ?1 AND j.run_at <= ?1"                         \
-    " AND NOT EXISTS (SELECT 1 FROM jobs h WHERE h.group_key = j.group_key AND h.pos < j.pos)"
+    " AND NOT EXISTS (SELECT 1 FROM jobs h"                                         \
+    " WHERE h.gid = j.gid AND h.pos < j.pos)"
 static const char *const SQL_STATS_OLDEST_COMMAND =
     "SELECT j.enqueued_at FROM jobs j JOIN groups g ON g.group_key = j.group_key"
     SQL_STATS_OLDEST_WHERE " ORDER BY j.pos LIMIT 1";
@@ -60,10 +61,10 @@ static const char *const SQL_STATS_OLDEST_PROJECTION =
     SQL_STATS_OLDEST_WHERE " AND j.kind <> 1 ORDER BY j.pos LIMIT 1";
 static const char *const SQL_PARKED_LIST =
     "SELECT g.group_key, g.parked_at,"
-    " (SELECT count(*) FROM jobs c WHERE c.group_key = g.group_key), " SQLITE_JOB_COLUMNS_J
-    " FROM groups g JOIN jobs j ON j.group_key = g.group_key"
+    " (SELECT count(*) FROM jobs c WHERE c.gid = g.gid), "
+    SQLITE_JOB_COLUMNS_J " FROM groups g JOIN jobs j ON j.gid = g.gid"
     "   AND j.pos = (SELECT h.pos FROM jobs h"
-    "   WHERE h.group_key = g.group_key ORDER BY h.pos LIMIT 1)"
+    "   WHERE h.gid = g.gid ORDER BY h.pos LIMIT 1)"
     " WHERE g.parked_at IS NOT NULL AND (?1 IS NULL OR j.tenant_id = ?1)"
     " ORDER BY g.parked_at";
 
@@ -71,8 +72,9 @@ static const char *const SQL_IS_PARKED =
     "SELECT 1 FROM groups WHERE group_key = ?1 AND parked_at IS NOT NULL";
 
 static const char *const SQL_RETRY_HEAD =
-    "UPDATE jobs SET attempts = 0, run_at = ?2 WHERE group_key = ?1 AND pos ="
-    " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+    "UPDATE jobs SET attempts = 0, run_at = ?2 WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1")
+    " AND pos ="
+    " (SELECT pos FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1") " ORDER BY pos LIMIT 1)";
 
 static const char *const SQL_UNPARK =
     "UPDATE groups SET parked_at = NULL, ready_at = ?2 WHERE group_key = ?1";
@@ -82,32 +84,35 @@ static const char *const SQL_DEAD_LETTER =
     " component, origin_id, attempts, last_error, payload, enqueued_at, dead_at)"
     " SELECT pos, id, group_key, kind, tenant_id, pipeline, component, origin_id,"
     " attempts, last_error, payload, enqueued_at, ?2 FROM jobs"
-    " WHERE group_key = ?1 ORDER BY pos LIMIT 1";
+    " WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1") " ORDER BY pos LIMIT 1";
 
 static const char *const SQL_UNCOUNT_HEAD =
     "UPDATE queue_counts SET jobs = jobs - h.items FROM"
-    " (SELECT pipeline, component, kind, items FROM jobs WHERE group_key = ?1"
-    "  ORDER BY pos LIMIT 1) h"
+    " (SELECT pipeline, component, kind, items FROM jobs"
+    "  WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1") " ORDER BY pos LIMIT 1) h"
     " WHERE (queue_counts.pipeline, queue_counts.component, queue_counts.kind) ="
     " (h.pipeline, h.component, h.kind)";
 
 static const char *const SQL_HEAD_HAS_SKIP =
-    "SELECT 1 FROM jobs WHERE group_key = ?1 AND skip_payload IS NOT NULL AND pos ="
-    " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+    "SELECT 1 FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1")
+    " AND skip_payload IS NOT NULL AND pos ="
+    " (SELECT pos FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1") " ORDER BY pos LIMIT 1)";
 
 static const char *const SQL_UNCOUNT_ONE =
     "UPDATE queue_counts SET jobs = jobs - 1 WHERE (pipeline, component, kind) ="
-    " (SELECT pipeline, component, kind FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+    " (SELECT pipeline, component, kind FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1")
+    " ORDER BY pos LIMIT 1)";
 
 /* The head keeps its items but the one that failed. */
 static const char *const SQL_SKIP_ITEM =
     "UPDATE jobs SET payload = skip_payload, skip_payload = NULL, items = max(items - 1, 1),"
-    " attempts = 0, last_error = NULL, run_at = ?2 WHERE group_key = ?1 AND pos ="
-    " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+    " attempts = 0, last_error = NULL, run_at = ?2 WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1")
+    " AND pos ="
+    " (SELECT pos FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1") " ORDER BY pos LIMIT 1)";
 
 static const char *const SQL_DELETE_HEAD =
-    "DELETE FROM jobs WHERE group_key = ?1 AND pos ="
-    " (SELECT pos FROM jobs WHERE group_key = ?1 ORDER BY pos LIMIT 1)";
+    "DELETE FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1") " AND pos ="
+    " (SELECT pos FROM jobs WHERE " SQLITE_JOBS_OF_GROUP("jobs", "?1") " ORDER BY pos LIMIT 1)";
 
 static sqlite3_stmt *admin_prepare(sqlite_conn *c, const char *sql)
 {

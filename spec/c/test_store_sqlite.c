@@ -625,12 +625,12 @@ static void test_reopen_migrates_schema1_jobs(void)
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v1'),"
         " (SELECT version FROM schema_version),"
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_origin')",
-        (const int[4]){0, 0, 4, 0});
+        (const int[4]){0, 0, 5, 0});
 }
 
 /* A queue of schemas 2 and 3 (job ids unique per (group_key, id), declared
- * in the jobs table) is moved to schema 4 (the jobs_id index, keyed by id
- * first). */
+ * in the jobs table) is moved to the current schema (the jobs_id index,
+ * keyed by id first). */
 static void test_reopen_migrates_schema3_jobs(void)
 {
     test_reopen_moves_queue(
@@ -647,7 +647,9 @@ static void test_reopen_migrates_schema3_jobs(void)
         "CREATE INDEX jobs_waited ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
         "CREATE INDEX jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
         "CREATE INDEX jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
-        "INSERT INTO jobs SELECT * FROM jobs_new;"
+        "INSERT INTO jobs SELECT pos, group_key, id, kind, tenant_id, pipeline, component,"
+        " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, attempts, last_error, payload,"
+        " items, skip_payload FROM jobs_new;"
         "DROP TABLE jobs_new; UPDATE schema_version SET version = 3; COMMIT;",
 
         "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'jobs'"
@@ -655,7 +657,86 @@ static void test_reopen_migrates_schema3_jobs(void)
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v3'),"
         " (SELECT version FROM schema_version),"
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_id' AND tbl_name = 'jobs')",
-        (const int[4]){0, 0, 4, 1});
+        (const int[4]){0, 0, 5, 1});
+}
+
+/* Rewrites a store's jobs and groups tables as schema 4 made them: jobs
+ * indexed by the group key's text, no gid in either table. */
+static const char *const SCHEMA4_REWRITE_SQL =
+    "BEGIN; ALTER TABLE jobs RENAME TO jobs_new;"
+    "DROP INDEX jobs_id; DROP INDEX jobs_group; DROP INDEX jobs_waited;"
+    " DROP INDEX jobs_dedup; DROP INDEX jobs_later; DROP INDEX jobs_projection;"
+    "CREATE TABLE jobs (pos INTEGER PRIMARY KEY, group_key TEXT NOT NULL, id TEXT NOT NULL,"
+    " kind INTEGER NOT NULL, tenant_id TEXT NOT NULL, pipeline TEXT NOT NULL,"
+    " component TEXT NOT NULL, dedup_id TEXT, dedup_mode INTEGER NOT NULL DEFAULT 0,"
+    " origin_id TEXT, run_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, payload BLOB NOT NULL,"
+    " items INTEGER NOT NULL DEFAULT 1, skip_payload BLOB);"
+    "CREATE INDEX jobs_group ON jobs (group_key, pos);"
+    "CREATE UNIQUE INDEX jobs_id ON jobs (id, group_key);"
+    "CREATE INDEX jobs_waited ON jobs (origin_id) WHERE origin_id IS NOT NULL;"
+    "CREATE INDEX jobs_dedup ON jobs (dedup_id) WHERE dedup_id IS NOT NULL;"
+    "CREATE INDEX jobs_later ON jobs (run_at) WHERE run_at > enqueued_at;"
+    "CREATE INDEX jobs_projection ON jobs (pos) WHERE kind <> 1;"
+    "INSERT INTO jobs SELECT pos, group_key, id, kind, tenant_id, pipeline, component,"
+    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, attempts, last_error, payload,"
+    " items, skip_payload FROM jobs_new;"
+    "DROP TABLE jobs_new; ALTER TABLE groups DROP COLUMN gid;"
+    "UPDATE schema_version SET version = 4; COMMIT;";
+
+/* A schema-4 queue gets the gid columns and both job indexes keyed by gid;
+ * its moved jobs are claimed in order. */
+static void test_reopen_migrates_schema4_jobs(void)
+{
+    test_reopen_moves_queue(
+        SCHEMA4_REWRITE_SQL,
+        "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_group'"
+        "        AND sql LIKE '%(gid, pos)%'),"
+        " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_id'"
+        "        AND sql LIKE '%(id, gid)%'),"
+        " (SELECT version FROM schema_version),"
+        " (SELECT count(*) FROM pragma_table_info('groups') WHERE name = 'gid')",
+        (const int[4]){1, 1, 5, 1});
+}
+
+/* The gids given to a schema-4 queue: each group's is its first job's
+ * position, and its jobs carry it (two groups, so a gid left at 0 shows). */
+static void test_schema4_gids_filled(void)
+{
+    char *dir = test_make_dir();
+    es_store *s = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gB", "p2", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j3", "gA", "p3", CONF_T0), CONF_T0), 0);
+    s->ops->close(s);
+    char path[256];
+    snprintf(path, sizeof path, "%s/esengine.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, SCHEMA4_REWRITE_SQL, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    s = sqlite_store_open(dir);
+    CHECK(s != NULL);
+    if (s) s->ops->close(s);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK_INT(sqlite3_prepare_v2(db,
+                                 "SELECT (SELECT count(*) FROM jobs j JOIN groups g"
+                                 "        ON g.gid = j.gid AND g.group_key = j.group_key),"
+                                 " (SELECT count(DISTINCT gid) FROM groups WHERE gid > 0),"
+                                 " (SELECT count(*) FROM groups g WHERE g.gid ="
+                                 "  (SELECT min(pos) FROM jobs j WHERE j.group_key = g.group_key))",
+                                 -1, &st, NULL),
+              SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(st, 0), 3);
+    CHECK_INT(sqlite3_column_int(st, 1), 2);
+    CHECK_INT(sqlite3_column_int(st, 2), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 int main(void)
@@ -672,6 +753,8 @@ int main(void)
     RUN_TEST(test_reopen_keeps_data);
     RUN_TEST(test_reopen_migrates_schema1_jobs);
     RUN_TEST(test_reopen_migrates_schema3_jobs);
+    RUN_TEST(test_reopen_migrates_schema4_jobs);
+    RUN_TEST(test_schema4_gids_filled);
     test_remove_dirs();
     return TEST_EXIT();
 }
