@@ -364,14 +364,6 @@ int sqlite_commit_held(sqlite_store *s)
 /* BEGIN IMMEDIATE on the shared connection, taking it: the threads of this
  * process queue on shared_mu and hand the SQLite write lock over at once;
  * only other processes meet the busy handler. */
-static int conn_begin(sqlite_store *s)
-{
-    sqlite_shared_lock(s);
-    if (sqlite_begin_held(s) == 0) return 0;
-    sqlite_shared_unlock(s);
-    return -1;
-}
-
 int sqlite_write_begin(sqlite_store *s, sqlite_conn **c, int *own)
 {
     *c = sqlite_shared_lock(s);
@@ -382,9 +374,12 @@ int sqlite_write_begin(sqlite_store *s, sqlite_conn **c, int *own)
         return -1;
     }
     *own = sqlite3_get_autocommit((*c)->db);
-    if (!*own) return 0;
+    /* BEGIN under the same hold: released in between, a worker's unit
+     * could open its transaction first ("cannot start a transaction
+     * within a transaction", seen on worker registry beats) */
+    if (!*own || sqlite_begin_held(s) == 0) return 0;
     sqlite_shared_unlock(s);
-    return conn_begin(s);
+    return -1;
 }
 
 int sqlite_write_end(sqlite_store *s, sqlite_conn *c, int own, int rc)
