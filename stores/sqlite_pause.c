@@ -12,9 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The unary + keeps component and tenant_id out of the index lookup: as
+ * IN ('', ?n) (what SQLite makes of the ORs) each run built two ephemeral
+ * tables, 5% of a worker's CPU when every claim is of a one-job group.
+ * The pipeline's few pauses are read in place instead. */
 static const char *const SQL_PAUSE_COVERS =
-    "SELECT 1 FROM pauses WHERE pipeline = ?1 AND component IN ('', ?2)"
-    " AND tenant_id IN ('', ?3) LIMIT 1";
+    "SELECT 1 FROM pauses WHERE pipeline = ?1 AND (+component = '' OR +component = ?2)"
+    " AND (+tenant_id = '' OR +tenant_id = ?3) LIMIT 1";
 
 static const char *const SQL_PAUSE_UNREADY =
     "UPDATE groups SET ready_at = NULL WHERE group_key = ?1";
@@ -42,7 +46,8 @@ static const char *const SQL_PAUSE_FORGET = "DELETE FROM paused_groups";
 
 static const char *const SQL_PAUSE_CHECK =
     "SELECT max(mode) FROM pauses WHERE pipeline = ?1"
-    " AND (?2 IS NULL OR component IN ('', ?2)) AND tenant_id IN ('', ?3)";
+    " AND (?2 IS NULL OR +component = '' OR +component = ?2)"
+    " AND (+tenant_id = '' OR +tenant_id = ?3)"; /* + as in SQL_PAUSE_COVERS */
 
 static const char *const SQL_PAUSE_LIST =
     "SELECT pipeline, component, tenant_id, mode, paused_at FROM pauses"
