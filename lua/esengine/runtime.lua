@@ -23,10 +23,13 @@ local info = require("esengine.runtime_info")
 local loader = require("esengine.loader")
 local schema = require("esengine.schema")
 
+local new_table = require("table.new")
+
 local rt = {}
 
 -- The engine's own cjson instance: pipelines cannot change its settings.
 local json = cjson.new()
+local json_decode, json_encode = json.decode, json.encode
 
 -- es.log as handed to pipeline code in ctx: read-only, shared.
 local ctx_log = setmetatable({}, {
@@ -47,11 +50,30 @@ end
 
 -- Encodes v as JSON, or returns nil, reason.
 local function encode(v)
-  local ok, s = pcall(json.encode, v)
+  local ok, s = pcall(json_encode, v)
   if not ok then
     return nil, tostring(s)
   end
   return s
+end
+
+-- Encodes an event's data or metadata table (nil: none) as JSON, or returns
+-- nil, reason. An empty table is "{}" without asking cjson, which writes the
+-- same: a handler's metadata is nearly always empty.
+local function encode_object(t)
+  if t == nil or next(t) == nil then
+    return "{}"
+  end
+  return encode(t)
+end
+
+-- Decodes an event's data_json or metadata_json (nil: none) into a fresh
+-- table; "{}" (most metadata) skips cjson. Raises on bad JSON.
+local function decode_object(s)
+  if s == nil or s == "{}" then
+    return {}
+  end
+  return json_decode(s)
 end
 
 local function deep_copy(v, seen)
@@ -84,12 +106,16 @@ rt.load_one = loader.load_one
 rt.summary = info.summary
 rt.reload_status = info.reload_status
 
+-- The field of a built pipeline holding each kind of component.
+local COMPONENTS_OF_KIND = { fold = "folds", map = "maps", reactor = "reactors", command = "commands" }
+
+-- The pipeline and its component `name` of `kind`, or nil, nil, err.
 local function lookup(gen, pipeline, kind, name)
   local p = gen.pipelines[pipeline]
   if not p then
     return nil, nil, "unknown pipeline " .. tostring(pipeline)
   end
-  local c = p[kind .. "s"][name]
+  local c = p[COMPONENTS_OF_KIND[kind]][name]
   if not c then
     return nil, nil, "unknown " .. kind .. " " .. tostring(name) .. " in pipeline " .. tostring(pipeline)
   end
@@ -148,7 +174,7 @@ local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
     local e = { path = "tenant_id", message = "tenant_id: expected a non-empty string" }
     return false, "invalid_payload", e.message, { e }
   end
-  local ok, payload = pcall(json.decode, payload_json)
+  local ok, payload = pcall(json_decode, payload_json)
   if not ok then
     return false, "invalid_json", "payload is not valid JSON: " .. tostring(payload)
   end
@@ -255,30 +281,41 @@ local function route_plan(gen, p, ev_type)
   return plan
 end
 
+-- The name of a handler's i-th event e in errors: "pipeline P command C:
+-- event I", with " (TYPE)" when e has a usable type. Built on failure only.
+local function event_at(p, c, e, i)
+  local name = command_where(p.name, c.name) .. ": event " .. i
+  if type(e) == "table" and type(e.type) == "string" and e.type ~= "" then
+    name = name .. " (" .. e.type .. ")"
+  end
+  return name
+end
+
 -- Routes of one new event: every fold and map that must see it. `seen` is
--- the event as keyed folds' key functions see it; at() names the event in
--- errors.
-local function routes_for(plan, seen, at)
-  if #plan.keyed == 0 then
+-- the event as keyed folds' key functions see it; p, c, e and i name the
+-- event in errors (event_at).
+local function routes_for(plan, seen, p, c, e, i)
+  local keyed = plan.keyed
+  if #keyed == 0 then
     return plan.fixed
   end
   local routes = {}
-  for i, r in ipairs(plan.fixed) do
-    routes[i] = r
+  for j, r in ipairs(plan.fixed) do
+    routes[j] = r
   end
-  for _, k in ipairs(plan.keyed) do
+  for _, k in ipairs(keyed) do
     local f = k.fold
     core.arm(f.timeout_ms or 0)
     local ok, key = xpcall(f.key, traceback, seen)
     if not ok then
-      error(at() .. ": key of fold " .. k.component .. " in pipeline " .. k.pipeline .. ": " .. key, 0)
+      error(event_at(p, c, e, i) .. ": key of fold " .. k.component .. " in pipeline " .. k.pipeline .. ": " .. key, 0)
     end
     if type(key) == "number" then
       key = string.format("%.14g", key)
     end
     if key ~= nil then
       if type(key) ~= "string" or key == "" then
-        error(at() .. ": key of fold " .. k.component .. " in pipeline " .. k.pipeline
+        error(event_at(p, c, e, i) .. ": key of fold " .. k.component .. " in pipeline " .. k.pipeline
           .. " must return a non-empty string or nil, got " .. type(key), 0)
       end
       routes[#routes + 1] = { kind = "fold", pipeline = k.pipeline, component = k.component, key = key, keyed = true }
@@ -287,66 +324,62 @@ local function routes_for(plan, seen, at)
   return routes
 end
 
--- Turns a handler's event (from es.event) into the table the C core
--- appends, with its routes.
-local function outgoing_event(gen, p, cmd, ctx, e, i, where)
-  -- the event's name in errors, built only for one
-  local function at()
-    local name = where .. ": event " .. i
-    if type(e) == "table" and type(e.type) == "string" and e.type ~= "" then
-      name = name .. " (" .. e.type .. ")"
-    end
-    return name
-  end
+-- Turns the i-th event e of command c's handler (from es.event) into the
+-- table the C core appends, with its routes. Each field of e is read once.
+local function outgoing_event(gen, p, c, cmd, ctx, e, i)
   if type(e) ~= "table" then
-    error(at() .. " must be an es.event(...) table, got " .. type(e), 0)
+    error(event_at(p, c, e, i) .. " must be an es.event(...) table, got " .. type(e), 0)
   end
-  if type(e.type) ~= "string" or e.type == "" then
-    error(at() .. " has no type (build events with es.event(type, data))", 0)
+  local ev_type, data, metadata = e.type, e.data, e.metadata
+  if type(ev_type) ~= "string" or ev_type == "" then
+    error(event_at(p, c, e, i) .. " has no type (build events with es.event(type, data))", 0)
   end
-  if e.data ~= nil and (type(e.data) ~= "table" or rawget(e.data, 1) ~= nil) then
-    error(at() .. ": data must be an object (a table with string keys), got "
-      .. (type(e.data) == "table" and "a list" or type(e.data)), 0)
+  if data ~= nil and (type(data) ~= "table" or rawget(data, 1) ~= nil) then
+    error(event_at(p, c, e, i) .. ": data must be an object (a table with string keys), got "
+      .. (type(data) == "table" and "a list" or type(data)), 0)
   end
-  if e.metadata ~= nil and type(e.metadata) ~= "table" then
-    error(at() .. ": metadata must be a table, got " .. type(e.metadata), 0)
+  if metadata ~= nil and type(metadata) ~= "table" then
+    error(event_at(p, c, e, i) .. ": metadata must be a table, got " .. type(metadata), 0)
   end
-  if e.occurred_at ~= nil and (type(e.occurred_at) ~= "number" or e.occurred_at ~= math.floor(e.occurred_at)) then
-    error(at() .. ": occurred_at must be an integer (ms)", 0)
+  local occurred_at = e.occurred_at
+  if occurred_at ~= nil and (type(occurred_at) ~= "number" or occurred_at ~= math.floor(occurred_at)) then
+    error(event_at(p, c, e, i) .. ": occurred_at must be an integer (ms)", 0)
   end
-  if e.idempotency_key ~= nil and type(e.idempotency_key) ~= "string" then
-    error(at() .. ": idempotency_key must be a string", 0)
+  local idempotency_key = e.idempotency_key
+  if idempotency_key ~= nil and type(idempotency_key) ~= "string" then
+    error(event_at(p, c, e, i) .. ": idempotency_key must be a string", 0)
   end
-  local data_json, derr = encode(e.data or {})
+  local data_json, derr = encode_object(data)
   if not data_json then
-    error(at() .. ": data cannot be encoded as JSON: " .. derr, 0)
+    error(event_at(p, c, e, i) .. ": data cannot be encoded as JSON: " .. derr, 0)
   end
-  local metadata_json, merr = encode(e.metadata or {})
+  local metadata_json, merr = encode_object(metadata)
   if not metadata_json then
-    error(at() .. ": metadata cannot be encoded as JSON: " .. merr, 0)
+    error(event_at(p, c, e, i) .. ": metadata cannot be encoded as JSON: " .. merr, 0)
   end
+  local version = e.version
   local out = {
     tenant_id = cmd.tenant_id,
     aggregate_type = p.aggregate_type,
     aggregate_id = cmd.aggregate_id,
-    type = e.type,
-    version = type(e.version) == "string" and e.version or event.DEFAULT_VERSION,
-    occurred_at = e.occurred_at or ctx.now,
-    idempotency_key = e.idempotency_key,
+    type = ev_type,
+    version = type(version) == "string" and version or event.DEFAULT_VERSION,
+    occurred_at = occurred_at or ctx.now,
+    idempotency_key = idempotency_key,
     data_json = data_json,
     metadata_json = metadata_json,
   }
-  local plan = route_plan(gen, p, out.type)
+  local plan = route_plan(gen, p, ev_type)
   local seen
   if #plan.keyed > 0 then
     -- What key functions see: the event as folds will, minus id/seq/created_at.
     seen = {
       tenant_id = out.tenant_id, aggregate_type = out.aggregate_type, aggregate_id = out.aggregate_id,
-      type = out.type, version = out.version, occurred_at = out.occurred_at,
-      idempotency_key = out.idempotency_key, data = e.data or {}, metadata = e.metadata or {},
+      type = ev_type, version = out.version, occurred_at = out.occurred_at,
+      idempotency_key = idempotency_key, data = data or {}, metadata = metadata or {},
     }
   end
-  out.routes = routes_for(plan, seen, at)
+  out.routes = routes_for(plan, seen, p, c, e, i)
   return out
 end
 
@@ -357,7 +390,7 @@ end
 -- keyed by the event's aggregate). Raises on any failure, naming
 -- pipeline and command, with file:line and a traceback for script errors.
 function rt.handle_command(gen, command_json)
-  local ok, cmd = pcall(json.decode, command_json)
+  local ok, cmd = pcall(json_decode, command_json)
   if not ok or type(cmd) ~= "table" then
     error("handle_command: command is not valid JSON: " .. tostring(cmd), 0)
   end
@@ -365,35 +398,38 @@ function rt.handle_command(gen, command_json)
   if not c then
     error("handle_command: " .. err, 0)
   end
-  local where = "pipeline " .. p.name .. " command " .. c.name
-  local command = { tenant_id = cmd.tenant_id, data = cmd.data, type = c.name, aggregate_id = cmd.aggregate_id }
-  local ctx = { tenant_id = cmd.tenant_id, aggregate_id = cmd.aggregate_id, now = core.now(), log = ctx_log }
+  local tenant_id, aggregate_id = cmd.tenant_id, cmd.aggregate_id
+  local command = { tenant_id = tenant_id, data = cmd.data, type = c.name, aggregate_id = aggregate_id }
+  local ctx = { tenant_id = tenant_id, aggregate_id = aggregate_id, now = core.now(), log = ctx_log }
   core.arm(c.timeout_ms or 0)
   local hok, result = xpcall(c.handle, traceback, command, ctx)
   if not hok then
-    error(where .. ": " .. result, 0)
+    error(command_where(p.name, c.name) .. ": " .. result, 0)
   end
   if not is_list(result) then
-    error(where .. ": handle must return a list of events, got " .. (type(result) == "table" and "a table that is not a list" or type(result)), 0)
+    error(command_where(p.name, c.name) .. ": handle must return a list of events, got "
+      .. (type(result) == "table" and "a table that is not a list" or type(result)), 0)
   end
-  local events = {}
+  local events = new_table(#result, 0)
   for i, e in ipairs(result) do
-    events[i] = outgoing_event(gen, p, cmd, ctx, e, i, where)
+    events[i] = outgoing_event(gen, p, c, cmd, ctx, e, i)
   end
   return events
 end
 
 -- Projections -----------------------------------------------------------------
 
--- The event as pipeline code sees it: the C core's table with data and
--- metadata decoded and the *_json fields removed. Raises on bad JSON.
+-- The event as pipeline code sees it: a copy of the C core's table with
+-- data and metadata decoded and the *_json fields removed. Raises on bad
+-- JSON.
 local function author_event(raw)
-  local ev = {}
+  -- sized for the C core's 12 fields: no rehash while copying
+  local ev = new_table(0, 12)
   for k, v in pairs(raw) do
     ev[k] = v
   end
-  ev.data = json.decode(raw.data_json or "{}")
-  ev.metadata = json.decode(raw.metadata_json or "{}")
+  ev.data = decode_object(raw.data_json)
+  ev.metadata = decode_object(raw.metadata_json)
   ev.data_json, ev.metadata_json = nil, nil
   return ev
 end
@@ -402,100 +438,141 @@ local function event_label(raw)
   return "event " .. tostring(raw.id) .. " (seq " .. tostring(raw.seq) .. ", " .. tostring(raw.type) .. ")"
 end
 
+-- "pipeline P KIND NAME", the prefix of a component's errors.
+local function component_where(pipeline, kind, name)
+  return "pipeline " .. pipeline .. " " .. kind .. " " .. name
+end
+
+-- "pipeline P KIND NAME event ID (seq S, TYPE)", the prefix of the errors
+-- of a component's run on one event. Built on failure only: raw is the C
+-- core's table, which pipeline code never sees, so it reads the same then.
+local function event_where(pipeline, kind, name, raw)
+  return component_where(pipeline, kind, name) .. " " .. event_label(raw)
+end
+
 -- The time limit of the handler calls of the current entry point (a
 -- component's timeout_ms, or 0 for the engine's default).
 local limit = 0
 
--- Calls fn under xpcall within the current limit; returns true, results or
--- false, "where: message".
-local function call(where, fn, ...)
+-- call0(fn), call1(fn, a), call2(fn, a, b): fn with exactly those
+-- arguments under xpcall within the current limit; true and fn's results,
+-- or false and the error with its traceback (callers prefix where).
+local function call0(fn)
   core.arm(limit)
-  local results = { xpcall(fn, traceback, ...) }
-  if not results[1] then
-    return false, where .. ": " .. tostring(results[2])
-  end
-  return unpack(results, 1, table.maxn(results))
+  return xpcall(fn, traceback)
 end
 
-local function reactors_of(p, fold)
-  local list = {}
+local function call1(fn, a)
+  core.arm(limit)
+  return xpcall(fn, traceback, a)
+end
+
+local function call2(fn, a, b)
+  core.arm(limit)
+  return xpcall(fn, traceback, a, b)
+end
+
+-- The reactors of each fold (built pipelines never change), in declaration
+-- order, found on the fold's first batch.
+local reactors_by_fold = setmetatable({}, { __mode = "k" })
+
+local function reactors_of(p, f)
+  local list = reactors_by_fold[f]
+  if list then
+    return list
+  end
+  list = {}
   for _, rname in ipairs(p.reactor_order) do
-    if p.reactors[rname].fold == fold then
+    if p.reactors[rname].fold == f.name then
       list[#list + 1] = p.reactors[rname]
     end
   end
+  reactors_by_fold[f] = list
   return list
 end
 
 -- The fold's starting state: a copy of `stored` (what a custom store's get
 -- returned; apply may mutate it in place), else the decoded state_json,
--- else init(). Returns state or nil, err.
-local function starting_state(f, where, state_json, stored)
+-- else init(). Returns state or nil, err (pipeline and fold name it).
+local function starting_state(f, pipeline, fold, state_json, stored)
   local state
   if stored ~= nil then
     state = deep_copy(stored)
   elseif state_json then
-    local ok, decoded = pcall(json.decode, state_json)
+    local ok, decoded = pcall(json_decode, state_json)
     if not ok then
-      return nil, where .. ": stored state is not valid JSON: " .. tostring(decoded)
+      return nil, component_where(pipeline, "fold", fold) .. ": stored state is not valid JSON: " .. tostring(decoded)
     end
     state = decoded
   end
   if state == nil then
-    local ok, fresh = call(where .. ": init", f.init)
+    local ok, fresh = call0(f.init)
     if not ok then
-      return nil, fresh
+      return nil, component_where(pipeline, "fold", fold) .. ": init: " .. tostring(fresh)
     end
     state = fresh
   end
   if type(state) ~= "table" then
-    return nil, where .. ": initial state must be a table, got " .. type(state)
+    return nil, component_where(pipeline, "fold", fold) .. ": initial state must be a table, got " .. type(state)
   end
   return state
 end
 
--- Applies raw events first..last to state; returns state, n_applied,
--- reactor jobs, err (stopping at the first failing event).
-local function apply_events(f, where, reactors, state, events, collect_jobs)
+-- The reactor jobs of the i-th event ev, which made new_state: one per
+-- reactor, with state_json. Returns jobs or nil, err (without the event's
+-- where prefix, which the caller adds).
+local function reactor_jobs(reactors, i, ev, new_state)
+  local state_json, eerr = encode(new_state)
+  if not state_json then
+    return nil, ": state cannot be encoded as JSON: " .. eerr
+  end
+  local event_jobs = {}
+  for _, r in ipairs(reactors) do
+    local job_id
+    if r.options.job_id then
+      local jok, id = call2(r.options.job_id, ev, new_state)
+      if not jok then
+        return nil, ": reactor " .. r.name .. " job_id: " .. tostring(id)
+      end
+      if type(id) == "number" then
+        id = string.format("%.14g", id)
+      end
+      if id ~= nil and type(id) ~= "string" then
+        return nil, ": reactor " .. r.name .. " job_id must return a string or nil, got " .. type(id)
+      end
+      job_id = id
+    end
+    event_jobs[#event_jobs + 1] = {
+      reactor = r.name, index = i, state_json = state_json,
+      delay = r.options.delay or 0, job_id = job_id, dedup = r.options.dedup,
+    }
+  end
+  return event_jobs
+end
+
+-- Applies raw events in order to state; returns state, n_applied, reactor
+-- jobs, err (stopping at the first failing event).
+local function apply_events(f, pipeline, fold, reactors, state, events, collect_jobs)
   local jobs = {}
+  local apply = f.apply
+  local with_jobs = collect_jobs and #reactors > 0
   for i, raw in ipairs(events) do
-    local at = where .. " " .. event_label(raw)
     local dok, ev = pcall(author_event, raw)
     if not dok then
-      return state, i - 1, jobs, at .. ": bad event JSON: " .. tostring(ev)
+      return state, i - 1, jobs, event_where(pipeline, "fold", fold, raw) .. ": bad event JSON: " .. tostring(ev)
     end
-    local ok, new_state = call(at, f.apply, state, ev)
+    local ok, new_state = call2(apply, state, ev)
     if not ok then
-      return state, i - 1, jobs, new_state
+      return state, i - 1, jobs, event_where(pipeline, "fold", fold, raw) .. ": " .. tostring(new_state)
     end
     if type(new_state) ~= "table" then
-      return state, i - 1, jobs, at .. ": apply must return the state table, got " .. type(new_state)
+      return state, i - 1, jobs, event_where(pipeline, "fold", fold, raw)
+        .. ": apply must return the state table, got " .. type(new_state)
     end
-    if collect_jobs and #reactors > 0 then
-      local state_json, eerr = encode(new_state)
-      if not state_json then
-        return state, i - 1, jobs, at .. ": state cannot be encoded as JSON: " .. eerr
-      end
-      local event_jobs = {}
-      for _, r in ipairs(reactors) do
-        local job_id
-        if r.options.job_id then
-          local jok, id = call(at .. ": reactor " .. r.name .. " job_id", r.options.job_id, ev, new_state)
-          if not jok then
-            return state, i - 1, jobs, id
-          end
-          if type(id) == "number" then
-            id = string.format("%.14g", id)
-          end
-          if id ~= nil and type(id) ~= "string" then
-            return state, i - 1, jobs, at .. ": reactor " .. r.name .. " job_id must return a string or nil, got " .. type(id)
-          end
-          job_id = id
-        end
-        event_jobs[#event_jobs + 1] = {
-          reactor = r.name, index = i, state_json = state_json,
-          delay = r.options.delay or 0, job_id = job_id, dedup = r.options.dedup,
-        }
+    if with_jobs then
+      local event_jobs, jerr = reactor_jobs(reactors, i, ev, new_state)
+      if not event_jobs then
+        return state, i - 1, jobs, event_where(pipeline, "fold", fold, raw) .. jerr
       end
       for _, job in ipairs(event_jobs) do
         jobs[#jobs + 1] = job
@@ -508,22 +585,22 @@ end
 
 -- The ctx a custom fold store gets: the group's key is the aggregate id, or
 -- for a keyed fold key(first event). Returns ctx or nil, err.
-local function custom_store_ctx(f, where, pipeline, fold, first)
+local function custom_store_ctx(f, pipeline, fold, first)
   local key = first.aggregate_id
   if f.key then
     local dok, ev = pcall(author_event, first)
     if not dok then
-      return nil, where .. ": bad event JSON: " .. tostring(ev)
+      return nil, component_where(pipeline, "fold", fold) .. ": bad event JSON: " .. tostring(ev)
     end
-    local ok, k = call(where .. ": key", f.key, ev)
+    local ok, k = call1(f.key, ev)
     if not ok then
-      return nil, k
+      return nil, component_where(pipeline, "fold", fold) .. ": key: " .. tostring(k)
     end
     if type(k) == "number" then
       k = string.format("%.14g", k)
     end
     if type(k) ~= "string" then
-      return nil, where .. ": key must return a string for a custom store, got " .. type(k)
+      return nil, component_where(pipeline, "fold", fold) .. ": key must return a string for a custom store, got " .. type(k)
     end
     key = k
   end
@@ -542,7 +619,6 @@ function rt.run_fold(gen, pipeline, fold, state_json, events)
   if not f then
     return nil, 0, {}, lerr
   end
-  local where = "pipeline " .. pipeline .. " fold " .. fold
   limit = f.timeout_ms or 0
   if #events == 0 then
     return nil, 0, {}, nil
@@ -550,26 +626,26 @@ function rt.run_fold(gen, pipeline, fold, state_json, events)
   local store_ctx, stored
   if f.store_kind == "custom" then
     local cerr
-    store_ctx, cerr = custom_store_ctx(f, where, pipeline, fold, events[1])
+    store_ctx, cerr = custom_store_ctx(f, pipeline, fold, events[1])
     if not store_ctx then
       return nil, 0, {}, cerr
     end
-    local ok, got = call(where .. ": store.get", f.store.get, store_ctx.key, store_ctx)
+    local ok, got = call2(f.store.get, store_ctx.key, store_ctx)
     if not ok then
-      return nil, 0, {}, got
+      return nil, 0, {}, component_where(pipeline, "fold", fold) .. ": store.get: " .. tostring(got)
     end
     stored, state_json = got, nil
   end
-  local reactors = reactors_of(p, fold)
-  local state, ierr = starting_state(f, where, state_json, stored)
+  local reactors = reactors_of(p, f)
+  local state, ierr = starting_state(f, pipeline, fold, state_json, stored)
   if not state then
     return nil, 0, {}, ierr
   end
-  local final, n, jobs, err = apply_events(f, where, reactors, state, events, true)
+  local final, n, jobs, err = apply_events(f, pipeline, fold, reactors, state, events, true)
   if err and n > 0 then
     -- apply may have mutated the state in place before failing: rebuild the
     -- state after the n good events from the starting point.
-    local again = starting_state(f, where, state_json, stored)
+    local again = starting_state(f, pipeline, fold, state_json, stored)
     if not again then
       return nil, 0, {}, err
     end
@@ -578,7 +654,7 @@ function rt.run_fold(gen, pipeline, fold, state_json, events)
       prefix[i] = events[i]
     end
     local rn, rerr
-    final, rn, _, rerr = apply_events(f, where, reactors, again, prefix, false)
+    final, rn, _, rerr = apply_events(f, pipeline, fold, reactors, again, prefix, false)
     if rerr or rn ~= n then
       return nil, 0, {}, err
     end
@@ -587,15 +663,15 @@ function rt.run_fold(gen, pipeline, fold, state_json, events)
     return nil, 0, jobs, err
   end
   if store_ctx then
-    local ok, serr = call(where .. ": store.store", f.store.store, final, store_ctx)
+    local ok, serr = call2(f.store.store, final, store_ctx)
     if not ok then
-      return nil, 0, {}, serr
+      return nil, 0, {}, component_where(pipeline, "fold", fold) .. ": store.store: " .. tostring(serr)
     end
     return nil, n, jobs, err
   end
   local out, eerr = encode(final)
   if not out then
-    return nil, 0, {}, where .. ": state cannot be encoded as JSON: " .. eerr
+    return nil, 0, {}, component_where(pipeline, "fold", fold) .. ": state cannot be encoded as JSON: " .. eerr
   end
   return out, n, jobs, err
 end
@@ -609,35 +685,35 @@ function rt.run_map(gen, pipeline, map, events)
   if not m then
     return {}, 0, lerr
   end
-  local where = "pipeline " .. pipeline .. " map " .. map
   limit = m.timeout_ms or 0
-  local records = {}
+  local map_fn, custom = m.map, m.store_kind == "custom"
+  local records = new_table(#events, 0)
   for i, raw in ipairs(events) do
-    local at = where .. " " .. event_label(raw)
     local dok, ev = pcall(author_event, raw)
     if not dok then
-      return records, i - 1, at .. ": bad event JSON: " .. tostring(ev)
+      return records, i - 1, event_where(pipeline, "map", map, raw) .. ": bad event JSON: " .. tostring(ev)
     end
-    local ok, record = call(at, m.map, ev)
+    local ok, record = call1(map_fn, ev)
     if not ok then
-      return records, i - 1, record
+      return records, i - 1, event_where(pipeline, "map", map, raw) .. ": " .. tostring(record)
     end
     if record == nil then
       records[i] = false
-    elseif m.store_kind == "custom" then
+    elseif custom then
       local ctx = { tenant_id = raw.tenant_id, aggregate_id = raw.aggregate_id, event_id = raw.id, pipeline = pipeline, map = map }
-      local aok, aerr = call(at .. ": store.append", m.store.append, record, ctx)
+      local aok, aerr = call2(m.store.append, record, ctx)
       if not aok then
-        return records, i - 1, aerr
+        return records, i - 1, event_where(pipeline, "map", map, raw) .. ": store.append: " .. tostring(aerr)
       end
       records[i] = false
     else
       if type(record) ~= "table" then
-        return records, i - 1, at .. ": map must return a record table or nil, got " .. type(record)
+        return records, i - 1, event_where(pipeline, "map", map, raw)
+          .. ": map must return a record table or nil, got " .. type(record)
       end
       local rj, eerr = encode(record)
       if not rj then
-        return records, i - 1, at .. ": record cannot be encoded as JSON: " .. eerr
+        return records, i - 1, event_where(pipeline, "map", map, raw) .. ": record cannot be encoded as JSON: " .. eerr
       end
       records[i] = rj
     end
@@ -667,7 +743,7 @@ function rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
   end
   local fold_state
   if state_json then
-    local ok, decoded = pcall(json.decode, state_json)
+    local ok, decoded = pcall(json_decode, state_json)
     if not ok then
       return nil, where .. ": fold state is not valid JSON: " .. tostring(decoded)
     end
@@ -690,9 +766,9 @@ function rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
       aggregate_id = aggregate_id_or_code, command_json = command_json_or_message,
     }
   end
-  local ok, err = call(where, r.handle, ev, ctx)
+  local ok, err = call2(r.handle, ev, ctx)
   if not ok then
-    return nil, err
+    return nil, where .. ": " .. tostring(err)
   end
   return dispatched
 end
@@ -723,19 +799,19 @@ function rt.otlp_commands(gen, tenant_id, pipeline, command, otlp_json, max_span
   if type(tenant_id) ~= "string" or tenant_id == "" then
     error("tenant_id: expected a non-empty string", 0)
   end
-  local ok, request = pcall(json.decode, otlp_json)
+  local ok, request = pcall(json_decode, otlp_json)
   if not ok then
     error("invalid JSON: " .. tostring(request), 0)
   end
   local where = "pipeline " .. pipeline .. " utils.otlp"
   limit = 0
-  local ok_req, converter = call(where, req, "utils.otlp")
-  if not ok_req then error(converter, 0) end
+  local ok_req, converter = call1(req, "utils.otlp")
+  if not ok_req then error(where .. ": " .. tostring(converter), 0) end
   if type(converter) ~= "table" or type(converter.to_record_span_payloads) ~= "function" then
     error(where .. ": must export to_record_span_payloads(request)", 0)
   end
-  local ok_conv, payloads, rejected = call(where, converter.to_record_span_payloads, request)
-  if not ok_conv then error(payloads, 0) end
+  local ok_conv, payloads, rejected = call1(converter.to_record_span_payloads, request)
+  if not ok_conv then error(where .. ": " .. tostring(payloads), 0) end
   payloads, rejected = payloads or {}, rejected or {}
   if #payloads + #rejected > max_spans then
     return false, #payloads + #rejected
