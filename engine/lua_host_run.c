@@ -1,6 +1,6 @@
 /* lua_host_run.c: running pipeline code in a host (see lua_host.h): command
  * validation and handlers, fold batches, map batches and reactors. Events
- * cross into Lua as the C-built tables the runtime (lua/esengine/runtime.lua)
+ * cross into Lua as the event rows the runtime (lua/esengine/runtime.lua)
  * expects; results come back as C structs. */
 #include "lua_host_internal.h"
 #include "clock.h"
@@ -17,42 +17,45 @@ static int64_t field_int(lua_State *L, int idx, const char *name, int64_t dflt)
     return out;
 }
 
-static void set_string(lua_State *L, const char *name, const char *value)
+/* Sets row[i] = value in the table on top of the stack; NULL leaves a hole. */
+static void set_row_string(lua_State *L, int i, const char *value)
 {
     if (!value) return;
     lua_pushstring(L, value);
-    lua_setfield(L, -2, name);
+    lua_rawseti(L, -2, i);
 }
 
-static void set_number(lua_State *L, const char *name, int64_t value)
+static void set_row_number(lua_State *L, int i, int64_t value)
 {
     lua_pushnumber(L, (lua_Number)value);
-    lua_setfield(L, -2, name);
+    lua_rawseti(L, -2, i);
 }
 
-/* Pushes an event as the C-built table the runtime expects. */
-static void push_event(lua_State *L, const es_event *ev)
+/* Pushes an event as the row the runtime expects: an array of its fields in
+ * the order of rt.EVENT_FIELDS (lua/esengine/runtime.lua), so that no field
+ * name is interned per event. */
+static void push_event_row(lua_State *L, const es_event *ev)
 {
-    lua_createtable(L, 0, 12);
-    set_string(L, "id", ev->id);
-    set_string(L, "tenant_id", ev->tenant_id);
-    set_string(L, "aggregate_type", ev->aggregate_type);
-    set_string(L, "aggregate_id", ev->aggregate_id);
-    set_number(L, "seq", ev->seq);
-    set_string(L, "type", ev->type);
-    set_string(L, "version", ev->version);
-    set_number(L, "occurred_at", ev->occurred_at);
-    set_number(L, "created_at", ev->created_at);
-    set_string(L, "idempotency_key", ev->idempotency_key);
-    set_string(L, "data_json", ev->data_json ? ev->data_json : "{}");
-    set_string(L, "metadata_json", ev->metadata_json ? ev->metadata_json : "{}");
+    lua_createtable(L, 12, 0);
+    set_row_string(L, 1, ev->id);
+    set_row_string(L, 2, ev->tenant_id);
+    set_row_string(L, 3, ev->aggregate_type);
+    set_row_string(L, 4, ev->aggregate_id);
+    set_row_number(L, 5, ev->seq);
+    set_row_string(L, 6, ev->type);
+    set_row_string(L, 7, ev->version);
+    set_row_number(L, 8, ev->occurred_at);
+    set_row_number(L, 9, ev->created_at);
+    set_row_string(L, 10, ev->idempotency_key);
+    set_row_string(L, 11, ev->data_json ? ev->data_json : "{}");
+    set_row_string(L, 12, ev->metadata_json ? ev->metadata_json : "{}");
 }
 
-static void push_events(lua_State *L, const es_event *events, size_t n)
+static void push_event_rows(lua_State *L, const es_event *events, size_t n)
 {
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
-        push_event(L, &events[i]);
+        push_event_row(L, &events[i]);
         lua_rawseti(L, -2, (int)i + 1);
     }
 }
@@ -229,7 +232,7 @@ int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
     lua_pushstring(L, pipeline);
     lua_pushstring(L, fold);
     lh_push_opt_string(L, state_json);
-    push_events(L, events, n);
+    push_event_rows(L, events, n);
     if (lh_call_for(h, "fold", pipeline, fold, "run_fold", 5, 4) != 0) {
         /* The runtime itself failed: report it as a script error of the
          * whole batch, so the job is retried like any other failure. */
@@ -291,7 +294,7 @@ int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
     if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, map);
-    push_events(L, events, n);
+    push_event_rows(L, events, n);
     if (lh_call_for(h, "map", pipeline, map, "run_map", 4, 3) != 0) {
         *error = strdup(diag_message());
         lh_settle(h);
@@ -334,7 +337,7 @@ int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
     if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, reactor);
-    push_event(L, event);
+    push_event_row(L, event);
     lh_push_opt_string(L, state_json);
     if (lh_call_for(h, "reactor", pipeline, reactor, "run_reactor", 5, 2) != 0) {
         *error = strdup(diag_message());

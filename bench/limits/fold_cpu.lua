@@ -22,16 +22,22 @@ local function fresh_runtime(jit_off)
   return rt, gen
 end
 
-local function events(from)
+-- A batch of event rows (rt.EVENT_FIELDS), as the C core passes them.
+local function events(rt, from)
   local list = {}
   for i = 1, BATCH do
     local seq = from + i
-    list[i] = {
+    local ev = {
       id = "e" .. seq, tenant_id = "t", aggregate_type = "counter", aggregate_id = "a",
       seq = seq, type = "bench.added", version = "v1", occurred_at = 0, created_at = 0,
       data_json = '{"amount":' .. (seq % 100) .. ',"note":"benchmark event payload"}',
       metadata_json = "{}",
     }
+    local row = {}
+    for f, field in ipairs(rt.EVENT_FIELDS) do
+      row[f] = ev[field]
+    end
+    list[i] = row
   end
   return list
 end
@@ -39,7 +45,7 @@ end
 local function run(jit_off)
   local rt, gen = fresh_runtime(jit_off)
   local batches = {}
-  for b = 1, N / BATCH do batches[b] = events((b - 1) * BATCH) end
+  for b = 1, N / BATCH do batches[b] = events(rt, (b - 1) * BATCH) end
   local started = os.clock()
   local state
   for b = 1, #batches do

@@ -2,8 +2,8 @@
 -- the embedded benchmark's pipeline (bench/embedded/pipelines), from plain
 -- luajit (no C core: esengine.core_fallback stands in, so core.arm costs
 -- nothing here): rt.prepare_command and rt.handle_command per command, and
--- rt.run_fold and rt.run_map per event in batches of 100 C-shaped event
--- tables (as engine/lua_host_run.c pushes them). Pipeline code runs with the
+-- rt.run_fold and rt.run_map per event in batches of 100 event rows
+-- (as engine/lua_host_run.c pushes them). Pipeline code runs with the
 -- JIT off as in the engine (esengine.sandbox). The inputs are a pool of
 -- 2,000 payloads and 20 batches, cycled, so that the live heap stays small
 -- as in the engine (a large one would make every GC cycle cost more). Each
@@ -26,17 +26,30 @@ for i = 1, POOL do
     i % 2000, i % 100, i)
 end
 
+-- Events as the C core hands them over: rows in rt.EVENT_FIELDS order, or
+-- named tables for a runtime from before rows (to time older commits).
+local function as_passed(ev)
+  if not rt.EVENT_FIELDS then
+    return ev
+  end
+  local row = {}
+  for i, field in ipairs(rt.EVENT_FIELDS) do
+    row[i] = ev[field]
+  end
+  return row
+end
+
 local function event_batch(from)
   local list = {}
   for i = 1, BATCH do
     local seq = from + i
-    list[i] = {
+    list[i] = as_passed({
       id = "01J" .. seq, tenant_id = "bench-tenant", aggregate_type = "counter",
       aggregate_id = "bench-" .. seq % 2000, seq = seq, type = "bench.added", version = "v1",
       occurred_at = 1700000000000, created_at = 1700000000000,
       data_json = '{"amount":' .. (seq % 100) .. ',"note":"benchmark event payload ' .. seq .. '"}',
       metadata_json = "{}",
-    }
+    })
   end
   return list
 end

@@ -419,23 +419,32 @@ end
 
 -- Projections -----------------------------------------------------------------
 
--- The event as pipeline code sees it: a copy of the C core's table with
--- data and metadata decoded and the *_json fields removed. Raises on bad
--- JSON.
-local function author_event(raw)
-  -- sized for the C core's 12 fields: no rehash while copying
-  local ev = new_table(0, 12)
-  for k, v in pairs(raw) do
-    ev[k] = v
-  end
-  ev.data = decode_object(raw.data_json)
-  ev.metadata = decode_object(raw.metadata_json)
-  ev.data_json, ev.metadata_json = nil, nil
-  return ev
+-- rt.EVENT_FIELDS: the fields of a stored event in the order of an event
+-- row, the array the C core hands run_fold, run_map and run_reactor for
+-- each event (engine/lua_host_run.c, push_event_row): row[i] is the field
+-- EVENT_FIELDS[i]; a missing idempotency_key is a hole. Rows rather than
+-- named tables: the C core then interns no field name per event, and the
+-- event pipeline code sees is built by one table constructor.
+rt.EVENT_FIELDS = {
+  "id", "tenant_id", "aggregate_type", "aggregate_id", "seq", "type", "version",
+  "occurred_at", "created_at", "idempotency_key", "data_json", "metadata_json",
+}
+
+-- The event as pipeline code sees it, made from an event row: every field
+-- but data_json and metadata_json, which are decoded as data and metadata.
+-- A fresh table per call (pipeline code may change it; the row stays as
+-- it came). Raises on bad JSON.
+local function author_event(row)
+  return {
+    id = row[1], tenant_id = row[2], aggregate_type = row[3], aggregate_id = row[4],
+    seq = row[5], type = row[6], version = row[7], occurred_at = row[8], created_at = row[9],
+    idempotency_key = row[10], data = decode_object(row[11]), metadata = decode_object(row[12]),
+  }
 end
 
-local function event_label(raw)
-  return "event " .. tostring(raw.id) .. " (seq " .. tostring(raw.seq) .. ", " .. tostring(raw.type) .. ")"
+-- "event ID (seq S, TYPE)" of an event row.
+local function event_label(row)
+  return "event " .. tostring(row[1]) .. " (seq " .. tostring(row[5]) .. ", " .. tostring(row[6]) .. ")"
 end
 
 -- "pipeline P KIND NAME", the prefix of a component's errors.
@@ -444,10 +453,10 @@ local function component_where(pipeline, kind, name)
 end
 
 -- "pipeline P KIND NAME event ID (seq S, TYPE)", the prefix of the errors
--- of a component's run on one event. Built on failure only: raw is the C
--- core's table, which pipeline code never sees, so it reads the same then.
-local function event_where(pipeline, kind, name, raw)
-  return component_where(pipeline, kind, name) .. " " .. event_label(raw)
+-- of a component's run on one event. Built on failure only: pipeline code
+-- never sees the row, so it reads the same then.
+local function event_where(pipeline, kind, name, row)
+  return component_where(pipeline, kind, name) .. " " .. event_label(row)
 end
 
 -- The time limit of the handler calls of the current entry point (a
@@ -550,29 +559,29 @@ local function reactor_jobs(reactors, i, ev, new_state)
   return event_jobs
 end
 
--- Applies raw events in order to state; returns state, n_applied, reactor
+-- Applies event rows in order to state; returns state, n_applied, reactor
 -- jobs, err (stopping at the first failing event).
 local function apply_events(f, pipeline, fold, reactors, state, events, collect_jobs)
   local jobs = {}
   local apply = f.apply
   local with_jobs = collect_jobs and #reactors > 0
-  for i, raw in ipairs(events) do
-    local dok, ev = pcall(author_event, raw)
+  for i, row in ipairs(events) do
+    local dok, ev = pcall(author_event, row)
     if not dok then
-      return state, i - 1, jobs, event_where(pipeline, "fold", fold, raw) .. ": bad event JSON: " .. tostring(ev)
+      return state, i - 1, jobs, event_where(pipeline, "fold", fold, row) .. ": bad event JSON: " .. tostring(ev)
     end
     local ok, new_state = call2(apply, state, ev)
     if not ok then
-      return state, i - 1, jobs, event_where(pipeline, "fold", fold, raw) .. ": " .. tostring(new_state)
+      return state, i - 1, jobs, event_where(pipeline, "fold", fold, row) .. ": " .. tostring(new_state)
     end
     if type(new_state) ~= "table" then
-      return state, i - 1, jobs, event_where(pipeline, "fold", fold, raw)
+      return state, i - 1, jobs, event_where(pipeline, "fold", fold, row)
         .. ": apply must return the state table, got " .. type(new_state)
     end
     if with_jobs then
       local event_jobs, jerr = reactor_jobs(reactors, i, ev, new_state)
       if not event_jobs then
-        return state, i - 1, jobs, event_where(pipeline, "fold", fold, raw) .. jerr
+        return state, i - 1, jobs, event_where(pipeline, "fold", fold, row) .. jerr
       end
       for _, job in ipairs(event_jobs) do
         jobs[#jobs + 1] = job
@@ -586,7 +595,7 @@ end
 -- The ctx a custom fold store gets: the group's key is the aggregate id, or
 -- for a keyed fold key(first event). Returns ctx or nil, err.
 local function custom_store_ctx(f, pipeline, fold, first)
-  local key = first.aggregate_id
+  local key = first[4] -- aggregate_id
   if f.key then
     local dok, ev = pcall(author_event, first)
     if not dok then
@@ -604,12 +613,12 @@ local function custom_store_ctx(f, pipeline, fold, first)
     end
     key = k
   end
-  return { tenant_id = first.tenant_id, aggregate_id = key, key = key, pipeline = pipeline, fold = fold }
+  return { tenant_id = first[2], aggregate_id = key, key = key, pipeline = pipeline, fold = fold }
 end
 
 -- rt.run_fold(gen, pipeline, fold, state_json_or_nil, events)
 --   -> state_json, n_applied, reactor_jobs, err
--- Applies events (C-built tables) in order to decode(state_json) or init().
+-- Applies events (event rows, see rt.EVENT_FIELDS) in order to decode(state_json) or init().
 -- On a failure at event i: the state after i-1 events (nil if none), i-1,
 -- the reactor jobs of those events, and the error. reactor_jobs:
 -- {{reactor, index, state_json, delay, job_id, dedup}}. A custom store is
@@ -677,6 +686,7 @@ function rt.run_fold(gen, pipeline, fold, state_json, events)
 end
 
 -- rt.run_map(gen, pipeline, map, events) -> records, n_done, err.
+-- events are event rows (rt.EVENT_FIELDS).
 -- records[i] is the JSON of map(event i), or false when it returned nil or
 -- the record went to a custom store (appended here). Stops at the first
 -- failing event i (n_done = i-1).
@@ -688,32 +698,32 @@ function rt.run_map(gen, pipeline, map, events)
   limit = m.timeout_ms or 0
   local map_fn, custom = m.map, m.store_kind == "custom"
   local records = new_table(#events, 0)
-  for i, raw in ipairs(events) do
-    local dok, ev = pcall(author_event, raw)
+  for i, row in ipairs(events) do
+    local dok, ev = pcall(author_event, row)
     if not dok then
-      return records, i - 1, event_where(pipeline, "map", map, raw) .. ": bad event JSON: " .. tostring(ev)
+      return records, i - 1, event_where(pipeline, "map", map, row) .. ": bad event JSON: " .. tostring(ev)
     end
     local ok, record = call1(map_fn, ev)
     if not ok then
-      return records, i - 1, event_where(pipeline, "map", map, raw) .. ": " .. tostring(record)
+      return records, i - 1, event_where(pipeline, "map", map, row) .. ": " .. tostring(record)
     end
     if record == nil then
       records[i] = false
     elseif custom then
-      local ctx = { tenant_id = raw.tenant_id, aggregate_id = raw.aggregate_id, event_id = raw.id, pipeline = pipeline, map = map }
+      local ctx = { tenant_id = row[2], aggregate_id = row[4], event_id = row[1], pipeline = pipeline, map = map }
       local aok, aerr = call2(m.store.append, record, ctx)
       if not aok then
-        return records, i - 1, event_where(pipeline, "map", map, raw) .. ": store.append: " .. tostring(aerr)
+        return records, i - 1, event_where(pipeline, "map", map, row) .. ": store.append: " .. tostring(aerr)
       end
       records[i] = false
     else
       if type(record) ~= "table" then
-        return records, i - 1, event_where(pipeline, "map", map, raw)
+        return records, i - 1, event_where(pipeline, "map", map, row)
           .. ": map must return a record table or nil, got " .. type(record)
       end
       local rj, eerr = encode(record)
       if not rj then
-        return records, i - 1, event_where(pipeline, "map", map, raw) .. ": record cannot be encoded as JSON: " .. eerr
+        return records, i - 1, event_where(pipeline, "map", map, row) .. ": record cannot be encoded as JSON: " .. eerr
       end
       records[i] = rj
     end
@@ -723,21 +733,21 @@ end
 
 -- Reactors ------------------------------------------------------------------
 
--- rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
+-- rt.run_reactor(gen, pipeline, reactor, event_row, state_json)
 --   -> dispatched, err
 -- Runs handle(event, ctx) with ctx = { fold_state, tenant_id, aggregate_id,
 -- dispatch(pipeline, command, payload), log }. dispatch validates at once
 -- (raising on a bad command) and collects {pipeline, command, aggregate_id,
 -- command_json}; commands always go to the event's tenant. On error:
 -- nil, err (nothing dispatched).
-function rt.run_reactor(gen, pipeline, reactor, event_tbl, state_json)
+function rt.run_reactor(gen, pipeline, reactor, event_row, state_json)
   local _, r, lerr = lookup(gen, pipeline, "reactor", reactor)
   if not r then
     return nil, lerr
   end
-  local where = "pipeline " .. pipeline .. " reactor " .. reactor .. " " .. event_label(event_tbl)
+  local where = "pipeline " .. pipeline .. " reactor " .. reactor .. " " .. event_label(event_row)
   limit = r.timeout_ms or 0
-  local dok, ev = pcall(author_event, event_tbl)
+  local dok, ev = pcall(author_event, event_row)
   if not dok then
     return nil, where .. ": bad event JSON: " .. tostring(ev)
   end

@@ -6,7 +6,8 @@ local rt = require("esengine.runtime")
 
 local FIXTURES = "spec/lua/fixtures/pipelines"
 
--- An event as the C core hands it to run_fold / run_map / run_reactor.
+-- An event as the C core hands it to run_fold / run_map / run_reactor: an
+-- event row (rt.EVENT_FIELDS), from the fields below and overrides.
 local function raw_event(seq, data, overrides)
   local ev = {
     id = "e" .. seq, tenant_id = "t1", aggregate_type = "order", aggregate_id = "o1", seq = seq,
@@ -16,7 +17,11 @@ local function raw_event(seq, data, overrides)
   for k, v in pairs(overrides or {}) do
     ev[k] = v
   end
-  return ev
+  local row = {}
+  for i, field in ipairs(rt.EVENT_FIELDS) do
+    row[i] = ev[field]
+  end
+  return row
 end
 
 local function prepared(gen, tenant, pipeline, command, payload)
