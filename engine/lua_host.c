@@ -213,14 +213,22 @@ static int traceback_handler(lua_State *L)
     return 1;
 }
 
+/* The component a call runs for, named in the errors of a call that
+ * tripped a limit as "pipeline P KIND C": formatted only then. */
+typedef struct call_site {
+    const char *kind;
+    const char *pipeline;
+    const char *component;
+} call_site;
+
 /* Calls runtime[fn] in state s with the nargs values on top of the stack in
  * protected mode, under the watchdog. On success the nresults results
  * replace the arguments; on failure the stack is restored and a DIAG_SCRIPT
  * diag holds message + traceback. A call that tripped a limit marks s
  * broken and sets h->last_trip, whatever its outcome; when it also failed,
- * the diag says which limit, after `where` ("pipeline P fold F", or NULL):
+ * the diag says which limit, after where the call ran (site, or NULL):
  * past the memory limit the runtime could not say it itself. */
-static int host_call_in(lua_host *h, host_state *s, const char *where, const char *fn,
+static int host_call_in(lua_host *h, host_state *s, const call_site *site, const char *fn,
                         int nargs, int nresults)
 {
     lua_State *L = s->L;
@@ -243,7 +251,11 @@ static int host_call_in(lua_host *h, host_state *s, const char *where, const cha
         if (h->last_trip != LUA_GUARD_NONE)
             trip_text(h, h->last_trip, text, sizeof text);
         if (h->last_trip != LUA_GUARD_NONE && !strstr(msg, text)) {
-            diag_set(DIAG_SCRIPT, "%s%s%s (%s)", where ? where : "", where ? ": " : "", text, msg);
+            char where[256] = "";
+            if (site)
+                snprintf(where, sizeof where, "pipeline %s %s %s", site->pipeline, site->kind,
+                         site->component);
+            diag_set(DIAG_SCRIPT, "%s%s%s (%s)", where, site ? ": " : "", text, msg);
         } else {
             diag_set(DIAG_SCRIPT, "%s", msg);
         }
@@ -262,9 +274,8 @@ int lh_call(lua_host *h, const char *fn, int nargs, int nresults)
 int lh_call_for(lua_host *h, const char *kind, const char *pipeline,
                          const char *component, const char *fn, int nargs, int nresults)
 {
-    char where[256];
-    snprintf(where, sizeof where, "pipeline %s %s %s", pipeline, kind, component);
-    return host_call_in(h, h->s, where, fn, nargs, nresults);
+    const call_site site = {kind, pipeline, component};
+    return host_call_in(h, h->s, &site, fn, nargs, nresults);
 }
 
 char *lh_with_trip_note(lua_host *h, char *error)

@@ -117,10 +117,71 @@ void lua_host_new_events_free(es_new_event *events, size_t n)
     free(events);
 }
 
+/* The fields of the events and routes rt.handle_command returns. Each
+ * state interns the names once, into an array kept in its registry: a
+ * field is then read with lua_rawgeti + lua_rawget, where lua_getfield
+ * would intern its name again at every read. */
+enum new_event_field {
+    NF_TENANT_ID = 1, NF_AGGREGATE_TYPE, NF_AGGREGATE_ID, NF_TYPE, NF_VERSION,
+    NF_OCCURRED_AT, NF_IDEMPOTENCY_KEY, NF_DATA_JSON, NF_METADATA_JSON, NF_ROUTES,
+    NF_KIND, NF_PIPELINE, NF_COMPONENT, NF_KEY, NF_KEYED
+};
+
+static const char *const NEW_EVENT_FIELDS[] = {
+    "tenant_id", "aggregate_type", "aggregate_id", "type", "version",
+    "occurred_at", "idempotency_key", "data_json", "metadata_json", "routes",
+    "kind", "pipeline", "component", "key", "keyed",
+};
+
+#define NEW_EVENT_FIELDS_KEY "esengine.new_event_fields"
+#define N_NEW_EVENT_FIELDS ((int)(sizeof NEW_EVENT_FIELDS / sizeof NEW_EVENT_FIELDS[0]))
+
+/* Pushes the state's array of NEW_EVENT_FIELDS, made on its first use. */
+static void push_new_event_fields(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, NEW_EVENT_FIELDS_KEY);
+    if (lua_istable(L, -1)) return;
+    lua_pop(L, 1);
+    lua_createtable(L, N_NEW_EVENT_FIELDS, 0);
+    for (int i = 0; i < N_NEW_EVENT_FIELDS; i++) {
+        lua_pushstring(L, NEW_EVENT_FIELDS[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, NEW_EVENT_FIELDS_KEY);
+}
+
+/* A new event's or route's fields, read through the interned names. */
+typedef struct field_reader {
+    lua_State *L;
+    int names; /* stack index of the NEW_EVENT_FIELDS array */
+} field_reader;
+
+/* Pushes field f of the table at stack index t (no metamethods: the
+ * runtime's tables are plain). */
+static void push_field(const field_reader *fr, int t, enum new_event_field f)
+{
+    lua_rawgeti(fr->L, fr->names, f);
+    lua_rawget(fr->L, t);
+}
+
+/* Field f as a malloc'd string when it is a string or a number, else NULL
+ * (as lh_field_string). */
+static char *field_string(const field_reader *fr, int t, enum new_event_field f)
+{
+    push_field(fr, t, f);
+    char *out = NULL;
+    int type = lua_type(fr->L, -1);
+    if (type == LUA_TSTRING || type == LUA_TNUMBER) out = strdup(lua_tostring(fr->L, -1));
+    lua_pop(fr->L, 1);
+    return out;
+}
+
 /* Reads the routes array at the top of the stack into ne, whose event is
  * read: a route without a key is keyed by the event's aggregate. */
-static int read_routes(lua_State *L, es_new_event *ne)
+static int read_routes(const field_reader *fr, es_new_event *ne)
 {
+    lua_State *L = fr->L;
     size_t n = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;
     ne->routes = calloc(n ? n : 1, sizeof *ne->routes);
     if (!ne->routes) return -1;
@@ -128,18 +189,47 @@ static int read_routes(lua_State *L, es_new_event *ne)
         lua_rawgeti(L, -1, (int)j + 1);
         int t = lua_gettop(L);
         es_route *r = &ne->routes[ne->n_routes++];
-        char *kind = lh_field_string(L, t, "kind");
+        push_field(fr, t, NF_KIND);
+        const char *kind = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         r->kind = kind && strcmp(kind, "map") == 0 ? JOB_MAP : JOB_FOLD;
-        free(kind);
-        r->pipeline = lh_field_string(L, t, "pipeline");
-        r->component = lh_field_string(L, t, "component");
-        r->key = lh_field_string(L, t, "key");
+        lua_pop(L, 1);
+        r->pipeline = field_string(fr, t, NF_PIPELINE);
+        r->component = field_string(fr, t, NF_COMPONENT);
+        r->key = field_string(fr, t, NF_KEY);
         if (!r->key && ne->event.aggregate_id) r->key = strdup(ne->event.aggregate_id);
-        lua_getfield(L, t, "keyed");
+        push_field(fr, t, NF_KEYED);
         r->keyed = lua_toboolean(L, -1);
         lua_pop(L, 2);
         if (!r->pipeline || !r->component || !r->key) return -1;
     }
+    return 0;
+}
+
+/* Reads the new event table at stack index e into ne. 0, or -1 when a
+ * required field or a route is missing. */
+static int read_new_event(const field_reader *fr, int e, es_new_event *ne)
+{
+    lua_State *L = fr->L;
+    es_event *ev = &ne->event;
+    ev->tenant_id = field_string(fr, e, NF_TENANT_ID);
+    ev->aggregate_type = field_string(fr, e, NF_AGGREGATE_TYPE);
+    ev->aggregate_id = field_string(fr, e, NF_AGGREGATE_ID);
+    ev->type = field_string(fr, e, NF_TYPE);
+    ev->version = field_string(fr, e, NF_VERSION);
+    push_field(fr, e, NF_OCCURRED_AT);
+    ev->occurred_at = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : clock_now_ms();
+    lua_pop(L, 1);
+    ev->idempotency_key = field_string(fr, e, NF_IDEMPOTENCY_KEY);
+    ev->data_json = field_string(fr, e, NF_DATA_JSON);
+    ev->metadata_json = field_string(fr, e, NF_METADATA_JSON);
+    push_field(fr, e, NF_ROUTES);
+    int bad = read_routes(fr, ne);
+    lua_pop(L, 1);
+    if (bad || !ev->tenant_id || !ev->aggregate_type || !ev->aggregate_id || !ev->type ||
+        !ev->data_json)
+        return -1;
+    if (!ev->version) ev->version = strdup("v1");
+    if (!ev->metadata_json) ev->metadata_json = strdup("{}");
     return 0;
 }
 
@@ -163,25 +253,14 @@ int lua_host_handle_command(lua_host *h, const char *pipeline, const char *comma
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
+    push_new_event_fields(L);
+    const field_reader fr = {L, lua_gettop(L)};
     for (size_t i = 0; i < count; i++) {
         lua_rawgeti(L, t, (int)i + 1);
-        int e = lua_gettop(L);
-        es_event *ev = &out[i].event;
-        ev->tenant_id = lh_field_string(L, e, "tenant_id");
-        ev->aggregate_type = lh_field_string(L, e, "aggregate_type");
-        ev->aggregate_id = lh_field_string(L, e, "aggregate_id");
-        ev->type = lh_field_string(L, e, "type");
-        ev->version = lh_field_string(L, e, "version");
-        ev->occurred_at = field_int(L, e, "occurred_at", clock_now_ms());
-        ev->idempotency_key = lh_field_string(L, e, "idempotency_key");
-        ev->data_json = lh_field_string(L, e, "data_json");
-        ev->metadata_json = lh_field_string(L, e, "metadata_json");
-        lua_getfield(L, e, "routes");
-        int bad = read_routes(L, &out[i]);
-        lua_settop(L, e - 1);
+        int bad = read_new_event(&fr, lua_gettop(L), &out[i]);
+        lua_pop(L, 1);
         *n = i + 1;
-        if (bad || !ev->tenant_id || !ev->aggregate_type || !ev->aggregate_id ||
-            !ev->type || !ev->data_json) {
+        if (bad) {
             lua_host_new_events_free(out, *n);
             *events = NULL;
             *n = 0;
@@ -189,8 +268,6 @@ int lua_host_handle_command(lua_host *h, const char *pipeline, const char *comma
             diag_set(DIAG_SCRIPT, "runtime returned an incomplete event (#%zu)", i + 1);
             return -1;
         }
-        if (!ev->version) ev->version = strdup("v1");
-        if (!ev->metadata_json) ev->metadata_json = strdup("{}");
     }
     lua_settop(L, t - 1);
     *events = out;
