@@ -19,10 +19,13 @@ function event.new(type_name, data, opts)
   if data ~= nil and type(data) ~= "table" then
     error("es.event(" .. type_name .. "): data must be a table, got " .. type(data), 2)
   end
-  if opts ~= nil and type(opts) ~= "table" then
+  if opts == nil then
+    -- the usual call, es.event(type, data): nothing to check
+    return { type = type_name, data = data or {}, version = event.DEFAULT_VERSION, metadata = {} }
+  end
+  if type(opts) ~= "table" then
     error("es.event(" .. type_name .. "): opts must be a table, got " .. type(opts), 2)
   end
-  opts = opts or {}
   for k, v in pairs(opts) do
     local want = OPTS[k]
     if not want then
