@@ -13,7 +13,12 @@
  *      build/libesengine_lib.a $(pkg-config --libs luajit sqlite3 msgpack \
  *      hiredis libcurl libmicrohttpd libprotobuf-c zlib) -lpthread -lm -ldl \
  *      -o build/host_cpu
- *   ./build/host_cpu [CALLS] [ROUNDS] [BATCH] */
+ *   ./build/host_cpu [CALLS] [ROUNDS] [BATCH]
+ * On a shared machine CPU times move by 20% from run to run; instruction
+ * counts do not: run it under valgrind --tool=callgrind with
+ * --toggle-collect=lua_host_handle_command (and the other three) and divide
+ * each function's inclusive count (callgrind_annotate --inclusive=yes) by
+ * its calls or events. */
 #include "diag.h"
 #include "lua_host.h"
 
