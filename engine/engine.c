@@ -193,6 +193,7 @@ static int send_command(es_engine *e, const char *tenant_id, const char *pipelin
         .run_at = now,
         .payload = command_json,
         .payload_len = strlen(command_json),
+        .fresh_id = job_id_hint == NULL,
     };
     /* a client's id names the same job whenever it is sent: it is
      * localized to the aggregate, like its events (ids.h); a new id is

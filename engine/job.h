@@ -49,6 +49,11 @@ typedef struct es_job {
                            failed (queue_fail keeps it with the job; a parked
                            skip then drops that item only). Else NULL. */
     size_t skip_payload_len;
+    int fresh_id;      /* 1: the id was drawn new for this job (ids_timed or a
+                          send batch's ids), so no queued job can have it and
+                          a store may skip the id's dedupe (SQLite does: such
+                          jobs stay out of its jobs_id index). 0: the id is
+                          derived or the client's, and deduped. */
 } es_job;
 
 /* The items job carries (job->items, at least 1). */

@@ -135,6 +135,7 @@ int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pip
         job->component = (char *)command;
         job->group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, run->aggregate_id);
         job->run_at = now;
+        job->fresh_id = 1;
         if (!job->id || !job->group_key) {
             diag_set(DIAG_INTERNAL, "out of memory");
             rc = -1;

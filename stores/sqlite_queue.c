@@ -16,8 +16,8 @@
 
 static const char *const SQL_JOB_INSERT =
     "INSERT OR IGNORE INTO jobs (id, group_key, kind, tenant_id, pipeline, component,"
-    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload, pos, items, gid)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    " dedup_id, dedup_mode, origin_id, run_at, enqueued_at, payload, pos, items, gid, fresh)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /* A group row exists only while the group has jobs, so a new row means the
  * job about to be inserted is its head: the group is ready at its run_at,
@@ -236,6 +236,8 @@ static int queue_insert(sqlite_conn *c, enqueue_tally *t, const es_job *job, con
     sqlite3_bind_int64(st, 13, pos);
     sqlite3_bind_int(st, 14, job_items(job));
     sqlite3_bind_int64(st, 15, t->gid);
+    /* a debounce successor's id is derived from a queued one's: deduped */
+    sqlite3_bind_int(st, 16, job->fresh_id && id == job->id);
     if (queue_step_done(c, st, "job insert") != 0) return -1;
     if (sqlite3_changes(c->db) == 0) return 0;
     if (tally_count(c, t, job) != 0) return -1;

@@ -28,7 +28,8 @@ static const char *const JOBS_SQL =
     "  payload BLOB NOT NULL,"
     "  items INTEGER NOT NULL DEFAULT 1,"
     "  skip_payload BLOB,"
-    "  gid INTEGER NOT NULL DEFAULT 0);"
+    "  gid INTEGER NOT NULL DEFAULT 0,"
+    "  fresh INTEGER NOT NULL DEFAULT 0);"
     /* A group's jobs in order, by the group's gid (groups.gid): entries of
      * two integers. Schema 4 keyed this index and jobs_id by the group
      * key's text (~50 bytes), wider entries to write and compare on every
@@ -39,7 +40,10 @@ static const char *const JOBS_SQL =
      * right edge of this index. Schemas 2 and 3 keyed it (group_key, id),
      * a random page per enqueue of round-robin traffic: 26k against 53k
      * jobs/s inserting 1M jobs over 10k groups, 64 MiB cache. */
-    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_id ON jobs (id, gid);"
+    /* Jobs whose id was drawn new (es_job.fresh_id: a send without an id)
+     * cannot collide and stay out of it: one index less to write at their
+     * enqueue and completion. */
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_id ON jobs (id, gid) WHERE fresh = 0;"
     /* Only jobs someone may wait on carry an origin (engine_send_waitable):
      * schema 2 indexed every job's (jobs_origin), a write per job. */
     "DROP INDEX IF EXISTS jobs_origin;"
@@ -270,14 +274,16 @@ static int jobs_add_items(sqlite3 *db, char **err)
 }
 
 /* Schema 4 indexed jobs by the group key's text: gives such a table the
- * gid column (0 until queue_fill_gids) and drops the two indexes JOBS_SQL
- * then creates over it. A no-op on a table that has the column. 0, or -1
- * with *err. */
+ * gid column (0 until queue_fill_gids) and the fresh column, and drops the
+ * two indexes JOBS_SQL then creates over them. A no-op on a table that has
+ * gid. 0, or -1 with *err. */
 static int jobs_add_gid(sqlite3 *db, char **err)
 {
     int had = jobs_declared_with(db, "gid INTEGER", err);
     if (had != 0) return had < 0 ? -1 : 0;
-    if (table_add_column(db, "jobs", "gid", "INTEGER NOT NULL DEFAULT 0", err) != 0) return -1;
+    if (table_add_column(db, "jobs", "gid", "INTEGER NOT NULL DEFAULT 0", err) != 0 ||
+        table_add_column(db, "jobs", "fresh", "INTEGER NOT NULL DEFAULT 0", err) != 0)
+        return -1;
     return sqlite3_exec(db, "DROP INDEX IF EXISTS jobs_group; DROP INDEX IF EXISTS jobs_id;",
                         NULL, NULL, err) == SQLITE_OK
                ? 0

@@ -739,6 +739,42 @@ static void test_schema4_gids_filled(void)
     sqlite3_close(db);
 }
 
+/* A job whose id was drawn new (fresh_id) is stored outside the jobs_id
+ * index; a job with a derived or client id is still deduped by it. */
+static void test_fresh_ids_skip_id_index(void)
+{
+    char *dir = test_make_dir();
+    es_store *s = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(s != NULL);
+    if (!s) return;
+    es_job fresh = conformance_job("f1", "gA", "p1", CONF_T0);
+    fresh.fresh_id = 1;
+    CHECK_INT(conformance_enqueue1(s, fresh, CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("d1", "gA", "p2", CONF_T0), CONF_T0), 0);
+    CHECK_INT(conformance_enqueue1(s, conformance_job("d1", "gA", "p3", CONF_T0), CONF_T0), 0);
+    s->ops->close(s);
+    char path[256];
+    snprintf(path, sizeof path, "%s/esengine.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK_INT(sqlite3_prepare_v2(db,
+                                 "SELECT (SELECT fresh FROM jobs WHERE id = 'f1'),"
+                                 " (SELECT fresh FROM jobs WHERE id = 'd1'),"
+                                 " (SELECT count(*) FROM jobs WHERE id = 'd1'),"
+                                 " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_id'"
+                                 "  AND sql LIKE '%WHERE fresh = 0%')",
+                                 -1, &st, NULL),
+              SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(st, 0), 1);
+    CHECK_INT(sqlite3_column_int(st, 1), 0);
+    CHECK_INT(sqlite3_column_int(st, 2), 1);
+    CHECK_INT(sqlite3_column_int(st, 3), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     conformance_run(test_open_fresh, NULL);
@@ -755,6 +791,7 @@ int main(void)
     RUN_TEST(test_reopen_migrates_schema3_jobs);
     RUN_TEST(test_reopen_migrates_schema4_jobs);
     RUN_TEST(test_schema4_gids_filled);
+    RUN_TEST(test_fresh_ids_skip_id_index);
     test_remove_dirs();
     return TEST_EXIT();
 }
