@@ -551,30 +551,56 @@ static void test_reopen_keeps_data(void)
     s->ops->close(s);
 }
 
-/* Queues its two jobs j1 and j2 (group gA) in a new store at a fresh
- * directory, rewrites the jobs table there with `rewrite_sql` (as an older
- * schema made it), then opens the store again: the moved jobs are claimed
- * in order, a moved id is refused a second time, and `check_sql` (four
- * numbers about the database after the move) returns `expect`. */
-static void test_reopen_moves_queue(const char *rewrite_sql, const char *check_sql,
-                                    const int expect[4])
+/* Queues `n` jobs in a new store at a fresh directory, closes it and, when
+ * rewrite_sql is set, runs it on the database (to make it as an older
+ * schema did). Returns the directory (NULL on failure); its database's
+ * path goes into path. */
+static char *queue_then_rewrite(const es_job *jobs, size_t n, const char *rewrite_sql,
+                                char path[256])
 {
     char *dir = test_make_dir();
     es_store *s = dir ? sqlite_store_open(dir) : NULL;
     CHECK(s != NULL);
-    if (!s) return;
-    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
-    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "p2", CONF_T0), CONF_T0), 0);
+    if (!s) return NULL;
+    for (size_t i = 0; i < n; i++) CHECK_INT(conformance_enqueue1(s, jobs[i], CONF_T0), 0);
     s->ops->close(s);
-
-    char path[256];
-    snprintf(path, sizeof path, "%s/esengine.db", dir);
+    snprintf(path, 256, "%s/esengine.db", dir);
+    if (!rewrite_sql) return dir;
     sqlite3 *db = NULL;
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
     CHECK_INT(sqlite3_exec(db, rewrite_sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
+    return dir;
+}
 
-    s = sqlite_store_open(dir);
+/* Checks that `sql` on the database at path returns one row whose first n
+ * columns are the numbers in expect. */
+static void check_db_numbers(const char *path, const char *sql, const int *expect, int n)
+{
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK_INT(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    for (int i = 0; i < n; i++) CHECK_INT(sqlite3_column_int(st, i), expect[i]);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Queues two jobs j1 and j2 (group gA), rewrites the jobs table with
+ * `rewrite_sql` (queue_then_rewrite), then opens the store again: the
+ * moved jobs are claimed in order, a moved id is refused a second time,
+ * and `check_sql` (four numbers about the database after the move)
+ * returns `expect`. */
+static void test_reopen_moves_queue(const char *rewrite_sql, const char *check_sql,
+                                    const int expect[4])
+{
+    const es_job jobs[2] = {conformance_job("j1", "gA", "p1", CONF_T0),
+                            conformance_job("j2", "gA", "p2", CONF_T0)};
+    char path[256];
+    char *dir = queue_then_rewrite(jobs, 2, rewrite_sql, path);
+    if (!dir) return;
+    es_store *s = sqlite_store_open(dir);
     CHECK(s != NULL);
     if (!s) return;
     CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "again", CONF_T0), CONF_T0), 0);
@@ -589,14 +615,7 @@ static void test_reopen_moves_queue(const char *rewrite_sql, const char *check_s
     store_claim_clear(&c);
     CHECK_INT(conformance_claim(s, 10, CONF_T0, &c), 1);
     s->ops->close(s);
-
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    CHECK_INT(sqlite3_prepare_v2(db, check_sql, -1, &st, NULL), SQLITE_OK);
-    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-    for (int i = 0; i < 4; i++) CHECK_INT(sqlite3_column_int(st, i), expect[i]);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    check_db_numbers(path, check_sql, expect, 4);
 }
 
 /* A schema-1 queue (jobs clustered by group, WITHOUT ROWID) is moved over:
@@ -703,76 +722,41 @@ static void test_reopen_migrates_schema4_jobs(void)
  * position, and its jobs carry it (two groups, so a gid left at 0 shows). */
 static void test_schema4_gids_filled(void)
 {
-    char *dir = test_make_dir();
-    es_store *s = dir ? sqlite_store_open(dir) : NULL;
-    CHECK(s != NULL);
-    if (!s) return;
-    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p1", CONF_T0), CONF_T0), 0);
-    CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gB", "p2", CONF_T0), CONF_T0), 0);
-    CHECK_INT(conformance_enqueue1(s, conformance_job("j3", "gA", "p3", CONF_T0), CONF_T0), 0);
-    s->ops->close(s);
+    const es_job jobs[3] = {conformance_job("j1", "gA", "p1", CONF_T0),
+                            conformance_job("j2", "gB", "p2", CONF_T0),
+                            conformance_job("j3", "gA", "p3", CONF_T0)};
     char path[256];
-    snprintf(path, sizeof path, "%s/esengine.db", dir);
-    sqlite3 *db = NULL;
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db, SCHEMA4_REWRITE_SQL, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-
-    s = sqlite_store_open(dir);
+    char *dir = queue_then_rewrite(jobs, 3, SCHEMA4_REWRITE_SQL, path);
+    if (!dir) return;
+    es_store *s = sqlite_store_open(dir);
     CHECK(s != NULL);
     if (s) s->ops->close(s);
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    CHECK_INT(sqlite3_prepare_v2(db,
-                                 "SELECT (SELECT count(*) FROM jobs j JOIN groups g"
-                                 "        ON g.gid = j.gid AND g.group_key = j.group_key),"
-                                 " (SELECT count(DISTINCT gid) FROM groups WHERE gid > 0),"
-                                 " (SELECT count(*) FROM groups g WHERE g.gid ="
-                                 "  (SELECT min(pos) FROM jobs j WHERE j.group_key = g.group_key))",
-                                 -1, &st, NULL),
-              SQLITE_OK);
-    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(st, 0), 3);
-    CHECK_INT(sqlite3_column_int(st, 1), 2);
-    CHECK_INT(sqlite3_column_int(st, 2), 2);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    check_db_numbers(path,
+                     "SELECT (SELECT count(*) FROM jobs j JOIN groups g"
+                     "        ON g.gid = j.gid AND g.group_key = j.group_key),"
+                     " (SELECT count(DISTINCT gid) FROM groups WHERE gid > 0),"
+                     " (SELECT count(*) FROM groups g WHERE g.gid ="
+                     "  (SELECT min(pos) FROM jobs j WHERE j.group_key = g.group_key))",
+                     (const int[3]){3, 2, 2}, 3);
 }
 
 /* A job whose id was drawn new (fresh_id) is stored outside the jobs_id
  * index; a job with a derived or client id is still deduped by it. */
 static void test_fresh_ids_skip_id_index(void)
 {
-    char *dir = test_make_dir();
-    es_store *s = dir ? sqlite_store_open(dir) : NULL;
-    CHECK(s != NULL);
-    if (!s) return;
-    es_job fresh = conformance_job("f1", "gA", "p1", CONF_T0);
-    fresh.fresh_id = 1;
-    CHECK_INT(conformance_enqueue1(s, fresh, CONF_T0), 0);
-    CHECK_INT(conformance_enqueue1(s, conformance_job("d1", "gA", "p2", CONF_T0), CONF_T0), 0);
-    CHECK_INT(conformance_enqueue1(s, conformance_job("d1", "gA", "p3", CONF_T0), CONF_T0), 0);
-    s->ops->close(s);
+    es_job jobs[3] = {conformance_job("f1", "gA", "p1", CONF_T0),
+                      conformance_job("d1", "gA", "p2", CONF_T0),
+                      conformance_job("d1", "gA", "p3", CONF_T0)};
+    jobs[0].fresh_id = 1;
     char path[256];
-    snprintf(path, sizeof path, "%s/esengine.db", dir);
-    sqlite3 *db = NULL;
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    CHECK_INT(sqlite3_prepare_v2(db,
-                                 "SELECT (SELECT fresh FROM jobs WHERE id = 'f1'),"
-                                 " (SELECT fresh FROM jobs WHERE id = 'd1'),"
-                                 " (SELECT count(*) FROM jobs WHERE id = 'd1'),"
-                                 " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_id'"
-                                 "  AND sql LIKE '%WHERE fresh = 0%')",
-                                 -1, &st, NULL),
-              SQLITE_OK);
-    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(st, 0), 1);
-    CHECK_INT(sqlite3_column_int(st, 1), 0);
-    CHECK_INT(sqlite3_column_int(st, 2), 1);
-    CHECK_INT(sqlite3_column_int(st, 3), 1);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    if (!queue_then_rewrite(jobs, 3, NULL, path)) return;
+    check_db_numbers(path,
+                     "SELECT (SELECT fresh FROM jobs WHERE id = 'f1'),"
+                     " (SELECT fresh FROM jobs WHERE id = 'd1'),"
+                     " (SELECT count(*) FROM jobs WHERE id = 'd1'),"
+                     " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_id'"
+                     "  AND sql LIKE '%WHERE fresh = 0%')",
+                     (const int[4]){1, 0, 1, 1}, 4);
 }
 
 int main(void)
