@@ -7,12 +7,7 @@
  * as a worker reads them). Inputs are pooled (2,000 payloads, 20 batches)
  * so the live Lua heap stays as small as in the engine. Each round times
  * every phase with CLOCK_PROCESS_CPUTIME_ID; the median of the rounds is
- * printed. Not part of the build (CMakeLists.txt); from the repository
- * root, after bin/build:
- *   cc -O2 -D_GNU_SOURCE -Iengine -Istores bench/limits/host_cpu.c \
- *      build/libesengine_lib.a $(pkg-config --libs luajit sqlite3 msgpack \
- *      hiredis libcurl libmicrohttpd libprotobuf-c zlib) -lpthread -lm -ldl \
- *      -o build/host_cpu
+ * printed. Built with the engine (CMakeLists.txt):
  *   ./build/host_cpu [CALLS] [ROUNDS] [BATCH]
  * On a shared machine CPU times move by 20% from run to run; instruction
  * counts do not: run it under valgrind --tool=callgrind with
