@@ -79,6 +79,19 @@ int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
                 const char *command, const char *payload_json,
                 const char *job_id_hint, char **job_id, char **errors_json);
 
+/* engine_send for n payloads of one command, all or nothing: each is
+ * validated (on one pooled host), then all are enqueued in one queue call
+ * (one transaction on SQLite, one script call per chunk on Redis), one job
+ * per payload with a new id, in order. On success returns 0 and sets
+ * job_ids[0..n) (malloc'd; caller frees). On failure returns -1 with a
+ * diag and nothing enqueued; when payload i failed validation, *failed is
+ * i and *errors_json as engine_send's (else *failed is n). For senders
+ * of many commands (bulk loads, ingest): a send per command pays a queue
+ * round trip each. Thread-safe. */
+int engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
+                     const char *command, const char *const *payloads, size_t n,
+                     char **job_ids, size_t *failed, char **errors_json);
+
 /* engine_send, and the job and every job it produces carry its id as their
  * origin, so that engine_wait can follow them. Tracking costs the queue a
  * counter (Redis) or an index entry (SQLite) per job, so senders that do

@@ -71,6 +71,60 @@ static int l_send(lua_State *L)
     return 1;
 }
 
+/* handle:send_many(tenant, pipeline, command, {payload_json, ...}) ->
+ * {job_id, ...}, or nil, message, errors_json|nil, code, index (1-based,
+ * of the payload that failed validation, else nil). */
+static int l_send_many(lua_State *L)
+{
+    es_engine *e = check_engine(L);
+    luaL_checktype(L, 5, LUA_TTABLE);
+    size_t n = lua_objlen(L, 5);
+    const char **payloads = calloc(n ? n : 1, sizeof *payloads);
+    char **ids = calloc(n ? n : 1, sizeof *ids);
+    if (!payloads || !ids) {
+        free(payloads);
+        free(ids);
+        return luaL_error(L, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 5, (int)i + 1);
+        /* strings only: they stay alive in the table (a number converted
+         * here would not) */
+        payloads[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        lua_pop(L, 1);
+        if (!payloads[i]) {
+            free(payloads);
+            free(ids);
+            return luaL_error(L, "send_many: payload %d is not a string", (int)i + 1);
+        }
+    }
+    size_t failed = n;
+    char *errors = NULL;
+    int rc = engine_send_many(e, luaL_checkstring(L, 2), luaL_checkstring(L, 3),
+                              luaL_checkstring(L, 4), payloads, n, ids, &failed, &errors);
+    free(payloads);
+    if (rc != 0) {
+        free(ids);
+        lua_pushnil(L);
+        lua_pushstring(L, diag_message());
+        if (errors) lua_pushstring(L, errors);
+        else lua_pushnil(L);
+        lua_pushstring(L, diag_code_name(diag_code_get()));
+        if (failed < n) lua_pushinteger(L, (lua_Integer)failed + 1);
+        else lua_pushnil(L);
+        free(errors);
+        return 5;
+    }
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, ids[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+        free(ids[i]);
+    }
+    free(ids);
+    return 1;
+}
+
 static int l_drain(lua_State *L)
 {
     long n = engine_drain(check_engine(L));
@@ -202,7 +256,8 @@ int luaopen_esengine_core(lua_State *L);
 int luaopen_esengine_core(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"send", l_send},       {"drain", l_drain},   {"advance", l_advance},
+        {"send", l_send},       {"send_many", l_send_many},
+        {"drain", l_drain},     {"advance", l_advance},
         {"now", l_now},         {"state", l_state},   {"records", l_records},
         {"events", l_events},   {"status_json", l_status_json},
         {"close", l_close},     {NULL, NULL},

@@ -1,4 +1,5 @@
-/* send_many.c: batched send (see send_many.h) and OTLP ingest. */
+/* send_many.c: batched sends (engine_send_many, and engine_enqueue_prepared,
+ * see send_many.h) and OTLP ingest. */
 #include "send_many.h"
 #include "clock.h"
 #include "codec.h"
@@ -159,6 +160,66 @@ int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pip
     free(batch);
     free(runs[0].members);
     free(runs);
+    return rc;
+}
+
+int engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
+                     const char *command, const char *const *payloads, size_t n,
+                     char **job_ids, size_t *failed, char **errors_json)
+{
+    *failed = n;
+    *errors_json = NULL;
+    if (!tenant_id || !*tenant_id) {
+        diag_set(DIAG_INVALID, "a tenant is required");
+        return -1;
+    }
+    if (engine_pause_refuses(e, tenant_id, pipeline) != 0) return -1;
+    char **aggregate_ids = calloc(n ? n : 1, sizeof *aggregate_ids);
+    char **command_jsons = calloc(n ? n : 1, sizeof *command_jsons);
+    es_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    int rc = aggregate_ids && command_jsons && jobs ? 0 : -1;
+    if (rc != 0) diag_set(DIAG_INTERNAL, "out of memory");
+    control_lease lease;
+    control_acquire(e, &lease);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = lua_host_prepare_command(lease.host, tenant_id, pipeline, command, payloads[i],
+                                      &aggregate_ids[i], &command_jsons[i], errors_json);
+        if (rc != 0) *failed = i;
+    }
+    control_release(e, &lease);
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char id[ID_HEX_LEN + 1];
+        ids_timed(id, now);
+        jobs[i] = (es_job){
+            .id = strdup(id),
+            .kind = JOB_COMMAND,
+            .tenant_id = (char *)tenant_id,
+            .pipeline = (char *)pipeline,
+            .component = (char *)command,
+            .group_key = job_group_key(tenant_id, pipeline, COMMANDS_COMPONENT, aggregate_ids[i]),
+            .run_at = now,
+            .payload = command_jsons[i],
+            .payload_len = strlen(command_jsons[i]),
+            .fresh_id = 1,
+        };
+        if (!jobs[i].id || !jobs[i].group_key) {
+            diag_set(DIAG_INTERNAL, "out of memory");
+            rc = -1;
+        }
+    }
+    es_store *q = e->backends.queue;
+    if (rc == 0 && n > 0) rc = q->ops->queue_enqueue(q, jobs, n, now);
+    for (size_t i = 0; i < n; i++) {
+        if (jobs && rc == 0) job_ids[i] = jobs[i].id;
+        else if (jobs) free(jobs[i].id);
+        if (jobs) free(jobs[i].group_key);
+        if (aggregate_ids) free(aggregate_ids[i]);
+        if (command_jsons) free(command_jsons[i]);
+    }
+    free(jobs);
+    free(aggregate_ids);
+    free(command_jsons);
     return rc;
 }
 

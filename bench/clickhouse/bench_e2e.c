@@ -9,6 +9,9 @@
  * run, the ratio, rows per INSERT of the event log (system.query_log) and
  * its active parts; and per event, the CPU of each process and Redis's
  * command figures of each phase (enqueueing, processing). Usage: bench_e2e [EVENTS] [AGGREGATES] [SENDERS];
+ * each sender sends SEND_BATCH commands per engine_send_many call, as an
+ * ingest path does (an OTLP request carries ~100 spans); BENCH_SEND_BATCH
+ * sets that number (1: engine_send per command, a Redis round trip each).
  * BENCH_WORKERS sets the engine's worker threads (default: cores),
  * BENCH_CH_OPTIONS the engine's ClickHouse URL options ("?flush_ms=50"). */
 #include "clickhouse_server.h"
@@ -28,10 +31,12 @@
 #include <string.h>
 
 #define CEILING_BATCH 10000
+#define SEND_BATCH 100
 
 static long n_events = 1000000;
 static long n_aggregates = 10000;
 static int n_senders = 4;
+static long send_batch = SEND_BATCH;
 
 static void die(const char *what)
 {
@@ -45,21 +50,39 @@ typedef struct sender {
 } sender;
 
 /* ~150 bytes of note: with ids, type, metadata and JSON the row is ~400 B. */
+static void bench_payload(char *out, size_t size, long i)
+{
+    snprintf(out, size,
+             "{\"id\":\"trace-%06ld\",\"amount\":%ld,\"note\":\"span %09ld of the "
+             "benchmark: llm.chat model=gpt-4o-mini tokens=640 start=1700000000000 "
+             "end=1700000000420\"}",
+             i % n_aggregates, i % 100, i);
+}
+
 static void *send_main(void *arg)
 {
     sender *s = arg;
-    char payload[512];
-    for (long i = s->from; i < s->to; i++) {
-        snprintf(payload, sizeof payload,
-                 "{\"id\":\"trace-%06ld\",\"amount\":%ld,\"note\":\"span %09ld of the "
-                 "benchmark: llm.chat model=gpt-4o-mini tokens=640 start=1700000000000 "
-                 "end=1700000000420\"}",
-                 i % n_aggregates, i % 100, i);
-        char *job_id = NULL;
-        if (engine_send(s->e, "bench-tenant", "bench", "add", payload, NULL, &job_id, NULL) != 0)
+    char (*payloads)[512] = malloc((size_t)send_batch * sizeof *payloads);
+    const char **batch = malloc((size_t)send_batch * sizeof *batch);
+    char **ids = malloc((size_t)send_batch * sizeof *ids);
+    if (!payloads || !batch || !ids) die("out of memory");
+    for (long i = s->from; i < s->to; i += send_batch) {
+        size_t n = 0, failed;
+        for (long j = i; j < s->to && j < i + send_batch; j++, n++) {
+            bench_payload(payloads[n], sizeof payloads[n], j);
+            batch[n] = payloads[n];
+        }
+        char *errors = NULL;
+        if (send_batch == 1
+                ? engine_send(s->e, "bench-tenant", "bench", "add", batch[0], NULL, &ids[0], NULL)
+                : engine_send_many(s->e, "bench-tenant", "bench", "add", batch, n, ids, &failed,
+                                   &errors))
             die("send");
-        free(job_id);
+        for (size_t k = 0; k < n; k++) free(ids[k]);
     }
+    free(payloads);
+    free(batch);
+    free(ids);
     return NULL;
 }
 
@@ -190,6 +213,8 @@ int main(int argc, char **argv)
     if (argc > 1) n_events = atol(argv[1]);
     if (argc > 2) n_aggregates = atol(argv[2]);
     if (argc > 3) n_senders = atoi(argv[3]);
+    if (getenv("BENCH_SEND_BATCH")) send_batch = atol(getenv("BENCH_SEND_BATCH"));
+    if (send_batch < 1) send_batch = 1;
     if (n_events < 1 || n_aggregates < 1 || n_senders < 1 || n_senders > 64) {
         fprintf(stderr, "usage: bench_e2e [EVENTS] [AGGREGATES] [SENDERS 1..64]\n");
         return 2;
@@ -232,8 +257,9 @@ int main(int argc, char **argv)
     es_engine *e = engine_open(&opt);
     if (!e) die("open");
 
-    printf("%ld commands -> events over %ld aggregates, %d senders, redis %s, clickhouse %s\n",
-           n_events, n_aggregates, n_senders, rs.url, srv.url);
+    printf("%ld commands -> events over %ld aggregates, %d senders of %ld commands per call,"
+           " redis %s, clickhouse %s\n",
+           n_events, n_aggregates, n_senders, send_batch, rs.url, srv.url);
     double cpu0[3] = {proc_cpu_s(getpid()), proc_cpu_s(rs.pid), proc_cpu_s(srv.pid)};
     int64_t t0 = clock_monotonic_ms();
     pthread_t th[64];

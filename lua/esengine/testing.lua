@@ -56,6 +56,25 @@ function Engine:send(pipeline, command, payload, opts)
   return nil, { message = message, code = code, errors = errors_json and cjson.decode(errors_json) or {} }
 end
 
+-- eng:send_many(pipeline, command, payloads, opts?) -> {job_id, ...}, or
+-- nil and { message, code, errors, index }: the payloads (tables or JSON
+-- strings) validated, then enqueued together, all or none; index is the
+-- position of the payload that failed validation. opts: tenant.
+function Engine:send_many(pipeline, command, payloads, opts)
+  opts = opts or {}
+  local jsons = {}
+  for i, payload in ipairs(payloads) do
+    jsons[i] = type(payload) == "string" and payload or cjson.encode(payload)
+  end
+  local ids, message, errors_json, code, index = self.handle:send_many(opts.tenant or self.tenant,
+    pipeline, command, jsons)
+  if ids then
+    return ids
+  end
+  return nil, { message = message, code = code, index = index,
+    errors = errors_json and cjson.decode(errors_json) or {} }
+end
+
 -- eng:drain() -> number of jobs run: runs every ready job (commands, folds,
 -- maps, reactors) until none is ready at the current clock.
 function Engine:drain()

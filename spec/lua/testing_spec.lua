@@ -60,6 +60,26 @@ describe("esengine.testing", function()
     assert.equal("amount: missing (expected integer); order_id: expected string, got integer", err.message)
   end)
 
+  it("sends many commands in one call, all or none", function()
+    local ids = eng:send_many("orders", "place_order", {
+      { order_id = "o1", amount = 5 }, { order_id = "o2", amount = 6 }, '{"order_id":"o3","amount":7}',
+    })
+    assert.equal(3, #ids)
+    eng:drain()
+    for i, order in ipairs({ "o1", "o2", "o3" }) do
+      assert.same({ count = 1, total = 4 + i, last_seq = 1 }, (eng:state("orders", "order_summary", order)))
+    end
+
+    local none, err = eng:send_many("orders", "place_order", {
+      { order_id = "o4", amount = 1 }, { order_id = 1 }, { order_id = "o5", amount = 1 },
+    })
+    assert.is_nil(none)
+    assert.equal(2, err.index)
+    assert.same({ path = "order_id", message = "order_id: expected string, got integer" }, err.errors[2])
+    eng:drain()
+    assert.same({}, eng:events("order", "o4"))
+  end)
+
   it("runs delayed reactors once the clock moves, dispatching into another pipeline", function()
     eng:send("orders", "place_order", { order_id = "o1", amount = 5 })
     eng:drain()
