@@ -49,11 +49,13 @@ typedef struct es_job {
                            failed (queue_fail keeps it with the job; a parked
                            skip then drops that item only). Else NULL. */
     size_t skip_payload_len;
-    int fresh_id;      /* 1: the id was drawn new for this job (ids_timed or a
-                          send batch's ids), so no queued job can have it and
-                          a store may skip the id's dedupe (SQLite does: such
-                          jobs stay out of its jobs_id index). 0: the id is
-                          derived or the client's, and deduped. */
+    int fresh_id;      /* 1: no queued job can have this id, so a store may
+                          skip the id's dedupe (SQLite does: such jobs stay
+                          out of its jobs_id index). Set for ids drawn new
+                          (ids_timed, a send batch's ids) and for the jobs a
+                          unit derives when the queue shares its transaction
+                          (worker.c). 0: a client's id, or one derived where
+                          a redo can enqueue it again (Redis): deduped. */
 } es_job;
 
 /* The items job carries (job->items, at least 1). */

@@ -137,6 +137,11 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     if (backends_tx_begin(b) != 0) return -1;
     if (writes && writes(w, ud, now, &jobs) != 0) goto rollback;
     if (queue_in_tx(b)) {
+        /* The jobs a unit derives (projection, reactor and dispatched
+         * command jobs) commit with it or not at all, and a unit that
+         * committed is never run again: their ids cannot be queued twice,
+         * so the store need not dedupe them (es_job.fresh_id). */
+        for (size_t i = 0; i < jobs.len; i++) jobs.items[i].fresh_id = 1;
         if ((jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) ||
             finish_claim(w, c, n_done, error, now) != 0 || claim_next_in_unit(w, now) != 0)
             goto rollback;
