@@ -92,6 +92,17 @@ static int queue_in_tx(const es_backends *b)
     return b->queue == b->events && b->queue == b->folds && b->queue == b->records;
 }
 
+/* Marks the jobs a unit derived as fresh (es_job.fresh_id) when the queue
+ * shares the unit's transaction: they commit with the unit or not at all,
+ * and a committed unit is not run again, so their ids cannot be queued
+ * twice. The caller excludes the jobs of events appended before (a
+ * client's resent command, APPEND_RETRY): those may still be queued. */
+static void mark_fresh(const worker *w, job_batch *jobs)
+{
+    if (!queue_in_tx(&w->engine->backends)) return;
+    for (size_t i = 0; i < jobs->len; i++) jobs->items[i].fresh_id = 1;
+}
+
 /* Claims the worker's next batch inside the open unit, so that it commits
  * with it (no transaction of its own). Not while stopping: a batch claimed
  * then would wait for its lease to expire. 0 or -1 (the unit must roll back:
@@ -137,11 +148,6 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     if (backends_tx_begin(b) != 0) return -1;
     if (writes && writes(w, ud, now, &jobs) != 0) goto rollback;
     if (queue_in_tx(b)) {
-        /* The jobs a unit derives (projection, reactor and dispatched
-         * command jobs) commit with it or not at all, and a unit that
-         * committed is never run again: their ids cannot be queued twice,
-         * so the store need not dedupe them (es_job.fresh_id). */
-        for (size_t i = 0; i < jobs.len; i++) jobs.items[i].fresh_id = 1;
         if ((jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) ||
             finish_claim(w, c, n_done, error, now) != 0 || claim_next_in_unit(w, now) != 0)
             goto rollback;
@@ -217,12 +223,18 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     if (u->n_events &&
         b->events->ops->event_append(b->events, u->events, u->n_events, now, u->outcomes) != 0)
         return -1;
-    for (size_t i = 0; i < u->n_events; i++)
+    int all_new = 1;
+    for (size_t i = 0; i < u->n_events; i++) {
         if (u->outcomes[i] == APPEND_NEW)
             metrics_inc(METRIC_EVENTS_APPENDED, u->pipeline, NULL, NULL);
+        if (u->outcomes[i] == APPEND_RETRY) all_new = 0;
+    }
     size_t fold_events = b->queue->ops->counts_items ? JOB_MAX_EVENTS : 1;
-    return job_batch_add_projections(jobs, u->events, u->per_event, u->origins, u->outcomes,
-                                     u->n_events, fold_events, now);
+    if (job_batch_add_projections(jobs, u->events, u->per_event, u->origins, u->outcomes,
+                                  u->n_events, fold_events, now) != 0)
+        return -1;
+    if (all_new) mark_fresh(w, jobs);
+    return 0;
 }
 
 static int run_commands(worker *w, es_claim *c)
@@ -351,6 +363,8 @@ static int fold_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
             rc = codec_event_encode(ev, rj->state_json ? rj->state_json : "{}",
                                     &job->payload, &job->payload_len);
     }
+    /* reactor jobs of events applied now, for the first time */
+    if (rc == 0) mark_fresh(w, jobs);
     return rc;
 }
 
@@ -498,11 +512,11 @@ typedef struct reactor_unit {
 /* Hands the dispatched command jobs over to the unit's batch. */
 static int reactor_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
 {
-    (void)w;
     (void)now;
     reactor_unit *u = ud;
     *jobs = u->commands;
     memset(&u->commands, 0, sizeof u->commands);
+    mark_fresh(w, jobs);
     return 0;
 }
 
