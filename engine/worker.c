@@ -95,8 +95,7 @@ static int queue_in_tx(const es_backends *b)
 /* Marks the jobs a unit derived as fresh (es_job.fresh_id) when the queue
  * shares the unit's transaction: they commit with the unit or not at all,
  * and a committed unit is not run again, so their ids cannot be queued
- * twice. The caller excludes the jobs of events appended before (a
- * client's resent command, APPEND_RETRY): those may still be queued. */
+ * twice (command_writes enqueues none for events stored before). */
 static void mark_fresh(const worker *w, job_batch *jobs)
 {
     if (!queue_in_tx(&w->engine->backends)) return;
@@ -223,17 +222,23 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     if (u->n_events &&
         b->events->ops->event_append(b->events, u->events, u->n_events, now, u->outcomes) != 0)
         return -1;
-    int all_new = 1;
+    int atomic = queue_in_tx(b);
     for (size_t i = 0; i < u->n_events; i++) {
         if (u->outcomes[i] == APPEND_NEW)
             metrics_inc(METRIC_EVENTS_APPENDED, u->pipeline, NULL, NULL);
-        if (u->outcomes[i] == APPEND_RETRY) all_new = 0;
+        /* An event stored before (a client's command resent with its id)
+         * got its projection jobs in the transaction that stored it: to
+         * enqueue them again would fold it twice into a keyed fold, which
+         * counts job positions, not seqs. Only a store that commits
+         * events and jobs apart (Redis) must enqueue them again: a crash
+         * may have come in between. */
+        if (atomic && u->outcomes[i] == APPEND_RETRY) u->outcomes[i] = APPEND_DUPLICATE;
     }
     size_t fold_events = b->queue->ops->counts_items ? JOB_MAX_EVENTS : 1;
     if (job_batch_add_projections(jobs, u->events, u->per_event, u->origins, u->outcomes,
                                   u->n_events, fold_events, now) != 0)
         return -1;
-    if (all_new) mark_fresh(w, jobs);
+    mark_fresh(w, jobs); /* jobs of new events only */
     return 0;
 }
 

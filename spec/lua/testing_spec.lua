@@ -91,6 +91,16 @@ describe("esengine.testing", function()
     assert.same({ amount = 5 }, charged[1].data)
   end)
 
+  it("folds a command resent with its id once, into a keyed fold too", function()
+    for _ = 1, 2 do
+      assert.is_string(eng:send("orders", "place_order", { order_id = "o1", amount = 5 }, { job_id = "client-1" }))
+      eng:drain()
+    end
+    assert.same({ orders = 1 }, (eng:state("billing", "daily_orders", "t1:" .. DAY)))
+    assert.same({ count = 1, total = 5, last_seq = 1 }, (eng:state("orders", "order_summary", "o1")))
+    assert.equal(1, #eng:events("order", "o1"))
+  end)
+
   it("feeds a keyed fold from another pipeline's events", function()
     eng:send("orders", "place_order", { order_id = "o1", amount = 5 })
     eng:send("orders", "place_order", { order_id = "o2", amount = 3 })
