@@ -21,6 +21,7 @@ local event = require("esengine.event")
 local log = require("esengine.log")
 local info = require("esengine.runtime_info")
 local loader = require("esengine.loader")
+local routes = require("esengine.routes")
 local schema = require("esengine.schema")
 
 local new_table = require("table.new")
@@ -236,51 +237,6 @@ local function is_list(t)
   return n == #t
 end
 
--- The route plan of events of type ev_type from pipeline p, made once per
--- generation and type: `fixed`, the routes every such event takes (the
--- unkeyed folds and the maps of p that accept it; the C core keys them by
--- the event's aggregate, so these tables are shared by every event), and
--- `keyed`, the keyed folds of every pipeline that accept it (their key
--- function runs per event).
-local function route_plan(gen, p, ev_type)
-  local plans = gen.route_plans
-  if not plans then
-    plans = {}
-    gen.route_plans = plans
-  end
-  local of_p = plans[p]
-  if not of_p then
-    of_p = {}
-    plans[p] = of_p
-  end
-  local plan = of_p[ev_type]
-  if plan then
-    return plan
-  end
-  plan = { fixed = {}, keyed = {} }
-  for _, qname in ipairs(gen.order) do
-    local q = gen.pipelines[qname]
-    for _, fname in ipairs(q.fold_order) do
-      local f = q.folds[fname]
-      local wanted = not f.accepts or f.accepts[ev_type]
-      if f.key and wanted then
-        plan.keyed[#plan.keyed + 1] = { pipeline = qname, component = fname, fold = f }
-      elseif not f.key and wanted and q == p then
-        plan.fixed[#plan.fixed + 1] = { kind = "fold", pipeline = qname, component = fname }
-      end
-    end
-    if q == p then
-      for _, mname in ipairs(q.map_order) do
-        if q.maps[mname].accepts[ev_type] then
-          plan.fixed[#plan.fixed + 1] = { kind = "map", pipeline = qname, component = mname }
-        end
-      end
-    end
-  end
-  of_p[ev_type] = plan
-  return plan
-end
-
 -- The name of a handler's i-th event e in errors: "pipeline P command C:
 -- event I", with " (TYPE)" when e has a usable type. Built on failure only.
 local function event_at(p, c, e, i)
@@ -289,39 +245,6 @@ local function event_at(p, c, e, i)
     name = name .. " (" .. e.type .. ")"
   end
   return name
-end
-
--- Routes of one new event: every fold and map that must see it. `seen` is
--- the event as keyed folds' key functions see it; p, c, e and i name the
--- event in errors (event_at).
-local function routes_for(plan, seen, p, c, e, i)
-  local keyed = plan.keyed
-  if #keyed == 0 then
-    return plan.fixed
-  end
-  local routes = {}
-  for j, r in ipairs(plan.fixed) do
-    routes[j] = r
-  end
-  for _, k in ipairs(keyed) do
-    local f = k.fold
-    core.arm(f.timeout_ms or 0)
-    local ok, key = xpcall(f.key, traceback, seen)
-    if not ok then
-      error(event_at(p, c, e, i) .. ": key of fold " .. k.component .. " in pipeline " .. k.pipeline .. ": " .. key, 0)
-    end
-    if type(key) == "number" then
-      key = string.format("%.14g", key)
-    end
-    if key ~= nil then
-      if type(key) ~= "string" or key == "" then
-        error(event_at(p, c, e, i) .. ": key of fold " .. k.component .. " in pipeline " .. k.pipeline
-          .. " must return a non-empty string or nil, got " .. type(key), 0)
-      end
-      routes[#routes + 1] = { kind = "fold", pipeline = k.pipeline, component = k.component, key = key, keyed = true }
-    end
-  end
-  return routes
 end
 
 -- Turns the i-th event e of command c's handler (from es.event) into the
@@ -369,7 +292,7 @@ local function outgoing_event(gen, p, c, cmd, ctx, e, i)
     data_json = data_json,
     metadata_json = metadata_json,
   }
-  local plan = route_plan(gen, p, ev_type)
+  local plan = routes.plan(gen, p, ev_type)
   local seen
   if #plan.keyed > 0 then
     -- What key functions see: the event as folds will, minus id/seq/created_at.
@@ -379,7 +302,7 @@ local function outgoing_event(gen, p, c, cmd, ctx, e, i)
       idempotency_key = idempotency_key, data = data or {}, metadata = metadata or {},
     }
   end
-  out.routes = routes_for(plan, seen, p, c, e, i)
+  out.routes = routes.of(plan, seen, traceback, event_at, p, c, e, i)
   return out
 end
 
