@@ -30,6 +30,7 @@ void engine_options_default(es_engine_options *opt)
     opt->retry_max_ms = 300000;
     opt->handler_timeout_ms = 5000;
     opt->lua_memory_mb = 512;
+    opt->inline_projections = 1;
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }

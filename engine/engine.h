@@ -27,6 +27,10 @@ typedef struct es_engine_options {
     int64_t retry_max_ms;       /* backoff cap (default 300000) */
     int64_t handler_timeout_ms; /* per handler call (default 5000) */
     int64_t lua_memory_mb;      /* per worker Lua state (default 512, 0 = none) */
+    int inline_projections;     /* 1 (default): a command batch applies its events'
+                                   folds and maps itself where the queue shares its
+                                   transaction (inline_projections.h); 0: always as
+                                   queued jobs */
 } es_engine_options;
 
 /* Fills `opt` with the defaults above. */

@@ -125,6 +125,7 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
         if (outcomes[i] == APPEND_DUPLICATE) continue;
         for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
             const es_route *r = &routes[i]->routes[k];
+            if (r->applied) continue;
             if (r->kind == JOB_FOLD && (r->keyed || fold_events_per_job <= 1)) {
                 open_job single = {.route = r, .origin = origins[i], .n = 1};
                 single.events[0] = &events[i];
@@ -168,4 +169,26 @@ oom:
     free(open);
     diag_set(DIAG_INTERNAL, "out of memory building projection jobs");
     return -1;
+}
+
+int job_batch_add_reactor(job_batch *b, const es_reactor_job *rj, const es_event *ev,
+                          const char *pipeline, const char *origin, int64_t now)
+{
+    char id[ID_HEX_LEN + 1];
+    ids_derive(id, ev->id, rj->reactor, 0);
+    es_job *job = job_batch_push(b);
+    if (!job || job_fill(job, id, JOB_REACTOR, ev->tenant_id, pipeline, rj->reactor,
+                         rj->reactor, rj->job_id ? rj->job_id : ev->id, origin,
+                         now + rj->delay_ms) != 0)
+        return -1;
+    if (rj->job_id && rj->dedup != DEDUP_NONE) {
+        job->dedup_mode = rj->dedup;
+        job->dedup_id = job_group_key(ev->tenant_id, pipeline, rj->reactor, rj->job_id);
+        if (!job->dedup_id) {
+            diag_set(DIAG_INTERNAL, "out of memory building a reactor job");
+            return -1;
+        }
+    }
+    return codec_event_encode(ev, rj->state_json ? rj->state_json : "{}", &job->payload,
+                              &job->payload_len);
 }

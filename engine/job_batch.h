@@ -45,11 +45,18 @@ int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
 
 /* Adds the fold and map jobs of n appended events in seq order: routes[i]
  * and origins[i] belong to events[i]; events whose outcome is
- * APPEND_DUPLICATE get none. fold_events_per_job: 1, or JOB_MAX_EVENTS
+ * APPEND_DUPLICATE get none, nor do routes already applied (es_route.applied). fold_events_per_job: 1, or JOB_MAX_EVENTS
  * when the queue counts items. 0, or -1 with a diag. */
 int job_batch_add_projections(job_batch *b, const es_event *events,
                               es_new_event *const *routes, const char *const *origins,
                               const append_outcome *outcomes, size_t n,
                               size_t fold_events_per_job, int64_t now);
+
+/* Adds the job of reactor job rj, produced by folding event ev in
+ * `pipeline`: its id derives from the event's id and the reactor (a redo
+ * dedupes), it is due after rj's delay, carries ev and the fold state after
+ * it, and is deduped as rj asks. 0, or -1 with a diag. */
+int job_batch_add_reactor(job_batch *b, const es_reactor_job *rj, const es_event *ev,
+                          const char *pipeline, const char *origin, int64_t now);
 
 #endif

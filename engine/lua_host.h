@@ -22,6 +22,8 @@ typedef struct es_route {
     char *component;
     char *key;
     int keyed;     /* a keyed fold's route: key is the fold's key, not the aggregate */
+    int applied;   /* set by the worker once applied in the command's own unit
+                      of work (inline_projections.h): the route gets no job */
 } es_route;
 
 /* An event returned by a command handler, with its routes. The event's id,

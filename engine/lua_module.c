@@ -43,6 +43,7 @@ static int l_open(lua_State *L)
     opt.workers = 1;
     opt.retry_base_ms = 1000;
     clock_set_fixed((int64_t)luaL_optnumber(L, 3, 1700000000000.0));
+    if (!lua_isnoneornil(L, 4)) opt.inline_projections = lua_toboolean(L, 4);
     es_engine *e = engine_open(&opt);
     if (!e) return push_failure(L);
     handle *h = lua_newuserdata(L, sizeof *h);

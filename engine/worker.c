@@ -12,6 +12,7 @@
 #include "deferred_ack.h"
 #include "diag.h"
 #include "ids.h"
+#include "inline_projections.h"
 #include "job_batch.h"
 #include "log.h"
 #include "metrics.h"
@@ -213,6 +214,8 @@ typedef struct command_unit {
     append_outcome *outcomes;
     es_new_event **per_event; /* routes of each event */
     const char **origins;     /* origin of each event's jobs */
+    int64_t now;              /* the events' created_at */
+    inline_plan *plan;        /* projections run ahead (inline_projections.h), or NULL */
 } command_unit;
 
 static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
@@ -220,7 +223,7 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     command_unit *u = ud;
     es_backends *b = &w->engine->backends;
     if (u->n_events &&
-        b->events->ops->event_append(b->events, u->events, u->n_events, now, u->outcomes) != 0)
+        b->events->ops->event_append(b->events, u->events, u->n_events, u->now, u->outcomes) != 0)
         return -1;
     int atomic = queue_in_tx(b);
     for (size_t i = 0; i < u->n_events; i++) {
@@ -234,6 +237,8 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
          * may have come in between. */
         if (atomic && u->outcomes[i] == APPEND_RETRY) u->outcomes[i] = APPEND_DUPLICATE;
     }
+    if (inline_projections_commit(u->plan, b, u->events, u->outcomes, u->origins, now, jobs) != 0)
+        return -1;
     size_t fold_events = b->queue->ops->counts_items ? JOB_MAX_EVENTS : 1;
     if (job_batch_add_projections(jobs, u->events, u->per_event, u->origins, u->outcomes,
                                   u->n_events, fold_events, now) != 0)
@@ -306,8 +311,13 @@ static int run_commands(worker *w, es_claim *c)
             if (!ev->id || !ev->idempotency_key) goto out;
         }
     }
+    u.now = clock_now_ms();
+    if (queue_in_tx(&w->engine->backends) && w->engine->opt.inline_projections)
+        u.plan = inline_projections_prepare(&w->engine->backends, w->host, u.events, u.per_event,
+                                            u.n_events, u.now);
     rc = commit_unit(w, c, command_writes, &u, n_ok, error);
 out:
+    inline_plan_free(u.plan);
     if (u.events) event_array_free(u.events, u.n_events);
     free(u.outcomes);
     free(u.per_event);
@@ -349,24 +359,9 @@ static int fold_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     int rc = 0;
     for (size_t i = 0; i < u->result.n_reactors && rc == 0; i++) {
         const es_reactor_job *rj = &u->result.reactors[i];
-        const es_event *ev = &u->events[rj->index];
         const es_job *source = &u->claim->jobs[u->claim_index[rj->index]];
-        char id[ID_HEX_LEN + 1];
-        ids_derive(id, ev->id, rj->reactor, 0);
-        es_job *job = job_batch_push(jobs);
-        rc = job ? job_fill(job, id, JOB_REACTOR, ev->tenant_id, first->pipeline,
-                            rj->reactor, rj->reactor, rj->job_id ? rj->job_id : ev->id,
-                            source->origin_id, now + rj->delay_ms)
-                 : -1;
-        if (rc == 0 && rj->job_id && rj->dedup != DEDUP_NONE) {
-            job->dedup_mode = rj->dedup;
-            job->dedup_id = job_group_key(ev->tenant_id, first->pipeline, rj->reactor,
-                                          rj->job_id);
-            rc = job->dedup_id ? 0 : -1;
-        }
-        if (rc == 0)
-            rc = codec_event_encode(ev, rj->state_json ? rj->state_json : "{}",
-                                    &job->payload, &job->payload_len);
+        rc = job_batch_add_reactor(jobs, rj, &u->events[rj->index], first->pipeline,
+                                   source->origin_id, now);
     }
     /* reactor jobs of events applied now, for the first time */
     if (rc == 0) mark_fresh(w, jobs);

@@ -180,6 +180,20 @@ int memory_event_read(es_store *base, const char *tenant_id, const char *aggrega
     return rc;
 }
 
+int memory_event_last_seq(es_store *base, const char *tenant_id, const char *aggregate_type,
+                          const char *aggregate_id, int64_t *seq)
+{
+    mstore *s = (mstore *)base;
+    char *key = mmap_key(3, tenant_id, aggregate_type, aggregate_id);
+    if (!key) return -1;
+    memory_store_lock(s);
+    mmap_node *node = mmap_get(&s->aggregates, key);
+    *seq = node ? (int64_t)MMAP_ENTRY(node, magg, node)->n : 0;
+    memory_store_unlock(s);
+    free(key);
+    return 0;
+}
+
 static void memory_event_free_aggregate(mmap_node *node, void *ud)
 {
     (void)ud;

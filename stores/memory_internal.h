@@ -157,6 +157,8 @@ int memory_store_submit(mstore *s, void (*run)(mstore *, void *), void (*drop)(v
  * memory_queue_admin.c, memory_folds.c, memory_records.c). */
 int memory_event_append(es_store *s, es_event *events, size_t n, int64_t now,
                         append_outcome *outcomes);
+int memory_event_last_seq(es_store *s, const char *tenant_id, const char *aggregate_type,
+                          const char *aggregate_id, int64_t *seq);
 int memory_event_read(es_store *s, const char *tenant_id, const char *aggregate_type,
                       const char *aggregate_id, int64_t after_seq, size_t limit,
                       es_event_cb cb, void *ud);
@@ -189,6 +191,7 @@ int memory_queue_parked_retry(es_store *s, const char *group_key, int64_t now);
 int memory_queue_parked_skip(es_store *s, const char *group_key, int64_t now);
 int memory_queue_origin_pending(es_store *s, const char *origin_id,
                                 unsigned kind_mask, int64_t *count);
+int memory_queue_group_idle(es_store *s, const char *group_key);
 
 int memory_pause_set(es_store *s, const char *tenant_id, const char *pipeline,
                      const char *component, pause_mode mode, int64_t now);

@@ -155,6 +155,18 @@ void memory_queue_group_settle(mstore *s, mgroup *g, int64_t now)
     memory_queue_group_schedule(s, g, now);
 }
 
+/* A group with no job may linger until the next sweep or settle; it is idle
+ * unless claimed or parked. */
+int memory_queue_group_idle(es_store *base, const char *group_key)
+{
+    mstore *s = (mstore *)base;
+    memory_store_lock(s);
+    const mgroup *g = memory_queue_group_find(s, group_key);
+    int idle = !g || (!g->head && !g->claimed && !g->parked);
+    memory_store_unlock(s);
+    return idle;
+}
+
 /* Ends the claim on g: its remaining batch jobs are no longer in flight. */
 static void memory_queue_group_release(mgroup *g)
 {

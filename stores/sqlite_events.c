@@ -60,6 +60,19 @@ static int events_last_seq(sqlite_conn *c, const es_event *ev, int64_t *seq)
     return 0;
 }
 
+int sqlite_event_last_seq(es_store *base, const char *tenant_id, const char *aggregate_type,
+                          const char *aggregate_id, int64_t *seq)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_conn *c = sqlite_shared_lock(s);
+    es_event ev = {.tenant_id = (char *)tenant_id,
+                   .aggregate_type = (char *)aggregate_type,
+                   .aggregate_id = (char *)aggregate_id};
+    int rc = events_last_seq(c, &ev, seq);
+    sqlite_shared_unlock(s);
+    return rc;
+}
+
 static int same_aggregate(const es_event *a, const es_event *b)
 {
     return strcmp(a->aggregate_id, b->aggregate_id) == 0 &&

@@ -301,6 +301,8 @@ int sqlite_tx_commit(es_store *s);
 int sqlite_tx_commit_batched(es_store *s);
 void sqlite_tx_rollback(es_store *s);
 
+int sqlite_event_last_seq(es_store *s, const char *tenant_id, const char *aggregate_type,
+                          const char *aggregate_id, int64_t *seq);
 int sqlite_event_append(es_store *s, es_event *events, size_t n, int64_t now,
                         append_outcome *outcomes);
 int sqlite_event_read(es_store *s, const char *tenant_id, const char *aggregate_type,
@@ -318,6 +320,7 @@ int sqlite_queue_fail(es_store *s, const es_claim *claim, size_t n_done,
                       int64_t now);
 int sqlite_queue_origin_pending(es_store *s, const char *origin_id,
                                 unsigned kind_mask, int64_t *count);
+int sqlite_queue_group_idle(es_store *s, const char *group_key);
 
 int sqlite_queue_stats(es_store *s, int64_t now, es_stats_cb cb, void *ud);
 int sqlite_queue_parked_list(es_store *s, const char *tenant_id, es_parked_cb cb,

@@ -772,3 +772,21 @@ int sqlite_queue_origin_pending(es_store *base, const char *origin_id,
     if (rc == 0) *count = total;
     return rc;
 }
+
+/* A group row exists exactly while the group has jobs (see the schema). */
+int sqlite_queue_group_idle(es_store *base, const char *group_key)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_conn *c = sqlite_shared_lock(s);
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_GID, SQL_GROUP_GID);
+    if (!st) {
+        sqlite_shared_unlock(s);
+        return -1;
+    }
+    sqlite_bind_str(st, 1, group_key);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    int idle = rc == SQLITE_DONE ? 1 : rc == SQLITE_ROW ? 0 : sqlite_fail(c, "group idle");
+    sqlite_shared_unlock(s);
+    return idle;
+}

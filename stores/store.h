@@ -214,6 +214,12 @@ typedef struct es_store_ops {
                       const char *after_tenant, const char *after_aggregate,
                       int64_t since_ms, size_t limit, es_event_cb cb, void *ud);
 
+    /* The seq of the last event of one aggregate into *seq (0 when it has
+     * none). Optional (NULL: the worker applies no projection in its
+     * command's unit, inline_projections.h). */
+    int (*event_last_seq)(es_store *s, const char *tenant_id, const char *aggregate_type,
+                          const char *aggregate_id, int64_t *seq);
+
     /* Number of events of `aggregate_type` (one tenant's when tenant_id is
      * not NULL) created at or after since_ms. Optional. */
     int (*event_count)(es_store *s, const char *tenant_id, const char *aggregate_type,
@@ -276,6 +282,13 @@ typedef struct es_store_ops {
      * (1 << kind). Used by send --wait. */
     int (*queue_origin_pending)(es_store *s, const char *origin_id,
                                 unsigned kind_mask, int64_t *count);
+
+    /* 1 when group_key has no job at all (none pending, delayed, in flight
+     * or parked), 0 when it has one, -1 with a diag. Read inside the
+     * caller's unit of work, so no job of the group can appear before the
+     * unit ends. Optional (NULL): the worker then applies no projection in
+     * its command's unit (inline_projections.h). */
+    int (*queue_group_idle)(es_store *s, const char *group_key);
 
     /* ---- kill switch (optional: NULL when the backend cannot pause) ----
      * Pauses live with the queue, so every worker sharing it honours them

@@ -6,7 +6,8 @@
  * CPU time per event of each phase.
  * Usage: embedded_bench [EVENTS] [AGGREGATES]
  * BENCH_SKIP_PEER=1 skips SQLite's own rate (and the ratio), for quicker
- * A/B runs of the engine alone. */
+ * A/B runs of the engine alone; BENCH_QUEUED_PROJECTIONS=1 runs every fold
+ * and map as a queued job (engine option inline_projections 0). */
 #include "clock.h"
 #include "diag.h"
 #include "engine.h"
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
     opt.pipelines_dir = pipelines;
     opt.data_dir = data;
     opt.memory = getenv("BENCH_MEMORY") != NULL;
+    opt.inline_projections = getenv("BENCH_QUEUED_PROJECTIONS") == NULL;
     es_engine *e = engine_open(&opt);
     if (!e) die("open");
 

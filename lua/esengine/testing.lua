@@ -30,12 +30,15 @@ end
 
 -- testing.new(opts) -> engine. opts: pipelines (dir, default "pipelines"),
 -- only (load just this pipeline folder), now (clock start in ms, default
--- 1700000000000), tenant (default tenant, default "test"). Raises
+-- 1700000000000), tenant (default tenant, default "test"),
+-- inline_projections (default true; false runs every fold and map as a
+-- queued job, as a busy or paused group's are). Raises
 -- "file:line: message" when a pipeline fails to load.
 function testing.new(opts)
   opts = opts or {}
   local core = load_core()
-  local handle, err = core.open(opts.pipelines or "pipelines", opts.only, opts.now or 1700000000000)
+  local handle, err = core.open(opts.pipelines or "pipelines", opts.only, opts.now or 1700000000000,
+    opts.inline_projections)
   if not handle then
     error(tostring(err), 2)
   end

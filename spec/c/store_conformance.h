@@ -40,6 +40,17 @@ static void conformance_events_seq(es_store *s)
     CHECK_STR(c.ids[0], "e1");
     CHECK_STR(c.ids[2], "e4");
     CHECK_STR(c.data[0], "{\"n\":1}");
+
+    /* the optional last-seq read: per aggregate and tenant, 0 when none */
+    if (s->ops->event_last_seq) {
+        int64_t last = -1;
+        CHECK_INT(s->ops->event_last_seq(s, "t1", evs[0].aggregate_type, "a1", &last), 0);
+        CHECK_INT(last, 3);
+        CHECK_INT(s->ops->event_last_seq(s, "t1", evs[0].aggregate_type, "a2", &last), 0);
+        CHECK_INT(last, 1);
+        CHECK_INT(s->ops->event_last_seq(s, "t2", evs[0].aggregate_type, "a1", &last), 0);
+        CHECK_INT(last, 0);
+    }
 }
 
 static void conformance_events_idempotency(es_store *s)

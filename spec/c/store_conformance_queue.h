@@ -221,12 +221,22 @@ static int conformance_collect_parked(void *ud, const es_parked_group *g)
     return 0;
 }
 
+/* The optional group-idle read (worker's inline projections): -1 when the
+ * store has none. */
+static int conformance_group_idle(es_store *s, const char *group)
+{
+    return s->ops->queue_group_idle ? s->ops->queue_group_idle(s, group) : -1;
+}
+
 static void conformance_queue_parking(es_store *s)
 {
     es_job jobs[3] = {conformance_job("j1", "gA", "p1", CONF_T0),
                       conformance_job("j2", "gA", "p2", CONF_T0),
                       conformance_job("j3", "gA", "p3", CONF_T0)};
+    int has_idle = s->ops->queue_group_idle != NULL;
+    if (has_idle) CHECK_INT(conformance_group_idle(s, "gA"), 1);
     CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, CONF_T0), 0);
+    if (has_idle) CHECK_INT(conformance_group_idle(s, "gA"), 0);
     es_claim a;
     int64_t t = CONF_T0;
     for (int attempt = 1; attempt <= 2; attempt++) {
@@ -237,6 +247,7 @@ static void conformance_queue_parking(es_store *s)
     }
     /* parked: nothing runs, however late */
     CHECK_INT(conformance_claim(s, 3, t + 1000000, &a), 1);
+    if (has_idle) CHECK_INT(conformance_group_idle(s, "gA"), 0);
 
     conformance_parked p;
     memset(&p, 0, sizeof p);
@@ -277,6 +288,10 @@ static void conformance_queue_parking(es_store *s)
         CHECK_STR(a.jobs[0].id, "j2");
         CHECK_STR(a.jobs[1].id, "j3");
     }
+    /* in flight: still not idle; once done, idle */
+    if (has_idle) CHECK_INT(conformance_group_idle(s, "gA"), 0);
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, t), 0);
+    if (has_idle) CHECK_INT(conformance_group_idle(s, "gA"), 1);
     store_claim_clear(&a);
 }
 

@@ -73,7 +73,8 @@ describe("esengine status", function()
     local _, generation = h.esengine("check --pipelines " .. h.q(h.fixtures))
     assert.truthy(generation:find(w.generation, 1, true), generation)
 
-    -- Jobs it runs show in its count.
+    -- Jobs it runs show in its count: the five commands (their folds run
+    -- in the commands' own units, engine/inline_projections.h).
     for i = 1, 5 do
       local code, _, err = h.esengine("send ledger deposit '{\"account\":\"a" .. i ..
         "\",\"amount\":1}' --tenant t1 --wait " .. flags)
@@ -81,7 +82,7 @@ describe("esengine status", function()
     end
     h.wait_until("the worker's job count to include the sent commands", 20, function()
       local found = worker_of(status(), runner)
-      return found and found.jobs_done >= 10
+      return found and found.jobs_done >= 5
     end)
 
     -- The text form has the section too.

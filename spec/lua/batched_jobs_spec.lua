@@ -3,7 +3,9 @@
 -- that does too, and a fold claim of several jobs: each event reaches the
 -- fold once and in order, and the map once per event, also when a handler
 -- fails in the middle of such a job or batch; queue stats count a fold's
--- queued events, not its jobs.
+-- queued events, not its jobs. Projections run as queued jobs here
+-- (inline_projections = false); inline_projections_spec.lua covers the
+-- command batch applying them itself.
 local has_core = pcall(require, "esengine_core")
 local testing = require("esengine.testing")
 
@@ -38,7 +40,8 @@ describe("batched projection jobs", function()
   local eng
 
   before_each(function()
-    eng = testing.new{ pipelines = "spec/lua/fixtures/batched", tenant = "t1" }
+    eng = testing.new{ pipelines = "spec/lua/fixtures/batched", tenant = "t1",
+                       inline_projections = false }
   end)
 
   after_each(function()

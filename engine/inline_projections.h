@@ -1,0 +1,49 @@
+/* inline_projections.h: the projections of a command batch's events applied
+ * by the batch itself, instead of as queued fold and map jobs, when the
+ * queue shares the batch's transaction (SQLite, memory). The events, fold
+ * states, records, reactor jobs and the claim's completion then commit
+ * together or not at all, and the events never travel through the queue.
+ *
+ * Scripts never run inside the transaction (a slow fold must not hold the
+ * store's write lock): before it, inline_projections_prepare predicts the
+ * events' seqs, reads the fold states and runs the folds and maps; inside
+ * it, inline_projections_commit writes only what it can verify is what a
+ * queued job would have written:
+ *   - the events were appended as new, with the seqs predicted;
+ *   - a fold's group has no job (none pending, in flight or parked: FIFO
+ *     and exactly-once hold) and its stored state is the one folded from;
+ *   - no pause holds the fold or map.
+ * Keyed folds (their last_seq is a queue position), custom stores, script
+ * errors and failed checks leave a route to its queued job, which retries,
+ * parks and reports as any job does. The routes applied are marked
+ * (es_route.applied) and get no job. */
+#ifndef ES_INLINE_PROJECTIONS_H
+#define ES_INLINE_PROJECTIONS_H
+
+#include "job_batch.h"
+#include "lua_host.h"
+#include "store.h"
+
+/* What prepare computed, for commit. */
+typedef struct inline_plan inline_plan;
+
+/* Runs, outside any unit of work, the folds and maps that n events about to
+ * be appended at `now` on backends b would reach (routes[i] of events[i]);
+ * the events must be of one aggregate, and get their predicted seq and
+ * created_at. NULL when nothing can be applied this way (also on a failed
+ * read or out of memory: the routes then simply get jobs). */
+inline_plan *inline_projections_prepare(es_backends *b, lua_host *host, es_event *events,
+                                        es_new_event *const *routes, size_t n, int64_t now);
+
+/* Inside the unit of work that appended the events (as event_append left
+ * them, with outcomes): writes the fold states and records of plan p that
+ * pass the checks above, adds reactor jobs (origins[i] of events[i]) to
+ * jobs, and marks their routes applied. 0, or -1 with a diag when a store
+ * fails (the unit must roll back). */
+int inline_projections_commit(inline_plan *p, es_backends *b, const es_event *events,
+                              const append_outcome *outcomes, const char *const *origins,
+                              int64_t now, job_batch *jobs);
+
+void inline_plan_free(inline_plan *p);
+
+#endif
