@@ -89,7 +89,7 @@ int engine_send(es_engine *e, const char *tenant_id, const char *pipeline,
  * per payload with a new id, in order. On success returns 0 and sets
  * job_ids[0..n) (malloc'd; caller frees). On failure returns -1 with a
  * diag and nothing enqueued; when payload i failed validation, *failed is
- * i and *errors_json as engine_send's (else *failed is n). For senders
+ * i and *errors_json as engine_send's (errors_json may be NULL; else *failed is n). For senders
  * of many commands (bulk loads, ingest): a send per command pays a queue
  * round trip each. Thread-safe. */
 int engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,

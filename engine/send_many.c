@@ -168,7 +168,7 @@ int engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
                      char **job_ids, size_t *failed, char **errors_json)
 {
     *failed = n;
-    *errors_json = NULL;
+    if (errors_json) *errors_json = NULL;
     if (!tenant_id || !*tenant_id) {
         diag_set(DIAG_INVALID, "a tenant is required");
         return -1;

@@ -6,7 +6,9 @@
  * CPU time per event of each phase.
  * Usage: embedded_bench [EVENTS] [AGGREGATES]
  * BENCH_SKIP_PEER=1 skips SQLite's own rate (and the ratio), for quicker
- * A/B runs of the engine alone; BENCH_QUEUED_PROJECTIONS=1 runs every fold
+ * A/B runs of the engine alone. Commands are sent 100 per engine_send_many
+ * call, as an ingest request carries them; BENCH_SEND_BATCH=1 sends one per
+ * engine_send (in transactions of 10,000). BENCH_QUEUED_PROJECTIONS=1 runs every fold
  * and map as a queued job (engine option inline_projections 0). */
 #include "clock.h"
 #include "diag.h"
@@ -18,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #define SEND_TX_ROWS 10000
+#define SEND_BATCH 100
 
 static void die(const char *what)
 {
@@ -34,23 +38,38 @@ static int64_t jobs_left(es_engine *e)
     return left;
 }
 
-/* Enqueues n commands over `aggregates` ids in transactions of SEND_TX_ROWS. */
-static void send_commands(es_engine *e, long n, long aggregates, const char *prefix)
+/* Enqueues n commands over `aggregates` ids in transactions of
+ * SEND_TX_ROWS, `batch` per engine_send_many call (as an ingest request of
+ * ~100 spans carries them), or one engine_send each when batch is 1. */
+static void send_commands(es_engine *e, long n, long aggregates, const char *prefix, long batch)
 {
     es_backends *b = engine_backends(e);
-    char payload[256];
-    for (long i = 0; i < n; i++) {
+    char **payloads = calloc((size_t)batch, sizeof *payloads);
+    char **ids = calloc((size_t)batch, sizeof *ids);
+    if (!payloads || !ids) die("out of memory");
+    for (long k = 0; k < batch; k++)
+        if (!(payloads[k] = malloc(256))) die("out of memory");
+    for (long i = 0; i < n;) {
         if (i % SEND_TX_ROWS == 0 && backends_tx_begin(b) != 0) die("tx_begin");
-        snprintf(payload, sizeof payload,
-                 "{\"id\":\"%s-%ld\",\"amount\":%ld,\"note\":\"benchmark event payload %ld\"}",
-                 prefix, i % aggregates, i % 100, i);
-        char *job_id = NULL;
-        if (engine_send(e, "bench-tenant", "bench", "add", payload, NULL, &job_id, NULL) != 0)
+        long m = n - i < batch ? n - i : batch;
+        if (m > SEND_TX_ROWS - i % SEND_TX_ROWS) m = SEND_TX_ROWS - i % SEND_TX_ROWS;
+        for (long k = 0; k < m; k++)
+            snprintf(payloads[k], 256,
+                     "{\"id\":\"%s-%ld\",\"amount\":%ld,\"note\":\"benchmark event payload %ld\"}",
+                     prefix, (i + k) % aggregates, (i + k) % 100, i + k);
+        size_t failed = 0;
+        if (m > 1 ? engine_send_many(e, "bench-tenant", "bench", "add",
+                                     (const char *const *)payloads, (size_t)m, ids, &failed, NULL)
+                  : engine_send(e, "bench-tenant", "bench", "add", payloads[0], NULL, &ids[0], NULL))
             die("send");
-        free(job_id);
-        if ((i + 1) % SEND_TX_ROWS == 0 || i + 1 == n)
+        for (long k = 0; k < m; k++) free(ids[k]);
+        i += m;
+        if (i % SEND_TX_ROWS == 0 || i == n)
             if (backends_tx_commit(b) != 0) die("tx_commit");
     }
+    for (long k = 0; k < batch; k++) free(payloads[k]);
+    free(payloads);
+    free(ids);
 }
 
 /* CPU time (user + system, all threads) of this process so far, in µs. */
@@ -138,6 +157,8 @@ int main(int argc, char **argv)
 {
     long events = argc > 1 ? atol(argv[1]) : 1000000;
     long aggregates = argc > 2 ? atol(argv[2]) : 10000;
+    long send_batch = getenv("BENCH_SEND_BATCH") ? atol(getenv("BENCH_SEND_BATCH")) : SEND_BATCH;
+    if (send_batch < 1) send_batch = 1;
     const char *pipelines = getenv("BENCH_PIPELINES") ? getenv("BENCH_PIPELINES")
                                                       : "bench/embedded/pipelines";
     char dir[] = "/tmp/esengine-bench.XXXXXX";
@@ -156,7 +177,7 @@ int main(int argc, char **argv)
 
     int64_t t0 = clock_monotonic_ms();
     double cpu0 = cpu_us();
-    send_commands(e, events, aggregates, "b");
+    send_commands(e, events, aggregates, "b", send_batch);
     int64_t t_sent = clock_monotonic_ms();
     double cpu_sent = cpu_us();
     if (engine_start(e) != 0) die("start");
@@ -170,7 +191,7 @@ int main(int argc, char **argv)
     double process = (double)events / ((double)(t_done - t_sent) / 1000.0);
 
     /* One hot aggregate: a 13,000-command backlog, then drained. */
-    send_commands(e, 13000, 1, "hot");
+    send_commands(e, 13000, 1, "hot", send_batch);
     int64_t t_hot = clock_monotonic_ms();
     if (engine_start(e) != 0) die("start");
     wait_empty(e);
@@ -185,8 +206,8 @@ int main(int argc, char **argv)
     double raw_rowid = peer ? sqlite_insert_rate(dir, events, aggregates, 1) : 0;
     double raw = raw_engine > raw_rowid ? raw_engine : raw_rowid;
 
-    printf("events:               %ld over %ld aggregates (%d workers)\n", events, aggregates,
-           opt.workers);
+    printf("events:               %ld over %ld aggregates (%d workers, %ld commands per send)\n",
+           events, aggregates, opt.workers ? opt.workers : (int)sysconf(_SC_NPROCESSORS_ONLN), send_batch);
     printf("enqueue commands:     %.0f /s\n", enqueue);
     printf("process (cmd+fold+map): %.0f events/s\n", process);
     printf("end to end:           %.0f events/s\n", e2e);
