@@ -136,15 +136,14 @@ int sqlite_pause_check(es_store *base, const char *tenant_id, const char *pipeli
 {
     sqlite_conn *c = sqlite_conn_get((sqlite_store *)base);
     if (!c) return -1;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, SQL_PAUSE_CHECK, -1, &st, NULL) != SQLITE_OK)
-        return sqlite_fail(c, "pause check");
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_PAUSE_CHECK, SQL_PAUSE_CHECK);
+    if (!st) return -1;
     sqlite_bind_str(st, 1, pipeline);
     sqlite_bind_str(st, 2, component);
     sqlite_bind_str(st, 3, tenant_id ? tenant_id : "");
     int rc = sqlite3_step(st);
     *mode = rc == SQLITE_ROW ? (pause_mode)sqlite3_column_int(st, 0) : PAUSE_NONE;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : sqlite_fail(c, "pause check");
 }
 
