@@ -9,7 +9,8 @@
  * A/B runs of the engine alone. Commands are sent 100 per engine_send_many
  * call, as an ingest request carries them; BENCH_SEND_BATCH=1 sends one per
  * engine_send (in transactions of 10,000). BENCH_QUEUED_PROJECTIONS=1 runs every fold
- * and map as a queued job (engine option inline_projections 0). */
+ * and map as a queued job (engine option inline_projections 0);
+ * BENCH_WORKERS sets the worker threads (default: cores). */
 #include "clock.h"
 #include "diag.h"
 #include "engine.h"
@@ -172,6 +173,7 @@ int main(int argc, char **argv)
     opt.data_dir = data;
     opt.memory = getenv("BENCH_MEMORY") != NULL;
     opt.inline_projections = getenv("BENCH_QUEUED_PROJECTIONS") == NULL;
+    if (getenv("BENCH_WORKERS")) opt.workers = atoi(getenv("BENCH_WORKERS"));
     es_engine *e = engine_open(&opt);
     if (!e) die("open");
 
