@@ -3,6 +3,7 @@
 #include "inline_projections.h"
 #include "diag.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -274,7 +275,11 @@ int inline_projections_commit(inline_plan *p, es_backends *b, const es_event *ev
                           ? commit_fold(g, b, events, origins, now, jobs)
                           : commit_map(g, b, events, now);
         if (written < 0) return -1;
-        for (size_t j = 0; written == 1 && j < g->n; j++) g->members[j]->applied = 1;
+        if (written == 0) continue;
+        for (size_t j = 0; j < g->n; j++) g->members[j]->applied = 1;
+        const es_route *r = g->members[0];
+        metrics_add(METRIC_EVENTS_INLINE, (double)(g->n - g->skip), r->pipeline, r->component,
+                    job_kind_name(r->kind));
     }
     return 0;
 }

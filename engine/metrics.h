@@ -15,6 +15,7 @@
  *     metrics_add(METRIC_EVENTS_APPENDED, n_new, pipeline, NULL, NULL);
  *   a claimed batch finished (kind = job_kind_name(kind): "command", "fold"...):
  *     metrics_add(METRIC_JOBS_PROCESSED, n_done, pipeline, component, kind);
+ *     metrics_add(METRIC_EVENTS_INLINE, n, pipeline, component, kind);
  *     metrics_observe(METRIC_JOB_DURATION, seconds, pipeline, component, kind);
  *   a job failed (queue_fail), and whether it will be retried or was parked:
  *     metrics_inc(METRIC_JOBS_FAILED, pipeline, component, kind);
@@ -45,6 +46,7 @@ typedef enum {
     METRIC_COMMANDS_REJECTED,      /* counter {pipeline, command, reason} */
     METRIC_EVENTS_APPENDED,        /* counter {pipeline} */
     METRIC_JOBS_PROCESSED,         /* counter {pipeline, component, kind} */
+    METRIC_EVENTS_INLINE,          /* counter {pipeline, component, kind} */
     METRIC_JOBS_FAILED,            /* counter {pipeline, component, kind} */
     METRIC_JOBS_RETRIED,           /* counter {pipeline, component, kind} */
     METRIC_JOBS_PARKED,            /* counter {pipeline, component, kind} */

@@ -148,6 +148,11 @@ describe("esengine status", function()
       metrics)
     assert.truthy(metrics:find('esengine_queue_jobs{pipeline="ledger",component="balance"', 1, true),
       metrics)
+    -- the map is not held: the commands applied it themselves, no job queued
+    assert.truthy(metrics:find('esengine_events_projected_inline_total{pipeline="ledger",component="entries",kind="map"} 4',
+      1, true), metrics)
+    assert.falsy(metrics:find('esengine_events_projected_inline_total{pipeline="ledger",component="balance"',
+      1, true), metrics)
 
     assert.equal(0, (h.esengine("resume ledger/balance " .. flags)))
     h.wait_until("the fold to catch up", 20, function()
