@@ -129,7 +129,7 @@ static void prepare_fold(es_backends *b, lua_host *host, route_run *g)
     const es_route *r = g->members[0];
     const char *tenant = g->events[0].tenant_id;
     if (r->keyed || lua_host_fold_info(host, r->pipeline, r->component, &g->info) != 0 ||
-        g->info.custom || g->info.keyed || fold_free(b->queue, tenant, r) != 1 ||
+        g->info.custom || g->info.keyed ||
         b->folds->ops->fold_get(b->folds, tenant, g->info.table, r->key, &g->state,
                                 &g->last_seq) < 0)
         return;
@@ -147,13 +147,12 @@ static void prepare_fold(es_backends *b, lua_host *host, route_run *g)
 }
 
 /* Maps the events of g. */
-static void prepare_map(es_backends *b, lua_host *host, route_run *g)
+static void prepare_map(lua_host *host, route_run *g)
 {
     const es_route *r = g->members[0];
     char *error = NULL;
     size_t n_done = 0;
-    if (lua_host_map_info(host, r->pipeline, r->component, &g->info) != 0 || g->info.custom ||
-        route_paused(b->queue, g->events[0].tenant_id, r) != 0)
+    if (lua_host_map_info(host, r->pipeline, r->component, &g->info) != 0 || g->info.custom)
         return;
     if (lua_host_run_map(host, r->pipeline, r->component, g->events, g->n, &g->records,
                          &n_done, &error) != 0 ||
@@ -191,7 +190,7 @@ inline_plan *inline_projections_prepare(es_backends *b, lua_host *host, es_event
     }
     for (size_t k = 0; k < p->n; k++) {
         if (p->runs[k].members[0]->kind == JOB_FOLD) prepare_fold(b, host, &p->runs[k]);
-        else prepare_map(b, host, &p->runs[k]);
+        else prepare_map(host, &p->runs[k]);
     }
     return p;
 }
