@@ -186,27 +186,36 @@ static int tally_count(sqlite_conn *c, enqueue_tally *t, const es_job *job)
     return 0;
 }
 
+/* The gid of group_key into *gid: 1 when its row exists, 0 when not, -1. */
+static int queue_group_gid(sqlite_conn *c, const char *group_key, int64_t *gid)
+{
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_GID, SQL_GROUP_GID);
+    if (!st) return -1;
+    sqlite_bind_str(st, 1, group_key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *gid = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_fail(c, "group gid");
+    return rc == SQLITE_ROW;
+}
+
 /* Makes sure the group row of a job about to be inserted at `pos` exists
- * (INSERT OR IGNORE, skipped when the previous job of the call made sure
- * of the same group) and sets t->gid to its gid. 0 or -1. */
+ * (looked up first: under a backlog most jobs join a group that has one;
+ * skipped when the previous job of the call made sure of the same group)
+ * and sets t->gid to its gid. 0 or -1. */
 static int queue_group_ensure(sqlite_conn *c, enqueue_tally *t, const es_job *job, int64_t pos)
 {
     if (t->group && strcmp(t->group, job->group_key) == 0) return 0;
-    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_INSERT, SQL_GROUP_INSERT);
-    if (!st) return -1;
-    sqlite_bind_str(st, 1, job->group_key);
-    sqlite3_bind_int64(st, 2, job->run_at);
-    sqlite3_bind_int64(st, 3, pos);
-    if (queue_step_done(c, st, "group insert") != 0) return -1;
-    t->gid = pos;
-    if (sqlite3_changes(c->db) == 0) {
-        st = sqlite_conn_stmt(c, SQ_GROUP_GID, SQL_GROUP_GID);
+    int found = queue_group_gid(c, job->group_key, &t->gid);
+    if (found < 0) return -1;
+    if (!found) {
+        sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_INSERT, SQL_GROUP_INSERT);
         if (!st) return -1;
         sqlite_bind_str(st, 1, job->group_key);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) t->gid = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW) return sqlite_fail(c, "group gid");
+        sqlite3_bind_int64(st, 2, job->run_at);
+        sqlite3_bind_int64(st, 3, pos);
+        if (queue_step_done(c, st, "group insert") != 0) return -1;
+        t->gid = pos;
     }
     t->group = job->group_key;
     return 0;
@@ -778,15 +787,8 @@ int sqlite_queue_group_idle(es_store *base, const char *group_key)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite_conn *c = sqlite_shared_lock(s);
-    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_GROUP_GID, SQL_GROUP_GID);
-    if (!st) {
-        sqlite_shared_unlock(s);
-        return -1;
-    }
-    sqlite_bind_str(st, 1, group_key);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    int idle = rc == SQLITE_DONE ? 1 : rc == SQLITE_ROW ? 0 : sqlite_fail(c, "group idle");
+    int64_t gid;
+    int found = queue_group_gid(c, group_key, &gid);
     sqlite_shared_unlock(s);
-    return idle;
+    return found < 0 ? -1 : !found;
 }
