@@ -54,12 +54,20 @@ end
 local added, woken = 0, 0
 local pos = redis.call('INCRBY', K_SEQ, n) - n
 local origins = {}
+-- Id idempotency in one EXISTS of every record when none is queued (the
+-- usual case): then a job is fresh unless this call added its id already.
+local keys = {}
+for i = 0, n - 1 do keys[i + 1] = kj(ARGV[2 + i * NF]) end
+local none_queued = n > 0 and redis.call('EXISTS', unpack(keys)) == 0
+local added_ids = {}
 for i = 0, n - 1 do
   local a = 1 + i * NF
   local id, g, tenant = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local ra, mode, dk = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6] -- ra: a string (see later())
   local origin, sk, blob, items = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
-  local fresh = redis.call('EXISTS', kj(id)) == 0
+  local fresh
+  if none_queued then fresh = not added_ids[id]
+  else fresh = redis.call('EXISTS', keys[i + 1]) == 0 end
   if fresh and dk ~= '' then
     local holder = redis.call('HGET', K_DEDUP, dk)
     if holder and redis.call('EXISTS', kj(holder)) == 1 then
@@ -86,7 +94,8 @@ for i = 0, n - 1 do
       f[k + 1], f[k + 2] = 'o', origin
       origins[origin] = (origins[origin] or 0) + 1
     end
-    redis.call('HSET', kj(id), unpack(f))
+    redis.call('HSET', keys[i + 1], unpack(f))
+    added_ids[id] = true
     -- a group's list is empty exactly when the group has no state yet
     if redis.call('RPUSH', kg(g), id) == 1 then
       redis.call('HSET', km(g), 't', tenant)
