@@ -8,8 +8,8 @@
 -- until a resume (queue_pause_set.lua) places it again; at most 64 groups
 -- are held per call.
 -- ARGV: now, lease_ms, max_jobs, worker.
--- Returns {token, lease_until, group, id1, blob1, run_at1, attempts1, pos1,
--- err1, ...} or {0, next} when nothing is ready, where next is the earliest
+-- Returns {token, lease_until, group, id1, record1, id2, record2, ...}
+-- (records as queue_lib.lua describes them) or {0, next} when nothing is ready, where next is the earliest
 -- time something may become ready (due head or lease expiry), -1 if none,
 -- or `now` when groups were held (the ready set may hold more: claim again).
 local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -39,15 +39,15 @@ end
 local function take(g, tenant)
   local out = {0, 0, g}
   local ids = redis.call('LRANGE', kg(g), 0, max_jobs - 1)
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = kj(id) end
+  local recs = #keys > 0 and redis.call('MGET', unpack(keys)) or {}
   local taken, plain = 0, true
-  for _, id in ipairs(ids) do
-    local f = redis.call('HMGET', kj(id), 'r', 'b', 'a', 'p', 'e', 'd', 'o')
-    if later(f[1], ARGV[1]) then break end
-    if f[6] or f[7] then plain = false end
-    -- times and counts go back as the strings stored (see later())
-    local k = 3 + taken * 6
-    out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5], out[k + 6] =
-      id, f[2], f[1], f[3] or 0, f[4], f[5]
+  for i, id in ipairs(ids) do
+    local rec = recs[i] or rec_get(id) -- a record of before is a hash
+    if later(rec_run_at(rec), ARGV[1]) then break end
+    if rec:byte(1) ~= 48 then plain = false end -- '0': no dedup key nor origin
+    out[4 + taken * 2], out[5 + taken * 2] = id, rec
     taken = taken + 1
   end
   if taken > 0 then

@@ -3,8 +3,8 @@
 -- dedup_key ('' = none), origin_key (origin\31kind, '' = none: nobody
 -- waits on the job, so it is not counted), stats_key
 -- (pipeline\31component\31kind), blob (the job's static fields, opaque),
--- items (events or commands the job holds; kept as field 'c' when not 1,
--- counted by queue_stats.lua).
+-- items (events or commands the job holds, counted by queue_stats.lua).
+-- Each job added is one record (see queue_lib.lua).
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
 -- is ignored. Dedup: throttle drops while the holder of the dedup key is
 -- queued; debounce replaces a holder that is not in flight (payload,
@@ -26,21 +26,18 @@ end
 -- Debounce: the pending holder takes the new job's payload and timer (ra:
 -- run_at as a string), enqueued at now_ (= ARGV[1]).
 local function replace(id, blob, ra, origin, now_)
-  local f = redis.call('HMGET', kj(id), 'o', 'g')
-  local old = f[1] or ''
+  local t = rec_decode(rec_get(id))
+  local old = t.o or ''
   if old ~= origin then
     if old ~= '' and redis.call('HINCRBY', K_ORIGIN, old, -1) <= 0 then
       redis.call('HDEL', K_ORIGIN, old)
     end
     if origin ~= '' then redis.call('HINCRBY', K_ORIGIN, origin, 1) end
   end
-  if origin ~= '' then
-    redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'o', origin, 'q', ARGV[1])
-  else
-    redis.call('HSET', kj(id), 'b', blob, 'r', ra, 'q', ARGV[1])
-    redis.call('HDEL', kj(id), 'o')
-  end
-  local g = f[2]
+  t.b, t.r, t.q = blob, ra, ARGV[1]
+  t.o = origin ~= '' and origin or nil
+  rec_put(id, t)
+  local g = t.g
   if redis.call('LINDEX', kg(g), 0) == id then
     local m = redis.call('HMGET', km(g), 's', 't')
     if m[1] == 'ready' or m[1] == 'due' then
@@ -59,19 +56,19 @@ local origins = {}
 local keys = {}
 for i = 0, n - 1 do keys[i + 1] = kj(ARGV[2 + i * NF]) end
 local none_queued = n > 0 and redis.call('EXISTS', unpack(keys)) == 0
-local added_ids = {}
+-- the records added, written in one MSET at the end (key, record pairs)
+local writes, write_at = {}, {}
 for i = 0, n - 1 do
   local a = 1 + i * NF
   local id, g, tenant = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local ra, mode, dk = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6] -- ra: a string (see later())
   local origin, sk, blob, items = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
-  local fresh
-  if none_queued then fresh = not added_ids[id]
-  else fresh = redis.call('EXISTS', keys[i + 1]) == 0 end
+  local fresh = not pending[id] and (none_queued or redis.call('EXISTS', keys[i + 1]) == 0)
   if fresh and dk ~= '' then
     local holder = redis.call('HGET', K_DEDUP, dk)
-    if holder and redis.call('EXISTS', kj(holder)) == 1 then
-      local hg = redis.call('HGET', kj(holder), 'g')
+    local hrec = holder and rec_get(holder)
+    if hrec then
+      local hg = rec_decode(hrec).g
       if mode == '2' then
         fresh = false
       elseif not in_flight(holder, hg) then
@@ -83,19 +80,19 @@ for i = 0, n - 1 do
   end
   if fresh then
     pos = pos + 1
-    local f = {'b', blob, 'r', ra, 'p', pos, 's', sk, 'q', ARGV[1]}
-    if dk ~= '' then f[11], f[12], f[13], f[14] = 'g', g, 'd', dk end
-    if items ~= '1' then
-      local k = #f
-      f[k + 1], f[k + 2] = 'c', items
+    local rec
+    if dk == '' and origin == '' then -- the usual job, without rec_encode's table
+      rec = '0' .. ra .. '\31' .. pos .. '\31' .. '0\31' .. ARGV[1] .. '\31' .. items .. '\31' ..
+            #sk .. ':' .. sk .. '~~~~~' .. blob
+    else
+      rec = rec_encode({r = ra, p = pos, q = ARGV[1], c = items, s = sk, b = blob,
+                        g = dk ~= '' and g or nil, d = dk ~= '' and dk or nil,
+                        o = origin ~= '' and origin or nil})
+      if origin ~= '' then origins[origin] = (origins[origin] or 0) + 1 end
     end
-    if origin ~= '' then
-      local k = #f
-      f[k + 1], f[k + 2] = 'o', origin
-      origins[origin] = (origins[origin] or 0) + 1
-    end
-    redis.call('HSET', keys[i + 1], unpack(f))
-    added_ids[id] = true
+    pending[id] = rec
+    write_at[id] = #writes + 2
+    writes[#writes + 1], writes[#writes + 2] = keys[i + 1], rec
     -- a group's list is empty exactly when the group has no state yet
     if redis.call('RPUSH', kg(g), id) == 1 then
       redis.call('HSET', km(g), 't', tenant)
@@ -105,6 +102,9 @@ for i = 0, n - 1 do
     added = added + 1
   end
 end
+-- a record replaced after it was added (debounce within this call)
+for id, at in pairs(write_at) do writes[at] = pending[id] end
+if #writes > 0 then redis.call('MSET', unpack(writes)) end
 for origin, c in pairs(origins) do redis.call('HINCRBY', K_ORIGIN, origin, c) end
 wake(woken)
 return added

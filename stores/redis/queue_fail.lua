@@ -14,18 +14,19 @@ local claimed = tonumber(m[1])
 pop_jobs(g, math.min(n_done, claimed), m[2] == '1')
 local head = redis.call('LINDEX', kg(g), 0)
 if head and n_done < claimed then
-  local attempts = redis.call('HINCRBY', kj(head), 'a', 1)
-  redis.call('HSET', kj(head), 'e', err)
-  if skip ~= '' then redis.call('HSET', kj(head), 'k', skip)
-  else redis.call('HDEL', kj(head), 'k') end
+  local t = rec_decode(rec_get(head))
+  local attempts = tonumber(t.a) + 1
+  t.a, t.e, t.k = attempts, err, skip ~= '' and skip or nil
   if attempts >= max_attempts then
+    rec_put(head, t)
     redis.call('ZREM', K_LEASES, g)
     redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w', 'x')
     redis.call('HSET', km(g), 's', 'parked', 'pa', now)
     redis.call('ZADD', K_PARKED, now, g)
     return 2
   end
-  redis.call('HSET', kj(head), 'r', retry_at)
+  t.r = ARGV[5]
+  rec_put(head, t)
 end
 if release(g, now) == 1 then wake(1) end
 return 0

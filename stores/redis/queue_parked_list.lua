@@ -9,9 +9,9 @@ for i = 1, #parked, 2 do
   local tenant = redis.call('HGET', km(g), 't')
   local head = redis.call('LINDEX', kg(g), 0)
   if head and (want == '' or want == tenant) then
-    local f = redis.call('HMGET', kj(head), 'b', 'r', 'a', 'p', 'e')
+    local t = rec_decode(rec_get(head))
     local rest = {g, tenant, tonumber(parked[i + 1]), redis.call('LLEN', kg(g)),
-                  head, f[1], tonumber(f[2]), tonumber(f[3] or 0), tonumber(f[4]), f[5]}
+                  head, t.b, tonumber(t.r), tonumber(t.a), tonumber(t.p), t.e or false}
     for _, v in ipairs(rest) do out[#out + 1] = v end
   end
 end

@@ -4,7 +4,9 @@ local g, now = ARGV[1], tonumber(ARGV[2])
 if redis.call('HGET', km(g), 's') ~= 'parked' then return 1 end
 local head = redis.call('LINDEX', kg(g), 0)
 if head then
-  redis.call('HSET', kj(head), 'a', 0, 'r', now)
+  local t = rec_decode(rec_get(head))
+  t.a, t.r = 0, ARGV[2]
+  rec_put(head, t)
 end
 redis.call('ZREM', K_PARKED, g)
 redis.call('HDEL', km(g), 'pa')

@@ -7,17 +7,15 @@ local g, now = ARGV[1], tonumber(ARGV[2])
 if redis.call('HGET', km(g), 's') ~= 'parked' then return 1 end
 local head = redis.call('LINDEX', kg(g), 0)
 if head then
-  local f = redis.call('HMGET', kj(head), 'b', 'a', 'e', 'p', 'c')
-  redis.call('RPUSH', K_DEAD, cjson.encode({id = head, group = g, blob = f[1],
-    attempts = tonumber(f[2] or 0), error = f[3] or '', position = tonumber(f[4]),
+  local t = rec_decode(rec_get(head))
+  redis.call('RPUSH', K_DEAD, cjson.encode({id = head, group = g, blob = t.b,
+    attempts = tonumber(t.a), error = t.e or '', position = tonumber(t.p),
     skipped_at = now}))
   redis.call('LTRIM', K_DEAD, -1000, -1)
-  local rest = redis.call('HGET', kj(head), 'k')
-  if rest then
-    -- one item fewer (field 'c', see queue_enqueue.lua)
-    local items = tonumber(f[5] or 1) - 1
-    redis.call('HSET', kj(head), 'b', rest, 'a', 0, 'r', now, 'c', items)
-    redis.call('HDEL', kj(head), 'k', 'e')
+  if t.k then
+    -- one item fewer (field c, see queue_lib.lua)
+    t.b, t.a, t.r, t.c, t.k, t.e = t.k, 0, ARGV[2], tonumber(t.c) - 1, nil, nil
+    rec_put(head, t)
   else
     pop_jobs(g, 1)
   end

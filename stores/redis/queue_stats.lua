@@ -19,18 +19,18 @@ for _, g in ipairs(page[2]) do
   local m = redis.call('HMGET', km(g), 's', 'n')
   local claimed = m[1] == 'claimed' and tonumber(m[2]) or 0
   for i, id in ipairs(redis.call('LRANGE', kg(g), 0, -1)) do
-    local f = redis.call('HMGET', kj(id), 's', 'r', 'q', 'c')
-    local r, items = row(f[1]), tonumber(f[4] or 1)
+    local f = rec_decode(rec_get(id))
+    local r, items = row(f.s), tonumber(f.c)
     if m[1] == 'parked' then
       r[4] = r[4] + items
       if i == 1 then r[5] = r[5] + 1 end
     elseif i <= claimed then
       r[3] = r[3] + items
-    elseif tonumber(f[2]) > now then
+    elseif tonumber(f.r) > now then
       r[2] = r[2] + items
     else
       r[1] = r[1] + items
-      local q = tonumber(f[3])
+      local q = tonumber(f.q)
       if r[6] == 0 or q < r[6] then r[6] = q end
     end
   end
