@@ -119,7 +119,8 @@ local function window_lookup(from, stride)
       n = n + 1
     end
   end
-  local v = #fields > 0 and redis.call('HMGET', h, unpack(fields)) or {}
+  -- an aggregate without events yet has no window to ask
+  local v = #fields > 0 and m[1] and redis.call('HMGET', h, unpack(fields)) or {}
   return function(i)
     local j = at[i]
     if v[j] then
@@ -175,11 +176,12 @@ end
 -- the rest is written (the hash never holds much more than the window: it
 -- keeps Redis's compact encoding); then saves '#', 'lo' and the filter.
 local function record_new(new)
+  local stored = last -- the hash holds no seq above it
   for _, e in ipairs(new) do
     if e[3] > last then last = e[3] end
   end
   local keep = math.max(lo, last - WINDOW + 1)
-  forget_range(lo, keep - 1, true)
+  forget_range(lo, math.min(keep - 1, stored), true)
   local f = {'#', last, 'lo', keep}
   for _, e in ipairs(new) do
     if e[3] >= keep then
