@@ -1,8 +1,8 @@
 /* test_store_redis.c: the Redis store against a private redis-server: the
  * shared store conformance suite, then what only a networked queue has:
  * reconnecting through a server restart, claims from concurrent threads,
- * fencing after lease expiry, timely delayed jobs, tenant fairness, and
- * the event index kept for ClickHouse (seqs, retries, duplicates, lost
+ * fencing after lease expiry, timely delayed jobs, tenant fairness, job
+ * records of before the string layout, and the event index kept for ClickHouse (seqs, retries, duplicates, lost
  * marker). */
 #include "redis_server.h"
 #include "store_conformance.h"
@@ -425,6 +425,86 @@ static void test_origin_none(void)
     s->ops->close(s);
 }
 
+/* Rewrites every job record of `queue` as the hash of fields a queue held
+ * before records were strings (stores/redis/queue_lib.lua: the same
+ * one-letter fields; attempts 0 and items 1 were left out then). Returns
+ * how many, or -1. */
+static long long records_to_hashes(const char *queue)
+{
+    static const char *const script =
+        "local n = 0\n"
+        "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do\n"
+        "  local s, t, at = redis.call('GET', k), {}, 2\n"
+        "  for _, f in ipairs({'r', 'p', 'a', 'q', 'c'}) do\n"
+        "    local e = s:find('\\31', at, true)\n"
+        "    t[f], at = s:sub(at, e - 1), e + 1\n"
+        "  end\n"
+        "  for _, f in ipairs({'s', 'g', 'd', 'o', 'e', 'k'}) do\n"
+        "    if s:byte(at) == 126 then at = at + 1 else\n"
+        "      local c = s:find(':', at, true)\n"
+        "      local len = tonumber(s:sub(at, c - 1))\n"
+        "      t[f], at = s:sub(c + 1, c + len), c + len + 1\n"
+        "    end\n"
+        "  end\n"
+        "  t.b = s:sub(at)\n"
+        "  if t.a == '0' then t.a = nil end\n"
+        "  if t.c == '1' then t.c = nil end\n"
+        "  redis.call('DEL', k)\n"
+        "  for f, v in pairs(t) do redis.call('HSET', k, f, v) end\n"
+        "  n = n + 1\n"
+        "end\n"
+        "return n\n";
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    redisReply *r = rc ? redisCommand(rc, "EVAL %s 0 {%s}:j:*", script, queue) : NULL;
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r && r->type == REDIS_REPLY_ERROR) fprintf(stderr, "records_to_hashes: %s\n", r->str);
+    if (r) freeReplyObject(r);
+    if (rc) redisFree(rc);
+    return n;
+}
+
+/* A queue written before job records were strings keeps working after an
+ * upgrade: each record of before is converted when first read, and its
+ * job runs in order, once, with its payload, attempts and origin. */
+static void test_hash_records_of_before(void)
+{
+    es_store *s = open_fresh(NULL);
+    char queue[64];
+    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
+    es_job jobs[3] = {make_job("h1", "t1", "gH", 0), make_job("h2", "t1", "gH", 0),
+                      make_job("h3", "t1", "gH", 0)};
+    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, 1000), 0);
+    CHECK_INT(records_to_hashes(queue), 3);
+    int64_t n = -1;
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", 1u << JOB_FOLD, &n), 0);
+    CHECK_INT(n, 3);
+    es_claim a;
+    /* the head fails once (its record rewritten), then runs */
+    CHECK_INT(s->ops->queue_claim(s, "w", 1, 1000, 10000, 0, &a), 0);
+    CHECK_INT(a.n, 1);
+    if (a.n) CHECK_STR(a.jobs[0].id, "h1");
+    CHECK_INT(s->ops->queue_fail(s, &a, 0, "once", 1000, 10, 1000), 0);
+    store_claim_clear(&a);
+    CHECK_INT(s->ops->queue_claim(s, "w", 10, 1001, 10000, 0, &a), 0);
+    CHECK_INT(a.n, 3);
+    if (a.n == 3) {
+        CHECK_STR(a.jobs[0].id, "h1");
+        CHECK_INT(a.jobs[0].attempts, 1);
+        CHECK_STR(a.jobs[1].id, "h2");
+        CHECK_STR(a.jobs[2].id, "h3");
+        CHECK_INT(a.jobs[2].attempts, 0);
+        CHECK_STR(a.jobs[2].payload, "payload");
+        CHECK_STR(a.jobs[2].origin_id, "cmd-0");
+        CHECK(a.jobs[0].position < a.jobs[1].position && a.jobs[1].position < a.jobs[2].position);
+    }
+    CHECK_INT(s->ops->queue_complete(s, &a, a.n, 1002), 0);
+    store_claim_clear(&a);
+    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", 1u << JOB_FOLD, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(s->ops->queue_claim(s, "w", 10, 1003, 10000, 0, &a), 1);
+    s->ops->close(s);
+}
+
 static es_event index_event(const char *id, const char *key)
 {
     return (es_event){.id = (char *)id, .tenant_id = (char *)"t1",
@@ -628,6 +708,7 @@ int main(void)
     RUN_TEST(test_delayed_job_on_time);
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
     RUN_TEST(test_origin_none);
+    RUN_TEST(test_hash_records_of_before);
     RUN_TEST(test_event_index);
     RUN_TEST(test_event_index_window);
     RUN_TEST(test_event_index_big_call);
