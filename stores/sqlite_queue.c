@@ -23,7 +23,7 @@ static const char *const SQL_JOB_INSERT =
  * job about to be inserted is its head: the group is ready at its run_at,
  * and its gid is that job's position. */
 static const char *const SQL_GROUP_INSERT =
-    "INSERT OR IGNORE INTO groups (group_key, ready_at, gid) VALUES (?1, ?2, ?3)";
+    "INSERT INTO groups (group_key, ready_at, gid) VALUES (?1, ?2, ?3)";
 
 static const char *const SQL_GROUP_GID = "SELECT gid FROM groups WHERE group_key = ?1";
 

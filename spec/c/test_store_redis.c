@@ -9,6 +9,7 @@
 #include "testlib.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 
 #include "clock.h"
@@ -386,15 +387,26 @@ static void test_pause_backlog(void)
 
 /* ---- origin bookkeeping ---- */
 
-/* Fields of the queue's origin hash, or -1. */
-static long long origin_fields(const char *queue)
+/* The integer reply of one command to the test server, or -1 (an error
+ * reply is printed). */
+static long long redis_integer(const char *format, ...)
 {
     redisContext *rc = redisConnect("127.0.0.1", server.port);
-    redisReply *r = rc ? redisCommand(rc, "HLEN {%s}:origin", queue) : NULL;
+    va_list ap;
+    va_start(ap, format);
+    redisReply *r = rc ? redisvCommand(rc, format, ap) : NULL;
+    va_end(ap);
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r && r->type == REDIS_REPLY_ERROR) fprintf(stderr, "redis: %s\n", r->str);
     if (r) freeReplyObject(r);
     if (rc) redisFree(rc);
     return n;
+}
+
+/* Fields of the queue's origin hash, or -1. */
+static long long origin_fields(const char *queue)
+{
+    return redis_integer("HLEN {%s}:origin", queue);
 }
 
 /* Jobs without an origin (nobody waits on them) cost no origin counting,
@@ -454,13 +466,7 @@ static long long records_to_hashes(const char *queue)
         "  n = n + 1\n"
         "end\n"
         "return n\n";
-    redisContext *rc = redisConnect("127.0.0.1", server.port);
-    redisReply *r = rc ? redisCommand(rc, "EVAL %s 0 {%s}:j:*", script, queue) : NULL;
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r && r->type == REDIS_REPLY_ERROR) fprintf(stderr, "records_to_hashes: %s\n", r->str);
-    if (r) freeReplyObject(r);
-    if (rc) redisFree(rc);
-    return n;
+    return redis_integer("EVAL %s 0 {%s}:j:*", script, queue);
 }
 
 /* A queue written before job records were strings keeps working after an
@@ -575,14 +581,7 @@ static void test_event_index(void)
 /* Fields of an aggregate's hash in the event index, or -1. */
 static long long index_fields(const char *queue, const char *scope, const char *epoch)
 {
-    redisContext *rc = redisConnect("127.0.0.1", server.port);
-    redisReply *r = rc ? redisCommand(rc, "HLEN {%s}:ev:%s:%s:t1\x1f" "acct\x1f" "a1", queue,
-                                      scope, epoch)
-                       : NULL;
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r) freeReplyObject(r);
-    if (rc) redisFree(rc);
-    return n;
+    return redis_integer("HLEN {%s}:ev:%s:%s:t1\x1f" "acct\x1f" "a1", queue, scope, epoch);
 }
 
 /* The index keeps a bounded window per aggregate: an id or key it may have
