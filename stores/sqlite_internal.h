@@ -6,6 +6,7 @@
 #define ES_SQLITE_INTERNAL_H
 
 #include "sqlite_store.h"
+#include "sqlite_profile.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -103,6 +104,7 @@ typedef struct sqlite_store {
     uint64_t id;              /* unique per open, keys the thread caches */
     char *path;               /* the database file */
     sqlite_conn *shared;
+    sqlite_profile *shared_profile; /* ESENGINE_SQLITE_PROFILE: the shared connection's statement times */
     pthread_mutex_t shared_mu;
     _Atomic uintptr_t shared_owner; /* thread holding shared_mu, 0 if none */
     int shared_depth;         /* recursion depth of the holder */

@@ -467,6 +467,7 @@ static void sqlite_store_close(es_store *base)
     }
     sqlite3_close(s->ckpt_db);
     conn_free(s->shared);
+    sqlite_profile_report_free(s->shared_profile);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->shared_mu);
     pthread_mutex_destroy(&s->ckpt_mu);
@@ -580,5 +581,6 @@ es_store *sqlite_store_open(const char *data_dir)
         sqlite_store_close(&s->base);
         return NULL;
     }
+    s->shared_profile = sqlite_profile_attach(s->shared->db);
     return &s->base;
 }
