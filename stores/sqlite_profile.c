@@ -10,11 +10,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Distinct statement texts kept; later ones count under "(other)". */
 #define PROFILE_SLOTS 64
 /* Statements under this share of the total are left out of the report. */
 #define PROFILE_MIN_PERMILLE 5
+/* Statements running at once on the connection (a read stepping its rows
+ * while others run) whose start times are kept. */
+#define PROFILE_RUNNING 16
 
 typedef struct profile_slot {
     char *sql;
@@ -22,20 +26,53 @@ typedef struct profile_slot {
     uint64_t runs;
 } profile_slot;
 
+typedef struct profile_start {
+    sqlite3_stmt *stmt;
+    uint64_t ns;
+} profile_start;
+
 struct sqlite_profile {
     profile_slot slots[PROFILE_SLOTS];
     profile_slot other;
+    profile_start running[PROFILE_RUNNING];
 };
 
-/* SQLITE_TRACE_PROFILE callback: `p` is the statement, `x` its run time in
- * ns. Runs on the thread that holds the shared connection, so the slots
- * need no lock. */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Where stmt's start time is kept (or goes): its own entry, else a free
+ * one; NULL when all are taken by others. */
+static profile_start *start_of(sqlite_profile *prof, sqlite3_stmt *stmt)
+{
+    profile_start *free_entry = NULL;
+    for (int i = 0; i < PROFILE_RUNNING; i++) {
+        if (prof->running[i].stmt == stmt) return &prof->running[i];
+        if (!prof->running[i].stmt && !free_entry) free_entry = &prof->running[i];
+    }
+    return free_entry;
+}
+
+/* Trace callback: SQLITE_TRACE_STMT when statement `p` starts, and
+ * SQLITE_TRACE_PROFILE when it ends. Times come from the monotonic clock:
+ * the run time SQLite passes with PROFILE has a resolution of 1 ms. Runs
+ * on the thread that holds the connection, so nothing here needs a lock. */
 static int profile_trace(unsigned type, void *ud, void *p, void *x)
 {
-    (void)type;
+    (void)x;
     sqlite_profile *prof = ud;
+    profile_start *start = start_of(prof, (sqlite3_stmt *)p);
+    if (type == SQLITE_TRACE_STMT) {
+        if (start && !start->stmt) *start = (profile_start){(sqlite3_stmt *)p, now_ns()};
+        return 0;
+    }
+    if (!start || start->stmt != p) return 0;
+    uint64_t ns = now_ns() - start->ns;
+    start->stmt = NULL;
     const char *sql = sqlite3_sql((sqlite3_stmt *)p);
-    uint64_t ns = (uint64_t)*(sqlite3_int64 *)x;
     profile_slot *slot = &prof->other;
     for (int i = 0; sql && i < PROFILE_SLOTS; i++) {
         if (!prof->slots[i].sql) {
@@ -59,7 +96,7 @@ sqlite_profile *sqlite_profile_attach(sqlite3 *db)
     if (!on || !*on || strcmp(on, "0") == 0) return NULL;
     sqlite_profile *prof = calloc(1, sizeof *prof);
     if (!prof) return NULL;
-    sqlite3_trace_v2(db, SQLITE_TRACE_PROFILE, profile_trace, prof);
+    sqlite3_trace_v2(db, SQLITE_TRACE_STMT | SQLITE_TRACE_PROFILE, profile_trace, prof);
     return prof;
 }
 

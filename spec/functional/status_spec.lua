@@ -2,7 +2,8 @@
 -- (issues 3 and 8), against the real binary and the embedded store: the
 -- worker registry (a running process listed with a fresh heartbeat, its
 -- jobs and script generation; reported lost once killed), the lag of a
--- held fold projection, and the same figures in /metrics.
+-- held fold projection, and the same figures in /metrics; and the opt-in
+-- SQL statement profile of the embedded store.
 local h = require("spec.functional.helpers")
 
 local LEASE_MS = 600 -- short, so a killed worker is lost within 3 leases
@@ -164,5 +165,16 @@ describe("esengine status", function()
     local code, state = h.esengine("state ledger balance lag --tenant t1 " .. flags)
     assert.equal(0, code)
     assert.truthy(state:find("\"total\":10", 1, true), state)
+  end)
+
+  it("logs each SQL statement's share of the write time with ESENGINE_SQLITE_PROFILE=1", function()
+    local code, _, err = h.sh("ESENGINE_SQLITE_PROFILE=1 " .. h.bin .. " send ledger deposit " ..
+      "'{\"account\":\"p\",\"amount\":1}' --tenant t1 " .. flags)
+    assert.equal(0, code, err)
+    assert.truthy(err:find("sqlite profile: [%d.]+ s in statements of the shared connection"), err)
+    assert.truthy(err:find("us/run  INSERT OR IGNORE INTO jobs", 1, true), err)
+    code, _, err = h.esengine("send ledger deposit '{\"account\":\"p\",\"amount\":1}' --tenant t1 " .. flags)
+    assert.equal(0, code, err)
+    assert.falsy(err:find("sqlite profile", 1, true), err)
   end)
 end)
