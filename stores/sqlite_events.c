@@ -87,7 +87,11 @@ static int events_append_one(sqlite_conn *c, es_event *ev, int64_t now, int64_t 
 {
     sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_EVENT_INSERT, SQL_EVENT_INSERT);
     if (!st) return -1;
-    const char *ikey = ev->idempotency_key ? ev->idempotency_key : ev->id;
+    /* a key equal to the id (the worker's default) is stored as none:
+     * the id's own uniqueness dedupes such an event (sqlite_schema.c) */
+    const char *ikey = ev->idempotency_key && strcmp(ev->idempotency_key, ev->id) != 0
+                           ? ev->idempotency_key
+                           : NULL;
     sqlite_bind_str(st, 1, ev->id);
     sqlite_bind_str(st, 2, ev->tenant_id);
     sqlite_bind_str(st, 3, ev->aggregate_type);

@@ -232,7 +232,7 @@ char *sqlite_column_dup(sqlite3_stmt *st, int col, int *oom);
 /* The event columns sqlite_event_row reads, in order. */
 #define SQLITE_EVENT_COLUMNS                                                \
     "id, tenant_id, aggregate_type, aggregate_id, seq, type, version,"      \
-    " occurred_at, created_at, idempotency_key, data, metadata"
+    " occurred_at, created_at, coalesce(idempotency_key, id), data, metadata"
 
 /* Points *ev at the SQLITE_EVENT_COLUMNS of st's current row: the strings
  * belong to the row, valid until the statement steps or resets. */

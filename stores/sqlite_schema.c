@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SQLITE_SCHEMA_VERSION 5
+#define SQLITE_SCHEMA_VERSION 6
 
 /* The jobs table and its indexes (see the layout above SCHEMA_SQL). */
 static const char *const JOBS_SQL =
@@ -104,11 +104,19 @@ static const char *const SCHEMA_SQL =
     "  version TEXT NOT NULL,"
     "  occurred_at INTEGER NOT NULL,"
     "  created_at INTEGER NOT NULL,"
-    "  idempotency_key TEXT NOT NULL,"
+    "  idempotency_key TEXT,"
     "  data TEXT NOT NULL,"
     "  metadata TEXT NOT NULL,"
-    "  PRIMARY KEY (tenant_id, aggregate_type, aggregate_id, seq),"
-    "  UNIQUE (tenant_id, aggregate_type, aggregate_id, idempotency_key)) WITHOUT ROWID;"
+    "  PRIMARY KEY (tenant_id, aggregate_type, aggregate_id, seq)) WITHOUT ROWID;"
+    /* Only keys given by the handler (es.event's idempotency_key) are
+     * stored and indexed; an event without one is its own key, which the
+     * id's uniqueness already covers (reads return the id in its place).
+     * Schemas 1-5 stored the id there and indexed every event's: one
+     * index write of ~70 bytes less per append, 25-30% of the insert's
+     * time in bench/embedded (ESENGINE_SQLITE_PROFILE). */
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_idempotency"
+    "  ON events (tenant_id, aggregate_type, aggregate_id, idempotency_key)"
+    "  WHERE idempotency_key IS NOT NULL;"
     /* Queued items (jobs.items) per (pipeline, component, kind), kept by every insert
      * and delete of jobs, so that queue_stats never scans the jobs. Filled
      * from jobs when created over a queue that predates it. */
@@ -224,16 +232,17 @@ static const char *const JOBS_COPY_V3_SQL =
     " skip_payload FROM jobs_v3;"
     "DROP TABLE jobs_v3;";
 
-/* 1 when the jobs table's declaration contains `marker`, 0 when not (or
- * there is no jobs table), -1 on error (message in *err). */
-static int jobs_declared_with(sqlite3 *db, const char *marker, char **err)
+/* 1 when the declaration of `table` contains `marker`, 0 when not (or
+ * there is no such table), -1 on error (message in *err). */
+static int table_declared_with(sqlite3 *db, const char *table, const char *marker, char **err)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'",
+    if (sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
                            -1, &st, NULL) != SQLITE_OK) {
         *err = sqlite3_mprintf("%s", sqlite3_errmsg(db));
         return -1;
     }
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
     int found = 0;
     if (sqlite3_step(st) == SQLITE_ROW) {
         const char *sql = (const char *)sqlite3_column_text(st, 0);
@@ -279,7 +288,7 @@ static int jobs_add_items(sqlite3 *db, char **err)
  * gid. 0, or -1 with *err. */
 static int jobs_add_gid(sqlite3 *db, char **err)
 {
-    int had = jobs_declared_with(db, "gid INTEGER", err);
+    int had = table_declared_with(db, "jobs", "gid INTEGER", err);
     if (had != 0) return had < 0 ? -1 : 0;
     if (table_add_column(db, "jobs", "gid", "INTEGER NOT NULL DEFAULT 0", err) != 0 ||
         table_add_column(db, "jobs", "fresh", "INTEGER NOT NULL DEFAULT 0", err) != 0)
@@ -316,27 +325,45 @@ static int queue_fill_gids(sqlite3 *db, char **err)
     return sqlite3_exec(db, QUEUE_FILL_GIDS_SQL, NULL, NULL, err) == SQLITE_OK ? 0 : -1;
 }
 
-/* Creates what is missing and moves a jobs table of schema 1 to 4 to the
- * current layout, in the caller's transaction. 0, or -1 with the message in *err. */
+/* Schemas 1-5 stored every event's idempotency key (the id when the
+ * handler gave none) under a UNIQUE constraint of the table, which only a
+ * new table drops: the old one is renamed before SCHEMA_SQL creates the
+ * current one, then its rows are copied over, keys equal to the id
+ * dropped. */
+static const char *const EVENTS_FROM_V5_SQL = "ALTER TABLE events RENAME TO events_v5;";
+static const char *const EVENTS_COPY_V5_SQL =
+    "INSERT INTO events (tenant_id, aggregate_type, aggregate_id, seq, id, type, version,"
+    " occurred_at, created_at, idempotency_key, data, metadata)"
+    " SELECT tenant_id, aggregate_type, aggregate_id, seq, id, type, version,"
+    " occurred_at, created_at, nullif(idempotency_key, id), data, metadata FROM events_v5;"
+    "DROP TABLE events_v5;";
+
+/* Creates what is missing and moves a jobs table of schema 1 to 4 and an
+ * events table of schema 1 to 5 to the current layout, in the caller's
+ * transaction. 0, or -1 with the message in *err. */
 static int schema_apply(sqlite3 *db, char **err)
 {
-    int v1 = jobs_declared_with(db, "WITHOUT ROWID", err);
+    int v1 = table_declared_with(db, "jobs", "WITHOUT ROWID", err);
     if (v1 < 0) return -1;
     if (v1 && (sqlite3_exec(db, JOBS_FROM_V1_SQL, NULL, NULL, err) != SQLITE_OK ||
                sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK ||
                sqlite3_exec(db, JOBS_COPY_V1_SQL, NULL, NULL, err) != SQLITE_OK))
         return -1;
-    int exists = jobs_declared_with(db, "CREATE", err);
+    int exists = table_declared_with(db, "jobs", "CREATE", err);
     if (exists < 0 ||
         (exists && (jobs_add_items(db, err) != 0 || jobs_add_gid(db, err) != 0)) ||
         sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK)
         return -1;
-    int v3 = jobs_declared_with(db, "UNIQUE (group_key, id)", err);
+    int v3 = table_declared_with(db, "jobs", "UNIQUE (group_key, id)", err);
     if (v3 < 0 || (v3 && (sqlite3_exec(db, JOBS_FROM_V3_SQL, NULL, NULL, err) != SQLITE_OK ||
                           sqlite3_exec(db, JOBS_SQL, NULL, NULL, err) != SQLITE_OK ||
                           sqlite3_exec(db, JOBS_COPY_V3_SQL, NULL, NULL, err) != SQLITE_OK)))
         return -1;
-    if (sqlite3_exec(db, SCHEMA_SQL, NULL, NULL, err) != SQLITE_OK ||
+    int events_v5 = table_declared_with(db, "events", "idempotency_key TEXT NOT NULL", err);
+    if (events_v5 < 0 ||
+        (events_v5 && sqlite3_exec(db, EVENTS_FROM_V5_SQL, NULL, NULL, err) != SQLITE_OK) ||
+        sqlite3_exec(db, SCHEMA_SQL, NULL, NULL, err) != SQLITE_OK ||
+        (events_v5 && sqlite3_exec(db, EVENTS_COPY_V5_SQL, NULL, NULL, err) != SQLITE_OK) ||
         table_add_column(db, "groups", "gid", "INTEGER NOT NULL DEFAULT 0", err) != 0 ||
         queue_fill_gids(db, err) != 0)
         return -1;

@@ -40,6 +40,8 @@ static void conformance_events_seq(es_store *s)
     CHECK_STR(c.ids[0], "e1");
     CHECK_STR(c.ids[2], "e4");
     CHECK_STR(c.data[0], "{\"n\":1}");
+    /* an event appended without a key of its own reads back its id as key */
+    CHECK_STR(c.ikeys[0], "e1");
 
     /* the optional last-seq read: per aggregate and tenant, 0 when none */
     if (s->ops->event_last_seq) {
@@ -89,6 +91,8 @@ static void conformance_events_idempotency(es_store *s)
 
     conformance_events c = conformance_read(s, "t1", "a1", 0, 0);
     CHECK_INT(c.n, 2);
+    CHECK_STR(c.ikeys[0], "k1");
+    CHECK_STR(c.ikeys[1], "k5");
 }
 
 static void conformance_events_read(es_store *s)

@@ -73,6 +73,7 @@ typedef struct conformance_events {
     int n;
     int64_t seqs[16];
     char ids[16][32];
+    char ikeys[16][32];
     char tenants[16][16];
     char data[16][32];
 } conformance_events;
@@ -83,6 +84,8 @@ static int conformance_collect_event(void *ud, const es_event *ev)
     if (c->n < 16) {
         c->seqs[c->n] = ev->seq;
         snprintf(c->ids[c->n], sizeof c->ids[0], "%s", ev->id);
+        snprintf(c->ikeys[c->n], sizeof c->ikeys[0], "%s",
+                 ev->idempotency_key ? ev->idempotency_key : "(null)");
         snprintf(c->tenants[c->n], sizeof c->tenants[0], "%s", ev->tenant_id);
         snprintf(c->data[c->n], sizeof c->data[0], "%s", ev->data_json);
     }

@@ -644,7 +644,7 @@ static void test_reopen_migrates_schema1_jobs(void)
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v1'),"
         " (SELECT version FROM schema_version),"
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_origin')",
-        (const int[4]){0, 0, 5, 0});
+        (const int[4]){0, 0, 6, 0});
 }
 
 /* A queue of schemas 2 and 3 (job ids unique per (group_key, id), declared
@@ -676,7 +676,7 @@ static void test_reopen_migrates_schema3_jobs(void)
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_v3'),"
         " (SELECT version FROM schema_version),"
         " (SELECT count(*) FROM sqlite_master WHERE name = 'jobs_id' AND tbl_name = 'jobs')",
-        (const int[4]){0, 0, 5, 1});
+        (const int[4]){0, 0, 6, 1});
 }
 
 /* Rewrites a store's jobs and groups tables as schema 4 made them: jobs
@@ -715,7 +715,7 @@ static void test_reopen_migrates_schema4_jobs(void)
         "        AND sql LIKE '%(id, gid)%'),"
         " (SELECT version FROM schema_version),"
         " (SELECT count(*) FROM pragma_table_info('groups') WHERE name = 'gid')",
-        (const int[4]){1, 1, 5, 1});
+        (const int[4]){1, 1, 6, 1});
 }
 
 /* The gids given to a schema-4 queue: each group's is its first job's
@@ -738,6 +738,74 @@ static void test_schema4_gids_filled(void)
                      " (SELECT count(*) FROM groups g WHERE g.gid ="
                      "  (SELECT min(pos) FROM jobs j WHERE j.group_key = g.group_key))",
                      (const int[3]){3, 2, 2}, 3);
+}
+
+/* Rewrites the events table to schema 5's layout: every event's key
+ * stored (its id when it had none), unique by a constraint of the table. */
+static const char *const SCHEMA5_EVENTS_REWRITE_SQL =
+    "BEGIN; ALTER TABLE events RENAME TO events_new;"
+    "CREATE TABLE events (tenant_id TEXT NOT NULL, aggregate_type TEXT NOT NULL,"
+    " aggregate_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE,"
+    " type TEXT NOT NULL, version TEXT NOT NULL, occurred_at INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL, idempotency_key TEXT NOT NULL, data TEXT NOT NULL,"
+    " metadata TEXT NOT NULL, PRIMARY KEY (tenant_id, aggregate_type, aggregate_id, seq),"
+    " UNIQUE (tenant_id, aggregate_type, aggregate_id, idempotency_key)) WITHOUT ROWID;"
+    "INSERT INTO events SELECT tenant_id, aggregate_type, aggregate_id, seq, id, type,"
+    " version, occurred_at, created_at, coalesce(idempotency_key, id), data, metadata"
+    " FROM events_new;"
+    "DROP TABLE events_new; UPDATE schema_version SET version = 5; COMMIT;";
+
+/* A schema-5 event log is moved over when the store opens: keys equal to
+ * the id are dropped (and read back as the id), a handler's key is kept
+ * and still refuses another event, a retried event is still known by its
+ * id, and the table's old constraint is gone. */
+static void test_reopen_migrates_schema5_events(void)
+{
+    char *dir = test_make_dir();
+    es_store *s = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(s != NULL);
+    if (!s) return;
+    es_event evs[2] = {conformance_event("t1", "a1", "e1", "k1"),
+                       conformance_event("t1", "a1", "e2", NULL)};
+    append_outcome outs[2] = {0};
+    CHECK_INT(s->ops->event_append(s, evs, 2, CONF_T0, outs), 0);
+    s->ops->close(s);
+    char path[256];
+    snprintf(path, sizeof path, "%s/esengine.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, SCHEMA5_EVENTS_REWRITE_SQL, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    check_db_numbers(path, "SELECT count(*) FROM events WHERE idempotency_key IS NOT NULL",
+                     (const int[1]){2}, 1);
+
+    CHECK((s = sqlite_store_open(dir)) != NULL);
+    if (!s) return;
+    conformance_events c = conformance_read(s, "t1", "a1", 0, 0);
+    CHECK_INT(c.n, 2);
+    CHECK_STR(c.ikeys[0], "k1");
+    CHECK_STR(c.ikeys[1], "e2");
+    append_outcome o = 0;
+    es_event dup = conformance_event("t1", "a1", "e3", "k1");
+    CHECK_INT(s->ops->event_append(s, &dup, 1, CONF_T0 + 1, &o), 0);
+    CHECK_INT(o, APPEND_DUPLICATE);
+    es_event retry = conformance_event("t1", "a1", "e2", NULL);
+    CHECK_INT(s->ops->event_append(s, &retry, 1, CONF_T0 + 2, &o), 0);
+    CHECK_INT(o, APPEND_RETRY);
+    CHECK_INT(retry.seq, 2);
+    es_event next = conformance_event("t1", "a1", "e4", NULL);
+    CHECK_INT(s->ops->event_append(s, &next, 1, CONF_T0 + 3, &o), 0);
+    CHECK_INT(o, APPEND_NEW);
+    CHECK_INT(next.seq, 3);
+    s->ops->close(s);
+    check_db_numbers(path,
+                     "SELECT (SELECT version FROM schema_version),"
+                     " (SELECT count(*) FROM events WHERE idempotency_key IS NULL),"
+                     " (SELECT count(*) FROM sqlite_master WHERE name = 'events_v5'),"
+                     " (SELECT count(*) FROM sqlite_master WHERE name = 'events'"
+                     "  AND sql LIKE '%idempotency_key TEXT NOT NULL%'),"
+                     " (SELECT count(*) FROM sqlite_master WHERE name = 'events_idempotency')",
+                     (const int[5]){6, 2, 0, 0, 1}, 5);
 }
 
 /* A job whose id was drawn new (fresh_id) is stored outside the jobs_id
@@ -776,6 +844,7 @@ int main(void)
     RUN_TEST(test_reopen_migrates_schema4_jobs);
     RUN_TEST(test_schema4_gids_filled);
     RUN_TEST(test_fresh_ids_skip_id_index);
+    RUN_TEST(test_reopen_migrates_schema5_events);
     test_remove_dirs();
     return TEST_EXIT();
 }
