@@ -6,7 +6,8 @@
 # ClickHouse's own insert rate of the same rows); then, unless E2E_ONLY is
 # set, the store alone (bench_clickhouse.c: batched writer, event_append).
 # BUILD_DIR selects the CMake build (default build-bench); it is configured
-# and built when missing. BENCH_WORKERS: the engine's worker threads.
+# and built when missing; the benchmarks link the allocator that build links
+# into the binary (jemalloc when found). BENCH_WORKERS: the engine's worker threads.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build-bench}
@@ -15,6 +16,9 @@ if [ ! -f "$BUILD/libesengine_lib.a" ]; then
 fi
 cmake --build "$BUILD" --target esengine_lib -j2 >/dev/null
 LIBS="$(pkg-config --libs luajit sqlite3 msgpack hiredis libcurl libmicrohttpd libprotobuf-c zlib) -lpthread -lm -ldl"
+# the allocator the build links into the esengine binary (CMakeLists.txt)
+JEMALLOC=$(sed -n 's/^JEMALLOC_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt")
+case "$JEMALLOC" in */*) LIBS="$LIBS $JEMALLOC" ;; esac
 for b in bench_e2e bench_clickhouse; do
   cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE \
     -I"$ROOT/engine" -I"$ROOT/stores" -I"$ROOT/spec/c" \
