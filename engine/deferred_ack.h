@@ -36,7 +36,9 @@ void deferred_list_destroy(deferred_list *list); /* after a final collect */
 void deferred_each_claim(deferred_list *list, void (*fn)(void *ud, es_claim *claim),
                          void *ud);
 
-/* Builds a unit: deep-copies the claim, takes ownership of jobs[0..n_jobs)
+/* Builds a unit: copies what finishing the claim needs (its group, token,
+ * lease, job count, first job and, with error, job n_done; the other jobs
+ * of the copy are zeroed), takes ownership of jobs[0..n_jobs)
  * (malloc'd array; the caller must not free it) and copies error. `waits`
  * is the number of done callbacks to expect. NULL on OOM (jobs then freed). */
 deferred_unit *deferred_new(const es_claim *claim, size_t n_done, const char *error,
