@@ -49,6 +49,10 @@ local function replace(id, blob, ra, origin, now_)
 end
 
 local added, woken = 0, 0
+-- the parts of a usual record that repeat: attempts and enqueued at, and
+-- per stats key its field with the empty ones after it (see queue_lib.lua)
+local rec_mid = '\31' .. '0\31' .. ARGV[1] .. '\31'
+local sk_tails = {}
 local pos = redis.call('INCRBY', K_SEQ, n) - n
 local origins = {}
 -- Id idempotency in one EXISTS of every record when none is queued (the
@@ -56,8 +60,6 @@ local origins = {}
 local keys = {}
 for i = 0, n - 1 do keys[i + 1] = kj(ARGV[2 + i * NF]) end
 local none_queued = n > 0 and redis.call('EXISTS', unpack(keys)) == 0
--- the records added, written in one MSET at the end (key, record pairs)
-local writes, write_at = {}, {}
 for i = 0, n - 1 do
   local a = 1 + i * NF
   local id, g, tenant = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -82,17 +84,21 @@ for i = 0, n - 1 do
     pos = pos + 1
     local rec
     if dk == '' and origin == '' then -- the usual job, without rec_encode's table
-      rec = '0' .. ra .. '\31' .. pos .. '\31' .. '0\31' .. ARGV[1] .. '\31' .. items .. '\31' ..
-            #sk .. ':' .. sk .. '~~~~~' .. blob
+      local tail = sk_tails[sk]
+      if not tail then
+        tail = #sk .. ':' .. sk .. '~~~~~'
+        sk_tails[sk] = tail
+      end
+      rec = '0' .. ra .. '\31' .. pos .. rec_mid .. items .. '\31' .. tail .. blob
     else
       rec = rec_encode({r = ra, p = pos, q = ARGV[1], c = items, s = sk, b = blob,
                         g = dk ~= '' and g or nil, d = dk ~= '' and dk or nil,
                         o = origin ~= '' and origin or nil})
       if origin ~= '' then origins[origin] = (origins[origin] or 0) + 1 end
     end
-    pending[id] = rec
-    write_at[id] = #writes + 2
-    writes[#writes + 1], writes[#writes + 2] = keys[i + 1], rec
+    local w = #pending_writes
+    pending_writes[w + 1], pending_writes[w + 2] = keys[i + 1], rec
+    pending[id] = w + 2
     -- a group's list is empty exactly when the group has no state yet
     if redis.call('RPUSH', kg(g), id) == 1 then
       redis.call('HSET', km(g), 't', tenant)
@@ -102,9 +108,7 @@ for i = 0, n - 1 do
     added = added + 1
   end
 end
--- a record replaced after it was added (debounce within this call)
-for id, at in pairs(write_at) do writes[at] = pending[id] end
-if #writes > 0 then redis.call('MSET', unpack(writes)) end
+if #pending_writes > 0 then redis.call('MSET', unpack(pending_writes)) end
 for origin, c in pairs(origins) do redis.call('HINCRBY', K_ORIGIN, origin, c) end
 wake(woken)
 return added

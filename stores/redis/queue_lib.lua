@@ -37,8 +37,11 @@ local REC_NUM = {'r', 'p', 'a', 'q', 'c'}
 local REC_STR = {'s', 'g', 'd', 'o', 'e', 'k'}
 
 -- Records this script wrote but not yet sent (queue_enqueue.lua writes
--- them in one MSET at its end): id -> record.
-local pending = {}
+-- them in one MSET at its end): pending_writes holds the MSET's key,
+-- record pairs; pending maps a job id to its record's index there (one
+-- table insert per job, and a record replaced later in the call is
+-- replaced in place).
+local pending, pending_writes = {}, {}
 
 local function rec_field(v)
   if not v then return '~' end
@@ -76,15 +79,15 @@ end
 
 -- The record of job id (nil when not queued); one of before is converted.
 local function rec_get(id)
-  local s = pending[id]
-  if s then return s end
+  local at = pending[id]
+  if at then return pending_writes[at] end
   local v = redis.pcall('GET', kj(id))
   if type(v) ~= 'table' then return v or nil end
   local h = redis.call('HGETALL', kj(id))
   if #h == 0 then return nil end
   local t = {}
   for i = 1, #h, 2 do t[h[i]] = h[i + 1] end
-  s = rec_encode(t)
+  local s = rec_encode(t)
   redis.call('DEL', kj(id))
   redis.call('SET', kj(id), s)
   return s
@@ -93,7 +96,8 @@ end
 -- Writes the record of job id (from a table of its fields).
 local function rec_put(id, t)
   local s = rec_encode(t)
-  if pending[id] then pending[id] = s
+  local at = pending[id]
+  if at then pending_writes[at] = s
   else redis.call('SET', kj(id), s) end
 end
 
