@@ -332,15 +332,19 @@ static void event_row(json_buf *b, const es_event *ev)
     jb_quoted(b, ev->aggregate_type);
     jb_str(b, ",\"aggregate_id\":");
     jb_quoted(b, ev->aggregate_id);
-    jb_printf(b, ",\"seq\":%lld,\"id\":", (long long)ev->seq);
+    jb_str(b, ",\"seq\":");
+    jb_int(b, ev->seq);
+    jb_str(b, ",\"id\":");
     jb_quoted(b, ev->id);
     jb_str(b, ",\"type\":");
     jb_quoted(b, ev->type ? ev->type : "");
     jb_str(b, ",\"version\":");
     jb_quoted(b, ev->version ? ev->version : "");
-    jb_printf(b, ",\"occurred_at\":%lld,\"created_at\":%lld,\"idempotency_key\":",
-              (long long)(ev->occurred_at > 0 ? ev->occurred_at : 0),
-              (long long)(ev->created_at > 0 ? ev->created_at : 0));
+    jb_str(b, ",\"occurred_at\":");
+    jb_int(b, ev->occurred_at > 0 ? ev->occurred_at : 0);
+    jb_str(b, ",\"created_at\":");
+    jb_int(b, ev->created_at > 0 ? ev->created_at : 0);
+    jb_str(b, ",\"idempotency_key\":");
     jb_quoted(b, ev->idempotency_key);
     jb_str(b, ",\"data\":");
     jb_quoted(b, ev->data_json ? ev->data_json : "{}");

@@ -1,4 +1,5 @@
 /* test_json_buf.c: JSON string escaping and formatting into a json_buf. */
+#include <stdint.h>
 #include <string.h>
 
 #include "json_buf.h"
@@ -54,10 +55,26 @@ static void test_printf_short_and_long(void)
     jb_free(&b);
 }
 
+static void test_int_extremes(void)
+{
+    json_buf b;
+    jb_init(&b);
+    jb_int(&b, 0);
+    jb_raw(&b, ",", 1);
+    jb_int(&b, -42);
+    jb_raw(&b, ",", 1);
+    jb_int(&b, INT64_MAX);
+    jb_raw(&b, ",", 1);
+    jb_int(&b, INT64_MIN);
+    CHECK_STR(b.data, "0,-42,9223372036854775807,-9223372036854775808");
+    jb_free(&b);
+}
+
 int main(void)
 {
     RUN_TEST(test_quoted_escapes);
     RUN_TEST(test_quoted_long_escaped_string);
     RUN_TEST(test_printf_short_and_long);
+    RUN_TEST(test_int_extremes);
     return TEST_EXIT();
 }
