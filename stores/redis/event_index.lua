@@ -44,12 +44,8 @@ local bloom, bloom_dirty
 local function bloom_load()
   if bloom then return end
   local b = redis.call('GET', hb)
-  if b then
-    bloom = {string.byte(b, 1, -1)}
-  else
-    bloom = {}
-    for i = 1, BLOOM_BITS / 8 do bloom[i] = 0 end
-  end
+  -- a new filter: its zero bytes in one C call rather than a Lua loop
+  bloom = {string.byte(b or string.rep('\0', BLOOM_BITS / 8), 1, -1)}
 end
 
 -- The 4 bit positions of s are its SHA-1's first 4 groups of 3 hex digits
@@ -108,6 +104,8 @@ end
 -- function giving the answer for the event at ARGV index i: 2, seq,
 -- created_at (retry), 3 (duplicate), or nil (not in the window).
 local function window_lookup(from, stride)
+  -- an aggregate without events yet has no window to ask
+  if not m[1] then return function() return nil end end
   local fields, at, n = {}, {}, 0
   for i = from, #ARGV, stride do
     local id, key = ARGV[i], ARGV[i + 1]
@@ -119,8 +117,7 @@ local function window_lookup(from, stride)
       n = n + 1
     end
   end
-  -- an aggregate without events yet has no window to ask
-  local v = #fields > 0 and m[1] and redis.call('HMGET', h, unpack(fields)) or {}
+  local v = #fields > 0 and redis.call('HMGET', h, unpack(fields)) or {}
   return function(i)
     local j = at[i]
     if v[j] then
