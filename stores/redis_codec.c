@@ -15,10 +15,10 @@
 /* Lists the blob fields of `job` in order with their lengths ((size_t)-1
  * for NULL); kind and mode are formatted into the given buffers. */
 static void codec_fields(const es_job *job, const char *v[CODEC_FIELDS],
-                         size_t len[CODEC_FIELDS], char kind[4], char mode[4])
+                         size_t len[CODEC_FIELDS], char kind[24], char mode[24])
 {
-    snprintf(kind, 4, "%d", (int)job->kind);
-    snprintf(mode, 4, "%d", (int)job->dedup_mode);
+    kind[redis_format_int(kind, job->kind)] = '\0';
+    mode[redis_format_int(mode, job->dedup_mode)] = '\0';
     const char *s[CODEC_FIELDS] = {job->id, kind, job->tenant_id, job->pipeline,
                                    job->component, job->group_key, job->dedup_id,
                                    mode, job->origin_id, job->payload};
@@ -33,7 +33,7 @@ char *redis_codec_encode_job(const es_job *job, size_t *out_len)
 {
     const char *v[CODEC_FIELDS];
     size_t len[CODEC_FIELDS];
-    char kind[4], mode[4];
+    char kind[24], mode[24];
     codec_fields(job, v, len, kind, mode);
     size_t total = 0;
     for (int i = 0; i < CODEC_FIELDS; i++)
@@ -49,7 +49,8 @@ char *redis_codec_encode_job(const es_job *job, size_t *out_len)
             blob[at++] = '~';
             continue;
         }
-        at += (size_t)sprintf(blob + at, "%zu:", len[i]);
+        at += redis_format_int(blob + at, (int64_t)len[i]);
+        blob[at++] = ':';
         memcpy(blob + at, v[i], len[i]);
         at += len[i];
     }

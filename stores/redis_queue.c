@@ -79,8 +79,8 @@ static redis_store *store_of(es_store *s) { return (redis_store *)s; }
 /* Adds the 10 enqueue fields of one job (see queue_enqueue.lua). */
 static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
 {
-    char kind[4];
-    snprintf(kind, sizeof kind, "%d", (int)j->kind);
+    char kind[24];
+    kind[redis_format_int(kind, j->kind)] = '\0';
     const char *origin[2] = {j->origin_id, kind}; /* joined only when set */
     const char *stats[3] = {j->pipeline, j->component, kind};
     int dedup = j->dedup_mode != DEDUP_NONE && j->dedup_id && j->dedup_id[0];

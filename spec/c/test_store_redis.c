@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "diag.h"
+#include "redis_int.h"
 #include "redis_store.h"
 
 static redis_server server;
@@ -689,8 +690,21 @@ static void test_event_index_big_call(void)
     s->ops->close(s);
 }
 
+/* Numbers sent to Redis (job lengths, run_at, seqs) in decimal. */
+static void test_format_int(void)
+{
+    const int64_t values[] = {0, 7, -1, 1795826976868, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        char got[24], want[24];
+        got[redis_format_int(got, values[i])] = '\0';
+        snprintf(want, sizeof want, "%lld", (long long)values[i]);
+        CHECK_STR(got, want);
+    }
+}
+
 int main(void)
 {
+    RUN_TEST(test_format_int);
     if (redis_server_start(&server) != 0) {
         fprintf(stderr, "FAIL: cannot start redis-server: %s\n"
                         "install it (apt-get install redis-server) or set ESENGINE_REDIS_SERVER\n",
