@@ -109,14 +109,15 @@ end
 
 -- Waits for every sender of a run (each writes "exit=CODE tries=N" to
 -- FILE.done and logs to FILE.log); asserts each exited 0; returns the
--- total number of tries.
+-- total number of tries. The shell creates FILE.done before it writes the
+-- line, so the wait is for the whole line, not for the file.
 function f.wait_senders(run, seconds)
   local tries = 0
   for i, path in ipairs(run.files) do
-    local text = h.wait_until("sender " .. i .. " to finish", seconds, function()
-      return s.read_file(path .. ".done")
+    local line = h.wait_until("sender " .. i .. " to finish", seconds, function()
+      return (s.read_file(path .. ".done") or ""):match("exit=%d+ tries=%d+")
     end)
-    local code, n = text:match("exit=(%d+) tries=(%d+)")
+    local code, n = line:match("exit=(%d+) tries=(%d+)")
     assert.equal("0", code, "sender " .. i .. " failed: " .. (s.read_file(path .. ".log") or ""))
     tries = tries + tonumber(n)
   end
