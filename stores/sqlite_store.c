@@ -5,6 +5,7 @@
 #include "sqlite_internal.h"
 
 #include "diag.h"
+#include "sqlite_walbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -110,7 +111,7 @@ static sqlite3 *conn_open_db(const char *path)
 {
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db, flags, sqlite_walbuf_vfs()) != SQLITE_OK) {
         diag_set(DIAG_IO, "sqlite open %s: %s", path,
                  db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
