@@ -106,7 +106,13 @@ static int conn_busy(void *ud, int tries)
     return 1;
 }
 
-/* Opens a connection to `path` with the per-connection settings. */
+/* Opens a connection to `path` with the per-connection settings, through
+ * the buffered-WAL VFS (sqlite_walbuf.c). secure_delete: Debian builds
+ * SQLite with it on, which zeroes every page a delete frees and so writes
+ * it to the WAL once more; FAST still zeroes deleted content inside the
+ * pages a write changes anyway. Completing jobs (deleting their rows) then
+ * wrote 35% more WAL frames (38,140 against 28,149 for 200,000 rows of
+ * ~250 bytes deleted group by group). */
 static sqlite3 *conn_open_db(const char *path)
 {
     sqlite3 *db = NULL;
@@ -121,6 +127,7 @@ static sqlite3 *conn_open_db(const char *path)
     if (conn_exec_locked_retry(db, "PRAGMA journal_mode=WAL") != 0 ||
         conn_exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
         conn_exec(db, "PRAGMA temp_store=MEMORY") != 0 ||
+        conn_exec(db, "PRAGMA secure_delete=FAST") != 0 ||
         conn_exec(db, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT) != 0) {
         sqlite3_close(db);
         return NULL;

@@ -153,11 +153,21 @@ static int walbuf_check_reserved(sqlite3_file *file, int *out)
     return f->real->pMethods->xCheckReservedLock(f->real, out);
 }
 
+/* Passes file controls on; SQLITE_FCNTL_VFSNAME answers this VFS's name
+ * before the wrapped one's, as SQLite asks of shims. */
 static int walbuf_file_control(sqlite3_file *file, int op, void *arg)
 {
     walbuf_file *f = (walbuf_file *)file;
     int rc = walbuf_flush(f);
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+    if (rc != SQLITE_OK) return rc;
+    rc = f->real->pMethods->xFileControl(f->real, op, arg);
+    if (op == SQLITE_FCNTL_VFSNAME) {
+        char **name = arg;
+        *name = *name ? sqlite3_mprintf("%s/%z", WALBUF_VFS_NAME, *name)
+                      : sqlite3_mprintf("%s", WALBUF_VFS_NAME);
+        rc = SQLITE_OK;
+    }
+    return rc;
 }
 
 static int walbuf_sector_size(sqlite3_file *file)

@@ -5,8 +5,10 @@
 #include "store_conformance.h"
 
 #include "clock.h"
+#include "sqlite_internal.h"
 #include "sqlite_store.h"
 #include "sqlite_test_dirs.h"
+#include "sqlite_walbuf.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -29,6 +31,39 @@ static int test_count_events(void *ud, const es_event *ev)
     (void)ev;
     (*(int *)ud)++;
     return 0;
+}
+
+/* The result of a one-row PRAGMA on the store's shared connection. */
+static long long shared_pragma(es_store *base, const char *pragma)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_conn *c = sqlite_shared_lock(s);
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    if (sqlite3_prepare_v2(c->db, pragma, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite_shared_unlock(s);
+    return v;
+}
+
+/* Deletes do not write the pages they free (secure_delete FAST, not
+ * Debian's ON); commits go through the buffered-WAL VFS. */
+static void test_connection_settings(void)
+{
+    es_store *s = test_open_fresh(NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(shared_pragma(s, "PRAGMA secure_delete"), 2);
+    sqlite_store *ss = (sqlite_store *)s;
+    sqlite_conn *c = sqlite_shared_lock(ss);
+    char *vfs = NULL;
+    CHECK_INT(sqlite3_file_control(c->db, "main", SQLITE_FCNTL_VFSNAME, &vfs), SQLITE_OK);
+    sqlite_shared_unlock(ss);
+    CHECK(vfs && strstr(vfs, sqlite_walbuf_vfs()) != NULL);
+    sqlite3_free(vfs);
+    s->ops->close(s);
 }
 
 static void test_rollback_leaves_nothing(void)
@@ -522,6 +557,7 @@ static void test_reopen_keeps_data(void)
 int main(void)
 {
     conformance_run(test_open_fresh, NULL);
+    RUN_TEST(test_connection_settings);
     RUN_TEST(test_rollback_leaves_nothing);
     RUN_TEST(test_counters_written_at_commit);
     RUN_TEST(test_batched_units);
