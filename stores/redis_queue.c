@@ -3,26 +3,32 @@
  * stores/redis/queue_*.lua scripts, one atomic script per operation.
  *
  * Keys of queue NAME (all share the hash tag {NAME}, so a queue lives in
- * one Redis Cluster slot; \31 is the unit separator 0x1f):
+ * one Redis Cluster slot; \31 is the unit separator 0x1f, \30 the record
+ * separator 0x1e):
  *
- *   {NAME}:j:<job id>     string one queued job's record, its fields in
- *                               one string (queue_lib.lua): run_at,
+ *   {NAME}:g:<group>      list  the group's jobs, FIFO (head = index 0),
+ *                               one element each: "id\30record" for an
+ *                               inline job, the id alone for a keyed one
+ *                               (queue_lib.lua). The record holds run_at,
  *                               position, attempts, enqueued at, items
  *                               (queue stats count items), stats key,
  *                               group and dedup key (dedup jobs), origin
  *                               key (only jobs with an origin), last
  *                               error, what a parked skip leaves, and the
- *                               blob (static fields, redis_codec.c). One
- *                               string, so that an enqueue writes its
- *                               jobs in one MSET and a claim reads them
- *                               in one MGET: a Redis command per job
- *                               costs a script several microseconds
- *   {NAME}:g:<group>      list  job ids of the group, FIFO (head = index 0)
+ *                               blob (static fields, redis_codec.c).
+ *                               Inline: a job without dedup key nor
+ *                               origin whose id is fresh (es_job
+ *                               fresh_id), so an enqueue, claim and
+ *                               completion touch only the list
+ *   {NAME}:j:<job id>     string a keyed job's record (one string, so
+ *                               that the records of a call go in one
+ *                               MSET or MGET; a hash before that layout)
  *   {NAME}:m:<group>      hash  group state: t = tenant, s = ready | due |
  *                               claimed | parked | held, tok = fencing token,
  *                               lu = lease until, n = jobs claimed,
- *                               w = worker, x = 1 when no claimed job
- *                               has a dedup key or origin, pa = parked at
+ *                               w = worker, x = 2 when every claimed job
+ *                               is inline, 1 when none has a dedup key
+ *                               or origin, else 0; pa = parked at
  *   {NAME}:rt:<tenant>    zset  ready groups of a tenant -> ready since
  *   {NAME}:tenants        zset  tenants with ready groups -> round-robin
  *                               ticket (a served tenant goes to the back)
@@ -76,6 +82,10 @@
 
 static redis_store *store_of(es_store *s) { return (redis_store *)s; }
 
+/* The byte between an inline job's id and its record in a list element
+ * (queue_lib.lua). */
+#define RECORD_INLINE_SEP 0x1e
+
 /* Adds the 10 enqueue fields of one job (see queue_enqueue.lua). */
 static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
 {
@@ -89,9 +99,12 @@ static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
     char *blob = redis_codec_encode_job(j, &blob_len);
     *blob_out = blob;
     if (!blob) return -1;
+    /* mode 3: a fresh id, kept inline unless the job has an origin (an id
+     * holding the element separator never is) */
+    int fresh = j->fresh_id && !strchr(j->id, RECORD_INLINE_SEP);
     if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
         redis_args_cstr(a, j->tenant_id) || redis_args_int(a, j->run_at) ||
-        redis_args_int(a, dedup ? j->dedup_mode : 0))
+        redis_args_int(a, dedup ? j->dedup_mode : fresh ? 3 : 0))
         return -1;
     if (dedup ? redis_args_join(a, dedup_parts, 2) : redis_args_str(a, "", 0)) return -1;
     if ((j->origin_id ? redis_args_join(a, origin, 2) : redis_args_str(a, "", 0)) ||
@@ -240,16 +253,30 @@ static int record_string(const char **p, const char *end, const char **v, size_t
     return 0;
 }
 
-/* Fills one claimed job from its id and record (queue_lib.lua: x, then
- * run_at, position, attempts, enqueued at, items, then stats key, group,
- * dedup key, origin key, error, skip record, then the blob). */
+/* Fills one claimed job from its pair of the claim's reply: a keyed job's
+ * id and record, or an inline job's list element ("id\30record") and ''
+ * (queue_lib.lua; a record: x, then run_at, position, attempts, enqueued
+ * at, items, then stats key, group, dedup key, origin key, error, skip
+ * record, then the blob). */
 static int claim_fill_job(es_job *job, const redisReply *rid, const redisReply *rrec)
 {
-    if (rid->type != REDIS_REPLY_STRING || rrec->type != REDIS_REPLY_STRING || rrec->len < 1) {
+    if (rid->type != REDIS_REPLY_STRING || rrec->type != REDIS_REPLY_STRING) {
         diag_set(DIAG_BACKEND, "redis claim: malformed reply");
         return -1;
     }
-    const char *p = rrec->str + 1, *end = rrec->str + rrec->len;
+    const char *id_str = rid->str, *p = rrec->str, *end = rrec->str + rrec->len;
+    size_t id_len = rid->len;
+    const char *sep = memchr(rid->str, RECORD_INLINE_SEP, rid->len);
+    if (sep) {
+        id_len = (size_t)(sep - rid->str);
+        p = sep + 1;
+        end = rid->str + rid->len;
+    }
+    if (end - p < 1) {
+        diag_set(DIAG_BACKEND, "redis claim: malformed reply");
+        return -1;
+    }
+    p++; /* x */
     int64_t run_at, pos, attempts, enqueued_at, items;
     const char *str[6];
     size_t len[6];
@@ -262,7 +289,7 @@ static int claim_fill_job(es_job *job, const redisReply *rid, const redisReply *
         return -1;
     }
     if (redis_codec_decode_job(job, p, (size_t)(end - p))) return -1;
-    char *id = strndup(rid->str, rid->len);
+    char *id = strndup(id_str, id_len);
     char *err = str[4] ? strndup(str[4], len[4]) : NULL;
     if (!id || (str[4] && !err)) {
         free(id);

@@ -6,6 +6,7 @@
  * marker). */
 #include "redis_server.h"
 #include "store_conformance.h"
+#include "store_conformance_redis_inline.h"
 #include "testlib.h"
 
 #include <pthread.h>
@@ -712,6 +713,7 @@ int main(void)
         return 1;
     }
     conformance_run(open_fresh, NULL);
+    conformance_run_redis_inline(open_fresh, NULL);
     RUN_TEST(test_payload_limit);
     RUN_TEST(test_stale_token_after_expiry);
     RUN_TEST(test_tenant_fairness);

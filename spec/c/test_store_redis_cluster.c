@@ -9,6 +9,7 @@
  * under a store (ASK, then MOVED). */
 #include "redis_server.h"
 #include "store_conformance.h"
+#include "store_conformance_redis_inline.h"
 #include "testlib.h"
 
 #include "diag.h"
@@ -294,6 +295,7 @@ int main(void)
     RUN_TEST(test_command_slot);
     RUN_TEST(test_redirect_parse);
     conformance_run(open_fresh, NULL);
+    conformance_run_redis_inline(open_fresh, NULL);
     RUN_TEST(test_folds_across_masters);
     RUN_TEST(test_slot_migration);
     for (int i = 0; i < NODES; i++) redis_server_stop(&nodes[i]);

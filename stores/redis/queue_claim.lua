@@ -8,8 +8,10 @@
 -- until a resume (queue_pause_set.lua) places it again; at most 64 groups
 -- are held per call.
 -- ARGV: now, lease_ms, max_jobs, worker.
--- Returns {token, lease_until, group, id1, record1, id2, record2, ...}
--- (records as queue_lib.lua describes them) or {0, next} when nothing is ready, where next is the earliest
+-- Returns {token, lease_until, group, e1, r1, e2, r2, ...}, per job either
+-- a keyed job's id and record, or an inline job's list element and ''
+-- (queue_lib.lua describes both), or {0, next} when nothing is ready,
+-- where next is the earliest
 -- time something may become ready (due head or lease expiry), -1 if none,
 -- or `now` when groups were held (the ready set may hold more: claim again).
 local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -38,23 +40,41 @@ end
 -- zset); the reply, or nil when its head is not due.
 local function take(g, tenant)
   local out = {0, 0, g}
-  local ids = redis.call('LRANGE', kg(g), 0, max_jobs - 1)
-  local keys = {}
-  for i, id in ipairs(ids) do keys[i] = kj(id) end
+  local elems = redis.call('LRANGE', kg(g), 0, max_jobs - 1)
+  -- the records of keyed elements in one MGET; inline ones carry theirs
+  local seps, keys, at = {}, {}, {}
+  for i, e in ipairs(elems) do
+    local c = e:find('\30', 1, true)
+    if c then seps[i] = c
+    else
+      keys[#keys + 1] = kj(e)
+      at[i] = #keys
+    end
+  end
   local recs = #keys > 0 and redis.call('MGET', unpack(keys)) or {}
-  local taken, plain = 0, true
-  for i, id in ipairs(ids) do
-    local rec = recs[i] or rec_get(id) -- a record of before is a hash
-    if later(rec_run_at(rec), ARGV[1]) then break end
-    if rec:byte(1) ~= 48 then plain = false end -- '0': no dedup key nor origin
-    out[4 + taken * 2], out[5 + taken * 2] = id, rec
+  local taken, x = 0, 2 -- x: what pop_jobs needs to know (queue_lib.lua)
+  for i, e in ipairs(elems) do
+    local c, ra, rec = seps[i]
+    if c then
+      ra = e:sub(c + 2, e:find('\31', c + 2, true) - 1)
+      rec = ''
+    else
+      rec = recs[at[i]] or rec_get(e) -- a record of before is a hash
+      ra = rec_run_at(rec)
+    end
+    if later(ra, ARGV[1]) then break end
+    if not c then
+      if rec:byte(1) ~= 48 then x = 0 -- '0': no dedup key nor origin
+      elseif x == 2 then x = 1 end
+    end
+    out[4 + taken * 2], out[5 + taken * 2] = e, rec
     taken = taken + 1
   end
   if taken > 0 then
     local tok = redis.call('INCR', K_TOK)
     local lu = now + lease
     redis.call('HSET', km(g), 's', 'claimed', 'tok', tok, 'lu', lu, 'n', taken, 'w', worker,
-               'x', plain and 1 or 0)
+               'x', x)
     redis.call('ZADD', K_LEASES, lu, g)
     out[1], out[2] = tok, lu
     return out

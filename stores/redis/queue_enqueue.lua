@@ -1,14 +1,19 @@
 -- queue_enqueue.lua: appends a batch of jobs to their groups.
--- ARGV: now, then 10 fields per job: id, group, tenant, run_at, dedup_mode,
--- dedup_key ('' = none), origin_key (origin\31kind, '' = none: nobody
--- waits on the job, so it is not counted), stats_key
--- (pipeline\31component\31kind), blob (the job's static fields, opaque),
--- items (events or commands the job holds, counted by queue_stats.lua).
--- Each job added is one record (see queue_lib.lua).
+-- ARGV: now, then 10 fields per job: id, group, tenant, run_at, mode (0
+-- none, 1 debounce, 2 throttle, 3 none and a fresh id: no queued job has
+-- it, and it holds no \30), dedup_key ('' = none), origin_key
+-- (origin\31kind, '' = none: nobody waits on the job, so it is not
+-- counted), stats_key (pipeline\31component\31kind), blob (the job's
+-- static fields, opaque), items (events or commands the job holds,
+-- counted by queue_stats.lua).
+-- Each job added is one record (see queue_lib.lua), inline in its list
+-- element when its mode is 3 and it has no origin, else at its key; the
+-- elements of one group go in one RPUSH.
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
--- is ignored. Dedup: throttle drops while the holder of the dedup key is
--- queued; debounce replaces a holder that is not in flight (payload,
--- run_at, origin), else queues a successor. Returns the number of jobs added.
+-- is ignored; a fresh id is not looked up. Dedup: throttle drops while
+-- the holder of the dedup key is queued; debounce replaces a holder that
+-- is not in flight (payload, run_at, origin), else queues a successor.
+-- Returns the number of jobs added.
 local now = tonumber(ARGV[1])
 local NF = 10
 local n = (#ARGV - 1) / NF
@@ -55,17 +60,27 @@ local rec_mid = '\31' .. '0\31' .. ARGV[1] .. '\31'
 local sk_tails = {}
 local pos = redis.call('INCRBY', K_SEQ, n) - n
 local origins = {}
--- Id idempotency in one EXISTS of every record when none is queued (the
--- usual case): then a job is fresh unless this call added its id already.
-local keys = {}
-for i = 0, n - 1 do keys[i + 1] = kj(ARGV[2 + i * NF]) end
-local none_queued = n > 0 and redis.call('EXISTS', unpack(keys)) == 0
+-- Id idempotency in one EXISTS of every keyed record when none is queued
+-- (the usual case): then a job is fresh unless this call added its id
+-- already.
+local keys, nk = {}, 0
+for i = 0, n - 1 do
+  if ARGV[6 + i * NF] ~= '3' then
+    nk = nk + 1
+    keys[nk] = kj(ARGV[2 + i * NF])
+  end
+end
+local none_queued = nk == 0 or redis.call('EXISTS', unpack(keys)) == 0
+-- per group, in order of first appearance: its new elements, pushed at
+-- the end in one RPUSH, and its tenant
+local pushes, push_order = {}, {}
 for i = 0, n - 1 do
   local a = 1 + i * NF
   local id, g, tenant = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local ra, mode, dk = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6] -- ra: a string (see later())
   local origin, sk, blob, items = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
-  local fresh = not pending[id] and (none_queued or redis.call('EXISTS', keys[i + 1]) == 0)
+  local fresh = mode == '3' or
+                (not pending[id] and (none_queued or redis.call('EXISTS', kj(id)) == 0))
   if fresh and dk ~= '' then
     local holder = redis.call('HGET', K_DEDUP, dk)
     local hrec = holder and rec_get(holder)
@@ -82,33 +97,49 @@ for i = 0, n - 1 do
   end
   if fresh then
     pos = pos + 1
-    local rec
+    local elem
     if dk == '' and origin == '' then -- the usual job, without rec_encode's table
       local tail = sk_tails[sk]
       if not tail then
         tail = #sk .. ':' .. sk .. '~~~~~'
         sk_tails[sk] = tail
       end
-      rec = '0' .. ra .. '\31' .. pos .. rec_mid .. items .. '\31' .. tail .. blob
+      local rec = '0' .. ra .. '\31' .. pos .. rec_mid .. items .. '\31' .. tail .. blob
+      if mode == '3' then elem = id .. '\30' .. rec
+      else
+        local w = #pending_writes
+        pending_writes[w + 1], pending_writes[w + 2] = kj(id), rec
+        pending[id] = w + 2
+      end
     else
-      rec = rec_encode({r = ra, p = pos, q = ARGV[1], c = items, s = sk, b = blob,
-                        g = dk ~= '' and g or nil, d = dk ~= '' and dk or nil,
-                        o = origin ~= '' and origin or nil})
+      local rec = rec_encode({r = ra, p = pos, q = ARGV[1], c = items, s = sk, b = blob,
+                              g = dk ~= '' and g or nil, d = dk ~= '' and dk or nil,
+                              o = origin ~= '' and origin or nil})
       if origin ~= '' then origins[origin] = (origins[origin] or 0) + 1 end
+      local w = #pending_writes
+      pending_writes[w + 1], pending_writes[w + 2] = kj(id), rec
+      pending[id] = w + 2
     end
-    local w = #pending_writes
-    pending_writes[w + 1], pending_writes[w + 2] = keys[i + 1], rec
-    pending[id] = w + 2
-    -- a group's list is empty exactly when the group has no state yet
-    if redis.call('RPUSH', kg(g), id) == 1 then
-      redis.call('HSET', km(g), 't', tenant)
-      redis.call('SADD', K_GROUPS, g)
-      if schedule(g, tenant, now, math.max(tonumber(ra), now)) > 0 then woken = woken + 1 end
+    local p = pushes[g]
+    if not p then
+      p = {tenant = tenant}
+      pushes[g] = p
+      push_order[#push_order + 1] = g
     end
+    p[#p + 1] = elem or id
     added = added + 1
   end
 end
 if #pending_writes > 0 then redis.call('MSET', unpack(pending_writes)) end
+for _, g in ipairs(push_order) do
+  local p = pushes[g]
+  -- a group's list is empty exactly when the group has no state yet
+  if redis.call('RPUSH', kg(g), unpack(p)) == #p then
+    redis.call('HSET', km(g), 't', p.tenant)
+    redis.call('SADD', K_GROUPS, g)
+    if schedule(g, p.tenant, now, now) > 0 then woken = woken + 1 end
+  end
+end
 for origin, c in pairs(origins) do redis.call('HINCRBY', K_ORIGIN, origin, c) end
 wake(woken)
 return added

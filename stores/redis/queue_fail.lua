@@ -11,14 +11,15 @@ local now, skip = tonumber(ARGV[7]), ARGV[8]
 if not token_live(g, tok, now) then return -1 end
 local m = redis.call('HMGET', km(g), 'n', 'x')
 local claimed = tonumber(m[1])
-pop_jobs(g, math.min(n_done, claimed), m[2] == '1')
+pop_jobs(g, math.min(n_done, claimed), m[2])
 local head = redis.call('LINDEX', kg(g), 0)
 if head and n_done < claimed then
-  local t = rec_decode(rec_get(head))
+  local _, rec = elem_get(head)
+  local t = rec_decode(rec)
   local attempts = tonumber(t.a) + 1
   t.a, t.e, t.k = attempts, err, skip ~= '' and skip or nil
   if attempts >= max_attempts then
-    rec_put(head, t)
+    elem_put(g, 0, head, t)
     redis.call('ZREM', K_LEASES, g)
     redis.call('HDEL', km(g), 'tok', 'lu', 'n', 'w', 'x')
     redis.call('HSET', km(g), 's', 'parked', 'pa', now)
@@ -26,7 +27,7 @@ if head and n_done < claimed then
     return 2
   end
   t.r = ARGV[5]
-  rec_put(head, t)
+  elem_put(g, 0, head, t)
 end
 if release(g, now) == 1 then wake(1) end
 return 0

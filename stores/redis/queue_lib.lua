@@ -16,15 +16,13 @@ local K_WAKE = P .. ':wake'       -- list of wakeup tokens for idle claimers
 local K_DEAD = P .. ':dead'       -- list of skipped jobs (JSON), capped
 local K_PAUSES = P .. ':pauses'   -- hash pipeline\31component\31tenant -> mode\31paused_at
 
-local function kj(id) return P .. ':j:' .. id end   -- string: one job's record
-local function kg(g) return P .. ':g:' .. g end     -- list: job ids, FIFO
+local function kj(id) return P .. ':j:' .. id end   -- string: a keyed job's record
+local function kg(g) return P .. ':g:' .. g end     -- list: the group's jobs, FIFO
 local function km(g) return P .. ':m:' .. g end     -- hash: group state
 local function krt(t) return P .. ':rt:' .. t end   -- zset: ready groups of a tenant
 local function kheld(p) return P .. ':held:' .. p end -- set: held groups of a pipeline
 
--- A job's record is one string (so that an enqueue writes every record in
--- one MSET and a claim reads them in one MGET: a command per job costs
--- Redis several microseconds from a script):
+-- A job's record is one string:
 --   x r \31 p \31 a \31 q \31 c \31 s g d o e k b
 -- x '1' when the job has a dedup key or an origin, else '0'; then, in
 -- decimal, r run_at, p position, a attempts, q enqueued at, c items; then
@@ -33,6 +31,22 @@ local function kheld(p) return P .. ':held:' .. p end -- set: held groups of a p
 -- and its bytes or '~' when absent; then b, the blob, to the end.
 -- redis_queue.c parses it in the claim's reply. A record written before
 -- records were strings is a hash of those fields: rec_get converts it.
+--
+-- Where a record lives: each element of a group's list is one job, either
+--   inline: id \30 record, the record inside the element itself, or
+--   keyed:  id alone, the record at key kj(id) (a string, or a hash of
+--           before).
+-- A job is inline when its record starts with '0' (no dedup key, no
+-- origin: nothing looks it up by id) and its id is fresh (the caller
+-- vouches that no queued job has it, so that the id needs no EXISTS of a
+-- key; such ids never hold \30). Then an enqueue is one RPUSH per group,
+-- a claim one LRANGE, a completion one LTRIM, and the keyspace holds no
+-- key per job: a key per job cost Redis an EXISTS, an MSET, an MGET and a
+-- DEL entry, several microseconds per job. Every other job is keyed (ids
+-- a redo may enqueue again are deduplicated by the EXISTS of their key;
+-- dedup holders and origins are found by id). A list may mix both kinds,
+-- as does a queue written before inline elements existed (every element
+-- keyed then): every reader below takes either.
 local REC_NUM = {'r', 'p', 'a', 'q', 'c'}
 local REC_STR = {'s', 'g', 'd', 'o', 'e', 'k'}
 
@@ -101,6 +115,22 @@ local function rec_put(id, t)
   else redis.call('SET', kj(id), s) end
 end
 
+-- The id and record of list element e (see above): an inline element's
+-- record from e itself, a keyed one's from its key (nil when missing).
+local function elem_get(e)
+  local i = e:find('\30', 1, true)
+  if i then return e:sub(1, i - 1), e:sub(i + 1) end
+  return e, rec_get(e)
+end
+
+-- Rewrites the job of element e, index `at` of g's list, from a table of
+-- its fields: in the element when inline (LSET), else at its key.
+local function elem_put(g, at, e, t)
+  local i = e:find('\30', 1, true)
+  if i then redis.call('LSET', kg(g), at, e:sub(1, i) .. rec_encode(t))
+  else rec_put(e, t) end
+end
+
 -- The run_at of record s, as a string.
 local function rec_run_at(s)
   return s:sub(2, s:find('\31', 2, true) - 1)
@@ -151,7 +181,8 @@ local function schedule(g, tenant, now, since)
     redis.call('SREM', K_GROUPS, g)
     return 0
   end
-  local ra = tonumber(rec_run_at(rec_get(head)))
+  local _, rec = elem_get(head)
+  local ra = tonumber(rec_run_at(rec))
   if ra <= now then
     make_ready(g, tenant, math.max(ra, since))
     return 1
@@ -209,17 +240,21 @@ local function release(g, now, tenant)
   return placed
 end
 
--- Removes the first n jobs of g (the done part of a claim). `plain`: none
--- of them has a dedup key or an origin (the claim saw that), so their
--- records go in one DEL.
-local function pop_jobs(g, n, plain)
+-- Removes the first n jobs of g (the done part of a claim). `x`, what the
+-- claim saw of them (field x of the group state): '2' every one inline,
+-- so the LTRIM is all; '1' none has a dedup key or an origin, so the
+-- records of the keyed ones go in one DEL; else each is dropped with its
+-- bookkeeping.
+local function pop_jobs(g, n, x)
   if n <= 0 then return end
-  local ids = redis.call('LRANGE', kg(g), 0, n - 1)
-  if plain then
-    for i, id in ipairs(ids) do ids[i] = kj(id) end
-    redis.call('DEL', unpack(ids))
-  else
-    for _, id in ipairs(ids) do drop_job(id) end
+  if x ~= '2' then
+    local keys = {}
+    for _, e in ipairs(redis.call('LRANGE', kg(g), 0, n - 1)) do
+      if not e:find('\30', 1, true) then
+        if x == '1' then keys[#keys + 1] = kj(e) else drop_job(e) end
+      end
+    end
+    if #keys > 0 then redis.call('DEL', unpack(keys)) end
   end
   redis.call('LTRIM', kg(g), n, -1)
 end

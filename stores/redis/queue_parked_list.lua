@@ -9,9 +9,10 @@ for i = 1, #parked, 2 do
   local tenant = redis.call('HGET', km(g), 't')
   local head = redis.call('LINDEX', kg(g), 0)
   if head and (want == '' or want == tenant) then
-    local t = rec_decode(rec_get(head))
+    local id, rec = elem_get(head)
+    local t = rec_decode(rec)
     local rest = {g, tenant, tonumber(parked[i + 1]), redis.call('LLEN', kg(g)),
-                  head, t.b, tonumber(t.r), tonumber(t.a), tonumber(t.p), t.e or false}
+                  id, t.b, tonumber(t.r), tonumber(t.a), tonumber(t.p), t.e or false}
     for _, v in ipairs(rest) do out[#out + 1] = v end
   end
 end

@@ -4,9 +4,10 @@ local g, now = ARGV[1], tonumber(ARGV[2])
 if redis.call('HGET', km(g), 's') ~= 'parked' then return 1 end
 local head = redis.call('LINDEX', kg(g), 0)
 if head then
-  local t = rec_decode(rec_get(head))
+  local _, rec = elem_get(head)
+  local t = rec_decode(rec)
   t.a, t.r = 0, ARGV[2]
-  rec_put(head, t)
+  elem_put(g, 0, head, t)
 end
 redis.call('ZREM', K_PARKED, g)
 redis.call('HDEL', km(g), 'pa')

@@ -7,15 +7,16 @@ local g, now = ARGV[1], tonumber(ARGV[2])
 if redis.call('HGET', km(g), 's') ~= 'parked' then return 1 end
 local head = redis.call('LINDEX', kg(g), 0)
 if head then
-  local t = rec_decode(rec_get(head))
-  redis.call('RPUSH', K_DEAD, cjson.encode({id = head, group = g, blob = t.b,
+  local id, rec = elem_get(head)
+  local t = rec_decode(rec)
+  redis.call('RPUSH', K_DEAD, cjson.encode({id = id, group = g, blob = t.b,
     attempts = tonumber(t.a), error = t.e or '', position = tonumber(t.p),
     skipped_at = now}))
   redis.call('LTRIM', K_DEAD, -1000, -1)
   if t.k then
     -- one item fewer (field c, see queue_lib.lua)
     t.b, t.a, t.r, t.c, t.k, t.e = t.k, 0, ARGV[2], tonumber(t.c) - 1, nil, nil
-    rec_put(head, t)
+    elem_put(g, 0, head, t)
   else
     pop_jobs(g, 1)
   end

@@ -18,8 +18,9 @@ end
 for _, g in ipairs(page[2]) do
   local m = redis.call('HMGET', km(g), 's', 'n')
   local claimed = m[1] == 'claimed' and tonumber(m[2]) or 0
-  for i, id in ipairs(redis.call('LRANGE', kg(g), 0, -1)) do
-    local f = rec_decode(rec_get(id))
+  for i, e in ipairs(redis.call('LRANGE', kg(g), 0, -1)) do
+    local _, rec = elem_get(e)
+    local f = rec_decode(rec)
     local r, items = row(f.s), tonumber(f.c)
     if m[1] == 'parked' then
       r[4] = r[4] + items
