@@ -20,7 +20,7 @@ typedef es_store *(*conformance_open_fn)(void *ud);
 
 /* ---------------------------------------------------------------- helpers */
 
-static es_event conformance_event(const char *tenant, const char *agg_id,
+static inline es_event conformance_event(const char *tenant, const char *agg_id,
                                   const char *id, const char *ikey)
 {
     es_event ev;
@@ -40,7 +40,7 @@ static es_event conformance_event(const char *tenant, const char *agg_id,
 
 /* A job in group `group` of tenant t1 (fields point at literals: the store
  * copies what it keeps). */
-static es_job conformance_job(const char *id, const char *group, const char *payload,
+static inline es_job conformance_job(const char *id, const char *group, const char *payload,
                               int64_t run_at)
 {
     es_job j;
@@ -58,12 +58,12 @@ static es_job conformance_job(const char *id, const char *group, const char *pay
     return j;
 }
 
-static int conformance_enqueue1(es_store *s, es_job j, int64_t now)
+static inline int conformance_enqueue1(es_store *s, es_job j, int64_t now)
 {
     return s->ops->queue_enqueue(s, &j, 1, now);
 }
 
-static int conformance_claim(es_store *s, size_t max_jobs, int64_t now, es_claim *out)
+static inline int conformance_claim(es_store *s, size_t max_jobs, int64_t now, es_claim *out)
 {
     memset(out, 0, sizeof *out);
     return s->ops->queue_claim(s, "w1", max_jobs, now, CONF_LEASE, 0, out);
@@ -78,7 +78,7 @@ typedef struct conformance_events {
     char data[16][32];
 } conformance_events;
 
-static int conformance_collect_event(void *ud, const es_event *ev)
+static inline int conformance_collect_event(void *ud, const es_event *ev)
 {
     conformance_events *c = ud;
     if (c->n < 16) {
@@ -93,7 +93,7 @@ static int conformance_collect_event(void *ud, const es_event *ev)
     return 0;
 }
 
-static conformance_events conformance_read(es_store *s, const char *tenant,
+static inline conformance_events conformance_read(es_store *s, const char *tenant,
                                            const char *agg, int64_t after, size_t limit)
 {
     conformance_events c;
@@ -101,6 +101,31 @@ static conformance_events conformance_read(es_store *s, const char *tenant,
     CHECK_INT(s->ops->event_read(s, tenant, "trace", agg, after, limit,
                                  conformance_collect_event, &c), 0);
     return c;
+}
+
+/* What queue_parked_list reported: how many groups, and the last one. */
+typedef struct conformance_parked {
+    int n;
+    char group[32];
+    char tenant[16];
+    char head_id[16];
+    char error[32];
+    int attempts;
+    int64_t waiting;
+} conformance_parked;
+
+static inline int conformance_collect_parked(void *ud, const es_parked_group *g)
+{
+    conformance_parked *p = ud;
+    p->n++;
+    snprintf(p->group, sizeof p->group, "%s", g->group_key);
+    snprintf(p->tenant, sizeof p->tenant, "%s", g->tenant_id);
+    snprintf(p->head_id, sizeof p->head_id, "%s", g->head->id);
+    snprintf(p->error, sizeof p->error, "%s",
+             g->head->last_error ? g->head->last_error : "");
+    p->attempts = g->head->attempts;
+    p->waiting = g->jobs_waiting;
+    return 0;
 }
 
 #endif

@@ -197,30 +197,6 @@ static void conformance_queue_fail_retry(es_store *s)
     CHECK_INT(conformance_claim(s, 3, CONF_T0 + 102, &a), 1);
 }
 
-typedef struct conformance_parked {
-    int n;
-    char group[32];
-    char tenant[16];
-    char head_id[16];
-    char error[32];
-    int attempts;
-    int64_t waiting;
-} conformance_parked;
-
-static int conformance_collect_parked(void *ud, const es_parked_group *g)
-{
-    conformance_parked *p = ud;
-    p->n++;
-    snprintf(p->group, sizeof p->group, "%s", g->group_key);
-    snprintf(p->tenant, sizeof p->tenant, "%s", g->tenant_id);
-    snprintf(p->head_id, sizeof p->head_id, "%s", g->head->id);
-    snprintf(p->error, sizeof p->error, "%s",
-             g->head->last_error ? g->head->last_error : "");
-    p->attempts = g->head->attempts;
-    p->waiting = g->jobs_waiting;
-    return 0;
-}
-
 /* The optional group-idle read (worker's inline projections): -1 when the
  * store has none. */
 static int conformance_group_idle(es_store *s, const char *group)

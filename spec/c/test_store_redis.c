@@ -1,43 +1,23 @@
 /* test_store_redis.c: the Redis store against a private redis-server: the
  * shared store conformance suite, then what only a networked queue has:
  * reconnecting through a server restart, claims from concurrent threads,
- * fencing after lease expiry, timely delayed jobs, tenant fairness, job
- * records of before the string layout, job records inline in their
- * group's list (alone, mixed with keyed ones, after an upgrade), the queue
- * conformance checks again with jobs inline, and the event index kept for
- * ClickHouse (seqs, retries, duplicates, lost marker). */
-#include "redis_server.h"
+ * fencing after lease expiry, timely delayed jobs, tenant fairness, the
+ * queue conformance checks again with jobs inline, and the event index
+ * kept for ClickHouse (seqs, retries, duplicates, lost marker). The queue's
+ * record layouts (of before, inline) are tested in
+ * test_store_redis_layout.c. */
 #include "store_conformance.h"
 #include "store_conformance_redis_inline.h"
 #include "testlib.h"
 
+#include "redis_test_queue.h"
+
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 
 #include "clock.h"
 #include "diag.h"
 #include "redis_int.h"
-#include "redis_store.h"
-
-static redis_server server;
-static int queue_counter;
-
-/* A store on a queue name never used before in this run. */
-static es_store *open_fresh(void *ud)
-{
-    (void)ud;
-    char name[64];
-    snprintf(name, sizeof name, "test-%d-%d", (int)getpid(), ++queue_counter);
-    return redis_store_open(server.url, name);
-}
-
-static es_job make_job(const char *id, const char *tenant, const char *group, int64_t run_at)
-{
-    es_job j = conformance_job(id, group, "payload", run_at);
-    j.tenant_id = (char *)tenant;
-    return j;
-}
 
 /* ---- restart ---- */
 
@@ -391,22 +371,6 @@ static void test_pause_backlog(void)
 
 /* ---- origin bookkeeping ---- */
 
-/* The integer reply of one command to the test server, or -1 (an error
- * reply is printed). */
-static long long redis_integer(const char *format, ...)
-{
-    redisContext *rc = redisConnect("127.0.0.1", server.port);
-    va_list ap;
-    va_start(ap, format);
-    redisReply *r = rc ? redisvCommand(rc, format, ap) : NULL;
-    va_end(ap);
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r && r->type == REDIS_REPLY_ERROR) fprintf(stderr, "redis: %s\n", r->str);
-    if (r) freeReplyObject(r);
-    if (rc) redisFree(rc);
-    return n;
-}
-
 /* Fields of the queue's origin hash, or -1. */
 static long long origin_fields(const char *queue)
 {
@@ -417,9 +381,8 @@ static long long origin_fields(const char *queue)
  * beside jobs that have one, which are still counted exactly. */
 static void test_origin_none(void)
 {
-    es_store *s = open_fresh(NULL);
     char queue[64];
-    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
+    es_store *s = open_fresh_named(queue);
     es_job jobs[3] = {make_job("n1", "t1", "gN", 0), make_job("n2", "t1", "gN", 0),
                       make_job("w1", "t1", "gW", 0)};
     jobs[0].origin_id = jobs[1].origin_id = NULL;
@@ -438,304 +401,6 @@ static void test_origin_none(void)
     CHECK_INT(origin_fields(queue), 0);
     CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", 1u << JOB_FOLD, &n), 0);
     CHECK_INT(n, 0);
-    s->ops->close(s);
-}
-
-/* Rewrites every job record of `queue` as the hash of fields a queue held
- * before records were strings (stores/redis/queue_lib.lua: the same
- * one-letter fields; attempts 0 and items 1 were left out then). Returns
- * how many, or -1. */
-static long long records_to_hashes(const char *queue)
-{
-    static const char *const script =
-        "local n = 0\n"
-        "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do\n"
-        "  local s, t, at = redis.call('GET', k), {}, 2\n"
-        "  for _, f in ipairs({'r', 'p', 'a', 'q', 'c'}) do\n"
-        "    local e = s:find('\\31', at, true)\n"
-        "    t[f], at = s:sub(at, e - 1), e + 1\n"
-        "  end\n"
-        "  for _, f in ipairs({'s', 'g', 'd', 'o', 'e', 'k'}) do\n"
-        "    if s:byte(at) == 126 then at = at + 1 else\n"
-        "      local c = s:find(':', at, true)\n"
-        "      local len = tonumber(s:sub(at, c - 1))\n"
-        "      t[f], at = s:sub(c + 1, c + len), c + len + 1\n"
-        "    end\n"
-        "  end\n"
-        "  t.b = s:sub(at)\n"
-        "  if t.a == '0' then t.a = nil end\n"
-        "  if t.c == '1' then t.c = nil end\n"
-        "  redis.call('DEL', k)\n"
-        "  for f, v in pairs(t) do redis.call('HSET', k, f, v) end\n"
-        "  n = n + 1\n"
-        "end\n"
-        "return n\n";
-    return redis_integer("EVAL %s 0 {%s}:j:*", script, queue);
-}
-
-/* A queue written before job records were strings keeps working after an
- * upgrade: each record of before is converted when first read, and its
- * job runs in order, once, with its payload, attempts and origin. */
-static void test_hash_records_of_before(void)
-{
-    es_store *s = open_fresh(NULL);
-    char queue[64];
-    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
-    es_job jobs[3] = {make_job("h1", "t1", "gH", 0), make_job("h2", "t1", "gH", 0),
-                      make_job("h3", "t1", "gH", 0)};
-    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, 1000), 0);
-    CHECK_INT(records_to_hashes(queue), 3);
-    int64_t n = -1;
-    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", 1u << JOB_FOLD, &n), 0);
-    CHECK_INT(n, 3);
-    es_claim a;
-    /* the head fails once (its record rewritten), then runs */
-    CHECK_INT(s->ops->queue_claim(s, "w", 1, 1000, 10000, 0, &a), 0);
-    CHECK_INT(a.n, 1);
-    if (a.n) CHECK_STR(a.jobs[0].id, "h1");
-    CHECK_INT(s->ops->queue_fail(s, &a, 0, "once", 1000, 10, 1000), 0);
-    store_claim_clear(&a);
-    CHECK_INT(s->ops->queue_claim(s, "w", 10, 1001, 10000, 0, &a), 0);
-    CHECK_INT(a.n, 3);
-    if (a.n == 3) {
-        CHECK_STR(a.jobs[0].id, "h1");
-        CHECK_INT(a.jobs[0].attempts, 1);
-        CHECK_STR(a.jobs[1].id, "h2");
-        CHECK_STR(a.jobs[2].id, "h3");
-        CHECK_INT(a.jobs[2].attempts, 0);
-        CHECK_STR(a.jobs[2].payload, "payload");
-        CHECK_STR(a.jobs[2].origin_id, "cmd-0");
-        CHECK(a.jobs[0].position < a.jobs[1].position && a.jobs[1].position < a.jobs[2].position);
-    }
-    CHECK_INT(s->ops->queue_complete(s, &a, a.n, 1002), 0);
-    store_claim_clear(&a);
-    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", 1u << JOB_FOLD, &n), 0);
-    CHECK_INT(n, 0);
-    CHECK_INT(s->ops->queue_claim(s, "w", 10, 1003, 10000, 0, &a), 1);
-    s->ops->close(s);
-}
-
-/* ---- inline job records ---- */
-
-/* A job the queue keeps inline: a fresh id, no origin, no dedup key. */
-static es_job inline_job(const char *id, const char *group)
-{
-    es_job j = make_job(id, "t1", group, 0);
-    j.origin_id = NULL;
-    j.fresh_id = 1;
-    return j;
-}
-
-/* Keys of `queue` holding one job's record, or -1. */
-static long long job_keys(const char *queue)
-{
-    return redis_integer("EVAL %s 0 {%s}:j:*", "return #redis.call('KEYS', ARGV[1])", queue);
-}
-
-/* Keys of `queue` for group g: its list and its state hash. */
-static long long group_keys(const char *queue, const char *g)
-{
-    return redis_integer("EXISTS {%s}:g:%s {%s}:m:%s", queue, g, queue, g);
-}
-
-/* The claim of the group due at `now` (max_jobs 10); its rc. */
-static int claim_at(es_store *s, int64_t now, es_claim *c)
-{
-    memset(c, 0, sizeof *c);
-    return s->ops->queue_claim(s, "w", 10, now, 10000, 0, c);
-}
-
-/* Jobs ready now, summed over the stats rows. */
-static int sum_pending(void *ud, const es_queue_stats *row)
-{
-    ((int64_t *)ud)[0] += row->pending;
-    ((int64_t *)ud)[1] += row->parked;
-    return 0;
-}
-
-/* Fresh jobs without dedup key nor origin keep their records in their list
- * elements (no key per job); a fresh job with an origin, and a job whose
- * id is not fresh, keep a key. One list holds both, claimed in order;
- * once completed, nothing of the group is left. */
-static void test_inline_layout(void)
-{
-    es_store *s = open_fresh(NULL);
-    char queue[64];
-    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
-    es_job jobs[4] = {inline_job("i1", "gI"), make_job("o1", "t1", "gI", 0),
-                      inline_job("i2", "gI"), make_job("k1", "t1", "gI", 0)};
-    jobs[1].fresh_id = 1; /* fresh, with an origin */
-    jobs[3].origin_id = NULL; /* no origin, not fresh */
-    jobs[2].payload = (char *)"second \x1e\x1f~1:";
-    jobs[2].payload_len = strlen(jobs[2].payload);
-    CHECK_INT(s->ops->queue_enqueue(s, jobs, 4, 1000), 0);
-    CHECK_INT(job_keys(queue), 2);
-    CHECK_INT(redis_integer("EXISTS {%s}:j:o1 {%s}:j:k1", queue, queue), 2);
-    CHECK_INT(redis_integer("LLEN {%s}:g:gI", queue), 4);
-    es_claim c;
-    CHECK_INT(claim_at(s, 1000, &c), 0);
-    CHECK_INT(c.n, 4);
-    if (c.n == 4) {
-        const char *ids[4] = {"i1", "o1", "i2", "k1"};
-        for (int i = 0; i < 4; i++) {
-            CHECK_STR(c.jobs[i].id, ids[i]);
-            CHECK_INT(c.jobs[i].attempts, 0);
-            CHECK_INT(c.jobs[i].kind, JOB_FOLD);
-            CHECK_STR(c.jobs[i].tenant_id, "t1");
-            if (i) CHECK(c.jobs[i - 1].position < c.jobs[i].position);
-        }
-        CHECK_STR(c.jobs[0].payload, "payload");
-        CHECK_INT(c.jobs[0].origin_id == NULL, 1);
-        CHECK_STR(c.jobs[1].origin_id, "cmd-0");
-        CHECK_STR(c.jobs[2].payload, "second \x1e\x1f~1:");
-        CHECK_INT(c.jobs[2].payload_len, strlen("second \x1e\x1f~1:"));
-        CHECK_INT(c.jobs[2].last_error == NULL, 1);
-    }
-    CHECK_INT(s->ops->queue_complete(s, &c, c.n, 1001), 0);
-    store_claim_clear(&c);
-    CHECK_INT(job_keys(queue), 0);
-    CHECK_INT(group_keys(queue, "gI"), 0);
-    CHECK_INT(claim_at(s, 1002, &c), 1);
-    s->ops->close(s);
-}
-
-/* An inline job's attempts, run_at and error are rewritten in its element
- * through a failure, a retry, parking, a parked retry and skips (of the
- * whole job, and of one item of a job of two), and none gets a key. */
-static void test_inline_fail_park_skip(void)
-{
-    es_store *s = open_fresh(NULL);
-    char queue[64];
-    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
-    es_job jobs[3] = {inline_job("f1", "gF"), inline_job("f2", "gF"), inline_job("f3", "gF")};
-    jobs[2].items = 2;
-    CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, 1000), 0);
-    es_claim c;
-    CHECK_INT(claim_at(s, 1000, &c), 0);
-    CHECK_INT(c.n, 3);
-    /* f1 done, f2 fails: retried at 1100 */
-    CHECK_INT(s->ops->queue_fail(s, &c, 1, "boom", 1100, 3, 1000), 0);
-    store_claim_clear(&c);
-    CHECK_INT(claim_at(s, 1050, &c), 1);
-    CHECK_INT(claim_at(s, 1100, &c), 0);
-    CHECK_INT(c.n, 2);
-    if (c.n == 2) {
-        CHECK_STR(c.jobs[0].id, "f2");
-        CHECK_INT(c.jobs[0].attempts, 1);
-        CHECK_STR(c.jobs[0].last_error, "boom");
-        CHECK_INT(c.jobs[0].run_at, 1100);
-        CHECK_STR(c.jobs[1].id, "f3");
-        CHECK_INT(c.jobs[1].attempts, 0);
-    }
-    /* f2 fails for good: parked with its last error */
-    CHECK_INT(s->ops->queue_fail(s, &c, 0, "boom again", 1200, 2, 1100), 0);
-    store_claim_clear(&c);
-    conformance_parked p;
-    memset(&p, 0, sizeof p);
-    CHECK_INT(s->ops->queue_parked_list(s, NULL, conformance_collect_parked, &p), 0);
-    CHECK_INT(p.n, 1);
-    CHECK_STR(p.head_id, "f2");
-    CHECK_INT(p.attempts, 2);
-    CHECK_STR(p.error, "boom again");
-    CHECK_INT(p.waiting, 2);
-    int64_t counts[2] = {0, 0};
-    CHECK_INT(s->ops->queue_stats(s, 1100, sum_pending, counts), 0);
-    CHECK_INT(counts[1], 3); /* f2, and f3's two items */
-    /* a parked retry runs f2 again, attempts reset */
-    CHECK_INT(s->ops->queue_parked_retry(s, "gF", 1300), 0);
-    CHECK_INT(claim_at(s, 1300, &c), 0);
-    CHECK_INT(c.n, 2);
-    if (c.n == 2) {
-        CHECK_STR(c.jobs[0].id, "f2");
-        CHECK_INT(c.jobs[0].attempts, 0);
-    }
-    CHECK_INT(s->ops->queue_fail(s, &c, 0, "third", 1400, 1, 1300), 0);
-    store_claim_clear(&c);
-    /* skip drops f2; f3 fails on one of its two items, parks, and a skip
-     * keeps the other */
-    CHECK_INT(s->ops->queue_parked_skip(s, "gF", 1400), 0);
-    CHECK_INT(claim_at(s, 1400, &c), 0);
-    CHECK_INT(c.n, 1);
-    if (c.n == 1) {
-        CHECK_STR(c.jobs[0].id, "f3");
-        c.jobs[0].skip_payload = strdup("rest");
-        c.jobs[0].skip_payload_len = 4;
-    }
-    CHECK_INT(s->ops->queue_fail(s, &c, 0, "item", 1500, 1, 1400), 0);
-    store_claim_clear(&c);
-    CHECK_INT(s->ops->queue_parked_skip(s, "gF", 1500), 0);
-    CHECK_INT(claim_at(s, 1500, &c), 0);
-    CHECK_INT(c.n, 1);
-    if (c.n == 1) {
-        CHECK_STR(c.jobs[0].id, "f3");
-        CHECK_STR(c.jobs[0].payload, "rest");
-        CHECK_INT(c.jobs[0].attempts, 0);
-        CHECK_INT(job_items(&c.jobs[0]), 1);
-    }
-    CHECK_INT(job_keys(queue), 0);
-    CHECK_INT(redis_integer("LLEN {%s}:dead", queue), 2);
-    CHECK_INT(s->ops->queue_complete(s, &c, c.n, 1500), 0);
-    store_claim_clear(&c);
-    CHECK_INT(group_keys(queue, "gF"), 0);
-    s->ops->close(s);
-}
-
-/* A queue written before inline records (elements that are bare ids,
- * records as strings and as hashes of older still) keeps working once new
- * jobs join the same list inline: all run in order, once, and a keyed
- * job's failure is recorded at its key between inline ones. */
-static void test_inline_after_upgrade(void)
-{
-    es_store *s = open_fresh(NULL);
-    char queue[64];
-    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
-    /* the layout of before: not fresh, so keyed; u1 counts for its origin */
-    es_job old[3] = {make_job("u1", "t1", "gU", 0), make_job("u2", "t1", "gU", 0),
-                     make_job("u3", "t1", "gU", 0)};
-    old[1].origin_id = old[2].origin_id = NULL;
-    CHECK_INT(s->ops->queue_enqueue(s, old, 3, 1000), 0);
-    CHECK_INT(s->ops->queue_enqueue(s, old, 1, 1000), 0); /* still its id: a no-op */
-    CHECK_INT(records_to_hashes(queue), 3);
-    /* upgraded: new jobs inline behind them */
-    es_job fresh[2] = {inline_job("n1", "gU"), inline_job("n2", "gU")};
-    CHECK_INT(s->ops->queue_enqueue(s, fresh, 2, 1000), 0);
-    CHECK_INT(job_keys(queue), 3);
-    int64_t counts[2] = {0, 0};
-    CHECK_INT(s->ops->queue_stats(s, 1000, sum_pending, counts), 0);
-    CHECK_INT(counts[0], 5);
-    es_claim c;
-    memset(&c, 0, sizeof c);
-    CHECK_INT(s->ops->queue_claim(s, "w", 2, 1000, 10000, 0, &c), 0);
-    CHECK_INT(c.n, 2);
-    if (c.n == 2) CHECK_STR(c.jobs[0].id, "u1");
-    CHECK_INT(s->ops->queue_fail(s, &c, 1, "later", 1000, 5, 1000), 0); /* u1 done, u2 failed */
-    store_claim_clear(&c);
-    CHECK_INT(claim_at(s, 1001, &c), 0);
-    CHECK_INT(c.n, 4);
-    if (c.n == 4) {
-        const char *ids[4] = {"u2", "u3", "n1", "n2"};
-        for (int i = 0; i < 4; i++) {
-            CHECK_STR(c.jobs[i].id, ids[i]);
-            CHECK_STR(c.jobs[i].payload, "payload");
-            if (i) CHECK(c.jobs[i - 1].position < c.jobs[i].position);
-        }
-        CHECK_INT(c.jobs[0].attempts, 1);
-        CHECK_STR(c.jobs[0].last_error, "later");
-        CHECK_INT(c.jobs[2].attempts, 0);
-    }
-    int64_t n = -1;
-    CHECK_INT(s->ops->queue_origin_pending(s, "cmd-0", 1u << JOB_FOLD, &n), 0);
-    CHECK_INT(n, 0);
-    /* part of the claim done: the keyed ones and n1 */
-    CHECK_INT(s->ops->queue_complete(s, &c, 3, 1002), 0);
-    store_claim_clear(&c);
-    CHECK_INT(job_keys(queue), 0);
-    CHECK_INT(claim_at(s, 1003, &c), 0);
-    CHECK_INT(c.n, 1);
-    if (c.n == 1) CHECK_STR(c.jobs[0].id, "n2");
-    CHECK_INT(s->ops->queue_complete(s, &c, c.n, 1003), 0);
-    store_claim_clear(&c);
-    CHECK_INT(group_keys(queue, "gU"), 0);
     s->ops->close(s);
 }
 
@@ -817,9 +482,8 @@ static long long index_fields(const char *queue, const char *scope, const char *
  * seqs above the log's last one are given out again. */
 static void test_event_index_window(void)
 {
-    es_store *s = open_fresh(NULL);
     char queue[64];
-    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
+    es_store *s = open_fresh_named(queue);
     char *epoch = NULL;
     CHECK_INT(s->ops->event_index_init(s, "dbw", 1, &epoch), 0);
     append_outcome out[2];
@@ -880,9 +544,8 @@ static void test_event_index_window(void)
  * stays small (Redis's compact encoding). */
 static void test_event_index_big_call(void)
 {
-    es_store *s = open_fresh(NULL);
     char queue[64];
-    snprintf(queue, sizeof queue, "test-%d-%d", (int)getpid(), queue_counter);
+    es_store *s = open_fresh_named(queue);
     char *epoch = NULL;
     CHECK_INT(s->ops->event_index_init(s, "dbb", 1, &epoch), 0);
     enum { N = 300 };
@@ -932,12 +595,7 @@ static void test_format_int(void)
 int main(void)
 {
     RUN_TEST(test_format_int);
-    if (redis_server_start(&server) != 0) {
-        fprintf(stderr, "FAIL: cannot start redis-server: %s\n"
-                        "install it (apt-get install redis-server) or set ESENGINE_REDIS_SERVER\n",
-                server.why);
-        return 1;
-    }
+    if (start_test_server() != 0) return 1;
     conformance_run(open_fresh, NULL);
     conformance_run_redis_inline(open_fresh, NULL);
     RUN_TEST(test_payload_limit);
@@ -949,10 +607,6 @@ int main(void)
     RUN_TEST(test_delayed_job_on_time);
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
     RUN_TEST(test_origin_none);
-    RUN_TEST(test_hash_records_of_before);
-    RUN_TEST(test_inline_layout);
-    RUN_TEST(test_inline_fail_park_skip);
-    RUN_TEST(test_inline_after_upgrade);
     RUN_TEST(test_event_index);
     RUN_TEST(test_event_index_window);
     RUN_TEST(test_event_index_big_call);
