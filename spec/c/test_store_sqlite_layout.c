@@ -31,6 +31,17 @@ static char *queue_then_rewrite(const es_job *jobs, size_t n, const char *rewrit
     return dir;
 }
 
+/* queue_then_rewrite, then the store opened again on that directory (the
+ * move to the current schema runs there); NULL on failure. */
+static es_store *reopen_after_rewrite(const es_job *jobs, size_t n, const char *rewrite_sql,
+                                      char path[256])
+{
+    char *dir = queue_then_rewrite(jobs, n, rewrite_sql, path);
+    es_store *s = dir ? sqlite_store_open(dir) : NULL;
+    CHECK(s != NULL);
+    return s;
+}
+
 /* Checks that `sql` on the database at path returns one row whose first n
  * columns are the numbers in expect. */
 static void check_db_numbers(const char *path, const char *sql, const int *expect, int n)
@@ -56,10 +67,7 @@ static void test_reopen_moves_queue(const char *rewrite_sql, const char *check_s
     const es_job jobs[2] = {conformance_job("j1", "gA", "p1", CONF_T0),
                             conformance_job("j2", "gA", "p2", CONF_T0)};
     char path[256];
-    char *dir = queue_then_rewrite(jobs, 2, rewrite_sql, path);
-    if (!dir) return;
-    es_store *s = sqlite_store_open(dir);
-    CHECK(s != NULL);
+    es_store *s = reopen_after_rewrite(jobs, 2, rewrite_sql, path);
     if (!s) return;
     CHECK_INT(conformance_enqueue1(s, conformance_job("j2", "gA", "again", CONF_T0), CONF_T0), 0);
     es_claim c;
@@ -184,11 +192,9 @@ static void test_schema4_gids_filled(void)
                             conformance_job("j2", "gB", "p2", CONF_T0),
                             conformance_job("j3", "gA", "p3", CONF_T0)};
     char path[256];
-    char *dir = queue_then_rewrite(jobs, 3, SCHEMA4_REWRITE_SQL, path);
-    if (!dir) return;
-    es_store *s = sqlite_store_open(dir);
-    CHECK(s != NULL);
-    if (s) s->ops->close(s);
+    es_store *s = reopen_after_rewrite(jobs, 3, SCHEMA4_REWRITE_SQL, path);
+    if (!s) return;
+    s->ops->close(s);
     check_db_numbers(path,
                      "SELECT (SELECT count(*) FROM jobs j JOIN groups g"
                      "        ON g.gid = j.gid AND g.group_key = j.group_key),"
