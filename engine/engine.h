@@ -96,6 +96,27 @@ int engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
                      const char *command, const char *const *payloads, size_t n,
                      char **job_ids, size_t *failed, char **errors_json);
 
+/* The two halves of engine_send_many, for a sender that validates on one
+ * thread while another enqueues (a bulk load that keeps a transaction
+ * open, backends_tx_begin, holds the store's write lock meanwhile).
+ * engine_prepare_many validates n payloads of `command` on a pooled host
+ * and sets *aggregate_ids and *command_jsons (arrays of n malloc'd strings,
+ * to pass to engine_send_prepared); on failure returns -1 with *failed and
+ * *errors_json as engine_send_many's and sets nothing. Thread-safe. */
+int engine_prepare_many(es_engine *e, const char *tenant_id, const char *pipeline,
+                        const char *command, const char *const *payloads, size_t n,
+                        char ***aggregate_ids, char ***command_jsons, size_t *failed,
+                        char **errors_json);
+
+/* Enqueues n commands prepared by engine_prepare_many, one job each with a
+ * new id, in order, in one queue call; takes ownership of (frees) both
+ * arrays whatever the outcome. 0 with job_ids[0..n) set (malloc'd), or -1
+ * with a diag and nothing enqueued (DIAG_BUSY: a --reject pause or
+ * backpressure; a backend error). Thread-safe. */
+int engine_send_prepared(es_engine *e, const char *tenant_id, const char *pipeline,
+                         const char *command, char **aggregate_ids, char **command_jsons,
+                         size_t n, char **job_ids);
+
 /* engine_send, and the job and every job it produces carry its id as their
  * origin, so that engine_wait can follow them. Tracking costs the queue a
  * counter (Redis) or an index entry (SQLite) per job, so senders that do

@@ -163,30 +163,64 @@ int engine_enqueue_prepared(es_engine *e, const char *tenant_id, const char *pip
     return rc;
 }
 
-int engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
-                     const char *command, const char *const *payloads, size_t n,
-                     char **job_ids, size_t *failed, char **errors_json)
+/* Frees the first n strings of each array, then the arrays (NULL ok). */
+static void free_prepared(char **aggregate_ids, char **command_jsons, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (aggregate_ids) free(aggregate_ids[i]);
+        if (command_jsons) free(command_jsons[i]);
+    }
+    free(aggregate_ids);
+    free(command_jsons);
+}
+
+int engine_prepare_many(es_engine *e, const char *tenant_id, const char *pipeline,
+                        const char *command, const char *const *payloads, size_t n,
+                        char ***aggregate_ids, char ***command_jsons, size_t *failed,
+                        char **errors_json)
 {
     *failed = n;
+    *aggregate_ids = *command_jsons = NULL;
     if (errors_json) *errors_json = NULL;
     if (!tenant_id || !*tenant_id) {
         diag_set(DIAG_INVALID, "a tenant is required");
         return -1;
     }
-    if (engine_pause_refuses(e, tenant_id, pipeline) != 0) return -1;
-    char **aggregate_ids = calloc(n ? n : 1, sizeof *aggregate_ids);
-    char **command_jsons = calloc(n ? n : 1, sizeof *command_jsons);
-    es_job *jobs = calloc(n ? n : 1, sizeof *jobs);
-    int rc = aggregate_ids && command_jsons && jobs ? 0 : -1;
-    if (rc != 0) diag_set(DIAG_INTERNAL, "out of memory");
+    char **aggs = calloc(n ? n : 1, sizeof *aggs);
+    char **jsons = calloc(n ? n : 1, sizeof *jsons);
+    if (!aggs || !jsons) {
+        free_prepared(aggs, jsons, 0);
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    int rc = 0;
     control_lease lease;
     control_acquire(e, &lease);
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = lua_host_prepare_command(lease.host, tenant_id, pipeline, command, payloads[i],
-                                      &aggregate_ids[i], &command_jsons[i], errors_json);
+                                      &aggs[i], &jsons[i], errors_json);
         if (rc != 0) *failed = i;
     }
     control_release(e, &lease);
+    if (rc != 0) {
+        free_prepared(aggs, jsons, n);
+        return -1;
+    }
+    *aggregate_ids = aggs;
+    *command_jsons = jsons;
+    return 0;
+}
+
+int engine_send_prepared(es_engine *e, const char *tenant_id, const char *pipeline,
+                         const char *command, char **aggregate_ids, char **command_jsons,
+                         size_t n, char **job_ids)
+{
+    int rc = engine_pause_refuses(e, tenant_id, pipeline);
+    es_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    if (rc == 0 && !jobs) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        rc = -1;
+    }
     int64_t now = clock_now_ms();
     for (size_t i = 0; i < n && rc == 0; i++) {
         char id[ID_HEX_LEN + 1];
@@ -210,17 +244,31 @@ int engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
     }
     es_store *q = e->backends.queue;
     if (rc == 0 && n > 0) rc = q->ops->queue_enqueue(q, jobs, n, now);
-    for (size_t i = 0; i < n; i++) {
-        if (jobs && rc == 0) job_ids[i] = jobs[i].id;
-        else if (jobs) free(jobs[i].id);
-        if (jobs) free(jobs[i].group_key);
-        if (aggregate_ids) free(aggregate_ids[i]);
-        if (command_jsons) free(command_jsons[i]);
+    for (size_t i = 0; i < n && jobs; i++) {
+        if (rc == 0) job_ids[i] = jobs[i].id;
+        else free(jobs[i].id);
+        free(jobs[i].group_key);
     }
     free(jobs);
-    free(aggregate_ids);
-    free(command_jsons);
+    free_prepared(aggregate_ids, command_jsons, n);
     return rc;
+}
+
+int engine_send_many(es_engine *e, const char *tenant_id, const char *pipeline,
+                     const char *command, const char *const *payloads, size_t n,
+                     char **job_ids, size_t *failed, char **errors_json)
+{
+    if (engine_pause_refuses(e, tenant_id, pipeline) != 0) {
+        *failed = n;
+        if (errors_json) *errors_json = NULL;
+        return -1;
+    }
+    char **aggregate_ids, **command_jsons;
+    if (engine_prepare_many(e, tenant_id, pipeline, command, payloads, n, &aggregate_ids,
+                            &command_jsons, failed, errors_json) != 0)
+        return -1;
+    return engine_send_prepared(e, tenant_id, pipeline, command, aggregate_ids, command_jsons,
+                                n, job_ids);
 }
 
 int engine_otlp_ingest(void *ud, const char *tenant_id, const char *otlp_json, size_t len,

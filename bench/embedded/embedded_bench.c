@@ -7,11 +7,15 @@
  * CPU time per event of each phase.
  * Usage: embedded_bench [EVENTS] [AGGREGATES]
  * BENCH_SKIP_PEER=1 skips SQLite's own rate (and the ratio), for quicker
- * A/B runs of the engine alone. Commands are sent 100 per engine_send_many
- * call, as an ingest request carries them; BENCH_SEND_BATCH=1 sends one per
- * engine_send (in transactions of 10,000). BENCH_QUEUED_PROJECTIONS=1 runs every fold
+ * A/B runs of the engine alone. Commands are sent in transactions of
+ * 10,000, validated 100 at a time on a second thread while this one writes
+ * the previous 100 (bulk_send.c), as an ingest server's request threads
+ * validate while its writer commits; BENCH_ONE_SENDER_THREAD=1 validates
+ * and writes on one thread (100 per engine_send_many call), and
+ * BENCH_SEND_BATCH=1 sends one engine_send per command. BENCH_QUEUED_PROJECTIONS=1 runs every fold
  * and map as a queued job (engine option inline_projections 0);
  * BENCH_WORKERS sets the worker threads (default: cores). */
+#include "bulk_send.h"
 #include "clock.h"
 #include "diag.h"
 #include "engine.h"
@@ -40,12 +44,26 @@ static int64_t jobs_left(es_engine *e)
     return left;
 }
 
+/* The payload of command i of a load over `aggregates` ids (bulk_send). */
+typedef struct load {
+    const char *prefix;
+    long aggregates;
+} load;
+
+static void load_payload(void *ud, long i, char *buf, size_t len)
+{
+    const load *l = ud;
+    snprintf(buf, len, "{\"id\":\"%s-%ld\",\"amount\":%ld,\"note\":\"benchmark event payload %ld\"}",
+             l->prefix, i % l->aggregates, i % 100, i);
+}
+
 /* Enqueues n commands over `aggregates` ids in transactions of
  * SEND_TX_ROWS, `batch` per engine_send_many call (as an ingest request of
  * ~100 spans carries them), or one engine_send each when batch is 1. */
 static void send_commands(es_engine *e, long n, long aggregates, const char *prefix, long batch)
 {
     es_backends *b = engine_backends(e);
+    load l = {prefix, aggregates};
     char **payloads = calloc((size_t)batch, sizeof *payloads);
     char **ids = calloc((size_t)batch, sizeof *ids);
     if (!payloads || !ids) die("out of memory");
@@ -55,10 +73,7 @@ static void send_commands(es_engine *e, long n, long aggregates, const char *pre
         if (i % SEND_TX_ROWS == 0 && backends_tx_begin(b) != 0) die("tx_begin");
         long m = n - i < batch ? n - i : batch;
         if (m > SEND_TX_ROWS - i % SEND_TX_ROWS) m = SEND_TX_ROWS - i % SEND_TX_ROWS;
-        for (long k = 0; k < m; k++)
-            snprintf(payloads[k], 256,
-                     "{\"id\":\"%s-%ld\",\"amount\":%ld,\"note\":\"benchmark event payload %ld\"}",
-                     prefix, (i + k) % aggregates, (i + k) % 100, i + k);
+        for (long k = 0; k < m; k++) load_payload(&l, i + k, payloads[k], 256);
         size_t failed = 0;
         if (m > 1 ? engine_send_many(e, "bench-tenant", "bench", "add",
                                      (const char *const *)payloads, (size_t)m, ids, &failed, NULL)
@@ -72,6 +87,21 @@ static void send_commands(es_engine *e, long n, long aggregates, const char *pre
     for (long k = 0; k < batch; k++) free(payloads[k]);
     free(payloads);
     free(ids);
+}
+
+/* Sends n commands over `aggregates` ids: validated on a second thread
+ * while this one writes (bulk_send) unless `one_thread` or batch is 1, else
+ * by send_commands. */
+static void send_load(es_engine *e, long n, long aggregates, const char *prefix, long batch,
+                      int one_thread)
+{
+    if (one_thread || batch == 1) {
+        send_commands(e, n, aggregates, prefix, batch);
+        return;
+    }
+    load l = {prefix, aggregates};
+    if (bulk_send(e, "bench-tenant", "bench", "add", n, batch, SEND_TX_ROWS, load_payload, &l) != 0)
+        die("send");
 }
 
 /* CPU time (user + system, all threads) of this process so far, in µs. */
@@ -167,6 +197,7 @@ int main(int argc, char **argv)
     long aggregates = argc > 2 ? atol(argv[2]) : 10000;
     long send_batch = getenv("BENCH_SEND_BATCH") ? atol(getenv("BENCH_SEND_BATCH")) : SEND_BATCH;
     if (send_batch < 1) send_batch = 1;
+    int one_thread = getenv("BENCH_ONE_SENDER_THREAD") != NULL;
     const char *pipelines = getenv("BENCH_PIPELINES") ? getenv("BENCH_PIPELINES")
                                                       : "bench/embedded/pipelines";
     char dir[] = "/tmp/esengine-bench.XXXXXX";
@@ -186,7 +217,7 @@ int main(int argc, char **argv)
 
     int64_t t0 = clock_monotonic_ms();
     double cpu0 = cpu_us();
-    send_commands(e, events, aggregates, "b", send_batch);
+    send_load(e, events, aggregates, "b", send_batch, one_thread);
     int64_t t_sent = clock_monotonic_ms();
     double cpu_sent = cpu_us();
     if (engine_start(e) != 0) die("start");
@@ -200,7 +231,7 @@ int main(int argc, char **argv)
     double process = (double)events / ((double)(t_done - t_sent) / 1000.0);
 
     /* One hot aggregate: a 13,000-command backlog, then drained. */
-    send_commands(e, 13000, 1, "hot", send_batch);
+    send_load(e, 13000, 1, "hot", send_batch, one_thread);
     int64_t t_hot = clock_monotonic_ms();
     if (engine_start(e) != 0) die("start");
     wait_empty(e);
