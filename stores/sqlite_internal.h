@@ -7,6 +7,7 @@
 
 #include "sqlite_store.h"
 #include "sqlite_profile.h"
+#include "sqlite_waiters.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -111,6 +112,7 @@ typedef struct sqlite_store {
     int unit_open;            /* between tx_begin and tx_commit/rollback */
     _Atomic int batch_open;   /* the open transaction holds batched units (sqlite_units.c) */
     int batch_units;          /* units in the open transaction */
+    sqlite_waiters *waiters;  /* other connections waiting for the write lock */
     int64_t batch_opened_ms;  /* when it began (monotonic) */
     _Atomic int wal_frames;   /* frames in the WAL after the last commit */
     int ckpt_mark;            /* wal_frames when a checkpoint was last asked for */

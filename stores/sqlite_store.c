@@ -92,14 +92,16 @@ static int conn_exec_locked_retry(sqlite3 *db, const char *sql)
     }
 }
 
-/* Busy handler: tries again every millisecond for SQLITE_BUSY_TIMEOUT_MS.
- * An engine under load holds the write lock in batches of units and frees
- * it between them for a moment only (sqlite_units.c); SQLite's own
- * handler sleeps up to 100 ms between tries and missed those moments for
- * seconds (a `send` waited 5 s for a busy engine). */
+/* Busy handler (ud: the store's sqlite_waiters): tries again every
+ * millisecond for SQLITE_BUSY_TIMEOUT_MS, stamping each try in the waiters
+ * file. An engine under load holds the write lock in batches of units and,
+ * when it sees a fresh stamp, frees it between them for a moment
+ * (sqlite_units.c); SQLite's own handler sleeps up to 100 ms between tries
+ * and missed those moments for seconds (a `send` waited 5 s for a busy
+ * engine). */
 static int conn_busy(void *ud, int tries)
 {
-    (void)ud;
+    sqlite_waiters_stamp(ud);
     if (tries >= SQLITE_BUSY_TIMEOUT_MS) return 0;
     struct timespec ts = {0, 1000000L};
     nanosleep(&ts, NULL);
@@ -113,7 +115,7 @@ static int conn_busy(void *ud, int tries)
  * pages a write changes anyway. Completing jobs (deleting their rows) then
  * wrote 35% more WAL frames (38,140 against 28,149 for 200,000 rows of
  * ~250 bytes deleted group by group). */
-static sqlite3 *conn_open_db(const char *path)
+static sqlite3 *conn_open_db(const char *path, sqlite_waiters *waiters)
 {
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -123,7 +125,7 @@ static sqlite3 *conn_open_db(const char *path)
         sqlite3_close(db);
         return NULL;
     }
-    sqlite3_busy_handler(db, conn_busy, NULL);
+    sqlite3_busy_handler(db, conn_busy, waiters);
     if (conn_exec_locked_retry(db, "PRAGMA journal_mode=WAL") != 0 ||
         conn_exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
         conn_exec(db, "PRAGMA temp_store=MEMORY") != 0 ||
@@ -163,7 +165,7 @@ static sqlite_conn *store_open_shared(sqlite_store *s)
     }
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%d", SHARED_CACHE_KIB);
-    if (!(c->db = conn_open_db(s->path)) || conn_exec(c->db, pragma) != 0 ||
+    if (!(c->db = conn_open_db(s->path, s->waiters)) || conn_exec(c->db, pragma) != 0 ||
         conn_exec(c->db, "PRAGMA wal_autocheckpoint=0") != 0) {
         conn_free(c);
         return NULL;
@@ -222,7 +224,7 @@ sqlite_conn *sqlite_conn_get(sqlite_store *s)
             diag_set(DIAG_INTERNAL, "out of memory opening a sqlite connection");
             return NULL;
         }
-        if (!(c->db = conn_open_db(s->path))) {
+        if (!(c->db = conn_open_db(s->path, s->waiters))) {
             free(c);
             return NULL;
         }
@@ -277,7 +279,7 @@ int sqlite_conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
  * next request retries. */
 static void store_checkpoint(sqlite_store *s)
 {
-    if (!s->ckpt_db) s->ckpt_db = conn_open_db(s->path);
+    if (!s->ckpt_db) s->ckpt_db = conn_open_db(s->path, s->waiters);
     if (!s->ckpt_db) return;
     int in_wal = 0, copied = 0;
     if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &in_wal,
@@ -484,6 +486,7 @@ static void sqlite_store_close(es_store *base)
     pthread_mutex_destroy(&s->group_mu);
     pthread_cond_destroy(&s->group_cv);
     pthread_cond_destroy(&s->wait_cv);
+    sqlite_waiters_close(s->waiters);
     free(s->path);
     free(s);
 }
@@ -582,6 +585,7 @@ es_store *sqlite_store_open(const char *data_dir)
     pthread_cond_init(&s->ckpt_cv, NULL);
     pthread_mutex_init(&s->group_mu, NULL);
     pthread_cond_init(&s->group_cv, NULL);
+    s->waiters = sqlite_waiters_open(s->path);
 
     s->shared = store_open_shared(s);
     if (!s->shared || sqlite_schema_create(s->shared->db) != 0) {
