@@ -15,11 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* How long the other process's write may take at most: 50-51 ms measured
- * (one batch). Without the engine's pause between batches it failed: the
- * busy handler, trying each millisecond, never met the microseconds
- * between a commit and the next batch's first write, and gave up after
- * 10 s. */
+/* How long the other process's write may take at most: 101-102 ms
+ * measured (one batch of 100 ms). Without the engine's pause between
+ * batches it failed: the busy handler, trying each millisecond, never met
+ * the microseconds between a commit and the next batch's first write, and
+ * gave up after 10 s. */
 #define WRITE_IN_MS 1000
 
 static void test_stamp_seen_by_other_handle(void)
