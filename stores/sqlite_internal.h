@@ -116,6 +116,8 @@ typedef struct sqlite_store {
     int64_t batch_opened_ms;  /* when it began (monotonic) */
     _Atomic int wal_frames;   /* frames in the WAL after the last commit */
     int ckpt_mark;            /* wal_frames when a checkpoint was last asked for */
+    int ckpt_soft_frames;     /* CKPT_SOFT_FRAMES, CKPT_HARD_FRAMES (sqlite_store.c) */
+    _Atomic int ckpt_hard_frames;
     int ckpt_due;             /* ask for one when shared_mu is next released */
     pthread_mutex_t ckpt_mu;  /* guards the checkpointer fields below */
     pthread_cond_t ckpt_cv;   /* signals ckpt_asked and ckpt_stop */

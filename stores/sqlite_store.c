@@ -32,6 +32,14 @@
  * locked checkpoint (two fsyncs and the copy of what it finds uncopied),
  * so it runs only once further PASSIVE passes have brought the uncopied
  * tail under CKPT_TAIL_FRAMES (or CKPT_TAIL_PASSES passes did not).
+ * A batch of units (sqlite_units.c) keeps its write transaction open
+ * between units, and with it the snapshot it began with: SQLite rewinds
+ * the WAL only in a transaction that began on a fully copied WAL, so the
+ * locked pass commits an open batch first. Without that, a worker writing
+ * batches back to back kept the WAL from ever rewinding: bench/embedded's
+ * WAL grew to ~330,000 frames (1.3 GB) and a locked pass ran every
+ * CKPT_SOFT_FRAMES past CKPT_HARD_FRAMES, each a stall of the writers
+ * (up to 58 ms measured); with it, 4 locked passes in the same run.
  * Those fsyncs took 35-90 ms on the benchmark machine, however few
  * frames were left, so under a sustained write load this stall is the
  * tail of every commit's latency: CKPT_HARD_FRAMES (512 MiB of WAL at
@@ -273,9 +281,9 @@ int sqlite_conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql)
 }
 
 /* Copies the WAL into the database file (PASSIVE: never waits for
- * writers), then, when the WAL is past CKPT_HARD_FRAMES, copies the rest
- * holding shared_mu so that the next write rewinds it, after PASSIVE
- * passes have shortened that rest. A failure leaves the WAL longer; the
+ * writers), then, when the WAL is past ckpt_hard_frames, commits an open
+ * batch and copies the rest holding shared_mu so that the next write
+ * rewinds it, after PASSIVE passes have shortened that rest. A failure leaves the WAL longer; the
  * next request retries. */
 static void store_checkpoint(sqlite_store *s)
 {
@@ -285,7 +293,7 @@ static void store_checkpoint(sqlite_store *s)
     if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &in_wal,
                                   &copied) != SQLITE_OK)
         return;
-    if (atomic_load(&s->wal_frames) < CKPT_HARD_FRAMES) return;
+    if (atomic_load(&s->wal_frames) < s->ckpt_hard_frames) return;
     for (int pass = 0; pass < CKPT_TAIL_PASSES; pass++) {
         int frames = atomic_load(&s->wal_frames);
         if (frames < copied || frames - copied <= CKPT_TAIL_FRAMES) break;
@@ -294,6 +302,7 @@ static void store_checkpoint(sqlite_store *s)
             return;
     }
     sqlite_shared_lock(s);
+    sqlite_batch_flush(s);
     sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &in_wal, &copied);
     sqlite_shared_unlock(s);
 }
@@ -360,7 +369,7 @@ int sqlite_commit_held(sqlite_store *s)
     atomic_store(&s->batch_open, 0);
     int frames = atomic_load(&s->wal_frames);
     if (frames < s->ckpt_mark) s->ckpt_mark = 0; /* the WAL was rewound */
-    if (frames - s->ckpt_mark >= CKPT_SOFT_FRAMES) {
+    if (frames - s->ckpt_mark >= s->ckpt_soft_frames) {
         s->ckpt_mark = frames;
         s->ckpt_due = 1;
     }
@@ -586,6 +595,8 @@ es_store *sqlite_store_open(const char *data_dir)
     pthread_mutex_init(&s->group_mu, NULL);
     pthread_cond_init(&s->group_cv, NULL);
     s->waiters = sqlite_waiters_open(s->path);
+    s->ckpt_soft_frames = CKPT_SOFT_FRAMES;
+    s->ckpt_hard_frames = CKPT_HARD_FRAMES;
 
     s->shared = store_open_shared(s);
     if (!s->shared || sqlite_schema_create(s->shared->db) != 0) {
@@ -595,4 +606,13 @@ es_store *sqlite_store_open(const char *data_dir)
     }
     s->shared_profile = sqlite_profile_attach(s->shared->db);
     return &s->base;
+}
+
+void sqlite_store_set_checkpoint_frames(es_store *base, int soft_frames, int hard_frames)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_shared_lock(s);
+    s->ckpt_soft_frames = soft_frames;
+    s->ckpt_hard_frames = hard_frames;
+    sqlite_shared_unlock(s);
 }

@@ -15,4 +15,10 @@
  * for the directory or file, DIAG_BACKEND for SQL errors). */
 es_store *sqlite_store_open(const char *data_dir);
 
+/* Sets after how many new WAL frames a commit asks for a checkpoint, and
+ * past how many WAL frames the checkpointer finishes one holding the
+ * write lock so that the WAL rewinds (defaults 4,096 and 131,072), so
+ * that tests reach them with a few megabytes. */
+void sqlite_store_set_checkpoint_frames(es_store *s, int soft_frames, int hard_frames);
+
 #endif
