@@ -146,6 +146,9 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     job_batch jobs = {0};
     int rc = -1, waits;
     if (backends_tx_begin(b) != 0) return -1;
+    /* a stale claim fails before the unit writes (store.h) */
+    if (queue_in_tx(b) && q->ops->queue_claim_current && q->ops->queue_claim_current(q, c) != 0)
+        goto rollback;
     if (writes && writes(w, ud, now, &jobs) != 0) goto rollback;
     if (queue_in_tx(b)) {
         if ((jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) ||

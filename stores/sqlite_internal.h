@@ -20,9 +20,6 @@ typedef enum {
     SQ_BEGIN_IMMEDIATE,
     SQ_COMMIT,
     SQ_ROLLBACK,
-    SQ_UNIT_SAVEPOINT,
-    SQ_UNIT_RELEASE,
-    SQ_UNIT_ROLLBACK,
     SQ_EVENT_INSERT,
     SQ_EVENT_LAST_SEQ,
     SQ_EVENT_BY_ID,
@@ -110,6 +107,7 @@ typedef struct sqlite_store {
     _Atomic uintptr_t shared_owner; /* thread holding shared_mu, 0 if none */
     int shared_depth;         /* recursion depth of the holder */
     int unit_open;            /* between tx_begin and tx_commit/rollback */
+    sqlite3_int64 unit_changes; /* sqlite3_total_changes64 when the open unit began */
     _Atomic int batch_open;   /* the open transaction holds batched units (sqlite_units.c) */
     int batch_units;          /* units in the open transaction */
     sqlite_waiters *waiters;  /* other connections waiting for the write lock */
@@ -320,6 +318,7 @@ int sqlite_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now)
 int sqlite_queue_claim(es_store *s, const char *worker_id, size_t max_jobs,
                        int64_t now, int64_t lease_ms, int wait_ms, es_claim *out);
 int sqlite_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
+int sqlite_queue_claim_current(es_store *s, const es_claim *claim);
 int sqlite_queue_complete(es_store *s, const es_claim *claim, size_t n_done,
                           int64_t now);
 int sqlite_queue_fail(es_store *s, const es_claim *claim, size_t n_done,

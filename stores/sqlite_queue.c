@@ -702,6 +702,14 @@ int sqlite_queue_extend(es_store *base, es_claim *claim, int64_t now, int64_t le
     return rc;
 }
 
+int sqlite_queue_claim_current(es_store *base, const es_claim *claim)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc = queue_check_token(sqlite_shared_lock(s), claim);
+    sqlite_shared_unlock(s);
+    return rc;
+}
+
 int sqlite_queue_complete(es_store *base, const es_claim *claim, size_t n_done,
                           int64_t now)
 {

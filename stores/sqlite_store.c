@@ -516,6 +516,7 @@ static const es_store_ops sqlite_store_ops = {
     .queue_enqueue = sqlite_queue_enqueue,
     .queue_claim = sqlite_queue_claim,
     .queue_extend = sqlite_queue_extend,
+    .queue_claim_current = sqlite_queue_claim_current,
     .queue_complete = sqlite_queue_complete,
     .queue_fail = sqlite_queue_fail,
     .queue_stats = sqlite_queue_stats,

@@ -243,6 +243,14 @@ typedef struct es_store_ops {
      * the claim's token is stale. */
     int (*queue_extend)(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
 
+    /* 0 when `claim` is still its group's current claim, -1 with
+     * DIAG_CONFLICT when its token is stale (or a backend error). Optional;
+     * a store whose failing unit undoes more than the unit (SQLite's
+     * batches of units, sqlite_units.c) has the worker ask before the unit
+     * writes, so that a stale claim fails without undoing the units
+     * batched before it. */
+    int (*queue_claim_current)(es_store *s, const es_claim *claim);
+
     /* Removes the first n_done jobs of the claim and releases the group.
      * -1 with DIAG_CONFLICT (and no change) when the token is stale. */
     int (*queue_complete)(es_store *s, const es_claim *claim, size_t n_done,

@@ -192,13 +192,23 @@ static void test_batched_units(void)
     CHECK_INT(a->ops->tx_begin(a), 0);
     CHECK_INT(a->ops->fold_put(a, "t1", "f", "k", "{\"v\":1}", 1, t), 0);
     CHECK_INT(a->ops->tx_commit_batched(a), 0);
+    /* a unit undone without having changed anything leaves the batch */
     CHECK_INT(a->ops->tx_begin(a), 0);
-    CHECK_INT(a->ops->fold_put(a, "t1", "f", "k", "{\"v\":2}", 2, t), 0);
     a->ops->tx_rollback(a);
     test_fold_read(a, "k", buf, sizeof buf);
     CHECK_STR(buf, "{\"v\":1}");
     test_fold_read(b, "k", buf, sizeof buf);
     CHECK_STR(buf, "");
+    /* a unit undone after a change undoes the units batched before it
+     * (redone from the queue: sqlite_units.c) */
+    CHECK_INT(a->ops->tx_begin(a), 0);
+    CHECK_INT(a->ops->fold_put(a, "t1", "f", "k", "{\"v\":2}", 2, t), 0);
+    a->ops->tx_rollback(a);
+    test_fold_read(a, "k", buf, sizeof buf);
+    CHECK_STR(buf, "");
+    CHECK_INT(a->ops->tx_begin(a), 0);
+    CHECK_INT(a->ops->fold_put(a, "t1", "f", "k", "{\"v\":1}", 1, t), 0);
+    CHECK_INT(a->ops->tx_commit_batched(a), 0);
 
     /* a write of its own (an enqueue) commits the batch before it */
     CHECK_INT(conformance_enqueue1(a, conformance_job("j1", "gB", "p", t), t), 0);
@@ -230,6 +240,27 @@ static void test_batched_units(void)
     test_fold_read(b, "k", buf, sizeof buf);
     CHECK_STR(buf, "{\"v\":4}");
     b->ops->close(b);
+}
+
+/* queue_claim_current: a claim is current until its lease expired and
+ * another claim took its group. */
+static void test_claim_current(void)
+{
+    es_store *s = test_open_fresh(NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    int64_t t = CONF_T0;
+    CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p", t), t), 0);
+    es_claim first, second;
+    CHECK_INT(conformance_claim(s, 10, t, &first), 0);
+    CHECK_INT(s->ops->queue_claim_current(s, &first), 0);
+    CHECK_INT(conformance_claim(s, 10, t + CONF_LEASE + 1, &second), 0);
+    CHECK_INT(s->ops->queue_claim_current(s, &second), 0);
+    CHECK_INT(s->ops->queue_claim_current(s, &first), -1);
+    CHECK_INT(diag_code_get(), DIAG_CONFLICT);
+    store_claim_clear(&first);
+    store_claim_clear(&second);
+    s->ops->close(s);
 }
 
 /* A waitable command job carries its own id as origin: send --wait sees it
@@ -600,6 +631,7 @@ int main(void)
     RUN_TEST(test_rollback_leaves_nothing);
     RUN_TEST(test_counters_written_at_commit);
     RUN_TEST(test_batched_units);
+    RUN_TEST(test_claim_current);
     RUN_TEST(test_origin_includes_command_itself);
     RUN_TEST(test_concurrent_claims_exclusive);
     RUN_TEST(test_concurrent_enqueues_group_commit);
