@@ -160,7 +160,7 @@ sqlite3_stmt *sqlite_conn_stmt(sqlite_conn *c, sqlite_stmt_id id, const char *sq
 /* Sets DIAG_BACKEND with "what: <sqlite message>" and returns -1. */
 int sqlite_fail(sqlite_conn *c, const char *what);
 
-/* Runs c's cached no-argument statement `id` (BEGIN, COMMIT, SAVEPOINT...)
+/* Runs c's cached no-argument statement `id` (BEGIN, COMMIT, ROLLBACK)
  * from `sql`. 0, or -1 with a diag. */
 int sqlite_conn_run(sqlite_conn *c, sqlite_stmt_id id, const char *sql);
 
