@@ -243,24 +243,39 @@ static void test_batched_units(void)
 }
 
 /* queue_claim_current: a claim is current until its lease expired and
- * another claim took its group. */
+ * another claim took its group. The worker that held the stale claim asks
+ * before its unit writes, so its undone unit leaves the batch that holds
+ * the other claim's completion. */
 static void test_claim_current(void)
 {
-    es_store *s = test_open_fresh(NULL);
-    CHECK(s != NULL);
-    if (!s) return;
+    es_store *s, *other;
+    if (test_open_pair(&s, &other) != 0) return;
     int64_t t = CONF_T0;
     CHECK_INT(conformance_enqueue1(s, conformance_job("j1", "gA", "p", t), t), 0);
     es_claim first, second;
     CHECK_INT(conformance_claim(s, 10, t, &first), 0);
     CHECK_INT(s->ops->queue_claim_current(s, &first), 0);
-    CHECK_INT(conformance_claim(s, 10, t + CONF_LEASE + 1, &second), 0);
+    int64_t later = t + CONF_LEASE + 1;
+    CHECK_INT(conformance_claim(s, 10, later, &second), 0);
     CHECK_INT(s->ops->queue_claim_current(s, &second), 0);
+    CHECK_INT(s->ops->tx_begin(s), 0);
+    CHECK_INT(s->ops->queue_complete(s, &second, second.n, later), 0);
+    CHECK_INT(s->ops->tx_commit_batched(s), 0);
+
+    CHECK_INT(s->ops->tx_begin(s), 0);
     CHECK_INT(s->ops->queue_claim_current(s, &first), -1);
     CHECK_INT(diag_code_get(), DIAG_CONFLICT);
+    s->ops->tx_rollback(s);
+    /* a claim that finds nothing commits the batch: the completion is in */
+    es_claim none;
+    CHECK_INT(conformance_claim(s, 10, later, &none), 1);
+    conformance_stats st = {0};
+    CHECK_INT(other->ops->queue_stats(other, later, conformance_collect_stats, &st), 0);
+    CHECK_INT(st.fold.pending + st.fold.in_flight, 0);
     store_claim_clear(&first);
     store_claim_clear(&second);
     s->ops->close(s);
+    other->ops->close(other);
 }
 
 /* A waitable command job carries its own id as origin: send --wait sees it
