@@ -6,15 +6,16 @@
  * units or BATCH_MAX_MS, and is committed earlier by any other write of
  * the process (an HTTP enqueue, a heartbeat), by a claim that finds
  * nothing to do, and at close.
- * A unit that fails after changing rows (a store error, or a claim that
- * went stale while it ran) undoes the whole open transaction, the units
- * batched before it included: those are redone once their claims' leases
- * expire, as after a failed commit or a crash. A unit that changed nothing
- * leaves the batch as it is. Units once ran each in a SAVEPOINT and were
- * undone alone; the savepoint copied every page the batch had
- * already changed into its sub-journal before the unit changed it again,
- * which was a third of the statement time of bench/embedded's process
- * phase (17.7-24.1 s without against 32.9-34.9 s with, 1M events).
+ * A unit that fails after changing rows (a store error) undoes the whole
+ * open transaction, the units batched before it included: those are
+ * redone once their claims' leases expire, as after a failed commit or a
+ * crash. A unit that changed nothing leaves the batch as it is: a worker
+ * whose claim went stale learns it before its unit writes
+ * (queue_claim_current). Units once ran each in a SAVEPOINT and were
+ * undone alone; the savepoint copied every page the batch had already
+ * changed into its sub-journal before the unit changed it again, which was
+ * a third of the statement time of bench/embedded's process phase
+ * (17.7-24.1 s without against 32.9-34.9 s with, 1M events).
  * A unit dirties the pages of the jobs it completes. Those of one enqueue
  * sit together, so consecutive units of different groups share pages (a
  * page holds the jobs of ~13 aggregates in bench/embedded) and each WAL
