@@ -16,6 +16,11 @@
 -- Returns the number of jobs added.
 local now = tonumber(ARGV[1])
 local NF = 10
+-- Bytes from which a keyed record's blob is APPENDed to the rest of its
+-- record rather than concatenated to it in Lua: one more command (~1.5 us)
+-- against hashing the blob once more (~1.2 ns a byte; a fold job of 64
+-- events is ~28 kB). Measured on Redis 7.0.
+local LONG_BLOB = 2048
 local n = (#ARGV - 1) / NF
 
 -- True when job `id` (of group g) is part of the live claim of g.
@@ -104,11 +109,17 @@ for i = 0, n - 1 do
         tail = #sk .. ':' .. sk .. '~~~~~'
         sk_tails[sk] = tail
       end
-      local rec = '0' .. ra .. '\31' .. pos .. rec_mid .. items .. '\31' .. tail .. blob
-      if mode == '3' then elem = id .. '\30' .. rec
+      -- one concatenation per element or record, the blob last in it:
+      -- Redis's Lua hashes every byte of each string it makes, ~1 ns a
+      -- byte, so a long blob is not copied into a record at all (below)
+      if mode == '3' then
+        elem = id .. '\30' .. '0' .. ra .. '\31' .. pos .. rec_mid .. items .. '\31' .. tail .. blob
       else
-        local w = #pending_writes
-        pending_writes[w + 1], pending_writes[w + 2] = kj(id), rec
+        local w, long = #pending_writes, #blob >= LONG_BLOB
+        pending_writes[w + 1] = kj(id)
+        pending_writes[w + 2] = '0' .. ra .. '\31' .. pos .. rec_mid .. items .. '\31' .. tail ..
+                                (long and '' or blob)
+        if long then pending_tails[w + 2] = blob end
         pending[id] = w + 2
       end
     else
@@ -131,6 +142,7 @@ for i = 0, n - 1 do
   end
 end
 if #pending_writes > 0 then redis.call('MSET', unpack(pending_writes)) end
+for at, blob in pairs(pending_tails) do redis.call('APPEND', pending_writes[at - 1], blob) end
 for _, g in ipairs(push_order) do
   local p = pushes[g]
   -- a group's list is empty exactly when the group has no state yet

@@ -54,8 +54,10 @@ local REC_STR = {'s', 'g', 'd', 'o', 'e', 'k'}
 -- them in one MSET at its end): pending_writes holds the MSET's key,
 -- record pairs; pending maps a job id to its record's index there (one
 -- table insert per job, and a record replaced later in the call is
--- replaced in place).
-local pending, pending_writes = {}, {}
+-- replaced in place). A record whose blob is long is written in two
+-- parts: the part before the blob in the MSET, the blob (pending_tails,
+-- at the same index) APPENDed after it; see queue_enqueue.lua.
+local pending, pending_writes, pending_tails = {}, {}, {}
 
 local function rec_field(v)
   if not v then return '~' end
@@ -94,7 +96,7 @@ end
 -- The record of job id (nil when not queued); one of before is converted.
 local function rec_get(id)
   local at = pending[id]
-  if at then return pending_writes[at] end
+  if at then return pending_writes[at] .. (pending_tails[at] or '') end
   local v = redis.pcall('GET', kj(id))
   if type(v) ~= 'table' then return v or nil end
   local h = redis.call('HGETALL', kj(id))
@@ -111,7 +113,7 @@ end
 local function rec_put(id, t)
   local s = rec_encode(t)
   local at = pending[id]
-  if at then pending_writes[at] = s
+  if at then pending_writes[at], pending_tails[at] = s, nil
   else redis.call('SET', kj(id), s) end
 end
 
