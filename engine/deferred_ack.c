@@ -106,11 +106,35 @@ void deferred_each_claim(deferred_list *list, void (*fn)(void *ud, es_claim *cla
 
 void deferred_discard(deferred_unit *unit) { unit_free(unit); }
 
+/* Hands the ready units of chain `ready` (oldest first) to finish, in one
+ * call (one at a time when the array cannot be had), and frees them. */
+static void finish_ready(deferred_unit *ready, size_t n, deferred_finish_fn finish, void *ctx)
+{
+    deferred_ready one, *units = n > 1 ? malloc(n * sizeof *units) : NULL;
+    size_t k = 0;
+    for (deferred_unit *u = ready; u; u = u->next) {
+        deferred_ready *r = units ? &units[k++] : &one;
+        *r = (deferred_ready){&u->claim, u->n_done, u->error, u->jobs, u->n_jobs};
+        if (!units) finish(ctx, r, 1);
+    }
+    if (units) finish(ctx, units, k);
+    free(units);
+    while (ready) {
+        deferred_unit *u = ready;
+        ready = u->next;
+        unit_free(u);
+    }
+}
+
 size_t deferred_collect(deferred_list *list, deferred_finish_fn finish, void *ctx,
                         int64_t wait_ms)
 {
     int64_t deadline = clock_monotonic_ms() + wait_ms;
     for (;;) {
+        /* detach the durable units; the list is newest first, so the
+         * chain they form (each put at its front) is oldest first */
+        deferred_unit *ready = NULL;
+        size_t n_ready = 0;
         pthread_mutex_lock(&list->lock);
         deferred_unit **link = &list->head;
         while (*link) {
@@ -121,17 +145,21 @@ size_t deferred_collect(deferred_list *list, deferred_finish_fn finish, void *ct
             }
             *link = u->next;
             list->count--;
-            if (atomic_load(&u->failed))
+            if (atomic_load(&u->failed)) {
                 log_warn_limited("deferred_lost", "writes of a %s batch were not stored; "
                                  "its claim expires and is redelivered",
                                  job_kind_name(u->claim.jobs[0].kind));
-            else
-                finish(ctx, &u->claim, u->n_done, u->error, u->jobs, u->n_jobs);
-            unit_free(u);
+                unit_free(u);
+                continue;
+            }
+            u->next = ready;
+            ready = u;
+            n_ready++;
         }
+        size_t left = list->count;
         pthread_mutex_unlock(&list->lock);
-        if (list->count == 0 || wait_ms <= 0 || clock_monotonic_ms() >= deadline)
-            return list->count;
+        if (ready) finish_ready(ready, n_ready, finish, ctx);
+        if (left == 0 || wait_ms <= 0 || clock_monotonic_ms() >= deadline) return left;
         clock_sleep_ms(2);
     }
 }

@@ -53,15 +53,25 @@ void deferred_push(deferred_list *list, deferred_unit *unit);
 /* Frees a unit that was never pushed (its commit failed to start). */
 void deferred_discard(deferred_unit *unit);
 
-/* What to do with a unit whose writes are durable: enqueue its jobs, then
- * finish its claim. 0 or -1 (logged by the caller of deferred_collect). */
-typedef int (*deferred_finish_fn)(void *ctx, const es_claim *claim, size_t n_done,
-                                  const char *error, const es_job *jobs, size_t n_jobs);
+/* A unit whose writes are durable, as its finish is handed it: its claim
+ * (what deferred_new copied), n_done, error, and the jobs to enqueue. */
+typedef struct deferred_ready {
+    const es_claim *claim;
+    size_t n_done;
+    const char *error;
+    const es_job *jobs;
+    size_t n_jobs;
+} deferred_ready;
 
-/* Calls finish for every unit whose writes are durable and frees it; units
- * whose writes failed are dropped (their claims expire and are redelivered).
- * With wait_ms > 0, waits up to that long for the list to become empty.
- * Returns the number of units still waiting. */
+/* What to do with the units[0..n) whose writes are durable (in the order
+ * they were pushed): enqueue their jobs, then finish their claims; all at
+ * once, so that a store saves round trips. */
+typedef void (*deferred_finish_fn)(void *ctx, const deferred_ready *units, size_t n);
+
+/* Calls finish once with every unit whose writes are durable and frees
+ * them; units whose writes failed are dropped (their claims expire and are
+ * redelivered). With wait_ms > 0, waits up to that long for the list to
+ * become empty. Returns the number of units still waiting. */
 size_t deferred_collect(deferred_list *list, deferred_finish_fn finish, void *ctx,
                         int64_t wait_ms);
 

@@ -53,16 +53,28 @@ struct worker {
 
 /* Completes the claim (n_done jobs) or, when error is set, fails its job
  * n_done, inside the caller's unit of work. */
+/* Counts the n_done jobs of claim c that are done (metrics, engine total). */
+static void count_done(es_engine *e, const es_claim *c, size_t n_done)
+{
+    if (n_done > 0)
+        metrics_add(METRIC_JOBS_PROCESSED, (double)(n_done < c->n ? n_done : c->n),
+                    c->jobs[0].pipeline, c->jobs[0].component, job_kind_name(c->jobs[0].kind));
+    atomic_fetch_add(&e->jobs_done, (long long)(n_done < c->n ? n_done : c->n));
+}
+
+/* True when finishing the claim completes it whole (no failure to record). */
+static int finishes_whole(const es_claim *c, size_t n_done, const char *error)
+{
+    return !error || n_done >= c->n;
+}
+
 static int finish_claim(worker *w, const es_claim *c, size_t n_done, const char *error,
                         int64_t now)
 {
     es_engine *e = w->engine;
     es_store *q = e->backends.queue;
-    if (n_done > 0)
-        metrics_add(METRIC_JOBS_PROCESSED, (double)(n_done < c->n ? n_done : c->n),
-                    c->jobs[0].pipeline, c->jobs[0].component, job_kind_name(c->jobs[0].kind));
-    atomic_fetch_add(&e->jobs_done, (long long)(n_done < c->n ? n_done : c->n));
-    if (!error || n_done >= c->n) return q->ops->queue_complete(q, c, c->n, now);
+    count_done(e, c, n_done);
+    if (finishes_whole(c, n_done, error)) return q->ops->queue_complete(q, c, c->n, now);
     int attempts = c->jobs[n_done].attempts + 1;
     int64_t retry_at =
         now + retry_delay_ms(attempts, e->opt.retry_base_ms, e->opt.retry_max_ms);
@@ -180,22 +192,57 @@ out:
     return rc;
 }
 
-/* Enqueues the jobs of a unit whose writes became durable and finishes its
- * claim (deferred_finish_fn). */
-static int finish_deferred(void *ctx, const es_claim *c, size_t n_done, const char *error,
-                           const es_job *jobs, size_t n_jobs)
+/* Logs a deferred claim that could not be finished (a stale token is not
+ * news: the batch ran again elsewhere). */
+static void log_unfinished(const es_claim *c)
+{
+    if (diag_code_get() != DIAG_CONFLICT)
+        log_error_limited("deferred_finish", "%s batch of %s not acknowledged: %s",
+                          job_kind_name(c->jobs[0].kind), c->jobs[0].pipeline, diag_message());
+}
+
+/* Enqueues the jobs of every unit whose writes became durable, in one
+ * enqueue, then finishes their claims, the whole completions in one
+ * queue_complete_many where the store has it (deferred_finish_fn). When
+ * the enqueue fails no claim is finished: all are redelivered. */
+static void finish_deferred(void *ctx, const deferred_ready *units, size_t n)
 {
     worker *w = ctx;
     es_store *q = w->engine->backends.queue;
     int64_t now = clock_now_ms();
-    if ((n_jobs && q->ops->queue_enqueue(q, jobs, n_jobs, now) != 0) ||
-        finish_claim(w, c, n_done, error, now) != 0) {
-        if (diag_code_get() != DIAG_CONFLICT)
-            log_error_limited("deferred_finish", "%s batch of %s not acknowledged: %s",
-                              job_kind_name(c->jobs[0].kind), c->jobs[0].pipeline, diag_message());
-        return -1;
+    size_t n_jobs = 0, n_whole = 0;
+    for (size_t i = 0; i < n; i++) n_jobs += units[i].n_jobs;
+    es_job *jobs = n_jobs && n > 1 ? malloc(n_jobs * sizeof *jobs) : NULL;
+    const es_claim **whole = q->ops->queue_complete_many ? malloc(n * sizeof *whole) : NULL;
+    int *status = whole ? malloc(n * sizeof *status) : NULL;
+    if (n_jobs && n > 1 && !jobs) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        log_unfinished(units[0].claim);
+        goto out;
     }
-    return 0;
+    if (jobs)
+        for (size_t i = 0, at = 0; i < n; at += units[i].n_jobs, i++)
+            memcpy(jobs + at, units[i].jobs, units[i].n_jobs * sizeof *jobs); /* borrowed */
+    if (n_jobs && q->ops->queue_enqueue(q, jobs ? jobs : units[0].jobs, n_jobs, now) != 0) {
+        log_unfinished(units[0].claim);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const deferred_ready *u = &units[i];
+        if (status && finishes_whole(u->claim, u->n_done, u->error)) {
+            count_done(w->engine, u->claim, u->n_done);
+            whole[n_whole++] = u->claim;
+        } else if (finish_claim(w, u->claim, u->n_done, u->error, now) != 0) {
+            log_unfinished(u->claim);
+        }
+    }
+    /* a stale token (status -1) is not logged, as log_unfinished says */
+    if (n_whole && q->ops->queue_complete_many(q, whole, n_whole, now, status) != 0)
+        log_unfinished(whole[0]);
+out:
+    free(jobs);
+    free(whole);
+    free(status);
 }
 
 /* Acknowledges what became durable; holds the worker while too many units
@@ -706,11 +753,9 @@ worker *worker_new(es_engine *e, int index)
 }
 
 /* deferred_finish_fn for units left at exit: their stores are closed. */
-static int finish_nothing(void *ctx, const es_claim *c, size_t n_done, const char *error,
-                          const es_job *jobs, size_t n_jobs)
+static void finish_nothing(void *ctx, const deferred_ready *units, size_t n)
 {
-    (void)ctx, (void)c, (void)n_done, (void)error, (void)jobs, (void)n_jobs;
-    return 0;
+    (void)ctx, (void)units, (void)n;
 }
 
 void worker_free(worker *w)

@@ -218,6 +218,8 @@ int redis_queue_claim(es_store *s, const char *worker_id, size_t max_jobs,
                       int64_t now, int64_t lease_ms, int wait_ms, es_claim *out);
 int redis_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
 int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int64_t now);
+int redis_queue_complete_many(es_store *s, const es_claim *const *claims, size_t n,
+                              int64_t now, int *status);
 int redis_queue_fail(es_store *s, const es_claim *claim, size_t n_done,
                      const char *error, int64_t retry_at, int max_attempts, int64_t now);
 int redis_queue_stats(es_store *s, int64_t now, es_stats_cb cb, void *ud);

@@ -50,6 +50,7 @@ static const es_store_ops redis_store_ops = {
     .queue_claim = redis_queue_claim,
     .queue_extend = redis_queue_extend,
     .queue_complete = redis_queue_complete,
+    .queue_complete_many = redis_queue_complete_many,
     .queue_fail = redis_queue_fail,
     .queue_stats = redis_queue_stats,
     .queue_parked_list = redis_queue_parked_list,

@@ -256,6 +256,14 @@ typedef struct es_store_ops {
     int (*queue_complete)(es_store *s, const es_claim *claim, size_t n_done,
                           int64_t now);
 
+    /* Optional (NULL: queue_complete each): completes claims[0..n) whole,
+     * in as few round trips as the store can (Redis: one). status[i] is 0,
+     * or -1 when claim i's token was stale (no change to it). Returns 0, or
+     * -1 with diag when the store could not be asked (some claims may be
+     * complete, the others expire and are redelivered). */
+    int (*queue_complete_many)(es_store *s, const es_claim *const *claims, size_t n,
+                               int64_t now, int *status);
+
     /* Removes the first n_done jobs, then records a failure of the next one
      * (the new head): attempts+1, last_error = error, and the skip payload
      * claim->jobs[n_done].skip_payload (or none); when attempts reaches

@@ -1,7 +1,7 @@
 /* test_store_redis.c: the Redis store against a private redis-server: the
  * shared store conformance suite, then what only a networked queue has:
  * reconnecting through a server restart, claims from concurrent threads,
- * fencing after lease expiry, timely delayed jobs, tenant fairness, the
+ * fencing after lease expiry, claims completed in one call, timely delayed jobs, tenant fairness, the
  * queue conformance checks again with jobs inline, and the event index
  * kept for ClickHouse (seqs, retries, duplicates, lost marker). The queue's
  * record layouts (of before, inline) are tested in
@@ -224,6 +224,64 @@ static void test_stale_token_after_expiry(void)
     CHECK_INT(s->ops->queue_complete(s, &cur, 1, t + 103), 0);
     store_claim_clear(&old);
     store_claim_clear(&cur);
+    s->ops->close(s);
+}
+
+/* Claims completed in one call (queue_complete_many: more claims than one
+ * script call takes, pipelined): each group loses the jobs its claim held
+ * and is ready again; a stale claim among them gets -1 and changes
+ * nothing, its group's live claim is untouched. */
+static void test_complete_many(void)
+{
+    enum { N = 70 };
+    es_store *s = open_fresh(NULL);
+    int64_t t = clock_now_ms();
+    char ids[N][2][16], groups[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(groups[i], sizeof groups[i], "gM%d", i);
+        for (int k = 0; k < 2; k++) {
+            snprintf(ids[i][k], sizeof ids[i][k], "m%d-%d", i, k);
+            es_job j = make_job(ids[i][k], "t1", groups[i], t);
+            CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t), 0);
+        }
+    }
+    es_job j = make_job("st", "t1", "gS", t - 1); /* ready first: claimed first */
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t - 1), 0);
+    es_claim c[N + 1], live;
+    const es_claim *claims[N + 1];
+    memset(c, 0, sizeof c);
+    /* the claim of gS goes stale first: its lease (100 ms) passes */
+    int stale = -1;
+    for (int i = 0; i <= N; i++) {
+        CHECK_INT(s->ops->queue_claim(s, "w1", 1, t, i == 0 ? 100 : 30000, 0, &c[i]), 0);
+        claims[i] = &c[i];
+    }
+    for (int i = 0; i <= N; i++)
+        if (c[i].group_key && strcmp(c[i].group_key, "gS") == 0) stale = i;
+    CHECK_INT(stale, 0);
+    CHECK_INT(s->ops->queue_claim(s, "w2", 1, t + 99, 30000, 0, &live), 1); /* all held */
+    if (stale == 0) {
+        CHECK_INT(s->ops->queue_claim(s, "w2", 1, t + 101, 30000, 0, &live), 0);
+        CHECK_STR(live.group_key, "gS");
+    }
+    int status[N + 1];
+    CHECK(s->ops->queue_complete_many != NULL);
+    CHECK_INT(s->ops->queue_complete_many(s, claims, N + 1, t + 102, status), 0);
+    for (int i = 0; i <= N; i++) CHECK_INT(status[i], i == stale ? -1 : 0);
+    /* each group's second job is next; gS stays with its live claim */
+    for (int i = 0; i < N; i++) {
+        es_claim n;
+        CHECK_INT(s->ops->queue_claim(s, "w3", 5, t + 103, 30000, 0, &n), 0);
+        CHECK_INT(n.n, 1);
+        if (n.n) CHECK(strcmp(n.jobs[0].id + strlen(n.jobs[0].id) - 2, "-1") == 0);
+        CHECK_INT(s->ops->queue_complete(s, &n, n.n, t + 104), 0);
+        store_claim_clear(&n);
+    }
+    es_claim none;
+    CHECK_INT(s->ops->queue_claim(s, "w3", 5, t + 105, 30000, 0, &none), 1);
+    CHECK_INT(s->ops->queue_complete(s, &live, live.n, t + 106), 0);
+    store_claim_clear(&live);
+    for (int i = 0; i <= N; i++) store_claim_clear(&c[i]);
     s->ops->close(s);
 }
 
@@ -600,6 +658,7 @@ int main(void)
     conformance_run_redis_inline(open_fresh, NULL);
     RUN_TEST(test_payload_limit);
     RUN_TEST(test_stale_token_after_expiry);
+    RUN_TEST(test_complete_many);
     RUN_TEST(test_tenant_fairness);
     RUN_TEST(test_pause_backlog);
     RUN_TEST(test_two_threads_never_share_a_group);
