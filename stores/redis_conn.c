@@ -690,6 +690,16 @@ int redis_args_int(redis_args *a, int64_t v)
     return args_own(a, s, len);
 }
 
+int redis_args_dup(redis_args *a, const char *s, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+    }
+    return args_own(a, copy, len);
+}
+
 int redis_args_join(redis_args *a, const char *const *parts, int n)
 {
     size_t total = 0;

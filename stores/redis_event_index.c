@@ -91,6 +91,22 @@ static const char *event_key(const es_event *ev)
     return ev->idempotency_key ? ev->idempotency_key : ev->id;
 }
 
+/* Adds the id and key of ev, then the bloom positions of each (the first
+ * 12 hex digits of their SHA-1: event_index.lua), hashed here rather than
+ * by the script. */
+static int args_event(redis_args *a, const es_event *ev)
+{
+    const char *key = event_key(ev);
+    char hid[12], hkey[12];
+    redis_sha1_hex12(ev->id, strlen(ev->id), hid);
+    if (key == ev->id || strcmp(key, ev->id) == 0) memcpy(hkey, hid, sizeof hkey);
+    else redis_sha1_hex12(key, strlen(key), hkey);
+    return redis_args_cstr(a, ev->id) || redis_args_cstr(a, key) ||
+                   redis_args_dup(a, hid, sizeof hid) || redis_args_dup(a, hkey, sizeof hkey)
+               ? -1
+               : 0;
+}
+
 /* Runs the script with `a` (freed); its reply, or NULL with a diag. The
  * reply is an array whose first element is an integer. */
 static redisReply *index_call(redis_store *rs, redis_args *a)
@@ -116,8 +132,7 @@ int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
     redis_args a = {0};
     int rc = args_head(&a, scope, epoch, &events[0], now, "assign");
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (redis_args_cstr(&a, events[i].id) || redis_args_cstr(&a, event_key(&events[i])))
-            rc = -1;
+        if (args_event(&a, &events[i])) rc = -1;
     if (rc != 0) {
         redis_args_free(&a);
         return -1;
@@ -161,8 +176,7 @@ int redis_event_index_record(es_store *s, const char *scope, const char *epoch,
                  : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int fresh = outcomes[i] == APPEND_NEW;
-        if (redis_args_cstr(&a, events[i].id) || redis_args_cstr(&a, event_key(&events[i])) ||
-            redis_args_int(&a, fresh ? events[i].seq : 0) ||
+        if (args_event(&a, &events[i]) || redis_args_int(&a, fresh ? events[i].seq : 0) ||
             redis_args_int(&a, fresh ? events[i].created_at : 0))
             rc = -1;
     }

@@ -1,8 +1,9 @@
 /* redis_int.h: the private pieces of the Redis store shared by its files:
  * the per-thread connection pool (redis_conn.c) and its Redis Cluster
  * routing (redis_cluster.c), argument vectors, the
- * EVALSHA script set (redis_script.c), the job blob codec (redis_codec.c)
- * and the store object itself (redis_store.c). */
+ * EVALSHA script set (redis_script.c), the job blob codec (redis_codec.c),
+ * SHA-1 for the event index (redis_sha1.c) and the store object itself
+ * (redis_store.c). */
 #ifndef ES_REDIS_INT_H
 #define ES_REDIS_INT_H
 
@@ -114,6 +115,8 @@ int redis_args_int(redis_args *a, int64_t v);
  * written. By hand: snprintf was a visible part of enqueueing jobs, which
  * format several numbers each. */
 size_t redis_format_int(char *out, int64_t v);
+/* Adds a copy of s[0..len), owned. */
+int redis_args_dup(redis_args *a, const char *s, size_t len);
 /* Adds the parts joined by '\x1f' (NULL parts as ""), owned. */
 int redis_args_join(redis_args *a, const char *const *parts, int n);
 void redis_args_free(redis_args *a);
@@ -176,6 +179,12 @@ char *redis_codec_encode_job(const es_job *job, size_t *len);
 /* Fills the zeroed `job` from a blob (strings malloc'd, owned by the job).
  * 0, or -1 with DIAG_BACKEND for a malformed blob (job cleared). */
 int redis_codec_decode_job(es_job *job, const char *blob, size_t len);
+
+/* ---- SHA-1 (redis_sha1.c) ---- */
+
+/* The first 12 hex digits (lowercase) of the SHA-1 of s[0..len), as
+ * redis.sha1hex gives them: the event index's bloom positions of s. */
+void redis_sha1_hex12(const char *s, size_t len, char out[12]);
 
 /* ---- the store (redis_store.c) ---- */
 

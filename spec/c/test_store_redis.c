@@ -1,10 +1,11 @@
 /* test_store_redis.c: the Redis store against a private redis-server: the
  * shared store conformance suite, then what only a networked queue has:
  * reconnecting through a server restart, claims from concurrent threads,
- * fencing after lease expiry, claims completed in one call, timely delayed jobs, tenant fairness, the
- * queue conformance checks again with jobs inline, and the event index
- * kept for ClickHouse (seqs, retries, duplicates, lost marker). The queue's
- * record layouts (of before, inline) are tested in
+ * fencing after lease expiry, claims completed in one call, timely delayed
+ * jobs, tenant fairness, the queue conformance checks again with jobs
+ * inline, and the event index kept for ClickHouse (seqs, retries,
+ * duplicates, lost marker, the bloom positions the client hashes). The
+ * queue's record layouts (of before, inline) are tested in
  * test_store_redis_layout.c. */
 #include "store_conformance.h"
 #include "store_conformance_redis_inline.h"
@@ -529,6 +530,33 @@ static void test_event_index(void)
     s->ops->close(s);
 }
 
+/* The client's SHA-1 digits (the event index's bloom positions, sent with
+ * each event) are redis.sha1hex's, whatever the length (padding into a
+ * second block from 56 bytes on): filters the script filled answer the
+ * client's positions alike. */
+static void test_sha1_matches_redis(void)
+{
+    static const size_t lens[] = {0, 1, 3, 32, 55, 56, 63, 64, 65, 119, 120, 200};
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    CHECK(rc != NULL && !rc->err);
+    char s[201];
+    for (size_t i = 0; i < sizeof s - 1; i++) s[i] = (char)('a' + (i * 7) % 26);
+    for (size_t k = 0; rc && k < sizeof lens / sizeof lens[0]; k++) {
+        char mine[13] = {0};
+        redis_sha1_hex12(s, lens[k], mine);
+        redisReply *r = redisCommand(rc, "EVAL %s 0 %b", "return redis.sha1hex(ARGV[1])", s,
+                                     lens[k]);
+        CHECK(r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40);
+        if (r && r->type == REDIS_REPLY_STRING && r->len == 40) {
+            char theirs[13] = {0};
+            memcpy(theirs, r->str, 12);
+            CHECK_STR(mine, theirs);
+        }
+        if (r) freeReplyObject(r);
+    }
+    if (rc) redisFree(rc);
+}
+
 /* Fields of an aggregate's hash in the event index, or -1. */
 static long long index_fields(const char *queue, const char *scope, const char *epoch)
 {
@@ -666,6 +694,7 @@ int main(void)
     RUN_TEST(test_delayed_job_on_time);
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
     RUN_TEST(test_origin_none);
+    RUN_TEST(test_sha1_matches_redis);
     RUN_TEST(test_event_index);
     RUN_TEST(test_event_index_window);
     RUN_TEST(test_event_index_big_call);

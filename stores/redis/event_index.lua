@@ -18,13 +18,15 @@
 -- and the caller asks the event log (a retry of events whose rows died
 -- unwritten is then given the seqs again: see 'record').
 -- ARGV: scope, epoch, aggregate, now, mode, then per mode:
---  'assign': id, key per event in order. Returns {1, outcome, seq,
+--  'assign': id, key, hid, hkey per event in order (hid, hkey: the first
+--    12 hex digits of the SHA-1 of id and of key, their bloom positions,
+--    hashed by the client: redis.sha1hex cost a few microseconds a call). Returns {1, outcome, seq,
 --    created_at, ...} per event: 1 new (seq assigned, created_at = now),
 --    2 retry (an event with that id: its seq and created_at), 3 duplicate
 --    (another event has that idempotency key); or {2, last} when some
 --    event is undecided (nothing changed).
 --  'record': last (as {2, last} gave it), base (the log's last seq), then
---    id, key, seq (0: not new), created_at per event: indexes the new
+--    id, key, hid, hkey, seq (0: not new), created_at per event: indexes the new
 --    events the caller decided; seqs above base not among them were never
 --    stored and are forgotten. Returns {1}, or {3} when the index changed
 --    since `last` (nothing changed: decide again).
@@ -59,9 +61,10 @@ for c = 48, 57 do HEX[c] = c - 48 end
 for c = 97, 102 do HEX[c] = c - 87 end
 local POW2 = {[0] = 1, 2, 4, 8, 16, 32, 64, 128}
 
--- The 4 bit positions of s.
-local function bloom_pos(s)
-  local a1, a2, a3, b1, b2, b3, c1, c2, c3, d1, d2, d3 = redis.sha1hex(s):byte(1, 12)
+-- The 4 bit positions of s; hex: the first 12 hex digits of its SHA-1
+-- when the caller has them (nil: hashed here).
+local function bloom_pos(s, hex)
+  local a1, a2, a3, b1, b2, b3, c1, c2, c3, d1, d2, d3 = (hex or redis.sha1hex(s)):byte(1, 12)
   return HEX[a1] * 256 + HEX[a2] * 16 + HEX[a3], HEX[b1] * 256 + HEX[b2] * 16 + HEX[b3],
          HEX[c1] * 256 + HEX[c2] * 16 + HEX[c3], HEX[d1] * 256 + HEX[d2] * 16 + HEX[d3]
 end
@@ -81,15 +84,15 @@ local function bloom_set(p)
   if b % (m + m) < m then bloom[i] = b + m end
 end
 
-local function bloom_has(s)
+local function bloom_has(s, hex)
   bloom_load()
-  local p1, p2, p3, p4 = bloom_pos(s)
+  local p1, p2, p3, p4 = bloom_pos(s, hex)
   return bloom_get(p1) and bloom_get(p2) and bloom_get(p3) and bloom_get(p4)
 end
 
-local function bloom_add(s)
+local function bloom_add(s, hex)
   bloom_load()
-  local p1, p2, p3, p4 = bloom_pos(s)
+  local p1, p2, p3, p4 = bloom_pos(s, hex)
   bloom_set(p1)
   bloom_set(p2)
   bloom_set(p3)
@@ -167,7 +170,8 @@ local function forget_range(from, to, to_bloom)
   if #del > 0 then redis.call('HDEL', h, unpack(del)) end
 end
 
--- Indexes the new events `new` ({id, key, seq, created_at} in seq order):
+-- Indexes the new events `new` ({id, key, seq, created_at, hid, hkey} in
+-- seq order):
 -- the window keeps the last WINDOW seqs, so the events that leave it (old
 -- ones, and new ones already past it) go into the bloom filter and only
 -- the rest is written (the hash never holds much more than the window: it
@@ -184,8 +188,8 @@ local function record_new(new)
     if e[3] >= keep then
       remember(f, e[1], e[2], e[3], e[4])
     else
-      bloom_add(e[1])
-      if e[2] ~= e[1] then bloom_add(e[2]) end
+      bloom_add(e[1], e[5])
+      if e[2] ~= e[1] then bloom_add(e[2], e[6]) end
     end
   end
   redis.call('HSET', h, unpack(f))
@@ -194,12 +198,13 @@ end
 
 local out, new = {1}, {}
 if mode == 'assign' then
-  local window = window_lookup(6, 2)
+  local window = window_lookup(6, 4)
   -- undecided: not in the window, and maybe among the forgotten
   if lo > 1 then
-    for i = 6, #ARGV, 2 do
+    for i = 6, #ARGV, 4 do
       local id, key = ARGV[i], ARGV[i + 1]
-      if not window(i) and (bloom_has(id) or (key ~= id and bloom_has(key))) then
+      if not window(i) and (bloom_has(id, ARGV[i + 2]) or
+                            (key ~= id and bloom_has(key, ARGV[i + 3]))) then
         return {2, last}
       end
     end
@@ -208,7 +213,7 @@ if mode == 'assign' then
   -- new events (by id, and by key, the id being the key of an event
   -- without one)
   local seen_id, seen_key, seq_n, now_n, k = {}, {}, last, tonumber(now), 1
-  for i = 6, #ARGV, 2 do
+  for i = 6, #ARGV, 4 do
     local id, key = ARGV[i], ARGV[i + 1]
     local o, seq, at = window(i)
     if not o then
@@ -223,7 +228,7 @@ if mode == 'assign' then
       out[k + 1], out[k + 2], out[k + 3] = o, seq or 0, at or 0
     else
       seq_n = seq_n + 1
-      local e = {id, key, seq_n, now}
+      local e = {id, key, seq_n, now, ARGV[i + 2], ARGV[i + 3]}
       new[#new + 1] = e
       seen_id[id] = e
       seen_key[key] = true
@@ -237,9 +242,11 @@ else
   forget_range(math.max(base + 1, lo), last, false)
   if base + 1 < lo then lo = base + 1 end
   last = base
-  for i = 8, #ARGV, 4 do
-    local seq = tonumber(ARGV[i + 2])
-    if seq > 0 then new[#new + 1] = {ARGV[i], ARGV[i + 1], seq, ARGV[i + 3]} end
+  for i = 8, #ARGV, 6 do
+    local seq = tonumber(ARGV[i + 4])
+    if seq > 0 then
+      new[#new + 1] = {ARGV[i], ARGV[i + 1], seq, ARGV[i + 5], ARGV[i + 2], ARGV[i + 3]}
+    end
   end
 end
 record_new(new)
