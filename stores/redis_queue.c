@@ -28,7 +28,10 @@
  *                               lu = lease until, n = jobs claimed,
  *                               w = worker, x = 2 when every claimed job
  *                               is inline, 1 when none has a dedup key
- *                               or origin, else 0; pa = parked at
+ *                               or origin, else 0; pa = parked at; f = 1
+ *                               for a fast group (only inline jobs, due
+ *                               when queued: its claims are read by the
+ *                               claimer, queue_lib.lua)
  *   {NAME}:rt:<tenant>    zset  ready groups of a tenant -> ready since
  *   {NAME}:tenants        zset  tenants with ready groups -> round-robin
  *                               ticket (a served tenant goes to the back)
@@ -255,22 +258,27 @@ static int record_string(const char **p, const char *end, const char **v, size_t
 
 /* Fills one claimed job from its pair of the claim's reply: a keyed job's
  * id and record, or an inline job's list element ("id\30record") and ''
- * (queue_lib.lua; a record: x, then run_at, position, attempts, enqueued
- * at, items, then stats key, group, dedup key, origin key, error, skip
- * record, then the blob). */
+ * (rrec NULL: an element the claimer read itself) (queue_lib.lua; a
+ * record: x, then run_at, position, attempts, enqueued at, items, then
+ * stats key, group, dedup key, origin key, error, skip record, then the
+ * blob). */
 static int claim_fill_job(es_job *job, const redisReply *rid, const redisReply *rrec)
 {
-    if (rid->type != REDIS_REPLY_STRING || rrec->type != REDIS_REPLY_STRING) {
+    if (rid->type != REDIS_REPLY_STRING || (rrec && rrec->type != REDIS_REPLY_STRING)) {
         diag_set(DIAG_BACKEND, "redis claim: malformed reply");
         return -1;
     }
-    const char *id_str = rid->str, *p = rrec->str, *end = rrec->str + rrec->len;
+    const char *id_str = rid->str, *p = rrec ? rrec->str : NULL;
+    const char *end = rrec ? rrec->str + rrec->len : NULL;
     size_t id_len = rid->len;
     const char *sep = memchr(rid->str, RECORD_INLINE_SEP, rid->len);
     if (sep) {
         id_len = (size_t)(sep - rid->str);
         p = sep + 1;
         end = rid->str + rid->len;
+    } else if (!rrec) {
+        diag_set(DIAG_BACKEND, "redis claim: a fast group holds a keyed job");
+        return -1;
     }
     if (end - p < 1) {
         diag_set(DIAG_BACKEND, "redis claim: malformed reply");
@@ -307,28 +315,61 @@ static int claim_fill_job(es_job *job, const redisReply *rid, const redisReply *
     return 0;
 }
 
-/* Turns a successful claim reply into `out`. */
-static int claim_parse(const redisReply *r, es_claim *out)
+/* The first n elements of group g's list (LRANGE), for a fast claim
+ * (queue_claim.lua); NULL with diag unless it is an array of n strings. */
+static redisReply *read_fast_jobs(redis_store *rs, const redisReply *g, long long n)
 {
-    size_t n = (r->elements - 3) / 2;
+    size_t klen = strlen(rs->tag) + 3 + g->len;
+    char *key = malloc(klen + 1), stop[24];
+    if (!key) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return NULL;
+    }
+    snprintf(key, klen + 1, "%s:g:", rs->tag);
+    memcpy(key + klen - g->len, g->str, g->len);
+    stop[redis_format_int(stop, n - 1)] = '\0';
+    const char *argv[4] = {"LRANGE", key, "0", stop};
+    size_t lens[4] = {6, klen, 1, strlen(stop)};
+    redisReply *r = redis_conn_command(rs->pool, 4, argv, lens, 0);
+    free(key);
+    if (r && (r->type != REDIS_REPLY_ARRAY || (long long)r->elements != n)) {
+        diag_set(DIAG_BACKEND, "redis claim: the claimed jobs of a fast group are missing");
+        freeReplyObject(r);
+        r = NULL;
+    }
+    return r;
+}
+
+/* Turns a successful claim reply into `out`: the pairs of its jobs, or,
+ * for a fast group ({token, lease_until, group, n}), its first n list
+ * elements, read here. */
+static int claim_parse(redis_store *rs, const redisReply *r, es_claim *out)
+{
+    int fast = r->elements == 4;
+    redisReply *elems = fast ? read_fast_jobs(rs, r->element[2], reply_int(r->element[3])) : NULL;
+    if (fast && !elems) return -1;
+    size_t n = fast ? elems->elements : (r->elements - 3) / 2;
+    int rc = -1;
     memset(out, 0, sizeof *out);
     out->token = reply_int(r->element[0]);
     out->lease_until = reply_int(r->element[1]);
     out->group_key = strndup(r->element[2]->str, r->element[2]->len);
     out->jobs = calloc(n ? n : 1, sizeof *out->jobs);
     if (!out->group_key || !out->jobs) {
-        store_claim_clear(out);
         diag_set(DIAG_INTERNAL, "out of memory");
-        return -1;
+        goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (claim_fill_job(&out->jobs[i], r->element[3 + i * 2], r->element[4 + i * 2])) {
-            store_claim_clear(out);
-            return -1;
-        }
+        if (fast ? claim_fill_job(&out->jobs[i], elems->element[i], NULL)
+                 : claim_fill_job(&out->jobs[i], r->element[3 + i * 2], r->element[4 + i * 2]))
+            goto out;
         out->n = i + 1;
     }
-    return 0;
+    rc = 0;
+out:
+    if (rc != 0) store_claim_clear(out);
+    if (elems) freeReplyObject(elems);
+    return rc;
 }
 
 /* One claim attempt at `now`: 0 claimed, 1 nothing (with *next the time
@@ -349,10 +390,10 @@ static int claim_once(redis_store *rs, const char *worker_id, size_t max_jobs, i
     } else if (reply_int(r->element[0]) == 0) {
         *next = reply_int(r->element[1]);
         rc = 1;
-    } else if (r->elements < 3 || (r->elements - 3) % 2 != 0) {
+    } else if (r->elements < 3 || ((r->elements - 3) % 2 != 0 && r->elements != 4)) {
         diag_set(DIAG_BACKEND, "redis claim: malformed reply");
     } else {
-        rc = claim_parse(r, out);
+        rc = claim_parse(rs, r, out);
     }
     freeReplyObject(r);
 out:

@@ -3,7 +3,8 @@
  * records of before the string layout (hashes), converted when first read;
  * records inline in their group's list (alone, mixed with keyed ones,
  * through fail, park and skip); and a queue of before that inline jobs
- * join after an upgrade; and records of long blobs, written in two parts. */
+ * join after an upgrade; fast groups (claimed without reading their jobs
+ * in Lua); and records of long blobs, written in two parts. */
 #include "store_conformance_helpers.h"
 
 #include "redis_test_queue.h"
@@ -304,6 +305,92 @@ static void test_inline_after_upgrade(void)
     s->ops->close(s);
 }
 
+/* ---- fast groups ---- */
+
+/* 1 when group g of `queue` is marked fast (queue_lib.lua), 0 when not. */
+static long long fast_mark(const char *queue, const char *g)
+{
+    return redis_integer("HEXISTS {%s}:m:%s f", queue, g);
+}
+
+/* A group of inline jobs due when queued is fast: its claims (read by the
+ * claimer) take the head jobs in order, max_jobs at most; a keyed job, or
+ * an inline one delayed past its enqueue, pushed later or with the first
+ * ones, makes the group slow, and a delayed job is not claimed early. */
+static void test_fast_groups(void)
+{
+    char queue[64];
+    es_store *s = open_fresh_named(queue);
+    es_job a[3] = {inline_job("a1", "gA"), inline_job("a2", "gA"), inline_job("a3", "gA")};
+    a[1].payload = (char *)"two \x1e\x1f";
+    a[1].payload_len = strlen(a[1].payload);
+    CHECK_INT(s->ops->queue_enqueue(s, a, 3, 1000), 0);
+    CHECK_INT(fast_mark(queue, "gA"), 1);
+    es_claim c;
+    memset(&c, 0, sizeof c);
+    CHECK_INT(s->ops->queue_claim(s, "w", 2, 1000, 10000, 0, &c), 0);
+    CHECK_INT(c.n, 2);
+    if (c.n == 2) {
+        CHECK_STR(c.jobs[0].id, "a1");
+        CHECK_STR(c.jobs[1].id, "a2");
+        CHECK_STR(c.jobs[1].payload, "two \x1e\x1f");
+        CHECK(c.jobs[0].position < c.jobs[1].position);
+        CHECK_INT(c.jobs[0].run_at, 0);
+    }
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, 1001), 0);
+    store_claim_clear(&c);
+    CHECK_INT(claim_at(s, 1001, &c), 0);
+    CHECK_INT(c.n, 1);
+    if (c.n == 1) CHECK_STR(c.jobs[0].id, "a3");
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, 1002), 0);
+    store_claim_clear(&c);
+    CHECK_INT(group_keys(queue, "gA"), 0);
+
+    /* a keyed job joins a fast group: slow from then on, in order */
+    es_job b[2] = {inline_job("b1", "gB"), make_job("b2", "t1", "gB", 0)};
+    b[1].origin_id = NULL;
+    CHECK_INT(s->ops->queue_enqueue(s, b, 1, 1100), 0);
+    CHECK_INT(fast_mark(queue, "gB"), 1);
+    CHECK_INT(s->ops->queue_enqueue(s, b + 1, 1, 1100), 0);
+    CHECK_INT(fast_mark(queue, "gB"), 0);
+    CHECK_INT(claim_at(s, 1100, &c), 0);
+    CHECK_INT(c.n, 2);
+    if (c.n == 2) {
+        CHECK_STR(c.jobs[0].id, "b1");
+        CHECK_STR(c.jobs[1].id, "b2");
+    }
+    CHECK_INT(s->ops->queue_complete(s, &c, c.n, 1101), 0);
+    store_claim_clear(&c);
+
+    /* a delayed inline job, queued with the first or later: never fast,
+     * and not claimed before it is due */
+    es_job d[2] = {inline_job("d1", "gD"), inline_job("d2", "gD")};
+    d[0].run_at = 1200;
+    d[1].run_at = 5000;
+    CHECK_INT(s->ops->queue_enqueue(s, d, 2, 1200), 0);
+    CHECK_INT(fast_mark(queue, "gD"), 0);
+    es_job e[2] = {inline_job("e1", "gE"), inline_job("e2", "gE")};
+    e[0].run_at = 1200;
+    e[1].run_at = 5000;
+    CHECK_INT(s->ops->queue_enqueue(s, e, 1, 1200), 0);
+    CHECK_INT(fast_mark(queue, "gE"), 1);
+    CHECK_INT(s->ops->queue_enqueue(s, e + 1, 1, 1200), 0);
+    CHECK_INT(fast_mark(queue, "gE"), 0);
+    for (int k = 0; k < 2; k++) {
+        CHECK_INT(claim_at(s, 1200, &c), 0);
+        CHECK_INT(c.n, 1);
+        if (c.n == 1) CHECK_STR(c.jobs[0].id, k == 0 ? "d1" : "e1");
+        CHECK_INT(s->ops->queue_complete(s, &c, c.n, 1201), 0);
+        store_claim_clear(&c);
+    }
+    CHECK_INT(claim_at(s, 4999, &c), 1);
+    CHECK_INT(claim_at(s, 5000, &c), 0);
+    CHECK_INT(c.n, 1);
+    if (c.n == 1) CHECK_STR(c.jobs[0].id, "d2");
+    store_claim_clear(&c);
+    s->ops->close(s);
+}
+
 /* ---- long blobs ---- */
 
 /* Calls of `command` the test server counted (INFO commandstats), or -1. */
@@ -380,6 +467,7 @@ int main(void)
     RUN_TEST(test_inline_layout);
     RUN_TEST(test_inline_fail_park_skip);
     RUN_TEST(test_inline_after_upgrade);
+    RUN_TEST(test_fast_groups);
     RUN_TEST(test_long_blob_records);
     redis_server_stop(&server);
     return TEST_EXIT();

@@ -8,7 +8,8 @@
 -- counted by queue_stats.lua).
 -- Each job added is one record (see queue_lib.lua), inline in its list
 -- element when its mode is 3 and it has no origin, else at its key; the
--- elements of one group go in one RPUSH.
+-- elements of one group go in one RPUSH. A new group whose elements are
+-- all fast is marked so (field f); elements that are not clear the mark.
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
 -- is ignored; a fresh id is not looked up. Dedup: throttle drops while
 -- the holder of the dedup key is queued; debounce replaces a holder that
@@ -133,11 +134,13 @@ for i = 0, n - 1 do
     end
     local p = pushes[g]
     if not p then
-      p = {tenant = tenant}
+      p = {tenant = tenant, fast = true}
       pushes[g] = p
       push_order[#push_order + 1] = g
     end
     p[#p + 1] = elem or id
+    -- fast (see queue_lib.lua): inline, and due when queued
+    if not elem or later(ra, ARGV[1]) then p.fast = false end
     added = added + 1
   end
 end
@@ -147,9 +150,12 @@ for _, g in ipairs(push_order) do
   local p = pushes[g]
   -- a group's list is empty exactly when the group has no state yet
   if redis.call('RPUSH', kg(g), unpack(p)) == #p then
-    redis.call('HSET', km(g), 't', p.tenant)
+    if p.fast then redis.call('HSET', km(g), 't', p.tenant, 'f', '1')
+    else redis.call('HSET', km(g), 't', p.tenant) end
     redis.call('SADD', K_GROUPS, g)
     if schedule(g, p.tenant, now, now) > 0 then woken = woken + 1 end
+  elseif not p.fast then
+    redis.call('HDEL', km(g), 'f')
   end
 end
 for origin, c in pairs(origins) do redis.call('HINCRBY', K_ORIGIN, origin, c) end

@@ -47,6 +47,16 @@ local function kheld(p) return P .. ':held:' .. p end -- set: held groups of a p
 -- dedup holders and origins are found by id). A list may mix both kinds,
 -- as does a queue written before inline elements existed (every element
 -- keyed then): every reader below takes either.
+--
+-- A fast group (field f of its state, set when the group is created, in
+-- the enqueue, cleared by any later push that is not fast) holds only
+-- inline jobs, each due when it was queued (run_at not later than the
+-- enqueue's now): then a claim need not read its jobs to know which are
+-- claimable (all, the head being due once the group is ready: only a
+-- failure rewrites a run_at, the head's, and the group then waits in the
+-- due zset), and the claimer reads them itself (queue_claim.lua), so they
+-- never pass through Lua. A group created before the mark existed has
+-- none, and is claimed the slow way.
 local REC_NUM = {'r', 'p', 'a', 'q', 'c'}
 local REC_STR = {'s', 'g', 'd', 'o', 'e', 'k'}
 
