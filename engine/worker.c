@@ -51,8 +51,6 @@ struct worker {
 
 /* ---- finishing a claim ---- */
 
-/* Completes the claim (n_done jobs) or, when error is set, fails its job
- * n_done, inside the caller's unit of work. */
 /* Counts the n_done jobs of claim c that are done (metrics, engine total). */
 static void count_done(es_engine *e, const es_claim *c, size_t n_done)
 {
@@ -68,6 +66,8 @@ static int finishes_whole(const es_claim *c, size_t n_done, const char *error)
     return !error || n_done >= c->n;
 }
 
+/* Completes the claim (n_done jobs) or, when error is set, fails its job
+ * n_done, inside the caller's unit of work. */
 static int finish_claim(worker *w, const es_claim *c, size_t n_done, const char *error,
                         int64_t now)
 {
