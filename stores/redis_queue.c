@@ -257,8 +257,9 @@ static int record_string(const char **p, const char *end, const char **v, size_t
 }
 
 /* Fills one claimed job from its pair of the claim's reply: a keyed job's
- * id and record, or an inline job's list element ("id\30record") and ''
- * (rrec NULL: an element the claimer read itself) (queue_lib.lua; a
+ * id and record (read at its key), or an inline job's list element
+ * ("id\30record") and '' (rrec NULL: an element the claimer read itself)
+ * (queue_lib.lua; a
  * record: x, then run_at, position, attempts, enqueued at, items, then
  * stats key, group, dedup key, origin key, error, skip record, then the
  * blob). */
@@ -340,15 +341,63 @@ static redisReply *read_fast_jobs(redis_store *rs, const redisReply *g, long lon
     return r;
 }
 
-/* Turns a successful claim reply into `out`: the pairs of its jobs, or,
- * for a fast group ({token, lease_until, group, n}), its first n list
- * elements, read here. */
+/* The records of the keyed jobs of claim reply r (those whose record is
+ * nil: queue_claim.lua), in one MGET, in reply order; NULL with diag
+ * unless every one is a string. *none set when there is none to read. */
+static redisReply *read_keyed_records(redis_store *rs, const redisReply *r, int *none)
+{
+    size_t n = (r->elements - 3) / 2, n_keyed = 0;
+    redis_args a = {0};
+    redisReply *recs = NULL;
+    *none = 1;
+    if (redis_args_cstr(&a, "MGET")) goto out;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *id = r->element[3 + i * 2];
+        if (r->element[4 + i * 2]->type != REDIS_REPLY_NIL) continue;
+        if (id->type != REDIS_REPLY_STRING) {
+            diag_set(DIAG_BACKEND, "redis claim: malformed reply");
+            goto out;
+        }
+        size_t tl = strlen(rs->tag), klen = tl + 3 + id->len;
+        char *key = malloc(klen);
+        if (!key) {
+            diag_set(DIAG_INTERNAL, "out of memory");
+            goto out;
+        }
+        memcpy(key, rs->tag, tl);
+        memcpy(key + tl, ":j:", 3);
+        memcpy(key + tl + 3, id->str, id->len);
+        int failed = redis_args_dup(&a, key, klen);
+        free(key);
+        if (failed) goto out;
+        n_keyed++;
+    }
+    *none = n_keyed == 0;
+    if (*none) goto out;
+    recs = redis_conn_command(rs->pool, a.n, a.v, a.len, 0);
+    if (!recs) goto out;
+    int bad = recs->type != REDIS_REPLY_ARRAY || recs->elements != n_keyed;
+    for (size_t i = 0; !bad && i < n_keyed; i++) bad = recs->element[i]->type != REDIS_REPLY_STRING;
+    if (bad) {
+        diag_set(DIAG_BACKEND, "redis claim: the records of claimed jobs are missing");
+        freeReplyObject(recs);
+        recs = NULL;
+    }
+out:
+    redis_args_free(&a);
+    return recs;
+}
+
+/* Turns a successful claim reply into `out`: the pairs of its jobs (the
+ * records of keyed ones read here), or, for a fast group ({token,
+ * lease_until, group, n}), its first n list elements, read here. */
 static int claim_parse(redis_store *rs, const redisReply *r, es_claim *out)
 {
-    int fast = r->elements == 4;
+    int fast = r->elements == 4, none = 1;
     redisReply *elems = fast ? read_fast_jobs(rs, r->element[2], reply_int(r->element[3])) : NULL;
-    if (fast && !elems) return -1;
-    size_t n = fast ? elems->elements : (r->elements - 3) / 2;
+    redisReply *recs = fast ? NULL : read_keyed_records(rs, r, &none);
+    if ((fast && !elems) || (!fast && !none && !recs)) return -1;
+    size_t n = fast ? elems->elements : (r->elements - 3) / 2, k = 0;
     int rc = -1;
     memset(out, 0, sizeof *out);
     out->token = reply_int(r->element[0]);
@@ -360,8 +409,9 @@ static int claim_parse(redis_store *rs, const redisReply *r, es_claim *out)
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (fast ? claim_fill_job(&out->jobs[i], elems->element[i], NULL)
-                 : claim_fill_job(&out->jobs[i], r->element[3 + i * 2], r->element[4 + i * 2]))
+        const redisReply *rec = fast ? NULL : r->element[4 + i * 2];
+        if (rec && rec->type == REDIS_REPLY_NIL) rec = recs->element[k++];
+        if (claim_fill_job(&out->jobs[i], fast ? elems->element[i] : r->element[3 + i * 2], rec))
             goto out;
         out->n = i + 1;
     }
@@ -369,6 +419,7 @@ static int claim_parse(redis_store *rs, const redisReply *r, es_claim *out)
 out:
     if (rc != 0) store_claim_clear(out);
     if (elems) freeReplyObject(elems);
+    if (recs) freeReplyObject(recs);
     return rc;
 }
 

@@ -413,7 +413,8 @@ static long long command_calls(const char *command)
 /* A keyed record whose blob is long (a fold job of many events) is
  * written as the rest of its record, then the blob APPENDed to it, not
  * concatenated in Lua (which hashes every byte): the same record, claimed
- * whole, in order, with short records between; its id still dedupes. */
+ * whole (read by the claimer, not through the claim script), in order,
+ * with short records between; its id still dedupes. */
 static void test_long_blob_records(void)
 {
     char queue[64];
@@ -436,8 +437,12 @@ static void test_long_blob_records(void)
     CHECK_INT(s->ops->queue_enqueue(s, jobs, 3, 1000), 0); /* still queued: no-ops */
     CHECK_INT(command_calls("append") - appends, 2);
     CHECK_INT(job_keys(queue), 3);
+    /* the claim reads only the head of each record (GETRANGE); the
+     * claimer reads the records themselves */
+    long long heads = command_calls("getrange");
     es_claim c;
     CHECK_INT(claim_at(s, 1000, &c), 0);
+    CHECK_INT(command_calls("getrange") - heads, 3);
     CHECK_INT(c.n, 3);
     if (c.n == 3) {
         const char *ids[3] = {"L1", "S1", "L2"};

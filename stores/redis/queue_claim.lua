@@ -9,8 +9,9 @@
 -- are held per call.
 -- ARGV: now, lease_ms, max_jobs, worker.
 -- Returns {token, lease_until, group, e1, r1, e2, r2, ...}, per job either
--- a keyed job's id and record, or an inline job's list element and ''
--- (queue_lib.lua describes both); or {token, lease_until, group, n} for a
+-- a keyed job's id and false (nil in the reply: the caller reads the
+-- record at its key, MGET, rather than have it pass through Lua), or an
+-- inline job's list element and '' (queue_lib.lua describes both); or {token, lease_until, group, n} for a
 -- fast group (queue_lib.lua): its first n list elements are claimed, all
 -- inline, and the caller reads them (LRANGE 0 n-1: no other client pops
 -- or rewrites a claimed group's jobs), which spares Lua a copy and a hash
@@ -62,33 +63,27 @@ local function take(g, tenant)
   end
   local out = {0, 0, g}
   local elems = redis.call('LRANGE', kg(g), 0, max_jobs - 1)
-  -- the records of keyed elements in one MGET; inline ones carry theirs
-  local seps, keys, at = {}, {}, {}
-  for i, e in ipairs(elems) do
-    local c = e:find('\30', 1, true)
-    if c then seps[i] = c
-    else
-      keys[#keys + 1] = kj(e)
-      at[i] = #keys
-    end
-  end
-  local recs = #keys > 0 and redis.call('MGET', unpack(keys)) or {}
   local taken, x = 0, 2 -- x: what pop_jobs needs to know (queue_lib.lua)
-  for i, e in ipairs(elems) do
-    local c, ra, rec = seps[i]
+  for _, e in ipairs(elems) do
+    local c = e:find('\30', 1, true)
+    local ra, head
     if c then
       ra = e:sub(c + 2, e:find('\31', c + 2, true) - 1)
-      rec = ''
     else
-      rec = recs[at[i]] or rec_get(e) -- a record of before is a hash
-      ra = rec_run_at(rec)
+      -- a keyed job: the head of its record (x, run_at) is enough here;
+      -- the claimer reads the record itself (false in the reply)
+      head = redis.pcall('GETRANGE', kj(e), 0, 63)
+      if type(head) ~= 'string' or not head:find('\31', 2, true) then
+        head = rec_get(e) -- a record of before is a hash
+      end
+      ra = rec_run_at(head)
     end
     if later(ra, ARGV[1]) then break end
-    if not c then
-      if rec:byte(1) ~= 48 then x = 0 -- '0': no dedup key nor origin
+    if head then
+      if head:byte(1) ~= 48 then x = 0 -- '0': no dedup key nor origin
       elseif x == 2 then x = 1 end
     end
-    out[4 + taken * 2], out[5 + taken * 2] = e, rec
+    out[4 + taken * 2], out[5 + taken * 2] = e, c and '' or false
     taken = taken + 1
   end
   if taken > 0 then
