@@ -317,9 +317,13 @@ static int claim_fill_job(es_job *job, const redisReply *rid, const redisReply *
 }
 
 /* The first n elements of group g's list (LRANGE), for a fast claim
- * (queue_claim.lua); NULL with diag unless it is an array of n strings. */
+ * (queue_claim.lua); NULL with diag unless it is an array of n. */
 static redisReply *read_fast_jobs(redis_store *rs, const redisReply *g, long long n)
 {
+    if (g->type != REDIS_REPLY_STRING || n < 1) {
+        diag_set(DIAG_BACKEND, "redis claim: malformed reply");
+        return NULL;
+    }
     size_t klen = strlen(rs->tag) + 3 + g->len;
     char *key = malloc(klen + 1), stop[24];
     if (!key) {
