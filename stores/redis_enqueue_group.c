@@ -1,12 +1,13 @@
 /* redis_enqueue_group.c: group commit of enqueues on one Redis store.
- * Threads that enqueue while another thread's enqueue is on the wire queue
- * here; when it returns, the first of them becomes the leader and sends
- * the jobs of every queued caller in one go (one script call per chunk,
- * see redis_queue.c), then releases them all with the outcome. Concurrent
+ * Threads that enqueue while FLIGHTS other enqueues are on the wire queue
+ * here; when one returns, the first of them becomes a leader and sends the
+ * jobs of every queued caller in one go (one script call per chunk, see
+ * redis_queue.c), then releases them all with the outcome. Concurrent
  * senders (HTTP threads, `send` callers, workers enqueueing projection
  * jobs) thus share script calls and round trips instead of paying one
  * each; a lone caller goes straight through. Each caller returns only
- * once the call that carried its jobs has returned. */
+ * once the call that carried its jobs has returned, so one caller's jobs
+ * keep their order; those of concurrent callers have none to keep. */
 #include "redis_int.h"
 
 #include <stdio.h>
@@ -15,12 +16,18 @@
 
 #include "diag.h"
 
+/* Groups on the wire at once: with one, Redis idled while the leader's
+ * reply travelled back and the next leader built its call (bench/clickhouse
+ * enqueue phase); the next group is now sent meanwhile. */
+#define FLIGHTS 2
+
 /* One waiting enqueue and, once done, its outcome. */
 struct redis_enqueue_req {
     const es_job *jobs;
     size_t n;
     int64_t now;
     int rc;
+    int taken; /* by a leader, in the group it sends */
     int done;
     diag_code code; /* the diag of a failure, replayed in the caller's thread */
     char message[1024];
@@ -86,17 +93,19 @@ int redis_enqueue_grouped(redis_store *rs, const es_job *jobs, size_t n, int64_t
     if (g->tail) g->tail->next = &self;
     else g->head = &self;
     g->tail = &self;
-    while (!self.done && g->sending) pthread_cond_wait(&g->cond, &g->lock);
+    while (!self.done && (self.taken || g->sending >= FLIGHTS))
+        pthread_cond_wait(&g->cond, &g->lock);
     if (!self.done) {
-        /* the leader: take the whole queue (self is in it) */
+        /* a leader: take the whole queue (self is in it) */
         redis_enqueue_req *head = g->head;
         g->head = g->tail = NULL;
-        g->sending = 1;
+        for (redis_enqueue_req *r = head; r; r = r->next) r->taken = 1;
+        g->sending++;
         pthread_mutex_unlock(&g->lock);
         send_group(rs, head);
         pthread_mutex_lock(&g->lock);
         for (redis_enqueue_req *r = head; r; r = r->next) r->done = 1;
-        g->sending = 0;
+        g->sending--;
         pthread_cond_broadcast(&g->cond);
     }
     pthread_mutex_unlock(&g->lock);

@@ -188,13 +188,13 @@ void redis_sha1_hex12(const char *s, size_t len, char out[12]);
 
 /* ---- the store (redis_store.c) ---- */
 
-/* Enqueues waiting for the one on the wire (redis_enqueue_group.c). */
+/* Enqueues waiting for those on the wire (redis_enqueue_group.c). */
 typedef struct redis_enqueue_req redis_enqueue_req;
 typedef struct redis_enqueue_group {
     pthread_mutex_t lock;
     pthread_cond_t cond;      /* signalled when a group was sent */
     redis_enqueue_req *head, *tail;
-    int sending;              /* a leader is sending a group */
+    int sending;              /* leaders sending a group now */
 } redis_enqueue_group;
 
 /* Sets up an empty group (cannot fail) / frees it (no caller waiting). */

@@ -1,6 +1,7 @@
 /* redis_test_queue.h: what the Redis store's C tests share: the private
  * redis-server of the test run, stores on queue names never used before,
- * jobs with a tenant, and one integer command to the server. Include
+ * jobs with a tenant, one integer command to the server, and the server's
+ * count of calls of a command. Include
  * after store_conformance.h or store_conformance_helpers.h. */
 #ifndef ES_REDIS_TEST_QUEUE_H
 #define ES_REDIS_TEST_QUEUE_H
@@ -11,6 +12,8 @@
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static redis_server server;
@@ -51,6 +54,23 @@ static long long redis_integer(const char *format, ...)
     va_end(ap);
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     if (r && r->type == REDIS_REPLY_ERROR) fprintf(stderr, "redis: %s\n", r->str);
+    if (r) freeReplyObject(r);
+    if (rc) redisFree(rc);
+    return n;
+}
+
+/* Calls of `command` the test server counted (INFO commandstats), or -1. */
+static long long command_calls(const char *command)
+{
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    redisReply *r = rc ? redisCommand(rc, "INFO commandstats") : NULL;
+    long long n = -1;
+    char field[64];
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *at = strstr(r->str, field);
+        n = at ? atoll(at + strlen(field)) : 0;
+    }
     if (r) freeReplyObject(r);
     if (rc) redisFree(rc);
     return n;

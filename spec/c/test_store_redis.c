@@ -14,6 +14,7 @@
 #include "redis_test_queue.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "clock.h"
@@ -203,6 +204,53 @@ static void test_concurrent_enqueues(void)
     }
     CHECK_INT(total, GE_THREADS * GE_JOBS);
     CHECK_INT(disorder, 0);
+    s->ops->close(s);
+}
+
+typedef struct one_enqueue {
+    es_store *s;
+    const char *id;
+    int rc;
+} one_enqueue;
+
+static void *one_enqueue_thread(void *arg)
+{
+    one_enqueue *o = arg;
+    es_job j = make_job(o->id, "t1", "gF", 0);
+    o->rc = o->s->ops->queue_enqueue(o->s, &j, 1, clock_now_ms());
+    return NULL;
+}
+
+/* Two enqueues go on the wire at once: with the server stalled, a second
+ * caller sends its own call beside the first one's, and a third waits to
+ * be grouped with whoever comes next (three script calls: with one call
+ * on the wire at a time, the second and third would have shared one). */
+static void test_two_enqueues_in_flight(void)
+{
+    es_store *s = open_fresh(NULL);
+    es_job warm = make_job("warm", "t1", "gW", 0); /* scripts loaded */
+    CHECK_INT(s->ops->queue_enqueue(s, &warm, 1, clock_now_ms()), 0);
+    long long calls = command_calls("evalsha");
+    one_enqueue o[3] = {{s, "f1", -2}, {s, "f2", -2}, {s, "f3", -2}};
+    pthread_t th[3];
+    kill(server.pid, SIGSTOP);
+    for (int i = 0; i < 3; i++) {
+        pthread_create(&th[i], NULL, one_enqueue_thread, &o[i]);
+        clock_sleep_ms(100);
+    }
+    kill(server.pid, SIGCONT);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(o[i].rc, 0);
+    }
+    CHECK_INT(command_calls("evalsha") - calls, 3);
+    es_claim c;
+    int queued = 0;
+    while (s->ops->queue_claim(s, "w", 10, clock_now_ms(), 30000, 0, &c) == 0) {
+        if (strcmp(c.group_key, "gF") == 0) queued += (int)c.n;
+        store_claim_clear(&c);
+    }
+    CHECK_INT(queued, 3);
     s->ops->close(s);
 }
 
@@ -691,6 +739,7 @@ int main(void)
     RUN_TEST(test_pause_backlog);
     RUN_TEST(test_two_threads_never_share_a_group);
     RUN_TEST(test_concurrent_enqueues);
+    RUN_TEST(test_two_enqueues_in_flight);
     RUN_TEST(test_delayed_job_on_time);
     RUN_TEST(test_blocked_claim_wakes_on_enqueue);
     RUN_TEST(test_origin_none);

@@ -393,23 +393,6 @@ static void test_fast_groups(void)
 
 /* ---- long blobs ---- */
 
-/* Calls of `command` the test server counted (INFO commandstats), or -1. */
-static long long command_calls(const char *command)
-{
-    redisContext *rc = redisConnect("127.0.0.1", server.port);
-    redisReply *r = rc ? redisCommand(rc, "INFO commandstats") : NULL;
-    long long n = -1;
-    char field[64];
-    snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
-    if (r && r->type == REDIS_REPLY_STRING) {
-        const char *at = strstr(r->str, field);
-        n = at ? atoll(at + strlen(field)) : 0;
-    }
-    if (r) freeReplyObject(r);
-    if (rc) redisFree(rc);
-    return n;
-}
-
 /* A keyed record whose blob is long (a fold job of many events) is
  * written as the rest of its record, then the blob APPENDed to it, not
  * concatenated in Lua (which hashes every byte): the same record, claimed
