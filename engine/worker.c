@@ -201,13 +201,12 @@ static void log_unfinished(const es_claim *c)
                           job_kind_name(c->jobs[0].kind), c->jobs[0].pipeline, diag_message());
 }
 
-/* Enqueues the jobs of every unit whose writes became durable, in one
- * enqueue, then finishes their claims, the whole completions in one
- * queue_complete_many where the store has it (deferred_finish_fn). When
- * the enqueue fails no claim is finished: all are redelivered. */
-static void finish_deferred(void *ctx, const deferred_ready *units, size_t n)
+/* Enqueues the jobs of units[0..n) in one enqueue, then finishes their
+ * claims, the whole completions in one queue_complete_many where the store
+ * has it. When the enqueue fails no claim is finished: all are
+ * redelivered. */
+static void finish_slice(worker *w, const deferred_ready *units, size_t n)
 {
-    worker *w = ctx;
     es_store *q = w->engine->backends.queue;
     int64_t now = clock_now_ms();
     size_t n_jobs = 0, n_whole = 0;
@@ -243,6 +242,28 @@ out:
     free(jobs);
     free(whole);
     free(status);
+}
+
+/* Payload bytes of the jobs one slice of durable units enqueues, at least
+ * one unit. One flush makes ~100 units of a worker durable, a command
+ * unit's fold and map jobs are ~90 kB: all in one go would make enqueues
+ * of megabytes, built by the worker and run by Redis out of their caches. */
+#define FINISH_SLICE_BYTES (512u << 10)
+
+/* Finishes the units whose writes became durable, in slices of about
+ * FINISH_SLICE_BYTES, in order (deferred_finish_fn). */
+static void finish_deferred(void *ctx, const deferred_ready *units, size_t n)
+{
+    size_t from = 0;
+    while (from < n) {
+        size_t to = from, bytes = 0;
+        while (to < n && (to == from || bytes < FINISH_SLICE_BYTES)) {
+            for (size_t j = 0; j < units[to].n_jobs; j++) bytes += units[to].jobs[j].payload_len;
+            to++;
+        }
+        finish_slice(ctx, units + from, to - from);
+        from = to;
+    }
 }
 
 /* Acknowledges what became durable; holds the worker while too many units
