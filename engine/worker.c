@@ -221,7 +221,8 @@ static void finish_slice(worker *w, const deferred_ready *units, size_t n)
     }
     if (jobs)
         for (size_t i = 0, at = 0; i < n; at += units[i].n_jobs, i++)
-            memcpy(jobs + at, units[i].jobs, units[i].n_jobs * sizeof *jobs); /* borrowed */
+            if (units[i].n_jobs) /* a unit without jobs may have none allocated */
+                memcpy(jobs + at, units[i].jobs, units[i].n_jobs * sizeof *jobs); /* borrowed */
     if (n_jobs && q->ops->queue_enqueue(q, jobs ? jobs : units[0].jobs, n_jobs, now) != 0) {
         log_unfinished(units[0].claim);
         goto out;
