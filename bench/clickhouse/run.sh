@@ -15,7 +15,7 @@ if [ ! -f "$BUILD/libesengine_lib.a" ]; then
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 cmake --build "$BUILD" --target esengine_lib -j2 >/dev/null
-LIBS="$(pkg-config --libs luajit sqlite3 msgpack hiredis libcurl libmicrohttpd libprotobuf-c zlib) -lpthread -lm -ldl"
+LIBS="$(pkg-config --libs luajit sqlite3 msgpack hiredis libcurl libmicrohttpd libprotobuf-c zlib nettle) -lpthread -lm -ldl"
 # the allocator the build links into the esengine binary (CMakeLists.txt)
 JEMALLOC=$(sed -n 's/^JEMALLOC_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt")
 case "$JEMALLOC" in */*) LIBS="$LIBS $JEMALLOC" ;; esac
