@@ -4,9 +4,10 @@
  * reactor jobs; a map batch appends records; a reactor batch dispatches
  * commands. Each batch's writes and the completion of its claim form one
  * unit of work (atomic on SQLite; ordered events -> jobs -> completion
- * elsewhere). */
+ * elsewhere). How a claim is completed or failed: claim_finish.c. */
 #include "engine_internal.h"
 #include "clock.h"
+#include "claim_finish.h"
 #include "claim_items.h"
 #include "codec.h"
 #include "deferred_ack.h"
@@ -16,7 +17,6 @@
 #include "job_batch.h"
 #include "log.h"
 #include "metrics.h"
-#include "retry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,50 +48,6 @@ struct worker {
  * (many aggregates, few events each) need many units per flush interval:
  * at 64, 2 workers acknowledged at most ~640 batches/s. */
 #define MAX_DEFERRED 1024
-
-/* ---- finishing a claim ---- */
-
-/* Counts the n_done jobs of claim c that are done (metrics, engine total). */
-static void count_done(es_engine *e, const es_claim *c, size_t n_done)
-{
-    if (n_done > 0)
-        metrics_add(METRIC_JOBS_PROCESSED, (double)(n_done < c->n ? n_done : c->n),
-                    c->jobs[0].pipeline, c->jobs[0].component, job_kind_name(c->jobs[0].kind));
-    atomic_fetch_add(&e->jobs_done, (long long)(n_done < c->n ? n_done : c->n));
-}
-
-/* True when finishing the claim completes it whole (no failure to record). */
-static int finishes_whole(const es_claim *c, size_t n_done, const char *error)
-{
-    return !error || n_done >= c->n;
-}
-
-/* Completes the claim (n_done jobs) or, when error is set, fails its job
- * n_done, inside the caller's unit of work. */
-static int finish_claim(worker *w, const es_claim *c, size_t n_done, const char *error,
-                        int64_t now)
-{
-    es_engine *e = w->engine;
-    es_store *q = e->backends.queue;
-    count_done(e, c, n_done);
-    if (finishes_whole(c, n_done, error)) return q->ops->queue_complete(q, c, c->n, now);
-    int attempts = c->jobs[n_done].attempts + 1;
-    int64_t retry_at =
-        now + retry_delay_ms(attempts, e->opt.retry_base_ms, e->opt.retry_max_ms);
-    const es_job *head = &c->jobs[n_done];
-    const char *kind = job_kind_name(head->kind);
-    metrics_inc(METRIC_JOBS_FAILED, head->pipeline, head->component, kind);
-    metrics_inc(attempts >= e->opt.max_attempts ? METRIC_JOBS_PARKED : METRIC_JOBS_RETRIED,
-                head->pipeline, head->component, kind);
-    if (attempts >= e->opt.max_attempts)
-        log_error("%s %s/%s job %s parked after %d attempts: %s", job_kind_name(head->kind),
-                  head->pipeline, head->component, head->id, attempts, error);
-    else
-        log_warn_limited("job_failed", "%s %s/%s job %s failed (attempt %d of %d): %s",
-                         job_kind_name(head->kind), head->pipeline, head->component,
-                         head->id, attempts, e->opt.max_attempts, error);
-    return q->ops->queue_fail(q, c, n_done, error, retry_at, e->opt.max_attempts, now);
-}
 
 /* Writes of one unit at time `now` (one clock reading per unit, so jobs it
  * enqueues are due exactly when enqueued): store writes, plus jobs to
@@ -164,7 +120,7 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     if (writes && writes(w, ud, now, &jobs) != 0) goto rollback;
     if (queue_in_tx(b)) {
         if ((jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) ||
-            finish_claim(w, c, n_done, error, now) != 0 || claim_next_in_unit(w, now) != 0)
+            claim_finish(w->engine, c, n_done, error, now) != 0 || claim_next_in_unit(w, now) != 0)
             goto rollback;
         rc = backends_tx_commit_batched(b);
         if (rc != 0) drop_next(w);
@@ -181,7 +137,7 @@ static int commit_unit(worker *w, const es_claim *c, unit_writes writes, void *u
     } else {
         if (backends_tx_commit(b) != 0) goto out;
         if (jobs.len && q->ops->queue_enqueue(q, jobs.items, jobs.len, now) != 0) goto out;
-        rc = finish_claim(w, c, n_done, error, now);
+        rc = claim_finish(w->engine, c, n_done, error, now);
     }
     goto out;
 rollback:
@@ -192,89 +148,14 @@ out:
     return rc;
 }
 
-/* Logs a deferred claim that could not be finished (a stale token is not
- * news: the batch ran again elsewhere). */
-static void log_unfinished(const es_claim *c)
-{
-    if (diag_code_get() != DIAG_CONFLICT)
-        log_error_limited("deferred_finish", "%s batch of %s not acknowledged: %s",
-                          job_kind_name(c->jobs[0].kind), c->jobs[0].pipeline, diag_message());
-}
-
-/* Enqueues the jobs of units[0..n) in one enqueue, then finishes their
- * claims, the whole completions in one queue_complete_many where the store
- * has it. When the enqueue fails no claim is finished: all are
- * redelivered. */
-static void finish_slice(worker *w, const deferred_ready *units, size_t n)
-{
-    es_store *q = w->engine->backends.queue;
-    int64_t now = clock_now_ms();
-    size_t n_jobs = 0, n_whole = 0;
-    for (size_t i = 0; i < n; i++) n_jobs += units[i].n_jobs;
-    es_job *jobs = n_jobs && n > 1 ? malloc(n_jobs * sizeof *jobs) : NULL;
-    const es_claim **whole = q->ops->queue_complete_many ? malloc(n * sizeof *whole) : NULL;
-    int *status = whole ? malloc(n * sizeof *status) : NULL;
-    if (n_jobs && n > 1 && !jobs) {
-        diag_set(DIAG_INTERNAL, "out of memory");
-        log_unfinished(units[0].claim);
-        goto out;
-    }
-    if (jobs)
-        for (size_t i = 0, at = 0; i < n; at += units[i].n_jobs, i++)
-            if (units[i].n_jobs) /* a unit without jobs may have none allocated */
-                memcpy(jobs + at, units[i].jobs, units[i].n_jobs * sizeof *jobs); /* borrowed */
-    if (n_jobs && q->ops->queue_enqueue(q, jobs ? jobs : units[0].jobs, n_jobs, now) != 0) {
-        log_unfinished(units[0].claim);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const deferred_ready *u = &units[i];
-        if (status && finishes_whole(u->claim, u->n_done, u->error)) {
-            count_done(w->engine, u->claim, u->n_done);
-            whole[n_whole++] = u->claim;
-        } else if (finish_claim(w, u->claim, u->n_done, u->error, now) != 0) {
-            log_unfinished(u->claim);
-        }
-    }
-    /* a stale token (status -1) is not logged, as log_unfinished says */
-    if (n_whole && q->ops->queue_complete_many(q, whole, n_whole, now, status) != 0)
-        log_unfinished(whole[0]);
-out:
-    free(jobs);
-    free(whole);
-    free(status);
-}
-
-/* Payload bytes of the jobs one slice of durable units enqueues, at least
- * one unit. One flush makes ~100 units of a worker durable, a command
- * unit's fold and map jobs are ~90 kB: all in one go would make enqueues
- * of megabytes, built by the worker and run by Redis out of their caches. */
-#define FINISH_SLICE_BYTES (512u << 10)
-
-/* Finishes the units whose writes became durable, in slices of about
- * FINISH_SLICE_BYTES, in order (deferred_finish_fn). */
-static void finish_deferred(void *ctx, const deferred_ready *units, size_t n)
-{
-    size_t from = 0;
-    while (from < n) {
-        size_t to = from, bytes = 0;
-        while (to < n && (to == from || bytes < FINISH_SLICE_BYTES)) {
-            for (size_t j = 0; j < units[to].n_jobs; j++) bytes += units[to].jobs[j].payload_len;
-            to++;
-        }
-        finish_slice(ctx, units + from, to - from);
-        from = to;
-    }
-}
-
 /* Acknowledges what became durable; holds the worker while too many units
  * are waiting (bounded memory when the store is slow). */
 static void collect_deferred(worker *w)
 {
     if (!w->deferred.count) return;
-    deferred_collect(&w->deferred, finish_deferred, w, 0);
+    deferred_collect(&w->deferred, claim_finish_durable, w->engine, 0);
     while (w->deferred.count >= MAX_DEFERRED)
-        deferred_collect(&w->deferred, finish_deferred, w, 50);
+        deferred_collect(&w->deferred, claim_finish_durable, w->engine, 50);
 }
 
 /* ---- commands ---- */
@@ -749,7 +630,7 @@ static void *worker_main(void *arg)
      * seen, acknowledge what becomes durable in time; the rest is
      * redelivered after its lease. */
     if (w->has_next) worker_step(w, 0, NULL);
-    deferred_collect(&w->deferred, finish_deferred, w, w->engine->opt.lease_ms);
+    deferred_collect(&w->deferred, claim_finish_durable, w->engine, w->engine->opt.lease_ms);
     return NULL;
 }
 
@@ -815,7 +696,7 @@ long worker_drain(worker *w)
     for (;;) {
         int rc = worker_step(w, 0, &jobs);
         if (rc == 1 && w->deferred.count)
-            deferred_collect(&w->deferred, finish_deferred, w, w->engine->opt.lease_ms);
+            deferred_collect(&w->deferred, claim_finish_durable, w->engine, w->engine->opt.lease_ms);
         else if (rc == 1)
             return (long)jobs;
         if (rc < 0) return -1;
