@@ -90,9 +90,6 @@ static const char *const SQL_JOB_FAIL =
     "UPDATE jobs SET attempts = ?2, last_error = ?3, run_at = ?4, skip_payload = ?6"
     " WHERE group_key = ?5 AND pos = ?1";
 
-static const char *const SQL_ORIGIN_COUNT =
-    "SELECT kind, count(*) FROM jobs WHERE origin_id = ?1 GROUP BY kind";
-
 /* Runs a statement that returns no rows; 0 or -1 with a diag. */
 static int queue_step_done(sqlite_conn *c, sqlite3_stmt *st, const char *what)
 {
@@ -763,31 +760,6 @@ int sqlite_queue_fail(es_store *base, const es_claim *claim, size_t n_done,
         if (rc == 0) rc = queue_release(c, claim->group_key, park ? -1 : retry_at, now);
     }
     return sqlite_write_end(s, c, own, rc);
-}
-
-int sqlite_queue_origin_pending(es_store *base, const char *origin_id,
-                                unsigned kind_mask, int64_t *count)
-{
-    sqlite_store *s = (sqlite_store *)base;
-    sqlite_conn *c = sqlite_shared_lock(s);
-    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_ORIGIN_COUNT, SQL_ORIGIN_COUNT);
-    if (!st) {
-        sqlite_shared_unlock(s);
-        return -1;
-    }
-    sqlite_bind_str(st, 1, origin_id);
-    int64_t total = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int kind = sqlite3_column_int(st, 0);
-        if (kind >= 0 && kind < 32 && (kind_mask & (1u << kind)))
-            total += sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(c, "origin count");
-    sqlite_shared_unlock(s);
-    if (rc == 0) *count = total;
-    return rc;
 }
 
 /* A group row exists exactly while the group has jobs (see the schema). */

@@ -1,6 +1,7 @@
 /* sqlite_queue_admin.c: the operator's view of the embedded queue: counts
  * per component, parked groups, retry and skip (dead letters). Not on the
- * hot path: statements are prepared per call. */
+ * hot path: statements are prepared per call (but for the origin count of
+ * send --wait, which polls). */
 #include "sqlite_internal.h"
 
 #include "diag.h"
@@ -373,4 +374,33 @@ int sqlite_queue_parked_skip(es_store *base, const char *group_key, int64_t now)
         rc = 1;
     }
     return sqlite_write_end(s, c, own, rc < 0 ? -1 : 0) != 0 ? -1 : rc;
+}
+
+/* Queued jobs carrying an origin (engine_send_waitable), by kind. */
+static const char *const SQL_ORIGIN_COUNT =
+    "SELECT kind, count(*) FROM jobs WHERE origin_id = ?1 GROUP BY kind";
+
+int sqlite_queue_origin_pending(es_store *base, const char *origin_id,
+                                unsigned kind_mask, int64_t *count)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_conn *c = sqlite_shared_lock(s);
+    sqlite3_stmt *st = sqlite_conn_stmt(c, SQ_ORIGIN_COUNT, SQL_ORIGIN_COUNT);
+    if (!st) {
+        sqlite_shared_unlock(s);
+        return -1;
+    }
+    sqlite_bind_str(st, 1, origin_id);
+    int64_t total = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int kind = sqlite3_column_int(st, 0);
+        if (kind >= 0 && kind < 32 && (kind_mask & (1u << kind)))
+            total += sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(c, "origin count");
+    sqlite_shared_unlock(s);
+    if (rc == 0) *count = total;
+    return rc;
 }
