@@ -61,48 +61,81 @@ static void log_unfinished(const es_claim *c)
                           job_kind_name(c->jobs[0].kind), c->jobs[0].pipeline, diag_message());
 }
 
-/* Enqueues the jobs of units[0..n) in one enqueue, then finishes their
- * claims, the whole completions in one queue_complete_many where the store
- * has it. When the enqueue fails no claim is finished: all are
+/* Enqueues the jobs of units[0..n) in one enqueue, then finishes each
+ * claim. When the enqueue fails no claim is finished: all are
  * redelivered. */
+static void enqueue_then_finish(es_engine *e, const deferred_ready *units, size_t n,
+                                int64_t now)
+{
+    es_store *q = e->backends.queue;
+    size_t n_jobs = 0;
+    for (size_t i = 0; i < n; i++) n_jobs += units[i].n_jobs;
+    es_job *jobs = n_jobs ? malloc(n_jobs * sizeof *jobs) : NULL;
+    if (n_jobs && !jobs) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        log_unfinished(units[0].claim);
+        return;
+    }
+    for (size_t i = 0, at = 0; i < n; at += units[i].n_jobs, i++)
+        if (units[i].n_jobs) /* a unit without jobs may have none allocated */
+            memcpy(jobs + at, units[i].jobs, units[i].n_jobs * sizeof *jobs); /* borrowed */
+    if (n_jobs && q->ops->queue_enqueue(q, jobs, n_jobs, now) != 0) {
+        log_unfinished(units[0].claim);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (claim_finish(e, units[i].claim, units[i].n_done, units[i].error, now) != 0)
+                log_unfinished(units[i].claim);
+    }
+    free(jobs);
+}
+
+/* Finishes units[0..n): those that finish whole with their jobs in one
+ * queue_finish_many where the store has it (each claim and its jobs
+ * atomically), the others (a failure to record) as enqueue_then_finish. */
 static void finish_slice(es_engine *e, const deferred_ready *units, size_t n)
 {
     es_store *q = e->backends.queue;
     int64_t now = clock_now_ms();
-    size_t n_jobs = 0, n_whole = 0;
-    for (size_t i = 0; i < n; i++) n_jobs += units[i].n_jobs;
-    es_job *jobs = n_jobs && n > 1 ? malloc(n_jobs * sizeof *jobs) : NULL;
-    const es_claim **whole = q->ops->queue_complete_many ? malloc(n * sizeof *whole) : NULL;
-    int *status = whole ? malloc(n * sizeof *status) : NULL;
-    if (n_jobs && n > 1 && !jobs) {
-        diag_set(DIAG_INTERNAL, "out of memory");
-        log_unfinished(units[0].claim);
-        goto out;
+    if (!q->ops->queue_finish_many) {
+        enqueue_then_finish(e, units, n, now);
+        return;
     }
-    if (jobs)
-        for (size_t i = 0, at = 0; i < n; at += units[i].n_jobs, i++)
-            if (units[i].n_jobs) /* a unit without jobs may have none allocated */
-                memcpy(jobs + at, units[i].jobs, units[i].n_jobs * sizeof *jobs); /* borrowed */
-    if (n_jobs && q->ops->queue_enqueue(q, jobs ? jobs : units[0].jobs, n_jobs, now) != 0) {
+    const es_claim **claims = malloc(n * sizeof *claims);
+    const es_job **jobs = malloc(n * sizeof *jobs);
+    size_t *n_jobs = malloc(n * sizeof *n_jobs);
+    int *status = malloc(n * sizeof *status);
+    deferred_ready *partial = malloc(n * sizeof *partial);
+    size_t n_whole = 0, n_partial = 0;
+    if (!claims || !jobs || !n_jobs || !status || !partial) {
+        diag_set(DIAG_INTERNAL, "out of memory");
         log_unfinished(units[0].claim);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         const deferred_ready *u = &units[i];
-        if (status && finishes_whole(u->claim, u->n_done, u->error)) {
-            count_done(e, u->claim, u->n_done);
-            whole[n_whole++] = u->claim;
-        } else if (claim_finish(e, u->claim, u->n_done, u->error, now) != 0) {
-            log_unfinished(u->claim);
+        if (!finishes_whole(u->claim, u->n_done, u->error)) {
+            partial[n_partial++] = *u;
+            continue;
         }
+        claims[n_whole] = u->claim;
+        jobs[n_whole] = u->jobs;
+        n_jobs[n_whole++] = u->n_jobs;
+    }
+    if (n_partial) enqueue_then_finish(e, partial, n_partial, now);
+    if (!n_whole) goto out;
+    if (q->ops->queue_finish_many(q, claims, jobs, n_jobs, n_whole, now, status) != 0) {
+        log_unfinished(claims[0]);
+        goto out;
     }
     /* a stale token (status -1) is not logged, as log_unfinished says */
-    if (n_whole && q->ops->queue_complete_many(q, whole, n_whole, now, status) != 0)
-        log_unfinished(whole[0]);
+    for (size_t i = 0; i < n_whole; i++)
+        if (status[i] == 0) count_done(e, claims[i], claims[i]->n);
 out:
+    free(claims);
     free(jobs);
-    free(whole);
+    free(n_jobs);
     free(status);
+    free(partial);
 }
 
 /* Payload bytes of the jobs one slice of durable units enqueues, at least

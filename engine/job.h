@@ -34,8 +34,11 @@ typedef struct es_job {
     char *origin_id;   /* id of the command job this work descends from */
     int64_t run_at;    /* not before, ms (wall clock) */
     int attempts;      /* failed attempts so far; set by the queue */
-    int64_t position;  /* set by the queue: increases with enqueue order
-                          within a group (used as last_seq by keyed folds) */
+    int64_t position;  /* set by the queue, unique: increases with enqueue
+                          order within a group (used as last_seq by keyed
+                          folds), except for fresh due jobs on Redis, which
+                          take positions from a block their process
+                          reserved (redis_queue.c: never a keyed fold's) */
     char *last_error;  /* set by the queue on reads of failed jobs, else NULL */
     char *payload;     /* bytes, payload_len long (NUL-terminated for convenience) */
     size_t payload_len;
@@ -56,6 +59,13 @@ typedef struct es_job {
                           unit derives when the queue shares its transaction
                           (worker.c). 0: a client's id, or one derived where
                           a redo can enqueue it again (Redis): deduped. */
+    int fresh_when_finished; /* 1: the job holds only events its unit appended
+                          new (no earlier run can have made it), so a
+                          store that enqueues it atomically with the
+                          completion of that unit's claim
+                          (queue_finish_many) may take its id as fresh,
+                          and give it any unused position (never set for
+                          a keyed fold's jobs, see position) */
 } es_job;
 
 /* The items job carries (job->items, at least 1). */

@@ -77,6 +77,7 @@ typedef struct open_job {
     const char *origin;
     const es_event *events[JOB_MAX_EVENTS];
     size_t n;
+    int all_new; /* every event so far was appended new */
 } open_job;
 
 /* Turns an open job into a queued one. Its id derives from the ids of its
@@ -97,6 +98,9 @@ static int close_job(job_batch *b, const open_job *o, int64_t now)
                          r->component, r->key, o->origin, now) != 0)
         return -1;
     job->items = (int)o->n;
+    /* a keyed fold's last_seq is its jobs' queue positions, which only the
+     * store can hand out in enqueue order: never fresh_when_finished */
+    job->fresh_when_finished = o->all_new && !(r->kind == JOB_FOLD && r->keyed);
     return o->n == 1 ? codec_event_encode(first, NULL, &job->payload, &job->payload_len)
                      : codec_events_encode(o->events, o->n, &job->payload, &job->payload_len);
 }
@@ -127,7 +131,8 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
             const es_route *r = &routes[i]->routes[k];
             if (r->applied) continue;
             if (r->kind == JOB_FOLD && (r->keyed || fold_events_per_job <= 1)) {
-                open_job single = {.route = r, .origin = origins[i], .n = 1};
+                open_job single = {.route = r, .origin = origins[i], .n = 1,
+                                   .all_new = outcomes[i] == APPEND_NEW};
                 single.events[0] = &events[i];
                 rc = close_job(b, &single, now);
                 continue;
@@ -139,6 +144,7 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
                 rc = close_job(b, o, now);
                 o->n = 0;
                 o->origin = origins[i];
+                o->all_new = 1;
             }
             if (rc != 0) break;
             if (!o) {
@@ -153,9 +159,11 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
                 if (!o) goto oom;
                 o->route = r;
                 o->origin = origins[i];
+                o->all_new = 1;
                 open[n_open++] = o;
             }
             o->events[o->n++] = &events[i];
+            if (outcomes[i] != APPEND_NEW) o->all_new = 0;
         }
     }
     for (size_t j = 0; j < n_open; j++) {

@@ -127,7 +127,6 @@ typedef enum {
     REDIS_SCRIPT_ENQUEUE,
     REDIS_SCRIPT_CLAIM,
     REDIS_SCRIPT_EXTEND,
-    REDIS_SCRIPT_COMPLETE,
     REDIS_SCRIPT_FAIL,
     REDIS_SCRIPT_PARKED_LIST,
     REDIS_SCRIPT_PARKED_RETRY,
@@ -137,11 +136,13 @@ typedef enum {
     REDIS_SCRIPT_PAUSE_SET,
     REDIS_SCRIPT_FOLD_SWAP,
     REDIS_SCRIPT_EVENT_INDEX,
+    REDIS_SCRIPT_FINISH,
     REDIS_SCRIPT_COUNT
 } redis_script_id;
 
 typedef struct redis_scripts {
-    char *body[REDIS_SCRIPT_COUNT]; /* queue_lib.lua prepended to queue_* */
+    char *body[REDIS_SCRIPT_COUNT]; /* queue_lib.lua prepended to queue_*, and
+                                     queue_push.lua to the scripts that enqueue */
     size_t len[REDIS_SCRIPT_COUNT];
     char sha[REDIS_SCRIPT_COUNT][41]; /* "" until loaded */
     pthread_mutex_t lock;
@@ -209,6 +210,10 @@ typedef struct redis_store {
     char *tag;       /* "{name}": KEYS[1] of every queue script */
     size_t max_payload;
     redis_enqueue_group enqueue_group;
+    /* positions of the jobs whose list elements the client builds
+     * (redis_queue.c), reserved from the queue's counter in blocks */
+    pthread_mutex_t positions_lock;
+    int64_t position_next, position_end;
 } redis_store;
 
 /* Enqueues validated jobs together with those of concurrent callers (group
@@ -227,8 +232,9 @@ int redis_queue_claim(es_store *s, const char *worker_id, size_t max_jobs,
                       int64_t now, int64_t lease_ms, int wait_ms, es_claim *out);
 int redis_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
 int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int64_t now);
-int redis_queue_complete_many(es_store *s, const es_claim *const *claims, size_t n,
-                              int64_t now, int *status);
+int redis_queue_finish_many(es_store *s, const es_claim *const *claims,
+                            const es_job *const *jobs, const size_t *n_jobs, size_t n,
+                            int64_t now, int *status);
 int redis_queue_fail(es_store *s, const es_claim *claim, size_t n_done,
                      const char *error, int64_t retry_at, int max_attempts, int64_t now);
 int redis_queue_stats(es_store *s, int64_t now, es_stats_cb cb, void *ud);

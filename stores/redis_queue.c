@@ -89,8 +89,84 @@ static redis_store *store_of(es_store *s) { return (redis_store *)s; }
  * (queue_lib.lua). */
 #define RECORD_INLINE_SEP 0x1e
 
-/* Adds the 10 enqueue fields of one job (see queue_enqueue.lua). */
-static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
+/* Positions are reserved from the queue's counter in blocks this big for
+ * the jobs whose elements the client builds. */
+#define POSITION_BLOCK 4096
+
+/* The next position of the store's reserved block (a new block when it is
+ * used up). 0, or -1 with diag. */
+static int reserve_position(redis_store *rs, int64_t *pos)
+{
+    int rc = 0;
+    pthread_mutex_lock(&rs->positions_lock);
+    if (rs->position_next >= rs->position_end) {
+        char key[256], block[24];
+        snprintf(key, sizeof key, "%s:seq", rs->tag);
+        block[redis_format_int(block, POSITION_BLOCK)] = '\0';
+        const char *argv[3] = {"INCRBY", key, block};
+        size_t lens[3] = {6, strlen(key), strlen(block)};
+        redisReply *r = redis_conn_command(rs->pool, 3, argv, lens, 0);
+        if (r && r->type == REDIS_REPLY_INTEGER) {
+            rs->position_end = r->integer + 1;
+            rs->position_next = r->integer + 1 - POSITION_BLOCK;
+        } else {
+            if (r) diag_set(DIAG_BACKEND, "redis queue: INCRBY of positions: %s",
+                            r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            rc = -1;
+        }
+        if (r) freeReplyObject(r);
+    }
+    if (rc == 0) *pos = rs->position_next++;
+    pthread_mutex_unlock(&rs->positions_lock);
+    return rc;
+}
+
+/* The inline list element of fast job j (see queue_lib.lua: id \30, then
+ * the record of a job without dedup key nor origin), queued at `now` at
+ * position pos; blob: its static fields. malloc'd, length in *len. */
+static char *fast_element(const es_job *j, const char *stats_key, int64_t now, int64_t pos,
+                          const char *blob, size_t blob_len, size_t *len)
+{
+    size_t id_len = strlen(j->id), sk_len = strlen(stats_key);
+    char *e = malloc(id_len + sk_len + blob_len + 5 * 21 + 32);
+    if (!e) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return NULL;
+    }
+    size_t at = 0;
+    memcpy(e, j->id, id_len);
+    at += id_len;
+    e[at++] = RECORD_INLINE_SEP;
+    e[at++] = '0';
+    at += redis_format_int(e + at, j->run_at);
+    e[at++] = 0x1f;
+    at += redis_format_int(e + at, pos);
+    e[at++] = 0x1f;
+    e[at++] = '0'; /* attempts */
+    e[at++] = 0x1f;
+    at += redis_format_int(e + at, now);
+    e[at++] = 0x1f;
+    at += redis_format_int(e + at, job_items(j));
+    e[at++] = 0x1f;
+    at += redis_format_int(e + at, (int64_t)sk_len);
+    e[at++] = ':';
+    memcpy(e + at, stats_key, sk_len);
+    at += sk_len;
+    memcpy(e + at, "~~~~~", 5); /* no group, dedup key, origin, error, skip record */
+    at += 5;
+    memcpy(e + at, blob, blob_len);
+    *len = at + blob_len;
+    return e;
+}
+
+/* Adds the 10 enqueue fields of one job, enqueued at `now` (see
+ * queue_push.lua). `finishing`: the job is enqueued by the finish of the
+ * claim whose unit made it (queue_finish.lua), so its id counts as fresh
+ * when the unit marked it fresh_when_finished. A fresh job without dedup
+ * key nor origin, due at `now`, goes as mode 4: its element built here.
+ * *blob_out: what the arguments point into, for the caller to free. */
+static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int finishing,
+                            int64_t now, char **blob_out)
 {
     char kind[24];
     kind[redis_format_int(kind, j->kind)] = '\0';
@@ -104,7 +180,26 @@ static int enqueue_args_job(redis_args *a, const es_job *j, char **blob_out)
     if (!blob) return -1;
     /* mode 3: a fresh id, kept inline unless the job has an origin (an id
      * holding the element separator never is) */
-    int fresh = j->fresh_id && !strchr(j->id, RECORD_INLINE_SEP);
+    int fresh = (j->fresh_id || (finishing && j->fresh_when_finished)) &&
+                !strchr(j->id, RECORD_INLINE_SEP);
+    if (fresh && !dedup && !j->origin_id && j->run_at <= now) {
+        char sk[512];
+        int64_t pos;
+        snprintf(sk, sizeof sk, "%s\x1f%s\x1f%s", j->pipeline, j->component, kind);
+        if (reserve_position(rs, &pos)) return -1;
+        size_t len;
+        char *e = fast_element(j, sk, now, pos, blob, blob_len, &len);
+        free(blob);
+        *blob_out = e;
+        if (!e) return -1;
+        return redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
+                       redis_args_cstr(a, j->tenant_id) || redis_args_str(a, "", 0) ||
+                       redis_args_str(a, "4", 1) || redis_args_str(a, "", 0) ||
+                       redis_args_str(a, "", 0) || redis_args_str(a, "", 0) ||
+                       redis_args_str(a, e, len) || redis_args_str(a, "", 0)
+                   ? -1
+                   : 0;
+    }
     if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
         redis_args_cstr(a, j->tenant_id) || redis_args_int(a, j->run_at) ||
         redis_args_int(a, dedup ? j->dedup_mode : fresh ? 3 : 0))
@@ -133,12 +228,12 @@ static int enqueue_validate(const redis_store *rs, const es_job *j, size_t i)
     return 0;
 }
 
-/* One enqueue script call being built: its arguments and the blobs they
- * point into. */
+/* One script call being built: its arguments and the blobs they point
+ * into. */
 typedef struct enqueue_chunk {
     redis_args args;
     char **blobs;
-    size_t n_blobs;
+    size_t n_blobs, cap_blobs;
 } enqueue_chunk;
 
 static void enqueue_chunk_free(enqueue_chunk *c)
@@ -149,19 +244,35 @@ static void enqueue_chunk_free(enqueue_chunk *c)
     memset(c, 0, sizeof *c);
 }
 
+/* Adds the fields of job j, enqueued at `now`, to chunk c (see
+ * enqueue_args_job). */
+static int enqueue_chunk_add(redis_store *rs, enqueue_chunk *c, const es_job *j, int finishing,
+                             int64_t now)
+{
+    if (c->n_blobs == c->cap_blobs) {
+        size_t cap = c->cap_blobs ? c->cap_blobs * 2 : 64;
+        char **grown = realloc(c->blobs, cap * sizeof *grown);
+        if (!grown) {
+            diag_set(DIAG_INTERNAL, "out of memory");
+            return -1;
+        }
+        c->blobs = grown;
+        c->cap_blobs = cap;
+    }
+    c->blobs[c->n_blobs] = NULL;
+    int rc = enqueue_args_job(rs, &c->args, j, finishing, now, &c->blobs[c->n_blobs]);
+    c->n_blobs++;
+    return rc;
+}
+
 /* Builds the arguments of jobs [from, to). */
-static int enqueue_chunk_build(enqueue_chunk *c, const es_job *jobs, size_t from, size_t to,
-                               int64_t now)
+static int enqueue_chunk_build(redis_store *rs, enqueue_chunk *c, const es_job *jobs,
+                               size_t from, size_t to, int64_t now)
 {
     memset(c, 0, sizeof *c);
-    if (!(c->blobs = calloc(to - from, sizeof *c->blobs))) {
-        diag_set(DIAG_INTERNAL, "out of memory");
-        return -1;
-    }
-    c->n_blobs = to - from;
     if (redis_args_int(&c->args, now)) return -1;
     for (size_t i = from; i < to; i++)
-        if (enqueue_args_job(&c->args, &jobs[i], &c->blobs[i - from])) return -1;
+        if (enqueue_chunk_add(rs, c, &jobs[i], 0, now)) return -1;
     return 0;
 }
 
@@ -197,7 +308,7 @@ int redis_queue_enqueue_now(redis_store *rs, const es_job *jobs, size_t n, int64
         while (to < n && to - from < ENQUEUE_CHUNK_JOBS &&
                (to == from || bytes + jobs[to].payload_len < ENQUEUE_CHUNK_BYTES))
             bytes += jobs[to++].payload_len;
-        rc = enqueue_chunk_build(&chunks[n_chunks++], jobs, from, to, now);
+        rc = enqueue_chunk_build(rs, &chunks[n_chunks++], jobs, from, to, now);
         from = to;
         if (rc == 0 && (n_chunks == ENQUEUE_PIPELINE || from == n))
             rc = enqueue_send(rs, chunks, n_chunks);
@@ -538,59 +649,96 @@ int redis_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_
     return rc;
 }
 
-/* Claims per complete script call: a call blocks Redis while it runs
- * (~40 us a claim), so many claims go as several calls, pipelined. */
-#define COMPLETE_CHUNK_CLAIMS 64
+/* Claims per finish script call, and its byte budget of jobs: a call
+ * blocks Redis while it runs (~40 us a claim, ~1 ns a byte of the jobs it
+ * enqueues), so many claims go as several calls, pipelined. */
+#define FINISH_CHUNK_CLAIMS 64
+#define FINISH_CHUNK_BYTES (1u << 20)
 
-/* Completes claims[0..n) (n_done[i] jobs of claim i; NULL: every job):
- * pipelined calls of queue_complete.lua, status[i] 0 or -1 (stale token).
- * 0, or -1 with diag when the calls failed. */
-static int complete_claims(redis_store *rs, const es_claim *const *claims,
-                           const size_t *n_done, size_t n, int64_t now, int *status)
+/* Finishes claims[0..n) (n_done[i] jobs of claim i, NULL: every job; with
+ * jobs[i][0..n_jobs[i]), NULL: none): pipelined calls of queue_finish.lua,
+ * status[i] 0 or -1 (stale token). 0, or -1 with diag when the calls
+ * failed. */
+static int finish_claims(redis_store *rs, const es_claim *const *claims, const size_t *n_done,
+                         const es_job *const *jobs, const size_t *n_jobs, size_t n,
+                         int64_t now, int *status)
 {
-    int n_calls = (int)((n + COMPLETE_CHUNK_CLAIMS - 1) / COMPLETE_CHUNK_CLAIMS);
-    redis_args *args = calloc(n_calls ? (size_t)n_calls : 1, sizeof *args);
-    redisReply **replies = calloc(n_calls ? (size_t)n_calls : 1, sizeof *replies);
-    int rc = -1;
-    if (!args || !replies) {
+    enqueue_chunk *chunks = calloc(n ? n : 1, sizeof *chunks);
+    redis_args *args = calloc(n ? n : 1, sizeof *args);
+    redisReply **replies = calloc(n ? n : 1, sizeof *replies);
+    size_t *first = calloc(n + 1, sizeof *first); /* first claim of each call */
+    int n_calls = 0, rc = -1;
+    if (!chunks || !args || !replies || !first) {
         diag_set(DIAG_INTERNAL, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        redis_args *a = &args[i / COMPLETE_CHUNK_CLAIMS];
-        const es_claim *c = claims[i];
-        if ((a->n == 0 && redis_args_int(a, now)) || redis_args_cstr(a, c->group_key) ||
-            redis_args_int(a, c->token) || redis_args_int(a, (int64_t)(n_done ? n_done[i] : c->n)))
-            goto out;
+    /* the calls: at most FINISH_CHUNK_CLAIMS claims and FINISH_CHUNK_BYTES
+     * of jobs each (a claim with more goes alone) */
+    for (size_t i = 0, bytes = 0; i < n; i++) {
+        size_t claim_bytes = 0;
+        for (size_t k = 0; n_jobs && k < n_jobs[i]; k++) {
+            if (enqueue_validate(rs, &jobs[i][k], k)) goto out;
+            claim_bytes += jobs[i][k].payload_len;
+        }
+        if (i == 0 || i - first[n_calls - 1] == FINISH_CHUNK_CLAIMS ||
+            bytes + claim_bytes > FINISH_CHUNK_BYTES) {
+            first[n_calls++] = i;
+            bytes = 0;
+        }
+        bytes += claim_bytes;
     }
-    if (n_calls && redis_script_call_many(rs->pool, &rs->scripts, REDIS_SCRIPT_COMPLETE, rs->tag,
+    first[n_calls] = n;
+    for (int c = 0; c < n_calls; c++) {
+        enqueue_chunk *ch = &chunks[c];
+        if (redis_args_int(&ch->args, now) ||
+            redis_args_int(&ch->args, (int64_t)(first[c + 1] - first[c])))
+            goto out;
+        for (size_t i = first[c]; i < first[c + 1]; i++)
+            if (redis_args_cstr(&ch->args, claims[i]->group_key) ||
+                redis_args_int(&ch->args, claims[i]->token) ||
+                redis_args_int(&ch->args, (int64_t)(n_done ? n_done[i] : claims[i]->n)) ||
+                redis_args_int(&ch->args, (int64_t)(n_jobs ? n_jobs[i] : 0)))
+                goto out;
+        for (size_t i = first[c]; n_jobs && i < first[c + 1]; i++)
+            for (size_t k = 0; k < n_jobs[i]; k++)
+                if (enqueue_chunk_add(rs, ch, &jobs[i][k], 1, now)) goto out;
+        args[c] = ch->args;
+    }
+    if (n_calls && redis_script_call_many(rs->pool, &rs->scripts, REDIS_SCRIPT_FINISH, rs->tag,
                                           n_calls, args, replies))
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *r = replies[i / COMPLETE_CHUNK_CLAIMS];
-        size_t at = i % COMPLETE_CHUNK_CLAIMS;
-        if (r->type != REDIS_REPLY_ARRAY || at >= r->elements ||
-            r->element[at]->type != REDIS_REPLY_INTEGER) {
+    for (int c = 0; c < n_calls; c++) {
+        const redisReply *r = replies[c];
+        size_t count = first[c + 1] - first[c];
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != count) {
             diag_set(DIAG_BACKEND, "redis queue: malformed reply");
             goto out;
         }
-        status[i] = r->element[at]->integer < 0 ? -1 : 0;
+        for (size_t at = 0; at < count; at++) {
+            if (r->element[at]->type != REDIS_REPLY_INTEGER) {
+                diag_set(DIAG_BACKEND, "redis queue: malformed reply");
+                goto out;
+            }
+            status[first[c] + at] = r->element[at]->integer < 0 ? -1 : 0;
+        }
     }
     rc = 0;
 out:
-    for (int i = 0; args && replies && i < n_calls; i++) {
-        redis_args_free(&args[i]);
-        if (replies[i]) freeReplyObject(replies[i]);
+    for (int c = 0; chunks && replies && c < n_calls; c++) {
+        enqueue_chunk_free(&chunks[c]);
+        if (replies[c]) freeReplyObject(replies[c]);
     }
+    free(chunks);
     free(args);
     free(replies);
+    free(first);
     return rc;
 }
 
 int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int64_t now)
 {
     int status;
-    if (complete_claims(store_of(s), &claim, &n_done, 1, now, &status) != 0) return -1;
+    if (finish_claims(store_of(s), &claim, &n_done, NULL, NULL, 1, now, &status) != 0) return -1;
     if (status != 0) {
         diag_set(DIAG_CONFLICT, "claim of group %s (token %lld) is no longer held",
                  claim->group_key, (long long)claim->token);
@@ -599,10 +747,11 @@ int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int6
     return 0;
 }
 
-int redis_queue_complete_many(es_store *s, const es_claim *const *claims, size_t n,
-                              int64_t now, int *status)
+int redis_queue_finish_many(es_store *s, const es_claim *const *claims,
+                            const es_job *const *jobs, const size_t *n_jobs, size_t n,
+                            int64_t now, int *status)
 {
-    return complete_claims(store_of(s), claims, NULL, n, now, status);
+    return finish_claims(store_of(s), claims, NULL, jobs, n_jobs, n, now, status);
 }
 
 int redis_queue_fail(es_store *s, const es_claim *claim, size_t n_done, const char *error,

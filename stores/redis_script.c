@@ -1,5 +1,6 @@
 /* redis_script.c: the queue's server-side Lua scripts (the .lua files of stores/redis,
- * embedded as redis_scripts), loaded with SCRIPT LOAD (which gives the sha)
+ * embedded as redis_scripts; the queue_* scripts get the libraries
+ * queue_lib.lua, and queue_push.lua when they enqueue, prepended), loaded with SCRIPT LOAD (which gives the sha)
  * and called with EVALSHA; a node that answers NOSCRIPT (after a restart or
  * SCRIPT FLUSH, or a cluster node that never ran the script) is sent the
  * call again as EVAL, which caches the script there. */
@@ -18,7 +19,6 @@ static const char *const script_modules[REDIS_SCRIPT_COUNT] = {
     [REDIS_SCRIPT_ENQUEUE] = "queue_enqueue",
     [REDIS_SCRIPT_CLAIM] = "queue_claim",
     [REDIS_SCRIPT_EXTEND] = "queue_extend",
-    [REDIS_SCRIPT_COMPLETE] = "queue_complete",
     [REDIS_SCRIPT_FAIL] = "queue_fail",
     [REDIS_SCRIPT_PARKED_LIST] = "queue_parked_list",
     [REDIS_SCRIPT_PARKED_RETRY] = "queue_parked_retry",
@@ -28,6 +28,7 @@ static const char *const script_modules[REDIS_SCRIPT_COUNT] = {
     [REDIS_SCRIPT_PAUSE_SET] = "queue_pause_set",
     [REDIS_SCRIPT_FOLD_SWAP] = "fold_swap",
     [REDIS_SCRIPT_EVENT_INDEX] = "event_index",
+    [REDIS_SCRIPT_FINISH] = "queue_finish",
 };
 
 static const lua_source *script_find(const char *module)
@@ -41,16 +42,20 @@ int redis_scripts_init(redis_script_set *s)
 {
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
-    const lua_source *lib = script_find("queue_lib");
+    const lua_source *lib = script_find("queue_lib"), *push = script_find("queue_push");
     for (int i = 0; i < REDIS_SCRIPT_COUNT; i++) {
         const lua_source *src = script_find(script_modules[i]);
-        if (!src || !lib) {
+        if (!src || !lib || !push) {
             diag_set(DIAG_INTERNAL, "redis script %s is not embedded", script_modules[i]);
             redis_scripts_destroy(s);
             return -1;
         }
-        int with_lib = strncmp(script_modules[i], "queue_", 6) == 0;
-        size_t len = (with_lib ? lib->len + 1 : 0) + src->len;
+        const lua_source *parts[3] = {NULL, NULL, src};
+        if (strncmp(script_modules[i], "queue_", 6) == 0) parts[0] = lib;
+        if (i == REDIS_SCRIPT_ENQUEUE || i == REDIS_SCRIPT_FINISH) parts[1] = push;
+        size_t len = 0;
+        for (int k = 0; k < 3; k++)
+            if (parts[k]) len += parts[k]->len + 1;
         char *body = malloc(len + 1);
         if (!body) {
             diag_set(DIAG_INTERNAL, "out of memory");
@@ -58,12 +63,12 @@ int redis_scripts_init(redis_script_set *s)
             return -1;
         }
         size_t at = 0;
-        if (with_lib) {
-            memcpy(body, lib->code, lib->len);
-            body[lib->len] = '\n';
-            at = lib->len + 1;
+        for (int k = 0; k < 3; k++) {
+            if (!parts[k]) continue;
+            memcpy(body + at, parts[k]->code, parts[k]->len);
+            body[at + parts[k]->len] = '\n';
+            at += parts[k]->len + 1;
         }
-        memcpy(body + at, src->code, src->len);
         body[len] = '\0';
         s->body[i] = body;
         s->len[i] = len;

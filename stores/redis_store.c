@@ -18,6 +18,7 @@ static void redis_store_close(es_store *s)
     redis_conn_pool_free(rs->pool);
     redis_scripts_destroy(&rs->scripts);
     redis_enqueue_group_destroy(&rs->enqueue_group);
+    pthread_mutex_destroy(&rs->positions_lock);
     free(rs->name);
     free(rs->tag);
     free(rs);
@@ -50,7 +51,7 @@ static const es_store_ops redis_store_ops = {
     .queue_claim = redis_queue_claim,
     .queue_extend = redis_queue_extend,
     .queue_complete = redis_queue_complete,
-    .queue_complete_many = redis_queue_complete_many,
+    .queue_finish_many = redis_queue_finish_many,
     .queue_fail = redis_queue_fail,
     .queue_stats = redis_queue_stats,
     .queue_parked_list = redis_queue_parked_list,
@@ -94,6 +95,7 @@ es_store *redis_store_open(const char *url, const char *queue_name)
         return NULL;
     }
     redis_enqueue_group_init(&rs->enqueue_group);
+    pthread_mutex_init(&rs->positions_lock, NULL);
     rs->name = strdup(queue_name);
     rs->tag = malloc(strlen(queue_name) + 3);
     if (!rs->name || !rs->tag) {

@@ -256,13 +256,19 @@ typedef struct es_store_ops {
     int (*queue_complete)(es_store *s, const es_claim *claim, size_t n_done,
                           int64_t now);
 
-    /* Optional (NULL: queue_complete each): completes claims[0..n) whole,
-     * in as few round trips as the store can (Redis: one). status[i] is 0,
-     * or -1 when claim i's token was stale (no change to it). Returns 0, or
-     * -1 with diag when the store could not be asked (some claims may be
-     * complete, the others expire and are redelivered). */
-    int (*queue_complete_many)(es_store *s, const es_claim *const *claims, size_t n,
-                               int64_t now, int *status);
+    /* Optional (NULL: queue_enqueue, then queue_complete each): finishes
+     * claims[0..n) whole together with the jobs their units made
+     * (jobs[i][0..n_jobs[i])), in as few round trips as the store can
+     * (Redis: one): per claim, atomically, enqueues its jobs and completes
+     * it, or, when its token is stale, does neither (status[i] -1, else
+     * 0). A claim's jobs are thus enqueued once, when it completes, so
+     * the store may take as fresh the ids of jobs marked
+     * fresh_when_finished. Returns 0, or -1 with diag when the store could
+     * not be asked (some claims may be finished, the others expire and
+     * are redelivered). */
+    int (*queue_finish_many)(es_store *s, const es_claim *const *claims,
+                             const es_job *const *jobs, const size_t *n_jobs, size_t n,
+                             int64_t now, int *status);
 
     /* Removes the first n_done jobs, then records a failure of the next one
      * (the new head): attempts+1, last_error = error, and the skip payload

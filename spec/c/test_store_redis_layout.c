@@ -150,8 +150,12 @@ static void test_inline_layout(void)
             CHECK_INT(c.jobs[i].attempts, 0);
             CHECK_INT(c.jobs[i].kind, JOB_FOLD);
             CHECK_STR(c.jobs[i].tenant_id, "t1");
-            if (i) CHECK(c.jobs[i - 1].position < c.jobs[i].position);
+            /* i1 and i2 (fresh, due) are positioned from the process's
+             * block, o1 and k1 by the script: all unique */
+            for (int k = 0; k < i; k++) CHECK(c.jobs[k].position != c.jobs[i].position);
         }
+        CHECK(c.jobs[0].position < c.jobs[2].position);
+        CHECK(c.jobs[1].position < c.jobs[3].position);
         CHECK_STR(c.jobs[0].payload, "payload");
         CHECK_INT(c.jobs[0].origin_id == NULL, 1);
         CHECK_STR(c.jobs[1].origin_id, "cmd-0");
