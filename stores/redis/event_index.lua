@@ -9,8 +9,11 @@
 --   'lo' lowest seq still in the window (1 when nothing was forgotten)
 --   'i'..id  "seq:created_at:" (':=' when the event's key is its id)
 --   'k'..key seq (keys other than the id)
---   's'..seq what to forget when seq leaves the window: "=<id>" when the
---            key is the id, else "<#id>:<id><key>"
+--   's'..seq what to forget when seq leaves the window: '!', the bloom
+--            digits of the id (12 hex digits, see 'assign'), then "=<id>"
+--            when the key is the id, else the key's digits and
+--            "<#id>:<id><key>" (an entry written before the digits were
+--            kept lacks the '!' and the digits: they are hashed here)
 -- and the string {name}:evb:<scope>:<epoch>:<aggregate>, a bloom filter
 -- (BLOOM_BITS bits) of the ids and keys forgotten. The window holds the
 -- last WINDOW events. An event not in the window is new when the bloom
@@ -133,11 +136,13 @@ local function window_lookup(from, stride)
   end
 end
 
--- The window fields of one event, appended to `f` (for one HSET).
-local function remember(f, id, key, seq, created)
+-- The window fields of one event (hid, hkey: the bloom digits of its id
+-- and key), appended to `f` (for one HSET).
+local function remember(f, id, key, seq, created, hid, hkey)
   local n = #f
   f[n + 1], f[n + 2] = 'i' .. id, seq .. ':' .. created .. (key == id and ':=' or ':')
-  f[n + 3], f[n + 4] = 's' .. seq, key == id and '=' .. id or #id .. ':' .. id .. key
+  f[n + 3], f[n + 4] = 's' .. seq, key == id and '!' .. hid .. '=' .. id or
+                                   '!' .. hid .. hkey .. #id .. ':' .. id .. key
   if key ~= id then f[n + 5], f[n + 6] = 'k' .. key, seq end
 end
 
@@ -152,8 +157,16 @@ local function forget_range(from, to, to_bloom)
   for j, x in ipairs(names) do
     local e = v[j]
     if e then
-      local id, key
-      if e:sub(1, 1) == '=' then
+      local id, key, hid, hkey
+      if e:byte(1) == 33 then -- '!': the digits kept
+        hid = e:sub(2, 13)
+        e = e:sub(14)
+        if e:byte(1) ~= 61 then -- not '='
+          hkey = e:sub(1, 12)
+          e = e:sub(13)
+        end
+      end
+      if e:byte(1) == 61 then -- '='
         id = e:sub(2)
         key = id
       else
@@ -162,8 +175,8 @@ local function forget_range(from, to, to_bloom)
       end
       del[#del + 1], del[#del + 2], del[#del + 3] = x, 'i' .. id, 'k' .. key
       if to_bloom then
-        bloom_add(id)
-        if key ~= id then bloom_add(key) end
+        bloom_add(id, hid)
+        if key ~= id then bloom_add(key, hkey) end
       end
     end
   end
@@ -186,7 +199,7 @@ local function record_new(new)
   local f = {'#', last, 'lo', keep}
   for _, e in ipairs(new) do
     if e[3] >= keep then
-      remember(f, e[1], e[2], e[3], e[4])
+      remember(f, e[1], e[2], e[3], e[4], e[5], e[6])
     else
       bloom_add(e[1], e[5])
       if e[2] ~= e[1] then bloom_add(e[2], e[6]) end
