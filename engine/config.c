@@ -35,7 +35,7 @@ static const opt_def options[] = {
      "http://user:pass@host:8123/db: event log and projections in ClickHouse"},
     {"role", OPT_STRING, E(role), "ESENGINE_ROLE", "all", 0, 0, "all, web or worker"},
     {"workers", OPT_INT, E(workers), "ESENGINE_WORKERS", "cores", 1, 1024,
-     "worker threads"},
+     "worker threads (twice the cores with --redis)"},
     {"batch-size", OPT_INT, E(batch_size), "ESENGINE_BATCH_SIZE", "256", 1, 100000,
      "max jobs of one group per claim"},
     {"max-attempts", OPT_INT, E(max_attempts), "ESENGINE_MAX_ATTEMPTS", "10", 1, 1000,
