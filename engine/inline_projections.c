@@ -1,5 +1,6 @@
 /* inline_projections.c: folds and maps run before a command batch's unit of
- * work and written inside it once verified (see inline_projections.h). */
+ * work and written inside it once verified; and, when the queue is a store
+ * apart, maps run inside the unit (see inline_projections.h). */
 #include "inline_projections.h"
 #include "diag.h"
 #include "log.h"
@@ -57,9 +58,9 @@ static int route_run_push(route_run *g, es_route *r, const es_event *ev, size_t 
     return 0;
 }
 
-void inline_plan_free(inline_plan *p)
+/* Frees what p holds, not p. */
+static void plan_clear(inline_plan *p)
 {
-    if (!p) return;
     for (size_t k = 0; k < p->n; k++) {
         route_run *g = &p->runs[k];
         lua_host_fold_result_clear(&g->fold);
@@ -71,29 +72,39 @@ void inline_plan_free(inline_plan *p)
         free(g->unit_index);
     }
     free(p->runs);
+}
+
+void inline_plan_free(inline_plan *p)
+{
+    if (!p) return;
+    plan_clear(p);
     free(p);
+}
+
+/* Adds route r of events[i] (ev) to its route's run, a new one for a route
+ * not seen yet. -1 on OOM. */
+static int plan_add(inline_plan *p, es_route *r, const es_event *ev, size_t i)
+{
+    route_run *g = NULL;
+    for (size_t j = 0; j < p->n && !g; j++)
+        if (same_route(p->runs[j].members[0], r)) g = &p->runs[j];
+    if (!g) {
+        route_run *grown = realloc(p->runs, (p->n + 1) * sizeof *grown);
+        if (!grown) return -1;
+        p->runs = grown;
+        g = &p->runs[p->n++];
+        memset(g, 0, sizeof *g);
+    }
+    return route_run_push(g, r, ev, i);
 }
 
 /* Groups the routes of the events by route. -1 on OOM. */
 static int plan_group(inline_plan *p, const es_event *events, es_new_event *const *routes,
                       size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < routes[i]->n_routes; k++) {
-            es_route *r = &routes[i]->routes[k];
-            route_run *g = NULL;
-            for (size_t j = 0; j < p->n && !g; j++)
-                if (same_route(p->runs[j].members[0], r)) g = &p->runs[j];
-            if (!g) {
-                route_run *grown = realloc(p->runs, (p->n + 1) * sizeof *grown);
-                if (!grown) return -1;
-                p->runs = grown;
-                g = &p->runs[p->n++];
-                memset(g, 0, sizeof *g);
-            }
-            if (route_run_push(g, r, &events[i], i) != 0) return -1;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < routes[i]->n_routes; k++)
+            if (plan_add(p, &routes[i]->routes[k], &events[i], i) != 0) return -1;
     return 0;
 }
 
@@ -281,4 +292,45 @@ int inline_projections_commit(inline_plan *p, es_backends *b, const es_event *ev
                     job_kind_name(r->kind));
     }
     return 0;
+}
+
+int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
+                      const append_outcome *outcomes, es_new_event *const *routes, size_t n,
+                      int64_t now)
+{
+    inline_plan p = {0};
+    int rc = 0;
+    /* the map routes of the events appended new, grouped by route */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (outcomes[i] != APPEND_NEW) continue;
+        for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
+            es_route *r = &routes[i]->routes[k];
+            if (r->kind == JOB_MAP && !r->applied && plan_add(&p, r, &events[i], i) != 0) {
+                diag_set(DIAG_INTERNAL, "out of memory grouping map routes");
+                rc = -1;
+            }
+        }
+    }
+    for (size_t k = 0; k < p.n && rc == 0; k++) {
+        route_run *g = &p.runs[k];
+        int paused = route_paused(b->queue, g->events[0].tenant_id, g->members[0]);
+        if (paused < 0) rc = -1;
+        if (paused != 0) continue;
+        prepare_map(host, g);
+        if (!g->ready) continue;
+        for (size_t j = 0; j < g->n && rc == 0; j++) {
+            const es_event *ev = &g->events[j];
+            if (g->records[j] &&
+                b->records->ops->record_append(b->records, ev->tenant_id, g->info.table, ev->id,
+                                               ev->aggregate_id, g->records[j], now) != 0)
+                rc = -1;
+        }
+        if (rc != 0) break;
+        for (size_t j = 0; j < g->n; j++) g->members[j]->applied = 1;
+        const es_route *r = g->members[0];
+        metrics_add(METRIC_EVENTS_INLINE, (double)g->n, r->pipeline, r->component,
+                    job_kind_name(r->kind));
+    }
+    plan_clear(&p);
+    return rc;
 }

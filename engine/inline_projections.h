@@ -46,4 +46,18 @@ int inline_projections_commit(inline_plan *p, es_backends *b, const es_event *ev
 
 void inline_plan_free(inline_plan *p);
 
+/* When the queue is a store apart and the others make writes durable later
+ * (Redis with ClickHouse: no transaction spans the queue, and no store
+ * lock is held inside a unit): inside the unit that appended n events
+ * (outcomes as event_append left them, seqs assigned), runs the map routes
+ * (routes[i] of events[i]) of the events appended new and appends their
+ * records in the same unit, so they become durable with the events and
+ * need no queued job; those routes are marked applied. A custom store, a
+ * paused map or a script error leaves the route to its queued job, which
+ * retries, parks and reports as any job does. 0, or -1 with a diag when a
+ * store fails (the unit must roll back). */
+int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
+                      const append_outcome *outcomes, es_new_event *const *routes, size_t n,
+                      int64_t now);
+
 #endif

@@ -21,7 +21,10 @@
 --      land verbatim in ClickHouse;
 --   5. `send` works while clickhouse-server is stopped (a send only writes
 --      to Redis), a worker started then waits for it; the commands are
---      folded once it is back, none failed.
+--      folded once it is back, none failed;
+--   6. a paused map: commands and folds flow, no record is written (a
+--      command batch writes its maps' records itself, unless paused),
+--      then the records come on resume.
 --
 -- Scale: ESENGINE_SPEC_CH_COMMANDS (default 4000; the issue's full size is
 -- 20000) over ESENGINE_SPEC_CH_AGGREGATES (default COMMANDS / 100); the
@@ -301,6 +304,35 @@ describe("esengine with ClickHouse and Redis", function()
     local code, out, err = h.esengine("state ledger balance down --tenant " .. TENANT .. " " .. flags)
     assert.equal(0, code, err)
     assert.same({ count = 3, total = 6, last_seq = 3, in_order = true }, h.json(out))
+    check_alive()
+  end)
+
+  it("writes no record of a paused map while its commands and folds flow, all on resume", function()
+    migrate()
+    start_workers(1)
+    local scope = "ledger/entries --tenant " .. TENANT .. " " .. flags
+    local code, out, err = h.esengine("pause " .. scope)
+    assert.equal(0, code, out .. err)
+    local N = 20
+    for i = 1, N do
+      local payload = cjson.encode({ account = "held-map", amount = i, n = i })
+      code, out, err = h.esengine("send ledger deposit " .. h.q(payload) .. " --tenant " .. TENANT ..
+        " --wait=60 " .. flags)
+      assert.equal(0, code, out .. err)
+    end
+    -- folded (--wait): the fold jobs ran after their command batches'
+    -- writes were in ClickHouse, records written by those batches included
+    local function records()
+      return tonumber((ch_query(ch, "SELECT count() FROM " .. db .. ".ledger_entries WHERE tenant_id = " ..
+        lit(TENANT)):match("%d+")))
+    end
+    code, out, err = h.esengine("state ledger balance held-map --tenant " .. TENANT .. " " .. flags)
+    assert.equal(0, code, err)
+    assert.same({ count = N, total = N * (N + 1) / 2, last_seq = N, in_order = true }, h.json(out))
+    assert.equal(0, records(), "records of a paused map")
+    code, out, err = h.esengine("resume " .. scope)
+    assert.equal(0, code, out .. err)
+    h.wait_until("the map's records", 60, function() return records() == N end)
     check_alive()
   end)
 
