@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/clickhouse/run.sh: builds and runs the ClickHouse benchmarks against
 # private servers. Usage: run.sh [EVENTS] [THREADS] (defaults 1000000
-# events, 4 threads). First the engine end to end on Redis + ClickHouse
+# events, 4 threads). First the engine end to end on Redis + ClickHouse,
+# BENCH_RUNS times (default 3) with the medians at the end
 # (bench_e2e.c: commands over 10,000 aggregates, one fold, one map, beside
 # ClickHouse's own insert rate of the same rows); then, unless E2E_ONLY is
 # set, the store alone (bench_clickhouse.c: batched writer, event_append).
@@ -25,5 +26,20 @@ for b in bench_e2e bench_clickhouse; do
     "$ROOT/bench/clickhouse/$b.c" "$BUILD/libesengine_lib.a" $LIBS -o "$BUILD/$b"
 done
 cd "$ROOT"
-"$BUILD/bench_e2e" "${1:-1000000}" 10000 "${2:-4}"
+# The end-to-end run BENCH_RUNS times (default 3; each against fresh
+# servers), then the medians: the machine's noise moves single runs by 20%.
+RUNS=${BENCH_RUNS:-3}
+OUT=$(mktemp)
+i=1
+while [ "$i" -le "$RUNS" ]; do
+  echo "--- run $i of $RUNS"
+  "$BUILD/bench_e2e" "${1:-1000000}" 10000 "${2:-4}" | tee -a "$OUT"
+  i=$((i + 1))
+done
+median() { # the median of the numbers on stdin, one per line
+  sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+echo "--- median of $RUNS runs: end to end $(sed -n 's/^end to end: *\([0-9]*\).*/\1/p' "$OUT" | median) events/s," \
+  "ratio to clickhouse alone $(sed -n 's/^ratio end-to-end\/alone: *//p' "$OUT" | median)"
+rm -f "$OUT"
 [ -n "${E2E_ONLY:-}" ] || exec "$BUILD/bench_clickhouse" "${1:-1000000}" "${2:-4}"
