@@ -5,7 +5,7 @@
 # here, measured in one run. Prints jobs/s for enqueue and processing, the
 # ratios to each peer, and Redis CPU seconds per 100k jobs.
 # Usage: bench/queue/run.sh [jobs] [groups] [threads] [batch] [peer_concurrency]
-# Needs: cc, cmake, libhiredis-dev, redis-server, node + npm.
+# Needs: cc, cmake, pkg-config, libhiredis-dev, nettle-dev, redis-server, node + npm.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -22,8 +22,9 @@ cmake -DSOURCE_DIR="$ROOT" -DDIR=stores/redis -DSYMBOL=redis_scripts \
       -DOUTPUT="$OUT/redis_scripts.c" -P "$ROOT/cmake/embed_lua.cmake"
 cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/engine" -I"$ROOT/stores" \
    "$ROOT"/stores/redis_*.c "$ROOT"/stores/store*.c "$ROOT/engine/diag.c" \
-   "$ROOT/engine/log.c" "$ROOT/engine/clock.c" "$ROOT/engine/job.c" \
-   "$OUT/redis_scripts.c" "$HERE/queue_bench.c" -o "$OUT/queue_bench" -lhiredis -lpthread
+   "$ROOT/engine/log.c" "$ROOT/engine/clock.c" "$ROOT/engine/job.c" "$ROOT/engine/ids.c" \
+   "$OUT/redis_scripts.c" "$HERE/queue_bench.c" -o "$OUT/queue_bench" \
+   $(pkg-config --libs hiredis nettle) -lpthread
 
 if [ ! -d "$HERE/node_modules/groupmq" ] || [ ! -d "$HERE/node_modules/bullmq" ]; then
   echo "== installing peers from npm"
