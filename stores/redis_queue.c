@@ -159,8 +159,8 @@ static char *fast_element(const es_job *j, const char *stats_key, int64_t now, i
     return e;
 }
 
-/* Adds the 10 enqueue fields of one job, enqueued at `now` (see
- * queue_push.lua). `finishing`: the job is enqueued by the finish of the
+/* Adds the enqueue fields of one job, enqueued at `now` (see
+ * queue_push.lua: 10, or 5 for mode 4). `finishing`: the job is enqueued by the finish of the
  * claim whose unit made it (queue_finish.lua), so its id counts as fresh
  * when the unit marked it fresh_when_finished. A fresh job without dedup
  * key nor origin, due at `now`, goes as mode 4: its element built here.
@@ -193,10 +193,8 @@ static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int
         *blob_out = e;
         if (!e) return -1;
         return redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
-                       redis_args_cstr(a, j->tenant_id) || redis_args_str(a, "", 0) ||
-                       redis_args_str(a, "4", 1) || redis_args_str(a, "", 0) ||
-                       redis_args_str(a, "", 0) || redis_args_str(a, "", 0) ||
-                       redis_args_str(a, e, len) || redis_args_str(a, "", 0)
+                       redis_args_cstr(a, j->tenant_id) || redis_args_str(a, e, len) ||
+                       redis_args_str(a, "4", 1)
                    ? -1
                    : 0;
     }
@@ -270,7 +268,7 @@ static int enqueue_chunk_build(redis_store *rs, enqueue_chunk *c, const es_job *
                                size_t from, size_t to, int64_t now)
 {
     memset(c, 0, sizeof *c);
-    if (redis_args_int(&c->args, now)) return -1;
+    if (redis_args_int(&c->args, now) || redis_args_int(&c->args, (int64_t)(to - from))) return -1;
     for (size_t i = from; i < to; i++)
         if (enqueue_chunk_add(rs, c, &jobs[i], 0, now)) return -1;
     return 0;

@@ -6,8 +6,8 @@
 -- that ran it before nor by a resent call: the caller may mark their ids
 -- fresh (mode 3, inline).
 -- ARGV: now, number of claims, then per claim: group, token, n_done,
--- number of jobs; then the jobs of every claim in claim order, 10 fields
--- each (see queue_push.lua). Returns per claim 0, or -1 when its token
+-- number of jobs; then the fields of the jobs of every claim in claim
+-- order (see queue_push.lua). Returns per claim 0, or -1 when its token
 -- is stale.
 local now_s, nc = ARGV[1], tonumber(ARGV[2])
 local now = tonumber(now_s)
@@ -17,12 +17,12 @@ for c = 1, nc do
   local m = redis.call('HMGET', km(g), 's', 'tok', 'lu', 'n', 'x', 't')
   if m[1] ~= 'claimed' or m[2] ~= tok or tonumber(m[3]) < now then
     out[c] = -1
+    jobs_at = skip_jobs(jobs_at, n_jobs)
   else
-    push_jobs(jobs_at, n_jobs, now_s)
+    jobs_at = push_jobs(jobs_at, n_jobs, now_s)
     live[#live + 1] = {g, math.min(tonumber(ARGV[at + 2]), tonumber(m[4])), m[5], m[6]}
     out[c] = 0
   end
-  jobs_at = jobs_at + n_jobs * PUSH_NF
   at = at + 4
 end
 local _, woken = push_flush(now)

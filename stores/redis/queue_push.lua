@@ -6,19 +6,18 @@
 -- together (one MSET, one RPUSH per group).
 -- Jobs are read from ARGV, 10 fields each: id, group, tenant, run_at, mode
 -- (0 none, 1 debounce, 2 throttle, 3 none and a fresh id: no queued job
--- has it, and it holds no \30; 4 as 3, and the blob is the job's whole
--- inline list element, built by the caller: see below), dedup_key ('' =
--- none), origin_key
+-- has it, and it holds no \30), dedup_key ('' = none), origin_key
 -- (origin\31kind, '' = none: nobody waits on the job, so it is not
 -- counted), stats_key (pipeline\31component\31kind), blob (the job's
 -- static fields, opaque), items (events or commands the job holds,
--- counted by queue_stats.lua).
+-- counted by queue_stats.lua); or 5 fields for a job of mode 4 (below):
+-- id, group, tenant, its list element, '4' (mode at the same place).
 -- Each job added is one record (see queue_lib.lua), inline in its list
 -- element when its mode is 3 or 4 and it has no origin, else at its key.
 -- Mode 4 is a fast job (inline and due) whose element the caller built,
 -- position included (redis_queue.c): it is pushed as it came, so the blob
 -- is hashed once (when Redis makes ARGV) rather than again in a
--- concatenation, ~1.2 ns a byte. The caller gives it a position of a
+-- concatenation, ~1.2 ns a byte, and it takes 5 arguments, not 10. The caller gives it a position of a
 -- block it reserved, so such positions follow enqueue order only within
 -- a caller: a keyed fold's jobs, whose positions are their last_seq, are
 -- never sent so. A new
@@ -28,7 +27,18 @@
 -- is ignored; a fresh id is not looked up. Dedup: throttle drops while
 -- the holder of the dedup key is queued; debounce replaces a holder that
 -- is not in flight (payload, run_at, origin), else queues a successor.
-local PUSH_NF = 10
+local PUSH_NF, PUSH_NF_FAST = 10, 5
+
+-- The number of ARGV fields of the job at ARGV[a].
+local function job_fields(a)
+  return ARGV[a + 4] == '4' and PUSH_NF_FAST or PUSH_NF
+end
+
+-- The index after the n jobs whose fields start at ARGV[first].
+local function skip_jobs(first, n)
+  for _ = 1, n do first = first + job_fields(first) end
+  return first
+end
 -- Bytes from which a keyed record's blob is APPENDed to the rest of its
 -- record rather than concatenated to it in Lua: one more command (~1.5 us)
 -- against hashing the blob once more (~1.2 ns a byte; a fold job of 64
@@ -154,32 +164,36 @@ local function push_record(a, now_s, rec_mid, pos, none_queued)
 end
 
 -- Adds the n jobs whose fields start at ARGV[first], enqueued at now_s
--- (the time as a string).
+-- (the time as a string). Returns the index after them.
 local function push_jobs(first, n, now_s)
   -- Id idempotency in one EXISTS of every keyed record when none is
   -- queued (the usual case): then a job is fresh unless this script added
   -- its id already.
-  local keys, nk, n_records = {}, 0, 0
-  for i = 0, n - 1 do
-    local mode = ARGV[first + i * PUSH_NF + 4]
+  local keys, nk, n_records, a = {}, 0, 0, first
+  for _ = 1, n do
+    local mode = ARGV[a + 4]
     if mode ~= '4' then n_records = n_records + 1 end
     if mode ~= '3' and mode ~= '4' then
       nk = nk + 1
-      keys[nk] = kj(ARGV[first + i * PUSH_NF])
+      keys[nk] = kj(ARGV[a])
     end
+    a = a + job_fields(a)
   end
   local none_queued = nk == 0 or redis.call('EXISTS', unpack(keys)) == 0
   -- attempts and enqueued at, as every new record has them
   local rec_mid = '\31' .. '0\31' .. now_s .. '\31'
   local pos = n_records > 0 and redis.call('INCRBY', K_SEQ, n_records) - n_records or 0
-  for i = 0, n - 1 do
-    local a = first + i * PUSH_NF
+  a = first
+  for _ = 1, n do
     if ARGV[a + 4] == '4' then
-      push_to(ARGV[a + 1], ARGV[a + 2], ARGV[a + 8], true)
+      push_to(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], true)
+      a = a + PUSH_NF_FAST
     else
       pos = push_record(a, now_s, rec_mid, pos, none_queued)
+      a = a + PUSH_NF
     end
   end
+  return a
 end
 
 -- Writes what push_jobs gathered, at `now` (a number): records, list
