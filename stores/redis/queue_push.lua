@@ -14,15 +14,15 @@
 -- id, group, tenant, its list element, '4' (mode at the same place).
 -- Each job added is one record (see queue_lib.lua), inline in its list
 -- element when its mode is 3 or 4 and it has no origin, else at its key.
+-- A new group whose elements are all fast is marked so (field f);
+-- elements that are not clear the mark.
 -- Mode 4 is a fast job (inline and due) whose element the caller built,
--- position included (redis_queue.c): it is pushed as it came, so the blob
--- is hashed once (when Redis makes ARGV) rather than again in a
--- concatenation, ~1.2 ns a byte, and it takes 5 arguments, not 10. The caller gives it a position of a
--- block it reserved, so such positions follow enqueue order only within
--- a caller: a keyed fold's jobs, whose positions are their last_seq, are
--- never sent so. A new
--- group whose elements are all fast is marked so (field f); elements that
--- are not clear the mark.
+-- position included (redis_queue.c): it is pushed as it came, so its
+-- blob is hashed once (when Redis makes ARGV) rather than again in a
+-- concatenation (~1.2 ns a byte), and it takes 5 arguments, not 10. Its
+-- position comes from a block the caller reserved, so such positions
+-- follow enqueue order only within one caller: a keyed fold's jobs, whose
+-- positions are their last_seq, are never sent so.
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
 -- is ignored; a fresh id is not looked up. Dedup: throttle drops while
 -- the holder of the dedup key is queued; debounce replaces a holder that
@@ -39,6 +39,7 @@ local function skip_jobs(first, n)
   for _ = 1, n do first = first + job_fields(first) end
   return first
 end
+
 -- Bytes from which a keyed record's blob is APPENDed to the rest of its
 -- record rather than concatenated to it in Lua: one more command (~1.5 us)
 -- against hashing the blob once more (~1.2 ns a byte; a fold job of 64
