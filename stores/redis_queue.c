@@ -94,7 +94,9 @@ static redis_store *store_of(es_store *s) { return (redis_store *)s; }
 #define POSITION_BLOCK 4096
 
 /* The next position of the store's reserved block (a new block when it is
- * used up). 0, or -1 with diag. */
+ * used up; the INCRBY runs under the lock, once per POSITION_BLOCK jobs, so
+ * concurrent enqueuers wait for it rather than reserve two blocks). 0, or
+ * -1 with diag. */
 static int reserve_position(redis_store *rs, int64_t *pos)
 {
     int rc = 0;
@@ -123,12 +125,15 @@ static int reserve_position(redis_store *rs, int64_t *pos)
 
 /* The inline list element of fast job j (see queue_lib.lua: id \30, then
  * the record of a job without dedup key nor origin), queued at `now` at
- * position pos; blob: its static fields. malloc'd, length in *len. */
-static char *fast_element(const es_job *j, const char *stats_key, int64_t now, int64_t pos,
-                          const char *blob, size_t blob_len, size_t *len)
+ * position pos; stats: its stats key's parts (pipeline, component, kind,
+ * joined by \x1f as redis_args_join joins them for the scripts); blob: its
+ * static fields. malloc'd, length in *len. */
+static char *fast_element(const es_job *j, const char *const stats[3], int64_t now,
+                          int64_t pos, const char *blob, size_t blob_len, size_t *len)
 {
-    size_t id_len = strlen(j->id), sk_len = strlen(stats_key);
-    char *e = malloc(id_len + sk_len + blob_len + 5 * 21 + 32);
+    size_t id_len = strlen(j->id), part_len[3], sk_len = 2;
+    for (int k = 0; k < 3; k++) sk_len += part_len[k] = stats[k] ? strlen(stats[k]) : 0;
+    char *e = malloc(id_len + sk_len + blob_len + 6 * 21 + 32);
     if (!e) {
         diag_set(DIAG_INTERNAL, "out of memory");
         return NULL;
@@ -150,8 +155,11 @@ static char *fast_element(const es_job *j, const char *stats_key, int64_t now, i
     e[at++] = 0x1f;
     at += redis_format_int(e + at, (int64_t)sk_len);
     e[at++] = ':';
-    memcpy(e + at, stats_key, sk_len);
-    at += sk_len;
+    for (int k = 0; k < 3; k++) {
+        if (k) e[at++] = 0x1f;
+        if (part_len[k]) memcpy(e + at, stats[k], part_len[k]);
+        at += part_len[k];
+    }
     memcpy(e + at, "~~~~~", 5); /* no group, dedup key, origin, error, skip record */
     at += 5;
     memcpy(e + at, blob, blob_len);
@@ -160,9 +168,9 @@ static char *fast_element(const es_job *j, const char *stats_key, int64_t now, i
 }
 
 /* Adds the enqueue fields of one job, enqueued at `now` (see
- * queue_push.lua: 10, or 5 for mode 4). `finishing`: the job is enqueued by the finish of the
- * claim whose unit made it (queue_finish.lua), so its id counts as fresh
- * when the unit marked it fresh_when_finished. A fresh job without dedup
+ * queue_push.lua: 10, or 5 for mode 4). `finishing`: the job is enqueued
+ * by the finish of the claim whose unit made it (queue_finish.lua), so its
+ * id counts as fresh when the unit marked it fresh_when_finished. A fresh job without dedup
  * key nor origin, due at `now`, goes as mode 4: its element built here.
  * *blob_out: what the arguments point into, for the caller to free. */
 static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int finishing,
@@ -183,12 +191,10 @@ static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int
     int fresh = (j->fresh_id || (finishing && j->fresh_when_finished)) &&
                 !strchr(j->id, RECORD_INLINE_SEP);
     if (fresh && !dedup && !j->origin_id && j->run_at <= now) {
-        char sk[512];
         int64_t pos;
-        snprintf(sk, sizeof sk, "%s\x1f%s\x1f%s", j->pipeline, j->component, kind);
         if (reserve_position(rs, &pos)) return -1;
         size_t len;
-        char *e = fast_element(j, sk, now, pos, blob, blob_len, &len);
+        char *e = fast_element(j, stats, now, pos, blob, blob_len, &len);
         free(blob);
         *blob_out = e;
         if (!e) return -1;
