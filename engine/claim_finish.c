@@ -89,6 +89,17 @@ static void enqueue_then_finish(es_engine *e, const deferred_ready *units, size_
     free(jobs);
 }
 
+/* Counts the events of the fold jobs among jobs[0..n) that the finish
+ * dropped because it wrote their fold state (bit k of `written`: jobs[k],
+ * queue_finish_many) as projected inline. */
+static void count_fold_writes(const es_job *jobs, size_t n, int written)
+{
+    for (size_t k = 0; k < n && k < 31 && written; k++)
+        if (written & (1 << k))
+            metrics_add(METRIC_EVENTS_INLINE, (double)job_items(&jobs[k]), jobs[k].pipeline,
+                        jobs[k].component, job_kind_name(jobs[k].kind));
+}
+
 /* Finishes units[0..n): those that finish whole with their jobs in one
  * queue_finish_many where the store has it (each claim and its jobs
  * atomically), the others (a failure to record) as enqueue_then_finish. */
@@ -129,7 +140,10 @@ static void finish_slice(es_engine *e, const deferred_ready *units, size_t n)
     }
     /* a stale token (status -1) is not logged, as log_unfinished says */
     for (size_t i = 0; i < n_whole; i++)
-        if (status[i] == 0) count_done(e, claims[i], claims[i]->n);
+        if (status[i] >= 0) {
+            count_done(e, claims[i], claims[i]->n);
+            count_fold_writes(jobs[i], n_jobs[i], status[i]);
+        }
 out:
     free(claims);
     free(jobs);

@@ -3,6 +3,7 @@
  * apart, maps run inside the unit (see inline_projections.h). */
 #include "inline_projections.h"
 #include "diag.h"
+#include "fold_mirror.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -330,6 +331,97 @@ int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
         const es_route *r = g->members[0];
         metrics_add(METRIC_EVENTS_INLINE, (double)g->n, r->pipeline, r->component,
                     job_kind_name(r->kind));
+    }
+    plan_clear(&p);
+    return rc;
+}
+
+/* 1 when every event of g was appended new, none has an origin (nobody
+ * waits on its jobs: they go to the queue as fresh jobs) and one job holds
+ * them all. */
+static int fold_run_eligible(const route_run *g, const append_outcome *outcomes,
+                             const char *const *origins)
+{
+    if (g->n > JOB_MAX_EVENTS || g->members[0]->keyed) return 0;
+    for (size_t j = 0; j < g->n; j++)
+        if (outcomes[g->unit_index[j]] != APPEND_NEW || origins[g->unit_index[j]]) return 0;
+    return 1;
+}
+
+/* Folds the events of g into the state of record read from `primary`,
+ * when that state is exactly the one before the first of them, and puts
+ * the result into the queryable copy. 1 with g->state/last_seq/fold set,
+ * 0 when g is left to its job, -1 with a diag when the copy fails. */
+static int fold_run(es_store *primary, es_store *copy, lua_host *host, route_run *g,
+                    int64_t now)
+{
+    const es_route *r = g->members[0];
+    const char *tenant = g->events[0].tenant_id;
+    if (lua_host_fold_info(host, r->pipeline, r->component, &g->info) != 0 || g->info.custom ||
+        g->info.keyed ||
+        primary->ops->fold_get(primary, tenant, g->info.table, r->key, &g->state,
+                               &g->last_seq) < 0 ||
+        g->last_seq != g->events[0].seq - 1)
+        return 0;
+    if (lua_host_run_fold(host, r->pipeline, r->component, g->state, g->events, g->n,
+                          &g->fold) != 0 ||
+        g->fold.error) {
+        log_warn_limited("inline_fold", "fold %s/%s left to its queued job: %s", r->pipeline,
+                         r->component, g->fold.error ? g->fold.error : diag_message());
+        return 0;
+    }
+    /* reactors are enqueued by whoever applies the fold: its job */
+    if (g->fold.n_applied != g->n || !g->fold.state_json || g->fold.n_reactors) return 0;
+    return copy->ops->fold_put(copy, tenant, g->info.table, r->key, g->fold.state_json,
+                               g->events[g->n - 1].seq, now) == 0
+               ? 1
+               : -1;
+}
+
+int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
+                     const append_outcome *outcomes, es_new_event *const *routes,
+                     const char *const *origins, size_t n, int64_t now)
+{
+    es_store *q = b->queue, *copy = NULL;
+    es_store *primary = fold_mirror_parts(b->folds, &copy);
+    if (!primary || !q->ops->counts_items || !q->ops->queue_writes_folds ||
+        q->ops->queue_writes_folds(q, primary) != 1)
+        return 0;
+    inline_plan p = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
+            es_route *r = &routes[i]->routes[k];
+            if (r->kind == JOB_FOLD && !r->applied && plan_add(&p, r, &events[i], i) != 0) {
+                diag_set(DIAG_INTERNAL, "out of memory grouping fold routes");
+                rc = -1;
+            }
+        }
+    for (size_t k = 0; k < p.n && rc == 0; k++) {
+        route_run *g = &p.runs[k];
+        if (!fold_run_eligible(g, outcomes, origins)) continue;
+        int paused = route_paused(q, g->events[0].tenant_id, g->members[0]);
+        if (paused != 0) {
+            if (paused < 0) rc = -1;
+            continue;
+        }
+        int ran = fold_run(primary, copy, host, g, now);
+        if (ran < 0) rc = -1;
+        if (ran != 1) continue;
+        es_fold_write *w = calloc(1, sizeof *w);
+        if (w) {
+            *w = (es_fold_write){strdup(g->info.table), strdup(g->members[0]->key),
+                                 g->fold.state_json, g->last_seq, g->events[g->n - 1].seq};
+            g->fold.state_json = NULL; /* now w's */
+        }
+        if (!w || !w->table || !w->key) {
+            fold_write_free(w);
+            diag_set(DIAG_INTERNAL, "out of memory keeping a fold's state");
+            rc = -1;
+            continue;
+        }
+        fold_write_free(g->members[0]->fold_write);
+        g->members[0]->fold_write = w;
     }
     plan_clear(&p);
     return rc;

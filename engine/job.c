@@ -17,7 +17,32 @@ void job_clear(es_job *job)
     free(job->last_error);
     free(job->payload);
     free(job->skip_payload);
+    fold_write_free(job->fold_write);
     memset(job, 0, sizeof *job);
+}
+
+void fold_write_free(es_fold_write *w)
+{
+    if (!w) return;
+    free(w->table);
+    free(w->key);
+    free(w->state_json);
+    free(w);
+}
+
+es_fold_write *fold_write_copy(const es_fold_write *w)
+{
+    es_fold_write *c = malloc(sizeof *c);
+    if (c) {
+        *c = *w;
+        c->table = strdup(w->table);
+        c->key = strdup(w->key);
+        c->state_json = strdup(w->state_json);
+        if (c->table && c->key && c->state_json) return c;
+        fold_write_free(c);
+    }
+    diag_set(DIAG_INTERNAL, "out of memory copying a fold write");
+    return NULL;
 }
 
 int job_items(const es_job *job)
@@ -38,6 +63,7 @@ int job_copy(es_job *dst, const es_job *src)
     dst->id = dst->tenant_id = dst->pipeline = dst->component = NULL;
     dst->group_key = dst->dedup_id = dst->origin_id = dst->last_error = NULL;
     dst->payload = dst->skip_payload = NULL;
+    dst->fold_write = NULL;
     if (dup_opt(&dst->id, src->id) || dup_opt(&dst->tenant_id, src->tenant_id) ||
         dup_opt(&dst->pipeline, src->pipeline) ||
         dup_opt(&dst->component, src->component) ||
@@ -46,6 +72,7 @@ int job_copy(es_job *dst, const es_job *src)
         dup_opt(&dst->origin_id, src->origin_id) ||
         dup_opt(&dst->last_error, src->last_error))
         goto oom;
+    if (src->fold_write && !(dst->fold_write = fold_write_copy(src->fold_write))) goto oom;
     dst->payload = malloc(src->payload_len + 1);
     if (!dst->payload) goto oom;
     if (src->payload_len) memcpy(dst->payload, src->payload, src->payload_len);

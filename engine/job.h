@@ -22,6 +22,17 @@ typedef enum {
                            pending or in flight */
 } dedup_mode;
 
+/* A fold's state of record that a unit computed for the fold job it made
+ * (es_job.fold_write): the state after the job's events, folded from the
+ * stored state whose last applied seq was from_seq. */
+typedef struct es_fold_write {
+    char *table;      /* the fold's table */
+    char *key;        /* the fold's key (the aggregate id) */
+    char *state_json;
+    int64_t from_seq; /* the stored last_seq it was folded from */
+    int64_t last_seq; /* the seq of the job's last event */
+} es_fold_write;
+
 typedef struct es_job {
     char *id;          /* unique among queued jobs; deterministic where it can be */
     job_kind kind;
@@ -66,10 +77,25 @@ typedef struct es_job {
                           (queue_finish_many) may take its id as fresh,
                           and give it any unused position (never set for
                           a keyed fold's jobs, see position) */
+    es_fold_write *fold_write; /* owned, or NULL. Set on a fold job of
+                          events its unit appended new (fresh_when_finished)
+                          whose fold the unit ran: a store that finishes the
+                          unit with queue_finish_many and holds the fold's
+                          state of record may write that state instead of
+                          enqueueing the job, atomically with the claim's
+                          completion and only while the stored last_seq is
+                          still from_seq; otherwise the job is enqueued as
+                          usual (a store may always ignore it) */
 } es_job;
 
 /* The items job carries (job->items, at least 1). */
 int job_items(const es_job *job);
+
+/* A copy of w (NULL on OOM, with diag set). */
+es_fold_write *fold_write_copy(const es_fold_write *w);
+
+/* Frees w and its strings; NULL is fine. */
+void fold_write_free(es_fold_write *w);
 
 /* Frees the strings of `job` (not the struct) and zeroes it. */
 void job_clear(es_job *job);

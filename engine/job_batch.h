@@ -45,10 +45,12 @@ int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
 
 /* Adds the fold and map jobs of n appended events in seq order: routes[i]
  * and origins[i] belong to events[i]; events whose outcome is
- * APPEND_DUPLICATE get none, nor do routes already applied (es_route.applied). fold_events_per_job: 1, or JOB_MAX_EVENTS
+ * APPEND_DUPLICATE get none, nor do routes already applied
+ * (es_route.applied). fold_events_per_job: 1, or JOB_MAX_EVENTS
  * when the queue counts items. A job holding only APPEND_NEW events is
- * marked fresh_when_finished, unless it is a keyed fold's. 0, or -1 with a
- * diag. */
+ * marked fresh_when_finished, unless it is a keyed fold's; a fold job
+ * that holds exactly the events of its route's fold_write (es_route) gets
+ * a copy of it (es_job.fold_write). 0, or -1 with a diag. */
 int job_batch_add_projections(job_batch *b, const es_event *events,
                               es_new_event *const *routes, const char *const *origins,
                               const append_outcome *outcomes, size_t n,

@@ -24,6 +24,9 @@ typedef struct es_route {
     int keyed;     /* a keyed fold's route: key is the fold's key, not the aggregate */
     int applied;   /* set by the worker once applied in the command's own unit
                       of work (inline_projections.h): the route gets no job */
+    es_fold_write *fold_write; /* owned, or NULL: set by the worker on the
+                      first event's route of a fold it ran in the unit
+                      (inline_folds_run); its job carries a copy */
 } es_route;
 
 /* An event returned by a command handler, with its routes. The event's id,

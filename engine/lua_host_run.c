@@ -104,6 +104,7 @@ static void route_clear(es_route *r)
     free(r->pipeline);
     free(r->component);
     free(r->key);
+    fold_write_free(r->fold_write);
 }
 
 void lua_host_new_events_free(es_new_event *events, size_t n)

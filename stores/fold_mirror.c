@@ -274,3 +274,11 @@ es_store *fold_mirror_open(es_store *primary, es_store *mirror)
     m->mirror = mirror;
     return &m->base;
 }
+
+es_store *fold_mirror_parts(es_store *s, es_store **copy)
+{
+    if (s->ops != &mirror_ops) return NULL;
+    fold_mirror *m = (fold_mirror *)s;
+    *copy = m->mirror;
+    return m->primary;
+}

@@ -13,4 +13,9 @@
  * NULL on OOM. */
 es_store *fold_mirror_open(es_store *primary, es_store *mirror);
 
+/* When s is a mirror made by fold_mirror_open: its primary, and its copy
+ * in *copy (for a writer that puts the copy and the state of record
+ * apart, as inline_folds_run does). NULL when s is not a mirror. */
+es_store *fold_mirror_parts(es_store *s, es_store **copy);
+
 #endif

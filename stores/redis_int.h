@@ -8,6 +8,7 @@
 #define ES_REDIS_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -214,7 +215,36 @@ typedef struct redis_store {
      * (redis_queue.c), reserved from the queue's counter in blocks */
     pthread_mutex_t positions_lock;
     int64_t position_next, position_end;
+    /* whether the finish writes fold states (redis_queue_writes_folds):
+     * 0 not asked yet, 1 yes (a single server), 2 no (a cluster) */
+    atomic_int writes_folds;
 } redis_store;
+
+/* The byte between an inline job's id and its record in a list element
+ * (queue_lib.lua). */
+#define RECORD_INLINE_SEP 0x1e
+
+/* One call of a script that pushes jobs, being built: its arguments and
+ * the blobs they point into (redis_enqueue_args.c). */
+typedef struct redis_enqueue_chunk {
+    redis_args args;
+    char **blobs;
+    size_t n_blobs, cap_blobs;
+} redis_enqueue_chunk;
+
+/* Checks what the queue needs of job j (the i-th) before anything is
+ * sent: 0, or -1 with DIAG_INVALID. */
+int redis_enqueue_validate(const redis_store *rs, const es_job *j, size_t i);
+
+/* Adds the fields of job j, enqueued at `now`, to chunk c (see
+ * queue_push.lua). `finishing`: the job is enqueued by the finish of the
+ * claim whose unit made it (queue_finish.lua), which may take its id as
+ * fresh (fresh_when_finished) and write its fold_write instead of it.
+ * 0, or -1 with a diag. */
+int redis_enqueue_chunk_add(redis_store *rs, redis_enqueue_chunk *c, const es_job *j,
+                            int finishing, int64_t now);
+
+void redis_enqueue_chunk_free(redis_enqueue_chunk *c);
 
 /* Enqueues validated jobs together with those of concurrent callers (group
  * commit, redis_enqueue_group.c). 0, or -1 with the diag of the shared
@@ -232,6 +262,7 @@ int redis_queue_claim(es_store *s, const char *worker_id, size_t max_jobs,
                       int64_t now, int64_t lease_ms, int wait_ms, es_claim *out);
 int redis_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
 int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int64_t now);
+int redis_queue_writes_folds(es_store *s, es_store *folds);
 int redis_queue_finish_many(es_store *s, const es_claim *const *claims,
                             const es_job *const *jobs, const size_t *n_jobs, size_t n,
                             int64_t now, int *status);

@@ -85,204 +85,20 @@
 
 static redis_store *store_of(es_store *s) { return (redis_store *)s; }
 
-/* The byte between an inline job's id and its record in a list element
- * (queue_lib.lua). */
-#define RECORD_INLINE_SEP 0x1e
-
-/* Positions are reserved from the queue's counter in blocks this big for
- * the jobs whose elements the client builds. */
-#define POSITION_BLOCK 4096
-
-/* The next position of the store's reserved block (a new block when it is
- * used up; the INCRBY runs under the lock, once per POSITION_BLOCK jobs, so
- * concurrent enqueuers wait for it rather than reserve two blocks). 0, or
- * -1 with diag. */
-static int reserve_position(redis_store *rs, int64_t *pos)
-{
-    int rc = 0;
-    pthread_mutex_lock(&rs->positions_lock);
-    if (rs->position_next >= rs->position_end) {
-        char key[256], block[24];
-        snprintf(key, sizeof key, "%s:seq", rs->tag);
-        block[redis_format_int(block, POSITION_BLOCK)] = '\0';
-        const char *argv[3] = {"INCRBY", key, block};
-        size_t lens[3] = {6, strlen(key), strlen(block)};
-        redisReply *r = redis_conn_command(rs->pool, 3, argv, lens, 0);
-        if (r && r->type == REDIS_REPLY_INTEGER) {
-            rs->position_end = r->integer + 1;
-            rs->position_next = r->integer + 1 - POSITION_BLOCK;
-        } else {
-            if (r) diag_set(DIAG_BACKEND, "redis queue: INCRBY of positions: %s",
-                            r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-            rc = -1;
-        }
-        if (r) freeReplyObject(r);
-    }
-    if (rc == 0) *pos = rs->position_next++;
-    pthread_mutex_unlock(&rs->positions_lock);
-    return rc;
-}
-
-/* The inline list element of fast job j (see queue_lib.lua: id \30, then
- * the record of a job without dedup key nor origin), queued at `now` at
- * position pos; stats: its stats key's parts (pipeline, component, kind,
- * joined by \x1f as redis_args_join joins them for the scripts); blob: its
- * static fields. malloc'd, length in *len. */
-static char *fast_element(const es_job *j, const char *const stats[3], int64_t now,
-                          int64_t pos, const char *blob, size_t blob_len, size_t *len)
-{
-    size_t id_len = strlen(j->id), part_len[3], sk_len = 2;
-    for (int k = 0; k < 3; k++) sk_len += part_len[k] = stats[k] ? strlen(stats[k]) : 0;
-    char *e = malloc(id_len + sk_len + blob_len + 6 * 21 + 32);
-    if (!e) {
-        diag_set(DIAG_INTERNAL, "out of memory");
-        return NULL;
-    }
-    size_t at = 0;
-    memcpy(e, j->id, id_len);
-    at += id_len;
-    e[at++] = RECORD_INLINE_SEP;
-    e[at++] = '0';
-    at += redis_format_int(e + at, j->run_at);
-    e[at++] = 0x1f;
-    at += redis_format_int(e + at, pos);
-    e[at++] = 0x1f;
-    e[at++] = '0'; /* attempts */
-    e[at++] = 0x1f;
-    at += redis_format_int(e + at, now);
-    e[at++] = 0x1f;
-    at += redis_format_int(e + at, job_items(j));
-    e[at++] = 0x1f;
-    at += redis_format_int(e + at, (int64_t)sk_len);
-    e[at++] = ':';
-    for (int k = 0; k < 3; k++) {
-        if (k) e[at++] = 0x1f;
-        if (part_len[k]) memcpy(e + at, stats[k], part_len[k]);
-        at += part_len[k];
-    }
-    memcpy(e + at, "~~~~~", 5); /* no group, dedup key, origin, error, skip record */
-    at += 5;
-    memcpy(e + at, blob, blob_len);
-    *len = at + blob_len;
-    return e;
-}
-
-/* Adds the enqueue fields of one job, enqueued at `now` (see
- * queue_push.lua: 10, or 5 for mode 4). `finishing`: the job is enqueued
- * by the finish of the claim whose unit made it (queue_finish.lua), so its
- * id counts as fresh when the unit marked it fresh_when_finished. A fresh job without dedup
- * key nor origin, due at `now`, goes as mode 4: its element built here.
- * *blob_out: what the arguments point into, for the caller to free. */
-static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int finishing,
-                            int64_t now, char **blob_out)
-{
-    char kind[24];
-    kind[redis_format_int(kind, j->kind)] = '\0';
-    const char *origin[2] = {j->origin_id, kind}; /* joined only when set */
-    const char *stats[3] = {j->pipeline, j->component, kind};
-    int dedup = j->dedup_mode != DEDUP_NONE && j->dedup_id && j->dedup_id[0];
-    const char *dedup_parts[2] = {j->tenant_id, j->dedup_id};
-    size_t blob_len;
-    char *blob = redis_codec_encode_job(j, &blob_len);
-    *blob_out = blob;
-    if (!blob) return -1;
-    /* mode 3: a fresh id, kept inline unless the job has an origin (an id
-     * holding the element separator never is) */
-    int fresh = (j->fresh_id || (finishing && j->fresh_when_finished)) &&
-                !strchr(j->id, RECORD_INLINE_SEP);
-    if (fresh && !dedup && !j->origin_id && j->run_at <= now) {
-        int64_t pos;
-        if (reserve_position(rs, &pos)) return -1;
-        size_t len;
-        char *e = fast_element(j, stats, now, pos, blob, blob_len, &len);
-        free(blob);
-        *blob_out = e;
-        if (!e) return -1;
-        return redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
-                       redis_args_cstr(a, j->tenant_id) || redis_args_str(a, e, len) ||
-                       redis_args_str(a, "4", 1)
-                   ? -1
-                   : 0;
-    }
-    if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
-        redis_args_cstr(a, j->tenant_id) || redis_args_int(a, j->run_at) ||
-        redis_args_int(a, dedup ? j->dedup_mode : fresh ? 3 : 0))
-        return -1;
-    if (dedup ? redis_args_join(a, dedup_parts, 2) : redis_args_str(a, "", 0)) return -1;
-    if ((j->origin_id ? redis_args_join(a, origin, 2) : redis_args_str(a, "", 0)) ||
-        redis_args_join(a, stats, 3) ||
-        redis_args_str(a, blob, blob_len) || redis_args_int(a, job_items(j)))
-        return -1;
-    return 0;
-}
-
-/* Checks what the queue needs of a job before anything is sent. */
-static int enqueue_validate(const redis_store *rs, const es_job *j, size_t i)
-{
-    if (!j->id || !j->id[0] || !j->group_key || !j->group_key[0] || !j->tenant_id ||
-        !j->tenant_id[0]) {
-        diag_set(DIAG_INVALID, "job %zu: id, group_key and tenant_id are required", i);
-        return -1;
-    }
-    if (j->payload_len > rs->max_payload) {
-        diag_set(DIAG_INVALID, "job %s: payload of %zu bytes exceeds the limit of %zu bytes",
-                 j->id, j->payload_len, rs->max_payload);
-        return -1;
-    }
-    return 0;
-}
-
-/* One script call being built: its arguments and the blobs they point
- * into. */
-typedef struct enqueue_chunk {
-    redis_args args;
-    char **blobs;
-    size_t n_blobs, cap_blobs;
-} enqueue_chunk;
-
-static void enqueue_chunk_free(enqueue_chunk *c)
-{
-    for (size_t i = 0; i < c->n_blobs; i++) free(c->blobs[i]);
-    free(c->blobs);
-    redis_args_free(&c->args);
-    memset(c, 0, sizeof *c);
-}
-
-/* Adds the fields of job j, enqueued at `now`, to chunk c (see
- * enqueue_args_job). */
-static int enqueue_chunk_add(redis_store *rs, enqueue_chunk *c, const es_job *j, int finishing,
-                             int64_t now)
-{
-    if (c->n_blobs == c->cap_blobs) {
-        size_t cap = c->cap_blobs ? c->cap_blobs * 2 : 64;
-        char **grown = realloc(c->blobs, cap * sizeof *grown);
-        if (!grown) {
-            diag_set(DIAG_INTERNAL, "out of memory");
-            return -1;
-        }
-        c->blobs = grown;
-        c->cap_blobs = cap;
-    }
-    c->blobs[c->n_blobs] = NULL;
-    int rc = enqueue_args_job(rs, &c->args, j, finishing, now, &c->blobs[c->n_blobs]);
-    c->n_blobs++;
-    return rc;
-}
-
 /* Builds the arguments of jobs [from, to). */
-static int enqueue_chunk_build(redis_store *rs, enqueue_chunk *c, const es_job *jobs,
+static int enqueue_chunk_build(redis_store *rs, redis_enqueue_chunk *c, const es_job *jobs,
                                size_t from, size_t to, int64_t now)
 {
     memset(c, 0, sizeof *c);
     if (redis_args_int(&c->args, now) || redis_args_int(&c->args, (int64_t)(to - from))) return -1;
     for (size_t i = from; i < to; i++)
-        if (enqueue_chunk_add(rs, c, &jobs[i], 0, now)) return -1;
+        if (redis_enqueue_chunk_add(rs, c, &jobs[i], 0, now)) return -1;
     return 0;
 }
 
 /* Sends up to ENQUEUE_PIPELINE chunks at once: the client encodes while
  * Redis runs, and one round trip covers them all. */
-static int enqueue_send(redis_store *rs, enqueue_chunk *chunks, int n)
+static int enqueue_send(redis_store *rs, redis_enqueue_chunk *chunks, int n)
 {
     redis_args args[ENQUEUE_PIPELINE];
     redisReply *replies[ENQUEUE_PIPELINE];
@@ -298,13 +114,13 @@ int redis_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now)
 {
     redis_store *rs = store_of(s);
     for (size_t i = 0; i < n; i++)
-        if (enqueue_validate(rs, &jobs[i], i)) return -1;
+        if (redis_enqueue_validate(rs, &jobs[i], i)) return -1;
     return n ? redis_enqueue_grouped(rs, jobs, n, now) : 0;
 }
 
 int redis_queue_enqueue_now(redis_store *rs, const es_job *jobs, size_t n, int64_t now)
 {
-    enqueue_chunk chunks[ENQUEUE_PIPELINE];
+    redis_enqueue_chunk chunks[ENQUEUE_PIPELINE];
     int n_chunks = 0, rc = 0;
     size_t from = 0;
     while (rc == 0 && from < n) {
@@ -317,7 +133,7 @@ int redis_queue_enqueue_now(redis_store *rs, const es_job *jobs, size_t n, int64
         if (rc == 0 && (n_chunks == ENQUEUE_PIPELINE || from == n))
             rc = enqueue_send(rs, chunks, n_chunks);
         if (rc != 0 || n_chunks == ENQUEUE_PIPELINE || from == n) {
-            for (int i = 0; i < n_chunks; i++) enqueue_chunk_free(&chunks[i]);
+            for (int i = 0; i < n_chunks; i++) redis_enqueue_chunk_free(&chunks[i]);
             n_chunks = 0;
         }
     }
@@ -667,7 +483,7 @@ static int finish_claims(redis_store *rs, const es_claim *const *claims, const s
                          const es_job *const *jobs, const size_t *n_jobs, size_t n,
                          int64_t now, int *status)
 {
-    enqueue_chunk *chunks = calloc(n ? n : 1, sizeof *chunks);
+    redis_enqueue_chunk *chunks = calloc(n ? n : 1, sizeof *chunks);
     redis_args *args = calloc(n ? n : 1, sizeof *args);
     redisReply **replies = calloc(n ? n : 1, sizeof *replies);
     size_t *first = calloc(n + 1, sizeof *first); /* first claim of each call */
@@ -681,7 +497,7 @@ static int finish_claims(redis_store *rs, const es_claim *const *claims, const s
     for (size_t i = 0, bytes = 0; i < n; i++) {
         size_t claim_bytes = 0;
         for (size_t k = 0; n_jobs && k < n_jobs[i]; k++) {
-            if (enqueue_validate(rs, &jobs[i][k], k)) goto out;
+            if (redis_enqueue_validate(rs, &jobs[i][k], k)) goto out;
             claim_bytes += jobs[i][k].payload_len;
         }
         if (i == 0 || i - first[n_calls - 1] == FINISH_CHUNK_CLAIMS ||
@@ -693,7 +509,7 @@ static int finish_claims(redis_store *rs, const es_claim *const *claims, const s
     }
     first[n_calls] = n;
     for (int c = 0; c < n_calls; c++) {
-        enqueue_chunk *ch = &chunks[c];
+        redis_enqueue_chunk *ch = &chunks[c];
         if (redis_args_int(&ch->args, now) ||
             redis_args_int(&ch->args, (int64_t)(first[c + 1] - first[c])))
             goto out;
@@ -705,7 +521,7 @@ static int finish_claims(redis_store *rs, const es_claim *const *claims, const s
                 goto out;
         for (size_t i = first[c]; n_jobs && i < first[c + 1]; i++)
             for (size_t k = 0; k < n_jobs[i]; k++)
-                if (enqueue_chunk_add(rs, ch, &jobs[i][k], 1, now)) goto out;
+                if (redis_enqueue_chunk_add(rs, ch, &jobs[i][k], 1, now)) goto out;
         args[c] = ch->args;
     }
     if (n_calls && redis_script_call_many(rs->pool, &rs->scripts, REDIS_SCRIPT_FINISH, rs->tag,
@@ -723,13 +539,13 @@ static int finish_claims(redis_store *rs, const es_claim *const *claims, const s
                 diag_set(DIAG_BACKEND, "redis queue: malformed reply");
                 goto out;
             }
-            status[first[c] + at] = r->element[at]->integer < 0 ? -1 : 0;
+            status[first[c] + at] = r->element[at]->integer < 0 ? -1 : (int)r->element[at]->integer;
         }
     }
     rc = 0;
 out:
     for (int c = 0; chunks && replies && c < n_calls; c++) {
-        enqueue_chunk_free(&chunks[c]);
+        redis_enqueue_chunk_free(&chunks[c]);
         if (replies[c]) freeReplyObject(replies[c]);
     }
     free(chunks);
@@ -749,6 +565,22 @@ int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int6
         return -1;
     }
     return 0;
+}
+
+int redis_queue_writes_folds(es_store *s, es_store *folds)
+{
+    redis_store *rs = store_of(s);
+    if (s != folds) return 0;
+    int known = atomic_load(&rs->writes_folds);
+    if (known) return known == 1;
+    /* a cluster would refuse a script that reaches the fold's slot, {tenant},
+     * from the queue's, {name}: only a single server writes them */
+    int slots[1];
+    int n = redis_conn_masters(rs->pool, slots, 1);
+    if (n < 0) return 0; /* asked again next time */
+    known = n == 1 && slots[0] == -1 ? 1 : 2;
+    atomic_store(&rs->writes_folds, known);
+    return known == 1;
 }
 
 int redis_queue_finish_many(es_store *s, const es_claim *const *claims,

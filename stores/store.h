@@ -261,14 +261,22 @@ typedef struct es_store_ops {
      * (jobs[i][0..n_jobs[i])), in as few round trips as the store can
      * (Redis: one): per claim, atomically, enqueues its jobs and completes
      * it, or, when its token is stale, does neither (status[i] -1, else
-     * 0). A claim's jobs are thus enqueued once, when it completes, so
+     * >= 0). A claim's jobs are thus enqueued once, when it completes, so
      * the store may take as fresh the ids of jobs marked
-     * fresh_when_finished. Returns 0, or -1 with diag when the store could
+     * fresh_when_finished. A job with a fold_write may be dropped instead
+     * (see es_job and queue_writes_folds): status[i] then has bit k set
+     * for the k-th job of claim i so dropped (k < 31). Returns 0, or -1 with diag when the store could
      * not be asked (some claims may be finished, the others expire and
      * are redelivered). */
     int (*queue_finish_many)(es_store *s, const es_claim *const *claims,
                              const es_job *const *jobs, const size_t *n_jobs, size_t n,
                              int64_t now, int *status);
+
+    /* Optional: 1 when queue_finish_many writes the fold_write of jobs
+     * (es_job) into fold store `folds`, which holds the states of record
+     * (Redis: the same server, not a cluster, so that one script reaches
+     * both); 0 when it enqueues such jobs as any other. */
+    int (*queue_writes_folds)(es_store *s, es_store *folds);
 
     /* Removes the first n_done jobs, then records a failure of the next one
      * (the new head): attempts+1, last_error = error, and the skip payload

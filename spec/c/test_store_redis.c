@@ -1,12 +1,13 @@
 /* test_store_redis.c: the Redis store against a private redis-server: the
  * shared store conformance suite, then what only a networked queue has:
  * reconnecting through a server restart, claims from concurrent threads,
- * fencing after lease expiry, claims completed in one call, timely delayed
+ * fencing after lease expiry, timely delayed
  * jobs, tenant fairness, the queue conformance checks again with jobs
  * inline, and the event index kept for ClickHouse (seqs, retries,
  * duplicates, lost marker, the bloom positions the client hashes). The
  * queue's record layouts (of before, inline) are tested in
- * test_store_redis_layout.c. */
+ * test_store_redis_layout.c, claims finished with their units' jobs in
+ * test_store_redis_finish.c. */
 #include "store_conformance.h"
 #include "store_conformance_redis_inline.h"
 #include "testlib.h"
@@ -273,90 +274,6 @@ static void test_stale_token_after_expiry(void)
     CHECK_INT(s->ops->queue_complete(s, &cur, 1, t + 103), 0);
     store_claim_clear(&old);
     store_claim_clear(&cur);
-    s->ops->close(s);
-}
-
-/* Claims finished in one call (queue_finish_many: more claims than one
- * script call takes, pipelined), each with a job its unit made: each
- * group loses the jobs its claim held and is ready again, and each live
- * claim's job is queued, inline when marked fresh_when_finished, keyed
- * otherwise; a stale claim among them gets -1 and changes nothing (its
- * job is not queued), its group's live claim is untouched. */
-static void test_finish_many(void)
-{
-    enum { N = 70 };
-    char queue[64];
-    es_store *s = open_fresh_named(queue);
-    int64_t t = clock_now_ms();
-    char ids[N][2][16], groups[N][16], made[N + 1][16];
-    for (int i = 0; i < N; i++) {
-        snprintf(groups[i], sizeof groups[i], "gM%d", i);
-        for (int k = 0; k < 2; k++) {
-            snprintf(ids[i][k], sizeof ids[i][k], "m%d-%d", i, k);
-            es_job j = make_job(ids[i][k], "t1", groups[i], t);
-            CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t), 0);
-        }
-    }
-    es_job j = make_job("st", "t1", "gS", t - 1); /* ready first: claimed first */
-    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t - 1), 0);
-    es_claim c[N + 1], live;
-    const es_claim *claims[N + 1];
-    es_job made_jobs[N + 1];
-    const es_job *jobs[N + 1];
-    size_t n_jobs[N + 1];
-    memset(c, 0, sizeof c);
-    /* the claim of gS goes stale first: its lease (100 ms) passes */
-    int stale = -1;
-    for (int i = 0; i <= N; i++) {
-        CHECK_INT(s->ops->queue_claim(s, "w1", 1, t, i == 0 ? 100 : 30000, 0, &c[i]), 0);
-        claims[i] = &c[i];
-        /* the unit's job: delayed, so that the claims below do not see it */
-        snprintf(made[i], sizeof made[i], "made%d", i);
-        made_jobs[i] = make_job(made[i], "t1", "gMade", t + 600000);
-        made_jobs[i].origin_id = NULL;
-        made_jobs[i].fresh_when_finished = i % 2;
-        jobs[i] = &made_jobs[i];
-        n_jobs[i] = 1;
-    }
-    for (int i = 0; i <= N; i++)
-        if (c[i].group_key && strcmp(c[i].group_key, "gS") == 0) stale = i;
-    CHECK_INT(stale, 0);
-    CHECK_INT(s->ops->queue_claim(s, "w2", 1, t + 99, 30000, 0, &live), 1); /* all held */
-    if (stale == 0) {
-        CHECK_INT(s->ops->queue_claim(s, "w2", 1, t + 101, 30000, 0, &live), 0);
-        CHECK_STR(live.group_key, "gS");
-    }
-    int status[N + 1];
-    CHECK(s->ops->queue_finish_many != NULL);
-    CHECK_INT(s->ops->queue_finish_many(s, claims, jobs, n_jobs, N + 1, t + 102, status), 0);
-    for (int i = 0; i <= N; i++) CHECK_INT(status[i], i == stale ? -1 : 0);
-    /* the live claims' jobs are queued, in claim order; inline (no key)
-     * when fresh_when_finished */
-    CHECK_INT(redis_integer("LLEN {%s}:g:gMade", queue), N);
-    for (int i = 1; i <= N; i++)
-        CHECK_INT(redis_integer("EXISTS {%s}:j:%s", queue, made[i]), i % 2 ? 0 : 1);
-    CHECK_INT(redis_integer("EXISTS {%s}:j:%s", queue, made[0]), 0);
-    /* each group's second job is next; gS stays with its live claim */
-    for (int i = 0; i < N; i++) {
-        es_claim n;
-        CHECK_INT(s->ops->queue_claim(s, "w3", 5, t + 103, 30000, 0, &n), 0);
-        CHECK_INT(n.n, 1);
-        if (n.n) CHECK(strcmp(n.jobs[0].id + strlen(n.jobs[0].id) - 2, "-1") == 0);
-        CHECK_INT(s->ops->queue_complete(s, &n, n.n, t + 104), 0);
-        store_claim_clear(&n);
-    }
-    es_claim none;
-    CHECK_INT(s->ops->queue_claim(s, "w3", 5, t + 105, 30000, 0, &none), 1);
-    CHECK_INT(s->ops->queue_complete(s, &live, live.n, t + 106), 0);
-    store_claim_clear(&live);
-    /* the made jobs, once due, in claim order */
-    es_claim m;
-    CHECK_INT(s->ops->queue_claim(s, "w4", 100, t + 600001, 30000, 0, &m), 0);
-    CHECK_INT(m.n, N);
-    for (size_t i = 0; i < m.n; i++) CHECK_STR(m.jobs[i].id, made[i + 1]);
-    CHECK_INT(s->ops->queue_complete(s, &m, m.n, t + 600002), 0);
-    store_claim_clear(&m);
-    for (int i = 0; i <= N; i++) store_claim_clear(&c[i]);
     s->ops->close(s);
 }
 
@@ -760,7 +677,6 @@ int main(void)
     conformance_run_redis_inline(open_fresh, NULL);
     RUN_TEST(test_payload_limit);
     RUN_TEST(test_stale_token_after_expiry);
-    RUN_TEST(test_finish_many);
     RUN_TEST(test_tenant_fairness);
     RUN_TEST(test_pause_backlog);
     RUN_TEST(test_two_threads_never_share_a_group);

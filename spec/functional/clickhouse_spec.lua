@@ -189,13 +189,16 @@ describe("esengine with ClickHouse and Redis", function()
     end
   end
 
-  -- One `send -` per payload file with a client id and --wait (commands
-  -- and folds done); a failed send is resent (same ids: a no-op for what
-  -- was accepted) up to `retries` times.
-  local function start_senders(run, retries)
+  -- One `send -` per payload file with a client id, and with --wait
+  -- (commands and folds done) unless no_wait; a failed send is resent
+  -- (same ids: a no-op for what was accepted) up to `retries` times.
+  -- Without --wait nobody waits on the jobs, so the command batches apply
+  -- the folds themselves (engine/inline_projections.h).
+  local function start_senders(run, retries, no_wait)
     for s, path in ipairs(run.files) do
       local send = h.bin .. " send ledger deposit - --tenant " .. TENANT .. " --id " ..
-        h.q("ch-sender-" .. s) .. " --wait=900 " .. flags .. " < " .. h.q(path) .. " > /dev/null"
+        h.q("ch-sender-" .. s) .. (no_wait and " " or " --wait=900 ") .. flags .. " < " ..
+        h.q(path) .. " > /dev/null"
       local script = "tries=0; code=1; while [ $tries -lt " .. (1 + (retries or 0)) .. " ]; do " ..
         "tries=$((tries+1)); " .. send .. "; code=$?; [ $code -eq 0 ] && break; sleep 1; done; " ..
         "echo \"exit=$code tries=$tries\" > " .. h.q(path .. ".done")
@@ -336,6 +339,29 @@ describe("esengine with ClickHouse and Redis", function()
     check_alive()
   end)
 
+  it("applies the folds of commands sent without --wait in the commands' own batches", function()
+    migrate()
+    local port = servers.free_port()
+    start_workers(1, "--role all --listen 127.0.0.1:" .. port)
+    local run = write_payloads(dir, 400, 8)
+    for _, path in ipairs(run.files) do
+      local code, out, err = h.esengine("send ledger deposit - --tenant " .. TENANT .. " " .. flags,
+        h.q(path))
+      assert.equal(0, code, out .. err)
+    end
+    wait_queue_empty(120)
+    verify(run)
+    -- every fold state was written by the finish of its command batch: no
+    -- fold job ran (the first command of an account folds from no state)
+    local _, metrics = h.sh("curl -s --max-time 10 http://127.0.0.1:" .. port .. "/metrics")
+    local inline = metrics:match('esengine_events_projected_inline_total{pipeline="ledger",' ..
+      'component="balance",kind="fold"} (%d+)')
+    assert.equal(run.commands, tonumber(inline), metrics)
+    assert.falsy(metrics:find('esengine_jobs_processed_total{pipeline="ledger",component="balance"', 1, true),
+      metrics)
+    check_alive()
+  end)
+
   it("folds " .. COMMANDS .. " commands over " .. AGGREGATES .. " aggregates exactly once across " ..
     WORKERS .. " worker processes", function()
     migrate()
@@ -364,7 +390,7 @@ describe("esengine with ClickHouse and Redis", function()
     local run = write_payloads(dir, OUTAGE_COMMANDS, AGGREGATES)
     start_workers(WORKERS)
     local t0 = now()
-    start_senders(run, 20)
+    start_senders(run, 20, true)
     -- stop ClickHouse early in the run: a tenth of the events stored
     local tenth = math.floor(OUTAGE_COMMANDS / 10)
     h.wait_until("a tenth of the events to be stored", 120 + OUTAGE_COMMANDS / 50, function()
@@ -413,7 +439,7 @@ describe("esengine with ClickHouse and Redis", function()
     local run = write_payloads(dir, COMMANDS, AGGREGATES)
     start_workers(WORKERS, "--lease-ms 2000")
     local t0 = now()
-    start_senders(run, 20)
+    start_senders(run, 20, true)
     h.wait_until("a third of the events to be stored", 120 + COMMANDS / 50, function()
       return count_events() >= math.floor(COMMANDS / 3)
     end)

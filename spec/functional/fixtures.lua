@@ -124,14 +124,14 @@ function f.wait_senders(run, seconds)
   return tries
 end
 
--- Waits until every worker {pid, log} of `workers` logs that it runs (30 s
--- each), failing with its log when one exits first.
+-- Waits until every worker {pid, log} of `workers` logs that it runs, in
+-- any role (30 s each), failing with its log when one exits first.
 function f.wait_workers(workers)
   for _, w in ipairs(workers) do
     h.wait_until("worker " .. w.pid .. " to start", 30, function()
       local text = s.read_file(w.log) or ""
       assert(s.running(w.pid), "worker " .. w.pid .. " exited: " .. text)
-      return text:find("running role worker", 1, true)
+      return text:find("running role", 1, true)
     end)
   end
 end

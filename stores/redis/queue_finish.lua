@@ -7,8 +7,9 @@
 -- fresh (mode 3, inline).
 -- ARGV: now, number of claims, then per claim: group, token, n_done,
 -- number of jobs; then the fields of the jobs of every claim in claim
--- order (see queue_push.lua). Returns per claim 0, or -1 when its token
--- is stale.
+-- order (see queue_push.lua). Returns per claim -1 when its token is
+-- stale, else which of its jobs of mode 5 had their fold state written
+-- instead of being queued (a bit per job, see push_jobs).
 local now_s, nc = ARGV[1], tonumber(ARGV[2])
 local now = tonumber(now_s)
 local out, live, at, jobs_at = {}, {}, 3, 3 + 4 * nc
@@ -19,9 +20,8 @@ for c = 1, nc do
     out[c] = -1
     jobs_at = skip_jobs(jobs_at, n_jobs)
   else
-    jobs_at = push_jobs(jobs_at, n_jobs, now_s)
+    jobs_at, out[c] = push_jobs(jobs_at, n_jobs, now_s)
     live[#live + 1] = {g, math.min(tonumber(ARGV[at + 2]), tonumber(m[4])), m[5], m[6]}
-    out[c] = 0
   end
   at = at + 4
 end

@@ -11,7 +11,9 @@
 -- counted), stats_key (pipeline\31component\31kind), blob (the job's
 -- static fields, opaque), items (events or commands the job holds,
 -- counted by queue_stats.lua); or 5 fields for a job of mode 4 (below):
--- id, group, tenant, its list element, '4' (mode at the same place).
+-- id, group, tenant, its list element, '4' (mode at the same place); or
+-- 9 fields for a job of mode 5 (below): those 5 with '5', then the fold's
+-- hash, from_seq, last_seq, state.
 -- Each job added is one record (see queue_lib.lua), inline in its list
 -- element when its mode is 3 or 4 and it has no origin, else at its key.
 -- A new group whose elements are all fast is marked so (field f);
@@ -23,15 +25,31 @@
 -- position comes from a block the caller reserved, so such positions
 -- follow enqueue order only within one caller: a keyed fold's jobs, whose
 -- positions are their last_seq, are never sent so.
+-- Mode 5 is a fast fold job (as mode 4) whose fold its unit already ran
+-- (es_job fold_write, queue_finish.lua only): when the fold's stored seq
+-- (its hash, redis_fold.c; 0 when none) is still from_seq, the state and
+-- last_seq are written there instead, as fold_put.lua writes them, and
+-- the job is not queued; else it is queued as mode 4.
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
 -- is ignored; a fresh id is not looked up. Dedup: throttle drops while
 -- the holder of the dedup key is queued; debounce replaces a holder that
 -- is not in flight (payload, run_at, origin), else queues a successor.
-local PUSH_NF, PUSH_NF_FAST = 10, 5
+local PUSH_NF, PUSH_NF_FAST, PUSH_NF_FOLD = 10, 5, 9
 
 -- The number of ARGV fields of the job at ARGV[a].
 local function job_fields(a)
-  return ARGV[a + 4] == '4' and PUSH_NF_FAST or PUSH_NF
+  local mode = ARGV[a + 4]
+  return mode == '4' and PUSH_NF_FAST or mode == '5' and PUSH_NF_FOLD or PUSH_NF
+end
+
+-- Mode 5: writes the fold state of the job at ARGV[a] (at now_s) when its
+-- hash still holds from_seq; true when written (the job is then dropped).
+local function fold_written(a, now_s)
+  local h = ARGV[a + 5]
+  local cur = redis.call('HGET', h, 'seq') or '0'
+  if cur ~= ARGV[a + 6] then return false end
+  redis.call('HSET', h, 'state', ARGV[a + 8], 'seq', ARGV[a + 7], 'at', now_s)
+  return true
 end
 
 -- The index after the n jobs whose fields start at ARGV[first].
@@ -165,7 +183,9 @@ local function push_record(a, now_s, rec_mid, pos, none_queued)
 end
 
 -- Adds the n jobs whose fields start at ARGV[first], enqueued at now_s
--- (the time as a string). Returns the index after them.
+-- (the time as a string). Returns the index after them, and the jobs of
+-- mode 5 whose fold state was written instead: bit k for the k-th of the
+-- n jobs (from 0, the first 31 only).
 local function push_jobs(first, n, now_s)
   -- Id idempotency in one EXISTS of every keyed record when none is
   -- queued (the usual case): then a job is fresh unless this script added
@@ -173,8 +193,9 @@ local function push_jobs(first, n, now_s)
   local keys, nk, n_records, a = {}, 0, 0, first
   for _ = 1, n do
     local mode = ARGV[a + 4]
-    if mode ~= '4' then n_records = n_records + 1 end
-    if mode ~= '3' and mode ~= '4' then
+    local fast = mode == '4' or mode == '5'
+    if not fast then n_records = n_records + 1 end
+    if mode ~= '3' and not fast then
       nk = nk + 1
       keys[nk] = kj(ARGV[a])
     end
@@ -185,16 +206,25 @@ local function push_jobs(first, n, now_s)
   local rec_mid = '\31' .. '0\31' .. now_s .. '\31'
   local pos = n_records > 0 and redis.call('INCRBY', K_SEQ, n_records) - n_records or 0
   a = first
-  for _ = 1, n do
-    if ARGV[a + 4] == '4' then
+  local written = 0
+  for k = 0, n - 1 do
+    local mode = ARGV[a + 4]
+    if mode == '4' then
       push_to(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], true)
       a = a + PUSH_NF_FAST
+    elseif mode == '5' then
+      if fold_written(a, now_s) then
+        if k < 31 then written = written + 2 ^ k end
+      else
+        push_to(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], true)
+      end
+      a = a + PUSH_NF_FOLD
     else
       pos = push_record(a, now_s, rec_mid, pos, none_queued)
       a = a + PUSH_NF
     end
   end
-  return a
+  return a, written
 end
 
 -- Writes what push_jobs gathered, at `now` (a number): records, list

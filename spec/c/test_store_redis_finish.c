@@ -1,0 +1,206 @@
+/* test_store_redis_finish.c: claims of the Redis queue finished together
+ * with the jobs their units made (queue_finish_many, queue_finish.lua),
+ * against a private redis-server: jobs queued exactly for the live
+ * claims, and fold states written by the finish instead of their jobs
+ * (es_job fold_write) only while the stored state is the one folded from. */
+#include "store_conformance_helpers.h"
+
+#include "redis_test_queue.h"
+
+#include "clock.h"
+
+/* Claims finished in one call (queue_finish_many: more claims than one
+ * script call takes, pipelined), each with a job its unit made: each
+ * group loses the jobs its claim held and is ready again, and each live
+ * claim's job is queued, inline when marked fresh_when_finished, keyed
+ * otherwise; a stale claim among them gets -1 and changes nothing (its
+ * job is not queued), its group's live claim is untouched. */
+static void test_finish_many(void)
+{
+    enum { N = 70 };
+    char queue[64];
+    es_store *s = open_fresh_named(queue);
+    int64_t t = clock_now_ms();
+    char ids[N][2][16], groups[N][16], made[N + 1][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(groups[i], sizeof groups[i], "gM%d", i);
+        for (int k = 0; k < 2; k++) {
+            snprintf(ids[i][k], sizeof ids[i][k], "m%d-%d", i, k);
+            es_job j = make_job(ids[i][k], "t1", groups[i], t);
+            CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t), 0);
+        }
+    }
+    es_job j = make_job("st", "t1", "gS", t - 1); /* ready first: claimed first */
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t - 1), 0);
+    es_claim c[N + 1], live;
+    const es_claim *claims[N + 1];
+    es_job made_jobs[N + 1];
+    const es_job *jobs[N + 1];
+    size_t n_jobs[N + 1];
+    memset(c, 0, sizeof c);
+    /* the claim of gS goes stale first: its lease (100 ms) passes */
+    int stale = -1;
+    for (int i = 0; i <= N; i++) {
+        CHECK_INT(s->ops->queue_claim(s, "w1", 1, t, i == 0 ? 100 : 30000, 0, &c[i]), 0);
+        claims[i] = &c[i];
+        /* the unit's job: delayed, so that the claims below do not see it */
+        snprintf(made[i], sizeof made[i], "made%d", i);
+        made_jobs[i] = make_job(made[i], "t1", "gMade", t + 600000);
+        made_jobs[i].origin_id = NULL;
+        made_jobs[i].fresh_when_finished = i % 2;
+        jobs[i] = &made_jobs[i];
+        n_jobs[i] = 1;
+    }
+    for (int i = 0; i <= N; i++)
+        if (c[i].group_key && strcmp(c[i].group_key, "gS") == 0) stale = i;
+    CHECK_INT(stale, 0);
+    CHECK_INT(s->ops->queue_claim(s, "w2", 1, t + 99, 30000, 0, &live), 1); /* all held */
+    if (stale == 0) {
+        CHECK_INT(s->ops->queue_claim(s, "w2", 1, t + 101, 30000, 0, &live), 0);
+        CHECK_STR(live.group_key, "gS");
+    }
+    int status[N + 1];
+    CHECK(s->ops->queue_finish_many != NULL);
+    CHECK_INT(s->ops->queue_finish_many(s, claims, jobs, n_jobs, N + 1, t + 102, status), 0);
+    for (int i = 0; i <= N; i++) CHECK_INT(status[i], i == stale ? -1 : 0);
+    /* the live claims' jobs are queued, in claim order; inline (no key)
+     * when fresh_when_finished */
+    CHECK_INT(redis_integer("LLEN {%s}:g:gMade", queue), N);
+    for (int i = 1; i <= N; i++)
+        CHECK_INT(redis_integer("EXISTS {%s}:j:%s", queue, made[i]), i % 2 ? 0 : 1);
+    CHECK_INT(redis_integer("EXISTS {%s}:j:%s", queue, made[0]), 0);
+    /* each group's second job is next; gS stays with its live claim */
+    for (int i = 0; i < N; i++) {
+        es_claim n;
+        CHECK_INT(s->ops->queue_claim(s, "w3", 5, t + 103, 30000, 0, &n), 0);
+        CHECK_INT(n.n, 1);
+        if (n.n) CHECK(strcmp(n.jobs[0].id + strlen(n.jobs[0].id) - 2, "-1") == 0);
+        CHECK_INT(s->ops->queue_complete(s, &n, n.n, t + 104), 0);
+        store_claim_clear(&n);
+    }
+    es_claim none;
+    CHECK_INT(s->ops->queue_claim(s, "w3", 5, t + 105, 30000, 0, &none), 1);
+    CHECK_INT(s->ops->queue_complete(s, &live, live.n, t + 106), 0);
+    store_claim_clear(&live);
+    /* the made jobs, once due, in claim order */
+    es_claim m;
+    CHECK_INT(s->ops->queue_claim(s, "w4", 100, t + 600001, 30000, 0, &m), 0);
+    CHECK_INT(m.n, N);
+    for (size_t i = 0; i < m.n; i++) CHECK_STR(m.jobs[i].id, made[i + 1]);
+    CHECK_INT(s->ops->queue_complete(s, &m, m.n, t + 600002), 0);
+    store_claim_clear(&m);
+    for (int i = 0; i <= N; i++) store_claim_clear(&c[i]);
+    s->ops->close(s);
+}
+
+/* A fold job the unit made, of group g, due at t, carrying the state it
+ * folded (key's, from from_seq to last_seq). */
+static es_job fold_job(const char *id, const char *g, int64_t t, es_fold_write *w,
+                       const char *key, int64_t from_seq, int64_t last_seq)
+{
+    es_job j = make_job(id, "t1", g, t);
+    j.origin_id = NULL;
+    j.kind = JOB_FOLD;
+    j.fresh_when_finished = 1;
+    *w = (es_fold_write){"totals", (char *)key, "{\"n\":2}", from_seq, last_seq};
+    j.fold_write = w;
+    return j;
+}
+
+/* The state and last seq the fold store holds for key (rc of fold_get). */
+static int stored(es_store *s, const char *key, char **state, int64_t *seq)
+{
+    *state = NULL;
+    *seq = 0;
+    return s->ops->fold_get(s, "t1", "totals", key, state, seq);
+}
+
+/* Claims finished with fold jobs carrying their states: the state is
+ * written and the job dropped where the stored seq is still the one the
+ * unit folded from (an existing state, or none: seq 0); the job is queued
+ * and the state left alone where another write came in between; a stale
+ * claim writes nothing and queues nothing. */
+static void test_finish_fold_writes(void)
+{
+    char queue[64];
+    es_store *s = open_fresh_named(queue);
+    CHECK_INT(s->ops->queue_writes_folds(s, s), 1);
+    CHECK_INT(s->ops->queue_writes_folds(s, NULL), 0);
+    int64_t t = clock_now_ms();
+    const char *groups[4] = {"gA", "gB", "gC", "gD"};
+    es_claim c[4];
+    const es_claim *claims[4];
+    for (int i = 0; i < 4; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "cmd%d", i);
+        es_job j = make_job(id, "t1", groups[i], t - 10 + i);
+        CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t - 10 + i), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(s->ops->queue_claim(s, "w1", 1, t, i == 3 ? 100 : 30000, 0, &c[i]), 0);
+        claims[i] = &c[i];
+    }
+    CHECK_STR(c[3].group_key, "gD"); /* its lease passes before the finish */
+    CHECK_INT(s->ops->fold_put(s, "t1", "totals", "a", "{\"n\":1}", 5, t), 0);
+    CHECK_INT(s->ops->fold_put(s, "t1", "totals", "c", "{\"n\":1}", 7, t), 0);
+    es_fold_write w[4];
+    es_job made[4] = {fold_job("fA", "gFA", t, &w[0], "a", 5, 6),
+                      fold_job("fB", "gFB", t, &w[1], "b", 0, 3),
+                      fold_job("fC", "gFC", t, &w[2], "c", 5, 9),
+                      fold_job("fD", "gFD", t, &w[3], "d", 0, 4)};
+    /* B's unit made another job before its fold's */
+    es_job made_b[2] = {make_job("pB", "t1", "gP", t), made[1]};
+    made_b[0].origin_id = NULL;
+    const es_job *jobs[4] = {&made[0], made_b, &made[2], &made[3]};
+    size_t n_jobs[4] = {1, 2, 1, 1};
+    int status[4];
+    long long calls = command_calls("evalsha");
+    CHECK_INT(s->ops->queue_finish_many(s, claims, jobs, n_jobs, 4, t + 101, status), 0);
+    CHECK_INT(command_calls("evalsha") - calls, 1); /* all in one script call */
+    /* per claim: stale, or which of its jobs (bit k: the k-th) were dropped */
+    const int want[4] = {1, 2, 0, -1};
+    for (int i = 0; i < 4; i++) CHECK_INT(status[i], want[i]);
+    char *state;
+    int64_t seq;
+    CHECK_INT(stored(s, "a", &state, &seq), 0);
+    CHECK_STR(state, "{\"n\":2}");
+    CHECK_INT(seq, 6);
+    free(state);
+    CHECK_INT(stored(s, "b", &state, &seq), 0);
+    CHECK_INT(seq, 3);
+    free(state);
+    CHECK_INT(stored(s, "c", &state, &seq), 0);
+    CHECK_STR(state, "{\"n\":1}");
+    CHECK_INT(seq, 7);
+    free(state);
+    CHECK_INT(stored(s, "d", &state, &seq), 1);
+    /* only the job whose state was not written is queued */
+    for (int i = 0; i < 4; i++) {
+        char g[8];
+        snprintf(g, sizeof g, "gF%c", 'A' + i);
+        CHECK_INT(redis_integer("EXISTS {%s}:g:%s", queue, g), i == 2);
+    }
+    CHECK_INT(redis_integer("EXISTS {%s}:g:gP", queue), 1);
+    /* what is left to claim: fC, pB, and gD's command (its claim expired) */
+    int seen_fc = 0, claimed = 0;
+    es_claim next;
+    while (s->ops->queue_claim(s, "w2", 10, t + 102, 30000, 0, &next) == 0) {
+        for (size_t k = 0; k < next.n; k++, claimed++)
+            seen_fc += strcmp(next.jobs[k].id, "fC") == 0;
+        CHECK_INT(s->ops->queue_complete(s, &next, next.n, t + 103), 0);
+        store_claim_clear(&next);
+    }
+    CHECK_INT(seen_fc, 1);
+    CHECK_INT(claimed, 3);
+    for (int i = 0; i < 4; i++) store_claim_clear(&c[i]);
+    s->ops->close(s);
+}
+
+int main(void)
+{
+    if (start_test_server() != 0) return 1;
+    RUN_TEST(test_finish_many);
+    RUN_TEST(test_finish_fold_writes);
+    redis_server_stop(&server);
+    return TEST_EXIT();
+}

@@ -1,0 +1,200 @@
+/* redis_enqueue_args.c: a job as the arguments of the scripts that push
+ * jobs (queue_push.lua, called by queue_enqueue.lua and queue_finish.lua):
+ * the classic fields, or the list element built here for a fresh due job
+ * (mode 4, with a position from a block this process reserved), or that
+ * element with the fold state the finish writes instead of it (mode 5). */
+#include "redis_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+
+/* Positions are reserved from the queue's counter in blocks this big for
+ * the jobs whose elements the client builds. */
+#define POSITION_BLOCK 4096
+
+/* The next position of the store's reserved block (a new block when it is
+ * used up; the INCRBY runs under the lock, once per POSITION_BLOCK jobs, so
+ * concurrent enqueuers wait for it rather than reserve two blocks). 0, or
+ * -1 with diag. */
+static int reserve_position(redis_store *rs, int64_t *pos)
+{
+    int rc = 0;
+    pthread_mutex_lock(&rs->positions_lock);
+    if (rs->position_next >= rs->position_end) {
+        char key[256], block[24];
+        snprintf(key, sizeof key, "%s:seq", rs->tag);
+        block[redis_format_int(block, POSITION_BLOCK)] = '\0';
+        const char *argv[3] = {"INCRBY", key, block};
+        size_t lens[3] = {6, strlen(key), strlen(block)};
+        redisReply *r = redis_conn_command(rs->pool, 3, argv, lens, 0);
+        if (r && r->type == REDIS_REPLY_INTEGER) {
+            rs->position_end = r->integer + 1;
+            rs->position_next = r->integer + 1 - POSITION_BLOCK;
+        } else {
+            if (r) diag_set(DIAG_BACKEND, "redis queue: INCRBY of positions: %s",
+                            r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            rc = -1;
+        }
+        if (r) freeReplyObject(r);
+    }
+    if (rc == 0) *pos = rs->position_next++;
+    pthread_mutex_unlock(&rs->positions_lock);
+    return rc;
+}
+
+/* The inline list element of fast job j (see queue_lib.lua: id \30, then
+ * the record of a job without dedup key nor origin), queued at `now` at
+ * position pos; stats: its stats key's parts (pipeline, component, kind,
+ * joined by \x1f as redis_args_join joins them for the scripts); blob: its
+ * static fields. malloc'd, length in *len. */
+static char *fast_element(const es_job *j, const char *const stats[3], int64_t now,
+                          int64_t pos, const char *blob, size_t blob_len, size_t *len)
+{
+    size_t id_len = strlen(j->id), part_len[3], sk_len = 2;
+    for (int k = 0; k < 3; k++) sk_len += part_len[k] = stats[k] ? strlen(stats[k]) : 0;
+    char *e = malloc(id_len + sk_len + blob_len + 6 * 21 + 32);
+    if (!e) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return NULL;
+    }
+    size_t at = 0;
+    memcpy(e, j->id, id_len);
+    at += id_len;
+    e[at++] = RECORD_INLINE_SEP;
+    e[at++] = '0';
+    at += redis_format_int(e + at, j->run_at);
+    e[at++] = 0x1f;
+    at += redis_format_int(e + at, pos);
+    e[at++] = 0x1f;
+    e[at++] = '0'; /* attempts */
+    e[at++] = 0x1f;
+    at += redis_format_int(e + at, now);
+    e[at++] = 0x1f;
+    at += redis_format_int(e + at, job_items(j));
+    e[at++] = 0x1f;
+    at += redis_format_int(e + at, (int64_t)sk_len);
+    e[at++] = ':';
+    for (int k = 0; k < 3; k++) {
+        if (k) e[at++] = 0x1f;
+        if (part_len[k]) memcpy(e + at, stats[k], part_len[k]);
+        at += part_len[k];
+    }
+    memcpy(e + at, "~~~~~", 5); /* no group, dedup key, origin, error, skip record */
+    at += 5;
+    memcpy(e + at, blob, blob_len);
+    *len = at + blob_len;
+    return e;
+}
+
+/* Adds the fields a job of mode 5 has beyond those of mode 4
+ * (queue_push.lua): the fold's hash, the seq it was folded from, the new
+ * seq and the state. */
+static int fold_write_args(redis_store *rs, redis_args *a, const char *tenant,
+                           const es_fold_write *w)
+{
+    char *key = redis_fold_key(rs, tenant, w->table, w->key);
+    int rc = !key || redis_args_dup(a, key, strlen(key)) || redis_args_int(a, w->from_seq) ||
+                     redis_args_int(a, w->last_seq) || redis_args_cstr(a, w->state_json)
+                 ? -1
+                 : 0;
+    free(key);
+    return rc;
+}
+
+/* Adds the enqueue fields of one job, enqueued at `now` (see
+ * queue_push.lua: 10, 5 for mode 4, 9 for mode 5). `finishing`: the job is enqueued
+ * by the finish of the claim whose unit made it (queue_finish.lua), so its
+ * id counts as fresh when the unit marked it fresh_when_finished. A fresh job without dedup
+ * key nor origin, due at `now`, goes as mode 4: its element built here;
+ * as mode 5 when, finishing, it carries a fold_write the store writes
+ * (redis_queue_writes_folds). 
+ * *blob_out: what the arguments point into, for the caller to free. */
+static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int finishing,
+                            int64_t now, char **blob_out)
+{
+    char kind[24];
+    kind[redis_format_int(kind, j->kind)] = '\0';
+    const char *origin[2] = {j->origin_id, kind}; /* joined only when set */
+    const char *stats[3] = {j->pipeline, j->component, kind};
+    int dedup = j->dedup_mode != DEDUP_NONE && j->dedup_id && j->dedup_id[0];
+    const char *dedup_parts[2] = {j->tenant_id, j->dedup_id};
+    size_t blob_len;
+    char *blob = redis_codec_encode_job(j, &blob_len);
+    *blob_out = blob;
+    if (!blob) return -1;
+    /* mode 3: a fresh id, kept inline unless the job has an origin (an id
+     * holding the element separator never is) */
+    int fresh = (j->fresh_id || (finishing && j->fresh_when_finished)) &&
+                !strchr(j->id, RECORD_INLINE_SEP);
+    if (fresh && !dedup && !j->origin_id && j->run_at <= now) {
+        int64_t pos;
+        if (reserve_position(rs, &pos)) return -1;
+        size_t len;
+        char *e = fast_element(j, stats, now, pos, blob, blob_len, &len);
+        free(blob);
+        *blob_out = e;
+        if (!e) return -1;
+        const es_fold_write *w = finishing && atomic_load(&rs->writes_folds) == 1
+                                     ? j->fold_write : NULL;
+        if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
+            redis_args_cstr(a, j->tenant_id) || redis_args_str(a, e, len) ||
+            redis_args_str(a, w ? "5" : "4", 1))
+            return -1;
+        return w ? fold_write_args(rs, a, j->tenant_id, w) : 0;
+    }
+    if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
+        redis_args_cstr(a, j->tenant_id) || redis_args_int(a, j->run_at) ||
+        redis_args_int(a, dedup ? j->dedup_mode : fresh ? 3 : 0))
+        return -1;
+    if (dedup ? redis_args_join(a, dedup_parts, 2) : redis_args_str(a, "", 0)) return -1;
+    if ((j->origin_id ? redis_args_join(a, origin, 2) : redis_args_str(a, "", 0)) ||
+        redis_args_join(a, stats, 3) ||
+        redis_args_str(a, blob, blob_len) || redis_args_int(a, job_items(j)))
+        return -1;
+    return 0;
+}
+
+int redis_enqueue_validate(const redis_store *rs, const es_job *j, size_t i)
+{
+    if (!j->id || !j->id[0] || !j->group_key || !j->group_key[0] || !j->tenant_id ||
+        !j->tenant_id[0]) {
+        diag_set(DIAG_INVALID, "job %zu: id, group_key and tenant_id are required", i);
+        return -1;
+    }
+    if (j->payload_len > rs->max_payload) {
+        diag_set(DIAG_INVALID, "job %s: payload of %zu bytes exceeds the limit of %zu bytes",
+                 j->id, j->payload_len, rs->max_payload);
+        return -1;
+    }
+    return 0;
+}
+
+void redis_enqueue_chunk_free(redis_enqueue_chunk *c)
+{
+    for (size_t i = 0; i < c->n_blobs; i++) free(c->blobs[i]);
+    free(c->blobs);
+    redis_args_free(&c->args);
+    memset(c, 0, sizeof *c);
+}
+
+int redis_enqueue_chunk_add(redis_store *rs, redis_enqueue_chunk *c, const es_job *j,
+                            int finishing, int64_t now)
+{
+    if (c->n_blobs == c->cap_blobs) {
+        size_t cap = c->cap_blobs ? c->cap_blobs * 2 : 64;
+        char **grown = realloc(c->blobs, cap * sizeof *grown);
+        if (!grown) {
+            diag_set(DIAG_INTERNAL, "out of memory");
+            return -1;
+        }
+        c->blobs = grown;
+        c->cap_blobs = cap;
+    }
+    c->blobs[c->n_blobs] = NULL;
+    int rc = enqueue_args_job(rs, &c->args, j, finishing, now, &c->blobs[c->n_blobs]);
+    c->n_blobs++;
+    return rc;
+}
+
