@@ -337,12 +337,12 @@ int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
 }
 
 /* 1 when every event of g was appended new, none has an origin (nobody
- * waits on its jobs: they go to the queue as fresh jobs) and one job holds
- * them all. */
+ * waits on its jobs: they go to the queue as fresh jobs) and one job can
+ * hold them all. */
 static int fold_run_eligible(const route_run *g, const append_outcome *outcomes,
                              const char *const *origins)
 {
-    if (g->n > JOB_MAX_EVENTS || g->members[0]->keyed) return 0;
+    if (g->members[0]->keyed || !job_fold_write_fits(g->events, g->n)) return 0;
     for (size_t j = 0; j < g->n; j++)
         if (outcomes[g->unit_index[j]] != APPEND_NEW || origins[g->unit_index[j]]) return 0;
     return 1;

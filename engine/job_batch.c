@@ -71,14 +71,43 @@ int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
     return job->payload ? 0 : -1;
 }
 
-/* A projection job being filled: the events of one route, in seq order. */
+int job_fold_write_fits(const es_event *events, size_t n)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n && bytes <= JOB_FOLD_WRITE_MAX_BYTES; i++) {
+        const es_event *ev = &events[i];
+        /* what codec_events_encode writes, give or take its framing */
+        bytes += 128 + strlen(ev->id) + strlen(ev->aggregate_id) + strlen(ev->type) +
+                 (ev->data_json ? strlen(ev->data_json) : 0) +
+                 (ev->metadata_json ? strlen(ev->metadata_json) : 0) +
+                 (ev->idempotency_key ? strlen(ev->idempotency_key) : 0);
+    }
+    return bytes <= JOB_FOLD_WRITE_MAX_BYTES;
+}
+
+/* A projection job being filled: the events of one route, in seq order
+ * (at most JOB_MAX_EVENTS, unless its route has a fold_write). */
 typedef struct open_job {
     const es_route *route;
     const char *origin;
-    const es_event *events[JOB_MAX_EVENTS];
-    size_t n;
+    const es_event **events;
+    size_t n, cap;
     int all_new; /* every event so far was appended new */
 } open_job;
+
+/* Appends ev to o. -1 on OOM. */
+static int open_job_push(open_job *o, const es_event *ev)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : JOB_MAX_EVENTS;
+        const es_event **grown = realloc(o->events, cap * sizeof *grown);
+        if (!grown) return -1;
+        o->events = grown;
+        o->cap = cap;
+    }
+    o->events[o->n++] = ev;
+    return 0;
+}
 
 /* Turns an open job into a queued one. Its id derives from the ids of its
  * first and last events, so a redone command batch enqueues the same ids
@@ -136,16 +165,16 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
             const es_route *r = &routes[i]->routes[k];
             if (r->applied) continue;
             if (r->kind == JOB_FOLD && (r->keyed || fold_events_per_job <= 1)) {
-                open_job single = {.route = r, .origin = origins[i], .n = 1,
+                const es_event *ev = &events[i];
+                open_job single = {.route = r, .origin = origins[i], .events = &ev, .n = 1,
                                    .all_new = outcomes[i] == APPEND_NEW};
-                single.events[0] = &events[i];
                 rc = close_job(b, &single, now);
                 continue;
             }
             open_job *o = NULL;
             for (size_t j = 0; j < n_open && !o; j++)
                 if (joins(open[j], r, origins[i])) o = open[j];
-            if (o && o->n == JOB_MAX_EVENTS) {
+            if (o && o->n >= JOB_MAX_EVENTS && !o->route->fold_write) {
                 rc = close_job(b, o, now);
                 o->n = 0;
                 o->origin = origins[i];
@@ -167,18 +196,22 @@ int job_batch_add_projections(job_batch *b, const es_event *events,
                 o->all_new = 1;
                 open[n_open++] = o;
             }
-            o->events[o->n++] = &events[i];
+            if (open_job_push(o, &events[i]) != 0) goto oom;
             if (outcomes[i] != APPEND_NEW) o->all_new = 0;
         }
     }
     for (size_t j = 0; j < n_open; j++) {
         if (rc == 0 && open[j]->n > 0) rc = close_job(b, open[j], now);
+        free(open[j]->events);
         free(open[j]);
     }
     free(open);
     return rc;
 oom:
-    for (size_t j = 0; j < n_open; j++) free(open[j]);
+    for (size_t j = 0; j < n_open; j++) {
+        free(open[j]->events);
+        free(open[j]);
+    }
     free(open);
     diag_set(DIAG_INTERNAL, "out of memory building projection jobs");
     return -1;

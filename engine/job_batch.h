@@ -17,8 +17,15 @@
 #include "lua_host.h"
 #include "store.h"
 
-/* The most events one fold or map job carries. */
+/* The most events one fold or map job carries, except a fold job with a
+ * fold_write (es_job): it holds all its fold's events of the unit, so
+ * that the finish can drop it whole (at most JOB_FOLD_WRITE_MAX_BYTES of
+ * event data, job_fold_write_fits). */
 #define JOB_MAX_EVENTS 64
+#define JOB_FOLD_WRITE_MAX_BYTES (256u << 10)
+
+/* 1 when one job can hold events[0..n) with a fold_write. */
+int job_fold_write_fits(const es_event *events, size_t n);
 
 /* A growable array of jobs to enqueue in one call. */
 typedef struct job_batch {
@@ -48,9 +55,10 @@ int job_batch_add_command(job_batch *b, const char *id, const char *tenant,
  * APPEND_DUPLICATE get none, nor do routes already applied
  * (es_route.applied). fold_events_per_job: 1, or JOB_MAX_EVENTS
  * when the queue counts items. A job holding only APPEND_NEW events is
- * marked fresh_when_finished, unless it is a keyed fold's; a fold job
- * that holds exactly the events of its route's fold_write (es_route) gets
- * a copy of it (es_job.fold_write). 0, or -1 with a diag. */
+ * marked fresh_when_finished, unless it is a keyed fold's. The events of
+ * a route with a fold_write (es_route, set on its first event's entry)
+ * make one job, whatever their number, and it gets a copy of the
+ * fold_write when it holds exactly its events. 0, or -1 with a diag. */
 int job_batch_add_projections(job_batch *b, const es_event *events,
                               es_new_event *const *routes, const char *const *origins,
                               const append_outcome *outcomes, size_t n,

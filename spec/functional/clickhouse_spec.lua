@@ -341,14 +341,16 @@ describe("esengine with ClickHouse and Redis", function()
 
   it("applies the folds of commands sent without --wait in the commands' own batches", function()
     migrate()
-    local port = servers.free_port()
-    start_workers(1, "--role all --listen 127.0.0.1:" .. port)
-    local run = write_payloads(dir, 400, 8)
+    -- sent before any worker runs: a batch then holds up to 256 commands of
+    -- an account, its fold's events more than a fold job holds otherwise
+    local run = write_payloads(dir, 600, 3)
     for _, path in ipairs(run.files) do
       local code, out, err = h.esengine("send ledger deposit - --tenant " .. TENANT .. " " .. flags,
         h.q(path))
       assert.equal(0, code, out .. err)
     end
+    local port = servers.free_port()
+    start_workers(1, "--role all --listen 127.0.0.1:" .. port)
     wait_queue_empty(120)
     verify(run)
     -- every fold state was written by the finish of its command batch: no
