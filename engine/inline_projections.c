@@ -392,6 +392,8 @@ int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
     for (size_t i = 0; i < n && rc == 0; i++)
         for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
             es_route *r = &routes[i]->routes[k];
+            fold_write_free(r->fold_write); /* none but this run's */
+            r->fold_write = NULL;
             if (r->kind == JOB_FOLD && !r->applied && plan_add(&p, r, &events[i], i) != 0) {
                 diag_set(DIAG_INTERNAL, "out of memory grouping fold routes");
                 rc = -1;
@@ -420,7 +422,6 @@ int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
             rc = -1;
             continue;
         }
-        fold_write_free(g->members[0]->fold_write);
         g->members[0]->fold_write = w;
     }
     plan_clear(&p);
