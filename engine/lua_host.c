@@ -33,6 +33,7 @@
  * BENCH_MEMORY=1 26278/23510 vs 24752/29864 events/s: no difference beyond
  * the run-to-run noise. Per handler call the guard adds one clock read. */
 #include "lua_host.h"
+#include "lua_json.h"
 #include "clock.h"
 #include "diag.h"
 #include "ids.h"
@@ -132,6 +133,7 @@ static int l_core_open(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushcclosure(L, l_core_arm, 1);
     lua_setfield(L, -2, "arm");
+    lua_json_register(L);
     return 1;
 }
 

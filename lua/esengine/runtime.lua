@@ -29,8 +29,11 @@ local new_table = require("table.new")
 local rt = {}
 
 -- The engine's own cjson instance: pipelines cannot change its settings.
+-- In the engine the C core's codec stands in for it (engine/lua_json.h:
+-- the same results, faster); plain busted runs keep cjson.
 local json = cjson.new()
-local json_decode, json_encode = json.decode, json.encode
+local json_decode = core.json_decode or json.decode
+local json_encode = core.json_encode or json.encode
 
 -- es.log as handed to pipeline code in ctx: read-only, shared.
 local ctx_log = setmetatable({}, {
