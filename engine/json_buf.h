@@ -25,8 +25,9 @@ void jb_printf(json_buf *b, const char *fmt, ...) __attribute__((format(printf, 
 void jb_quoted(json_buf *b, const char *s);
 void jb_quoted_n(json_buf *b, const char *s, size_t n);
 
-/* Appends a signed integer. */
+/* Append an integer in decimal (without printf: rows of every event). */
 void jb_int(json_buf *b, int64_t v);
+void jb_uint(json_buf *b, uint64_t v);
 
 /* Hands the buffer to the caller (malloc'd, NUL-terminated) and resets b.
  * Returns NULL when an allocation failed along the way. */

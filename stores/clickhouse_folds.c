@@ -27,9 +27,11 @@ int chfolds_put(es_store *base, const char *tenant_id, const char *table,
     jb_quoted(&row, key);
     jb_str(&row, ",\"state\":");
     jb_quoted(&row, state_json);
-    jb_printf(&row, ",\"last_seq\":%lld,\"updated_at\":%lld}\n",
-              (long long)(last_seq > 0 ? last_seq : 0),
-              (long long)(updated_at > 0 ? updated_at : 0));
+    jb_str(&row, ",\"last_seq\":");
+    jb_int(&row, last_seq > 0 ? last_seq : 0);
+    jb_str(&row, ",\"updated_at\":");
+    jb_int(&row, updated_at > 0 ? updated_at : 0);
+    jb_str(&row, "}\n");
     if (row.oom) {
         jb_free(&row);
         diag_set(DIAG_INTERNAL, "out of memory");

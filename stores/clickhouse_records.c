@@ -28,8 +28,11 @@ int chrecords_append(es_store *base, const char *tenant_id, const char *table,
     jb_quoted(&row, aggregate_id ? aggregate_id : "");
     jb_str(&row, ",\"record\":");
     jb_quoted(&row, record_json);
-    jb_printf(&row, ",\"created_at\":%llu,\"_version\":%llu}\n", (unsigned long long)created,
-              (unsigned long long)(UINT64_MAX - created));
+    jb_str(&row, ",\"created_at\":");
+    jb_uint(&row, created);
+    jb_str(&row, ",\"_version\":");
+    jb_uint(&row, UINT64_MAX - created);
+    jb_str(&row, "}\n");
     if (row.oom) {
         jb_free(&row);
         diag_set(DIAG_INTERNAL, "out of memory");
