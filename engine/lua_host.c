@@ -401,6 +401,7 @@ static host_state *state_new(lua_host *h)
     }
     s->host = h;
     s->gen_ref = LUA_NOREF;
+    s->rows_ref = LUA_NOREF;
     s->L = luaL_newstate();
     if (!s->L) {
         free(s);

@@ -25,6 +25,8 @@ typedef struct host_state {
     int runtime_ref;         /* the esengine.runtime module table */
     int cjson_ref;           /* the cjson module */
     int gen_ref;             /* the loaded generation, LUA_NOREF before load */
+    int rows_ref;            /* the event rows last pushed for a fold or map,
+                                LUA_NOREF: none (lua_host_run.c) */
     lua_guard_reason broken; /* a call tripped a limit: never call into it again */
 } host_state;
 

@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "diag.h"
 
+#include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,13 +52,74 @@ static void push_event_row(lua_State *L, const es_event *ev)
     set_row_string(L, 12, ev->metadata_json ? ev->metadata_json : "{}");
 }
 
-static void push_event_rows(lua_State *L, const es_event *events, size_t n)
+/* 1 when field i of the row at idx is the string value (NULL: absent). */
+static int row_string_is(lua_State *L, int row, int i, const char *value)
 {
+    lua_rawgeti(L, row, i);
+    size_t len;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    int same = value ? s && strlen(value) == len && memcmp(s, value, len) == 0 : lua_isnil(L, -1);
+    lua_pop(L, 1);
+    return same;
+}
+
+static int row_number_is(lua_State *L, int row, int i, int64_t value)
+{
+    lua_rawgeti(L, row, i);
+    int same = lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) == (lua_Number)value;
+    lua_pop(L, 1);
+    return same;
+}
+
+/* 1 when the row at idx is what push_event_row pushes for ev. */
+static int row_is(lua_State *L, int row, const es_event *ev)
+{
+    return row_number_is(L, row, 5, ev->seq) && row_string_is(L, row, 1, ev->id) &&
+           row_string_is(L, row, 2, ev->tenant_id) &&
+           row_string_is(L, row, 3, ev->aggregate_type) &&
+           row_string_is(L, row, 4, ev->aggregate_id) && row_string_is(L, row, 6, ev->type) &&
+           row_string_is(L, row, 7, ev->version) &&
+           row_number_is(L, row, 8, ev->occurred_at) &&
+           row_number_is(L, row, 9, ev->created_at) &&
+           row_string_is(L, row, 10, ev->idempotency_key) &&
+           row_string_is(L, row, 11, ev->data_json ? ev->data_json : "{}") &&
+           row_string_is(L, row, 12, ev->metadata_json ? ev->metadata_json : "{}");
+}
+
+/* 1 when the rows table at idx holds exactly events[0..n). */
+static int rows_are(lua_State *L, int rows, const es_event *events, size_t n)
+{
+    if (lua_objlen(L, rows) != n) return 0;
+    int same = 1;
+    for (size_t i = 0; i < n && same; i++) {
+        lua_rawgeti(L, rows, (int)i + 1);
+        same = lua_istable(L, -1) && row_is(L, lua_gettop(L), &events[i]);
+        lua_pop(L, 1);
+    }
+    return same;
+}
+
+/* Pushes the array of the rows of events[0..n). The runtime never changes
+ * rows (pipeline code gets tables made from them), so the last array
+ * pushed is kept and pushed again when it holds the same events, field by
+ * field: a command batch runs its maps and folds on the same events, and
+ * comparing is cheaper than interning every string again. */
+static void push_event_rows(host_state *s, const es_event *events, size_t n)
+{
+    lua_State *L = s->L;
+    if (s->rows_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->rows_ref);
+        if (rows_are(L, lua_gettop(L), events, n)) return;
+        lua_pop(L, 1);
+    }
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         push_event_row(L, &events[i]);
         lua_rawseti(L, -2, (int)i + 1);
     }
+    luaL_unref(L, LUA_REGISTRYINDEX, s->rows_ref);
+    lua_pushvalue(L, -1);
+    s->rows_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 /* ---- commands ---- */
@@ -310,7 +372,7 @@ int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
     lua_pushstring(L, pipeline);
     lua_pushstring(L, fold);
     lh_push_opt_string(L, state_json);
-    push_event_rows(L, events, n);
+    push_event_rows(h->s, events, n);
     if (lh_call_for(h, "fold", pipeline, fold, "run_fold", 5, 4) != 0) {
         /* The runtime itself failed: report it as a script error of the
          * whole batch, so the job is retried like any other failure. */
@@ -372,7 +434,7 @@ int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
     if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, map);
-    push_event_rows(L, events, n);
+    push_event_rows(h->s, events, n);
     if (lh_call_for(h, "map", pipeline, map, "run_map", 4, 3) != 0) {
         *error = strdup(diag_message());
         lh_settle(h);

@@ -4,7 +4,8 @@
  * side included and no store around it: lua_host_prepare_command and
  * lua_host_handle_command per command, lua_host_run_fold and
  * lua_host_run_map per event in batches of BATCH events (es_event structs,
- * as a worker reads them). Inputs are pooled (2,000 payloads, 20 batches)
+ * as a worker reads them), then both on each batch as a command batch runs
+ * them. Inputs are pooled (2,000 payloads, 20 batches)
  * so the live Lua heap stays as small as in the engine. Each round times
  * every phase with CLOCK_PROCESS_CPUTIME_ID; the median of the rounds is
  * printed. Built with the engine (CMakeLists.txt):
@@ -88,7 +89,8 @@ int main(int argc, char **argv)
         ev->metadata_json = strdup("{}");
     }
 
-    double prepare[MAX_ROUNDS], handle[MAX_ROUNDS], fold[MAX_ROUNDS], map[MAX_ROUNDS];
+    double prepare[MAX_ROUNDS], handle[MAX_ROUNDS], fold[MAX_ROUNDS], map[MAX_ROUNDS],
+        both[MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) {
         double t = cpu_us();
         for (long i = 0; i < calls; i++) {
@@ -141,12 +143,38 @@ int main(int argc, char **argv)
             lua_host_strings_free(records, done);
         }
         map[r] = (cpu_us() - t) / (double)(batches * batch);
+
+        /* a command batch's projections: the map, then the fold, of the
+         * same events (their rows pushed once, lua_host_run.c) */
+        state = NULL;
+        t = cpu_us();
+        for (long b = 0; b < batches; b++) {
+            const es_event *at = &events[(b * batch) % (POOL - POOL % batch)];
+            char **records, *error;
+            size_t done;
+            es_fold_result res;
+            if (lua_host_run_map(h, "bench", "rows", at, (size_t)batch, &records, &done,
+                                 &error) != 0 || error || done != (size_t)batch)
+                die(error ? error : "run_map");
+            lua_host_strings_free(records, done);
+            if (lua_host_run_fold(h, "bench", "totals", state, at, (size_t)batch, &res) != 0 ||
+                res.error || res.n_applied != (size_t)batch)
+                die(res.error ? res.error : "run_fold");
+            free(state);
+            state = res.state_json;
+            res.state_json = NULL;
+            lua_host_fold_result_clear(&res);
+        }
+        both[r] = (cpu_us() - t) / (double)(batches * batch);
+        free(state);
     }
     printf("lua_host_prepare_command %7.3f us CPU per command (median of %d rounds of %ld)\n",
            median(prepare, rounds), rounds, calls);
     printf("lua_host_handle_command  %7.3f us CPU per command\n", median(handle, rounds));
     printf("lua_host_run_fold        %7.3f us CPU per event (batches of %ld)\n", median(fold, rounds), batch);
     printf("lua_host_run_map         %7.3f us CPU per event (batches of %ld)\n", median(map, rounds), batch);
+    printf("map then fold, same rows %7.3f us CPU per event (batches of %ld)\n", median(both, rounds),
+           batch);
     for (long i = 0; i < POOL; i++) {
         free(payloads[i]);
         free(command_jsons[i]);
