@@ -50,6 +50,7 @@ static void buffer_reserve(lua_State *L, json_buffer *b, size_t more)
 
 static void buffer_put(lua_State *L, json_buffer *b, const char *s, size_t n)
 {
+    if (n == 0) return;
     buffer_reserve(L, b, n);
     memcpy(b->p + b->n, s, n);
     b->n += n;
