@@ -4,9 +4,10 @@
  * of the unit's events of one aggregate, and so does a fold job when the
  * queue counts items (es_store_ops counts_items: the lag status reports
  * stays in events) and events share an origin (engine_wait counts jobs per
- * origin). A job of a keyed fold takes one event: keyed folds use each
- * job's queue position as their last_seq. Fold and map workers read
- * either shape. */
+ * origin), or all of them when it carries the state the batch folded
+ * (es_job fold_write). A job of a keyed fold takes one event: keyed folds
+ * use each job's queue position as their last_seq. Fold and map workers
+ * read either shape. */
 #ifndef ES_JOB_BATCH_H
 #define ES_JOB_BATCH_H
 

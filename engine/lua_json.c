@@ -344,8 +344,9 @@ static void read_unicode_escape(json_reader *r)
 /* Pushes the string at r->p (at its opening quote). */
 static void read_string(json_reader *r)
 {
-    const char *s = ++r->p;
-    while (r->p < r->end && *r->p != '"' && *r->p != '\\') r->p++;
+    const char *s = ++r->p, *p = s;
+    while (p < r->end && *p != '"' && *p != '\\') p++; /* a local: no store per byte */
+    r->p = p;
     if (r->p < r->end && *r->p == '"') { /* no escapes: straight from the input */
         lua_pushlstring(r->L, s, (size_t)(r->p - s));
         r->p++;
@@ -359,8 +360,9 @@ static void read_string(json_reader *r)
         char c = *r->p;
         if (c == '"') break;
         if (c != '\\') {
-            const char *run = r->p;
-            while (r->p < r->end && *r->p != '"' && *r->p != '\\') r->p++;
+            const char *run = r->p, *p = run;
+            while (p < r->end && *p != '"' && *p != '\\') p++;
+            r->p = p;
             buffer_put(r->L, b, run, (size_t)(r->p - run));
             continue;
         }
@@ -420,62 +422,78 @@ static void enter(json_reader *r, int depth)
     luaL_checkstack(r->L, 3, "JSON nesting");
 }
 
-static void read_object(json_reader *r, int depth)
+/* Members are gathered on the stack, up to this many, before they are
+ * set: the table is then made at its size once, not grown key by key (a
+ * rehash each time the count passes a power of two). */
+#define GATHER_MAX 64
+
+/* Sets the n key/value pairs (object) or n values (array, from index
+ * *next on) gathered above the table's slot t, making the table first at
+ * their size, and pops them. */
+static void flush_members(lua_State *L, int t, int n, int object, int *next)
+{
+    if (lua_isnil(L, t)) {
+        lua_createtable(L, object ? 0 : n, object ? n : 0);
+        lua_replace(L, t);
+    }
+    for (int i = 0; i < n; i++) {
+        if (object) {
+            lua_pushvalue(L, t + 1 + 2 * i);
+            lua_pushvalue(L, t + 2 + 2 * i);
+            lua_rawset(L, t);
+        } else {
+            lua_pushvalue(L, t + 1 + i);
+            lua_rawseti(L, t, (*next)++);
+        }
+    }
+    lua_settop(L, t);
+}
+
+/* Reads the object or array at r->p (at its '{' or '['): its members
+ * gathered on the stack, then set (flush_members). */
+static void read_container(json_reader *r, int depth, int object)
 {
     enter(r, depth);
-    lua_newtable(r->L);
+    lua_State *L = r->L;
+    char close = object ? '}' : ']';
+    int t = lua_gettop(L) + 1, n = 0, next = 1;
+    lua_pushnil(L); /* the table's slot */
     r->p++;
     skip_space(r);
-    if (r->p < r->end && *r->p == '}') {
+    if (r->p < r->end && *r->p == close) {
         r->p++;
+        flush_members(L, t, 0, object, &next);
         return;
     }
     for (;;) {
-        skip_space(r);
-        if (r->p >= r->end) fail(r, "object key string", "T_END");
-        if (*r->p != '"') fail(r, "object key string", "invalid token");
-        read_string(r);
-        skip_space(r);
-        if (r->p >= r->end || *r->p != ':') fail(r, "colon", r->p >= r->end ? "T_END" : "invalid token");
-        r->p++;
+        luaL_checkstack(L, 4, "JSON members");
+        if (object) {
+            skip_space(r);
+            if (r->p >= r->end) fail(r, "object key string", "T_END");
+            if (*r->p != '"') fail(r, "object key string", "invalid token");
+            read_string(r);
+            skip_space(r);
+            if (r->p >= r->end || *r->p != ':')
+                fail(r, "colon", r->p >= r->end ? "T_END" : "invalid token");
+            r->p++;
+        }
         read_value(r, depth);
-        lua_rawset(r->L, -3);
+        if (++n == GATHER_MAX) {
+            flush_members(L, t, n, object, &next);
+            n = 0;
+        }
         skip_space(r);
         if (r->p < r->end && *r->p == ',') {
             r->p++;
             continue;
         }
-        if (r->p < r->end && *r->p == '}') {
+        if (r->p < r->end && *r->p == close) {
             r->p++;
+            flush_members(L, t, n, object, &next);
             return;
         }
-        fail(r, "comma or object end", r->p >= r->end ? "T_END" : "invalid token");
-    }
-}
-
-static void read_array(json_reader *r, int depth)
-{
-    enter(r, depth);
-    lua_newtable(r->L);
-    r->p++;
-    skip_space(r);
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
-        return;
-    }
-    for (int i = 1;; i++) {
-        read_value(r, depth);
-        lua_rawseti(r->L, -2, i);
-        skip_space(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
-            continue;
-        }
-        if (r->p < r->end && *r->p == ']') {
-            r->p++;
-            return;
-        }
-        fail(r, "comma or array end", r->p >= r->end ? "T_END" : "invalid token");
+        fail(r, object ? "comma or object end" : "comma or array end",
+             r->p >= r->end ? "T_END" : "invalid token");
     }
 }
 
@@ -493,9 +511,9 @@ static void read_value(json_reader *r, int depth)
     if (r->p >= r->end) fail(r, "value", "T_END");
     char c = *r->p;
     if (c == '{')
-        read_object(r, depth + 1);
+        read_container(r, depth + 1, 1);
     else if (c == '[')
-        read_array(r, depth + 1);
+        read_container(r, depth + 1, 0);
     else if (c == '"')
         read_string(r);
     else if (c == '-' || (c >= '0' && c <= '9'))
