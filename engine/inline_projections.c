@@ -413,8 +413,9 @@ int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
         es_fold_write *w = calloc(1, sizeof *w);
         if (w) {
             *w = (es_fold_write){strdup(g->info.table), strdup(g->members[0]->key),
-                                 g->fold.state_json, g->last_seq, g->events[g->n - 1].seq};
-            g->fold.state_json = NULL; /* now w's */
+                                 g->fold.state_json, g->state, g->last_seq,
+                                 g->events[g->n - 1].seq};
+            g->fold.state_json = g->state = NULL; /* now w's */
         }
         if (!w || !w->table || !w->key) {
             fold_write_free(w);

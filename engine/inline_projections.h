@@ -69,7 +69,8 @@ int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
  * unit (durable with the events), and sets it as the fold_write of the
  * route of the fold's first event (es_route), for its job to carry. The
  * finish then writes the state of record instead of enqueueing the job,
- * if no other write came in between (es_job.fold_write). Keyed folds,
+ * if the stored state and seq are still those it was folded from
+ * (es_job.fold_write). Keyed folds,
  * custom stores, paused folds, reactors, script errors and any other
  * state leave the job to run as usual. 0, or -1 with a diag when a store
  * fails (the unit must roll back). */

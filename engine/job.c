@@ -27,6 +27,7 @@ void fold_write_free(es_fold_write *w)
     free(w->table);
     free(w->key);
     free(w->state_json);
+    free(w->from_state);
     free(w);
 }
 
@@ -38,7 +39,8 @@ es_fold_write *fold_write_copy(const es_fold_write *w)
         c->table = strdup(w->table);
         c->key = strdup(w->key);
         c->state_json = strdup(w->state_json);
-        if (c->table && c->key && c->state_json) return c;
+        c->from_state = w->from_state ? strdup(w->from_state) : NULL;
+        if (c->table && c->key && c->state_json && (c->from_state || !w->from_state)) return c;
         fold_write_free(c);
     }
     diag_set(DIAG_INTERNAL, "out of memory copying a fold write");

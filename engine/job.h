@@ -24,11 +24,12 @@ typedef enum {
 
 /* A fold's state of record that a unit computed for the fold job it made
  * (es_job.fold_write): the state after the job's events, folded from the
- * stored state whose last applied seq was from_seq. */
+ * stored state from_state whose last applied seq was from_seq. */
 typedef struct es_fold_write {
     char *table;      /* the fold's table */
     char *key;        /* the fold's key (the aggregate id) */
     char *state_json;
+    char *from_state; /* the stored state it was folded from, NULL: none */
     int64_t from_seq; /* the stored last_seq it was folded from */
     int64_t last_seq; /* the seq of the job's last event */
 } es_fold_write;
@@ -83,8 +84,10 @@ typedef struct es_job {
                           unit with queue_finish_many and holds the fold's
                           state of record may write that state instead of
                           enqueueing the job, atomically with the claim's
-                          completion and only while the stored last_seq is
-                          still from_seq; otherwise the job is enqueued as
+                          completion and only while the stored state and
+                          last_seq are still from_state and from_seq (a
+                          replay may swap in another state at the same
+                          seq); otherwise the job is enqueued as
                           usual (a store may always ignore it) */
 } es_job;
 

@@ -90,13 +90,14 @@ static char *fast_element(const es_job *j, const char *const stats[3], int64_t n
 
 /* Adds the fields a job of mode 5 has beyond those of mode 4
  * (queue_push.lua): the fold's hash, the seq it was folded from, the new
- * seq and the state. */
+ * seq, the state, and the state it was folded from ('' for none). */
 static int fold_write_args(redis_store *rs, redis_args *a, const char *tenant,
                            const es_fold_write *w)
 {
     char *key = redis_fold_key(rs, tenant, w->table, w->key);
     int rc = !key || redis_args_dup(a, key, strlen(key)) || redis_args_int(a, w->from_seq) ||
-                     redis_args_int(a, w->last_seq) || redis_args_cstr(a, w->state_json)
+                     redis_args_int(a, w->last_seq) || redis_args_cstr(a, w->state_json) ||
+                     redis_args_cstr(a, w->from_state)
                  ? -1
                  : 0;
     free(key);
@@ -104,7 +105,7 @@ static int fold_write_args(redis_store *rs, redis_args *a, const char *tenant,
 }
 
 /* Adds the enqueue fields of one job, enqueued at `now` (see
- * queue_push.lua: 10, 5 for mode 4, 9 for mode 5). `finishing`: the job is enqueued
+ * queue_push.lua: 10, 5 for mode 4, 10 for mode 5). `finishing`: the job is enqueued
  * by the finish of the claim whose unit made it (queue_finish.lua), so its
  * id counts as fresh when the unit marked it fresh_when_finished. A fresh job without dedup
  * key nor origin, due at `now`, goes as mode 4: its element built here;

@@ -94,15 +94,17 @@ static void test_finish_many(void)
 }
 
 /* A fold job the unit made, of group g, due at t, carrying the state it
- * folded (key's, from from_seq to last_seq). */
+ * folded (key's, from from_state at from_seq to last_seq). */
 static es_job fold_job(const char *id, const char *g, int64_t t, es_fold_write *w,
-                       const char *key, int64_t from_seq, int64_t last_seq)
+                       const char *key, const char *from_state, int64_t from_seq,
+                       int64_t last_seq)
 {
     es_job j = make_job(id, "t1", g, t);
     j.origin_id = NULL;
     j.kind = JOB_FOLD;
     j.fresh_when_finished = 1;
-    *w = (es_fold_write){"totals", (char *)key, "{\"n\":2}", from_seq, last_seq};
+    *w = (es_fold_write){"totals", (char *)key, "{\"n\":2}", (char *)from_state, from_seq,
+                         last_seq};
     j.fold_write = w;
     return j;
 }
@@ -115,84 +117,92 @@ static int stored(es_store *s, const char *key, char **state, int64_t *seq)
     return s->ops->fold_get(s, "t1", "totals", key, state, seq);
 }
 
+/* 1 when key's stored state and seq are `state` and seq. */
+static int stored_is(es_store *s, const char *key, const char *state, int64_t seq)
+{
+    char *got;
+    int64_t got_seq;
+    int same = stored(s, key, &got, &got_seq) == 0 && strcmp(got, state) == 0 && got_seq == seq;
+    free(got);
+    return same;
+}
+
 /* Claims finished with fold jobs carrying their states: the state is
- * written and the job dropped where the stored seq is still the one the
- * unit folded from (an existing state, or none: seq 0); the job is queued
- * and the state left alone where another write came in between; a stale
- * claim writes nothing and queues nothing. */
+ * written and the job dropped where the stored state and seq are still
+ * those the unit folded from (an existing state, or none: seq 0); the job
+ * is queued and the state left alone where another write came in between
+ * (a later seq, or another state at the same seq, as a replay's swap
+ * leaves); a stale claim writes nothing and queues nothing. */
 static void test_finish_fold_writes(void)
 {
+    enum { N = 5, STALE = 3 };
     char queue[64];
     es_store *s = open_fresh_named(queue);
     CHECK_INT(s->ops->queue_writes_folds(s, s), 1);
     CHECK_INT(s->ops->queue_writes_folds(s, NULL), 0);
     int64_t t = clock_now_ms();
-    const char *groups[4] = {"gA", "gB", "gC", "gD"};
-    es_claim c[4];
-    const es_claim *claims[4];
-    for (int i = 0; i < 4; i++) {
-        char id[8];
+    es_claim c[N];
+    const es_claim *claims[N];
+    for (int i = 0; i < N; i++) {
+        char id[8], g[8];
         snprintf(id, sizeof id, "cmd%d", i);
-        es_job j = make_job(id, "t1", groups[i], t - 10 + i);
+        snprintf(g, sizeof g, "g%c", 'A' + i);
+        es_job j = make_job(id, "t1", g, t - 10 + i);
         CHECK_INT(s->ops->queue_enqueue(s, &j, 1, t - 10 + i), 0);
     }
-    for (int i = 0; i < 4; i++) {
-        CHECK_INT(s->ops->queue_claim(s, "w1", 1, t, i == 3 ? 100 : 30000, 0, &c[i]), 0);
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(s->ops->queue_claim(s, "w1", 1, t, i == STALE ? 100 : 30000, 0, &c[i]), 0);
         claims[i] = &c[i];
     }
-    CHECK_STR(c[3].group_key, "gD"); /* its lease passes before the finish */
+    CHECK_STR(c[STALE].group_key, "gD"); /* its lease passes before the finish */
     CHECK_INT(s->ops->fold_put(s, "t1", "totals", "a", "{\"n\":1}", 5, t), 0);
     CHECK_INT(s->ops->fold_put(s, "t1", "totals", "c", "{\"n\":1}", 7, t), 0);
-    es_fold_write w[4];
-    es_job made[4] = {fold_job("fA", "gFA", t, &w[0], "a", 5, 6),
-                      fold_job("fB", "gFB", t, &w[1], "b", 0, 3),
-                      fold_job("fC", "gFC", t, &w[2], "c", 5, 9),
-                      fold_job("fD", "gFD", t, &w[3], "d", 0, 4)};
+    CHECK_INT(s->ops->fold_put(s, "t1", "totals", "e", "{\"n\":1}", 5, t), 0);
+    es_fold_write w[N];
+    es_job made[N] = {fold_job("fA", "gFA", t, &w[0], "a", "{\"n\":1}", 5, 6),
+                      fold_job("fB", "gFB", t, &w[1], "b", NULL, 0, 3),
+                      fold_job("fC", "gFC", t, &w[2], "c", "{\"n\":1}", 5, 9),
+                      fold_job("fD", "gFD", t, &w[3], "d", NULL, 0, 4),
+                      fold_job("fE", "gFE", t, &w[4], "e", "{\"n\":0}", 5, 6)};
     /* B's unit made another job before its fold's */
     es_job made_b[2] = {make_job("pB", "t1", "gP", t), made[1]};
     made_b[0].origin_id = NULL;
-    const es_job *jobs[4] = {&made[0], made_b, &made[2], &made[3]};
-    size_t n_jobs[4] = {1, 2, 1, 1};
-    int status[4];
+    const es_job *jobs[N] = {&made[0], made_b, &made[2], &made[3], &made[4]};
+    size_t n_jobs[N] = {1, 2, 1, 1, 1};
+    int status[N];
     long long calls = command_calls("evalsha");
-    CHECK_INT(s->ops->queue_finish_many(s, claims, jobs, n_jobs, 4, t + 101, status), 0);
+    CHECK_INT(s->ops->queue_finish_many(s, claims, jobs, n_jobs, N, t + 101, status), 0);
     CHECK_INT(command_calls("evalsha") - calls, 1); /* all in one script call */
     /* per claim: stale, or which of its jobs (bit k: the k-th) were dropped */
-    const int want[4] = {1, 2, 0, -1};
-    for (int i = 0; i < 4; i++) CHECK_INT(status[i], want[i]);
-    char *state;
+    const int want[N] = {1, 2, 0, -1, 0};
+    for (int i = 0; i < N; i++) CHECK_INT(status[i], want[i]);
+    CHECK(stored_is(s, "a", "{\"n\":2}", 6));
+    CHECK(stored_is(s, "b", "{\"n\":2}", 3));
+    CHECK(stored_is(s, "c", "{\"n\":1}", 7));
+    char *none;
     int64_t seq;
-    CHECK_INT(stored(s, "a", &state, &seq), 0);
-    CHECK_STR(state, "{\"n\":2}");
-    CHECK_INT(seq, 6);
-    free(state);
-    CHECK_INT(stored(s, "b", &state, &seq), 0);
-    CHECK_INT(seq, 3);
-    free(state);
-    CHECK_INT(stored(s, "c", &state, &seq), 0);
-    CHECK_STR(state, "{\"n\":1}");
-    CHECK_INT(seq, 7);
-    free(state);
-    CHECK_INT(stored(s, "d", &state, &seq), 1);
-    /* only the job whose state was not written is queued */
-    for (int i = 0; i < 4; i++) {
+    CHECK_INT(stored(s, "d", &none, &seq), 1);
+    CHECK(stored_is(s, "e", "{\"n\":1}", 5));
+    /* only the jobs whose state was not written are queued */
+    for (int i = 0; i < N; i++) {
         char g[8];
         snprintf(g, sizeof g, "gF%c", 'A' + i);
-        CHECK_INT(redis_integer("EXISTS {%s}:g:%s", queue, g), i == 2);
+        CHECK_INT(redis_integer("EXISTS {%s}:g:%s", queue, g), i == 2 || i == 4);
     }
     CHECK_INT(redis_integer("EXISTS {%s}:g:gP", queue), 1);
-    /* what is left to claim: fC, pB, and gD's command (its claim expired) */
-    int seen_fc = 0, claimed = 0;
+    /* what is left to claim: fC, fE, pB, and gD's command (its claim
+     * expired) */
+    int seen = 0, claimed = 0;
     es_claim next;
     while (s->ops->queue_claim(s, "w2", 10, t + 102, 30000, 0, &next) == 0) {
         for (size_t k = 0; k < next.n; k++, claimed++)
-            seen_fc += strcmp(next.jobs[k].id, "fC") == 0;
+            seen += strcmp(next.jobs[k].id, "fC") == 0 || strcmp(next.jobs[k].id, "fE") == 0;
         CHECK_INT(s->ops->queue_complete(s, &next, next.n, t + 103), 0);
         store_claim_clear(&next);
     }
-    CHECK_INT(seen_fc, 1);
-    CHECK_INT(claimed, 3);
-    for (int i = 0; i < 4; i++) store_claim_clear(&c[i]);
+    CHECK_INT(seen, 2);
+    CHECK_INT(claimed, 4);
+    for (int i = 0; i < N; i++) store_claim_clear(&c[i]);
     s->ops->close(s);
 }
 

@@ -12,8 +12,8 @@
 -- static fields, opaque), items (events or commands the job holds,
 -- counted by queue_stats.lua); or 5 fields for a job of mode 4 (below):
 -- id, group, tenant, its list element, '4' (mode at the same place); or
--- 9 fields for a job of mode 5 (below): those 5 with '5', then the fold's
--- hash, from_seq, last_seq, state.
+-- 10 fields for a job of mode 5 (below): those 5 with '5', then the
+-- fold's hash, from_seq, last_seq, state, from_state ('' for none).
 -- Each job added is one record (see queue_lib.lua), inline in its list
 -- element when its mode is 3 or 4 and it has no origin, else at its key.
 -- A new group whose elements are all fast is marked so (field f);
@@ -27,14 +27,16 @@
 -- positions are their last_seq, are never sent so.
 -- Mode 5 is a fast fold job (as mode 4) whose fold its unit already ran
 -- (es_job fold_write, queue_finish.lua only): when the fold's stored seq
--- (its hash, redis_fold.c; 0 when none) is still from_seq, the state and
--- last_seq are written there instead, as fold_put.lua writes them, and
--- the job is not queued; else it is queued as mode 4.
+-- and state (its hash, redis_fold.c; 0 and '' when none) are still
+-- from_seq and from_state, the state and last_seq are written there
+-- instead, as fold_put.lua writes them, and the job is not queued; else
+-- it is queued as mode 4 (a replay's swap may have put another state at
+-- the same seq: the seq alone does not say).
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
 -- is ignored; a fresh id is not looked up. Dedup: throttle drops while
 -- the holder of the dedup key is queued; debounce replaces a holder that
 -- is not in flight (payload, run_at, origin), else queues a successor.
-local PUSH_NF, PUSH_NF_FAST, PUSH_NF_FOLD = 10, 5, 9
+local PUSH_NF, PUSH_NF_FAST, PUSH_NF_FOLD = 10, 5, 10
 
 -- The number of ARGV fields of the job at ARGV[a].
 local function job_fields(a)
@@ -43,11 +45,12 @@ local function job_fields(a)
 end
 
 -- Mode 5: writes the fold state of the job at ARGV[a] (at now_s) when its
--- hash still holds from_seq; true when written (the job is then dropped).
+-- hash still holds from_seq and from_state; true when written (the job is
+-- then dropped).
 local function fold_written(a, now_s)
   local h = ARGV[a + 5]
-  local cur = redis.call('HGET', h, 'seq') or '0'
-  if cur ~= ARGV[a + 6] then return false end
+  local cur = redis.call('HMGET', h, 'seq', 'state')
+  if (cur[1] or '0') ~= ARGV[a + 6] or (cur[2] or '') ~= ARGV[a + 9] then return false end
   redis.call('HSET', h, 'state', ARGV[a + 8], 'seq', ARGV[a + 7], 'at', now_s)
   return true
 end
