@@ -1,5 +1,6 @@
 /* json_buf.c: growable buffer with JSON escaping (see json_buf.h). */
 #include "json_buf.h"
+#include "text_format.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -115,26 +116,16 @@ void jb_quoted(json_buf *b, const char *s)
 
 /* Digits by hand: printf's machinery cost more than the row text around
  * the numbers of an event row. */
-/* Writes u in decimal, after a '-' when negative. */
-static void put_decimal(json_buf *b, uint64_t u, int negative)
-{
-    char digits[24], *p = digits + sizeof digits;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (negative) *--p = '-';
-    jb_raw(b, p, (size_t)(digits + sizeof digits - p));
-}
-
 void jb_int(json_buf *b, int64_t v)
 {
-    put_decimal(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
+    char digits[24];
+    jb_raw(b, digits, text_decimal(digits, v));
 }
 
 void jb_uint(json_buf *b, uint64_t v)
 {
-    put_decimal(b, v, 0);
+    char digits[24];
+    jb_raw(b, digits, text_decimal_u(digits, v));
 }
 
 char *jb_take(json_buf *b)

@@ -2,6 +2,7 @@
 #include "json_read.h"
 #include "diag.h"
 #include "json_buf.h"
+#include "text_format.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,27 +31,7 @@ static void skip_ws(reader *r)
 static void put_utf8(json_buf *b, unsigned cp)
 {
     char out[4];
-    size_t n;
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        out[0] = (char)(0xF0 | (cp >> 18));
-        out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    jb_raw(b, out, n);
+    jb_raw(b, out, text_utf8(out, cp));
 }
 
 static int hex4(reader *r, unsigned *cp)

@@ -3,6 +3,7 @@
  * messages follow cjson's ("Cannot serialise ...", "Expected ... but found
  * ... at character N"). */
 #include "lua_json.h"
+#include "text_format.h"
 
 #include <lauxlib.h>
 #include <limits.h>
@@ -72,21 +73,6 @@ static void buffer_trim(json_buffer *b)
 
 /* ---- encode ---- */
 
-/* Writes v in decimal at out (no NUL); the length. */
-static size_t format_int(char *out, int64_t v)
-{
-    char digits[24];
-    size_t n = 0, len = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) out[len++] = '-';
-    while (n) out[len++] = digits[--n];
-    return len;
-}
-
 static void put_number(lua_State *L, json_buffer *b, double v)
 {
     if (isnan(v) || isinf(v)) luaL_error(L, "Cannot serialise number: must not be NaN or Inf");
@@ -94,7 +80,7 @@ static void put_number(lua_State *L, json_buffer *b, double v)
     size_t len;
     /* an integer of up to 14 digits is what "%.14g" writes in full */
     if (v > -1e14 && v < 1e14 && v == (double)(int64_t)v && !(v == 0 && signbit(v)))
-        len = format_int(text, (int64_t)v);
+        len = text_decimal(text, (int64_t)v);
     else
         len = (size_t)snprintf(text, sizeof text, "%.14g", v);
     buffer_put(L, b, text, len);
@@ -298,27 +284,7 @@ static long hex4(const char *p, const char *end)
 static void put_utf8(json_reader *r, unsigned long cp)
 {
     char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    buffer_put(r->L, r->scratch, u, n);
+    buffer_put(r->L, r->scratch, u, text_utf8(u, cp));
 }
 
 /* The \u escape at r->p (at its backslash), a surrogate pair too, written

@@ -17,8 +17,8 @@
 static void codec_fields(const es_job *job, const char *v[CODEC_FIELDS],
                          size_t len[CODEC_FIELDS], char kind[24], char mode[24])
 {
-    kind[redis_format_int(kind, job->kind)] = '\0';
-    mode[redis_format_int(mode, job->dedup_mode)] = '\0';
+    kind[text_decimal(kind, job->kind)] = '\0';
+    mode[text_decimal(mode, job->dedup_mode)] = '\0';
     const char *s[CODEC_FIELDS] = {job->id, kind, job->tenant_id, job->pipeline,
                                    job->component, job->group_key, job->dedup_id,
                                    mode, job->origin_id, job->payload};
@@ -49,7 +49,7 @@ char *redis_codec_encode_job(const es_job *job, size_t *out_len)
             blob[at++] = '~';
             continue;
         }
-        at += redis_format_int(blob + at, (int64_t)len[i]);
+        at += text_decimal(blob + at, (int64_t)len[i]);
         blob[at++] = ':';
         memcpy(blob + at, v[i], len[i]);
         at += len[i];

@@ -667,25 +667,11 @@ oom:
     return -1;
 }
 
-size_t redis_format_int(char *out, int64_t v)
-{
-    char digits[20];
-    size_t k = 0, at = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        digits[k++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) out[at++] = '-';
-    while (k) out[at++] = digits[--k];
-    return at;
-}
-
 int redis_args_int(redis_args *a, int64_t v)
 {
     char *s = malloc(24);
     if (!s) return args_own(a, NULL, 0);
-    size_t len = redis_format_int(s, v);
+    size_t len = text_decimal(s, v);
     s[len] = '\0';
     return args_own(a, s, len);
 }

@@ -25,7 +25,7 @@ static int reserve_position(redis_store *rs, int64_t *pos)
     if (rs->position_next >= rs->position_end) {
         char key[256], block[24];
         snprintf(key, sizeof key, "%s:seq", rs->tag);
-        block[redis_format_int(block, POSITION_BLOCK)] = '\0';
+        block[text_decimal(block, POSITION_BLOCK)] = '\0';
         const char *argv[3] = {"INCRBY", key, block};
         size_t lens[3] = {6, strlen(key), strlen(block)};
         redisReply *r = redis_conn_command(rs->pool, 3, argv, lens, 0);
@@ -64,17 +64,17 @@ static char *fast_element(const es_job *j, const char *const stats[3], int64_t n
     at += id_len;
     e[at++] = RECORD_INLINE_SEP;
     e[at++] = '0';
-    at += redis_format_int(e + at, j->run_at);
+    at += text_decimal(e + at, j->run_at);
     e[at++] = 0x1f;
-    at += redis_format_int(e + at, pos);
+    at += text_decimal(e + at, pos);
     e[at++] = 0x1f;
     e[at++] = '0'; /* attempts */
     e[at++] = 0x1f;
-    at += redis_format_int(e + at, now);
+    at += text_decimal(e + at, now);
     e[at++] = 0x1f;
-    at += redis_format_int(e + at, job_items(j));
+    at += text_decimal(e + at, job_items(j));
     e[at++] = 0x1f;
-    at += redis_format_int(e + at, (int64_t)sk_len);
+    at += text_decimal(e + at, (int64_t)sk_len);
     e[at++] = ':';
     for (int k = 0; k < 3; k++) {
         if (k) e[at++] = 0x1f;
@@ -116,7 +116,7 @@ static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int
                             int64_t now, char **blob_out)
 {
     char kind[24];
-    kind[redis_format_int(kind, j->kind)] = '\0';
+    kind[text_decimal(kind, j->kind)] = '\0';
     const char *origin[2] = {j->origin_id, kind}; /* joined only when set */
     const char *stats[3] = {j->pipeline, j->component, kind};
     int dedup = j->dedup_mode != DEDUP_NONE && j->dedup_id && j->dedup_id[0];

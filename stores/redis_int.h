@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "store.h"
+#include "text_format.h"
 
 /* ---- connections (redis_conn.c) ---- */
 
@@ -112,10 +113,6 @@ typedef struct redis_args {
 int redis_args_str(redis_args *a, const char *s, size_t len);
 int redis_args_cstr(redis_args *a, const char *s); /* NULL adds "" */
 int redis_args_int(redis_args *a, int64_t v);
-/* Writes v in decimal at out (at most 20 bytes, no NUL); the length
- * written. By hand: snprintf was a visible part of enqueueing jobs, which
- * format several numbers each. */
-size_t redis_format_int(char *out, int64_t v);
 /* Adds a copy of s[0..len), owned. */
 int redis_args_dup(redis_args *a, const char *s, size_t len);
 /* Adds the parts joined by '\x1f' (NULL parts as ""), owned. */

@@ -263,7 +263,7 @@ static redisReply *read_fast_jobs(redis_store *rs, const redisReply *g, long lon
     }
     snprintf(key, klen + 1, "%s:g:", rs->tag);
     memcpy(key + klen - g->len, g->str, g->len);
-    stop[redis_format_int(stop, n - 1)] = '\0';
+    stop[text_decimal(stop, n - 1)] = '\0';
     const char *argv[4] = {"LRANGE", key, "0", stop};
     size_t lens[4] = {6, klen, 1, strlen(stop)};
     redisReply *r = redis_conn_command(rs->pool, 4, argv, lens, 0);

@@ -657,13 +657,13 @@ static void test_event_index_big_call(void)
     s->ops->close(s);
 }
 
-/* Numbers sent to Redis (job lengths, run_at, seqs) in decimal. */
+/* Numbers sent to Redis (job lengths, run_at, seqs) in decimal (text_format.h). */
 static void test_format_int(void)
 {
     const int64_t values[] = {0, 7, -1, 1795826976868, INT64_MAX, INT64_MIN};
     for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
         char got[24], want[24];
-        got[redis_format_int(got, values[i])] = '\0';
+        got[text_decimal(got, values[i])] = '\0';
         snprintf(want, sizeof want, "%lld", (long long)values[i]);
         CHECK_STR(got, want);
     }

@@ -1,0 +1,46 @@
+/* text_format.c: integers in decimal, code points in UTF-8 (see
+ * text_format.h). */
+#include "text_format.h"
+
+size_t text_decimal_u(char *out, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0, len = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) out[len++] = digits[--n];
+    return len;
+}
+
+size_t text_decimal(char *out, int64_t v)
+{
+    if (v >= 0) return text_decimal_u(out, (uint64_t)v);
+    out[0] = '-';
+    return 1 + text_decimal_u(out + 1, 0 - (uint64_t)v);
+}
+
+size_t text_utf8(char *out, unsigned long cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
