@@ -23,6 +23,7 @@ cmake -DSOURCE_DIR="$ROOT" -DDIR=stores/redis -DSYMBOL=redis_scripts \
 cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/engine" -I"$ROOT/stores" \
    "$ROOT"/stores/redis_*.c "$ROOT"/stores/store*.c "$ROOT/engine/diag.c" \
    "$ROOT/engine/log.c" "$ROOT/engine/clock.c" "$ROOT/engine/job.c" "$ROOT/engine/ids.c" \
+   "$ROOT/engine/text_format.c" \
    "$OUT/redis_scripts.c" "$HERE/queue_bench.c" -o "$OUT/queue_bench" \
    $(pkg-config --libs hiredis nettle) -lpthread
 
