@@ -49,8 +49,10 @@ static const opt_def options[] = {
     {"handler-timeout-ms", OPT_INT64, E(handler_timeout_ms), "ESENGINE_HANDLER_TIMEOUT_MS",
      "5000", 1, 3600000, "time limit of one handler call"},
     {"inline-projections", OPT_INT, E(inline_projections), "ESENGINE_INLINE_PROJECTIONS", "1",
-     0, 1, "1: a command batch applies its events' folds and maps in its own transaction "
-     "(embedded store) where no queued job of theirs waits; 0: always as queued jobs"},
+     0, 1, "1: a command batch applies its events' folds and maps itself where no queued "
+     "job of theirs waits (embedded: in its own transaction; Redis + ClickHouse: records in "
+     "its ClickHouse batches, fold states written when it is acknowledged); 0: always as "
+     "queued jobs"},
     {"lua-memory-mb", OPT_INT64, E(lua_memory_mb), "ESENGINE_LUA_MEMORY_MB", "512", 0, 1048576,
      "memory limit of each worker's Lua state (0 = none)"},
     {"tenant", OPT_STRING, C(tenant), "ESENGINE_TENANT", "", 0, 0, "tenant id"},
