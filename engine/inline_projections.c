@@ -349,8 +349,10 @@ static int fold_run_eligible(const route_run *g, const append_outcome *outcomes,
 }
 
 /* Folds the events of g into the state of record read from `primary`,
- * when that state is exactly the one before the first of them, and puts
- * the result into the queryable copy. 1 with g->state/last_seq/fold set,
+ * when that state is exactly the one before the first of them (so the
+ * copy never gets a state folded over a gap: a state older than that may
+ * have events of the fold still queued), and puts the result into the
+ * queryable copy. 1 with g->state/last_seq/fold set,
  * 0 when g is left to its job, -1 with a diag when the copy fails. */
 static int fold_run(es_store *primary, es_store *copy, lua_host *host, route_run *g,
                     int64_t now)

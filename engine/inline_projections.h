@@ -64,16 +64,17 @@ int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
  * (es_store_ops.queue_writes_folds; Redis with ClickHouse, the fold store
  * a mirror of Redis): inside the unit that appended n events, runs the
  * folds (routes[i] of events[i]) whose events were all appended new,
- * without origins[i], from the state of record when it is exactly the
- * state before them; puts the result into the queryable copy in the same
- * unit (durable with the events), and sets it as the fold_write of the
- * route of the fold's first event (es_route), for its job to carry. The
- * finish then writes the state of record instead of enqueueing the job,
- * if the stored state and seq are still those it was folded from
- * (es_job.fold_write). Keyed folds,
- * custom stores, paused folds, reactors, script errors and any other
- * state leave the job to run as usual. 0, or -1 with a diag when a store
- * fails (the unit must roll back). */
+ * without origins[i], from the state of record when its last seq is the
+ * one just before them; puts the result into the queryable copy in the
+ * same unit (durable with the events), and sets it as the fold_write of
+ * the route of the fold's first event (es_route), for its job to carry.
+ * The finish then
+ * writes the state of record instead of enqueueing the job if the fold's
+ * group has no job (none of its events waits) and the stored state and
+ * seq are still those it was folded from (es_job.fold_write). Keyed
+ * folds, custom stores, paused folds, reactors, script errors and any
+ * other state leave the job to run as usual. 0, or -1 with a diag when a
+ * store fails (the unit must roll back). */
 int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
                      const append_outcome *outcomes, es_new_event *const *routes,
                      const char *const *origins, size_t n, int64_t now);

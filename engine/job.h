@@ -84,11 +84,13 @@ typedef struct es_job {
                           unit with queue_finish_many and holds the fold's
                           state of record may write that state instead of
                           enqueueing the job, atomically with the claim's
-                          completion and only while the stored state and
-                          last_seq are still from_state and from_seq (a
-                          replay may swap in another state at the same
-                          seq); otherwise the job is enqueued as
-                          usual (a store may always ignore it) */
+                          completion and only while the fold's group
+                          has no job (none of its events waits) and the
+                          stored state and last_seq are still from_state
+                          and from_seq (a replay may swap in another
+                          state at the same seq); otherwise the job is
+                          enqueued as usual (a store may always ignore
+                          it) */
 } es_job;
 
 /* The items job carries (job->items, at least 1). */

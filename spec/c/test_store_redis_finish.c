@@ -128,14 +128,15 @@ static int stored_is(es_store *s, const char *key, const char *state, int64_t se
 }
 
 /* Claims finished with fold jobs carrying their states: the state is
- * written and the job dropped where the stored state and seq are still
- * those the unit folded from (an existing state, or none: seq 0); the job
- * is queued and the state left alone where another write came in between
- * (a later seq, or another state at the same seq, as a replay's swap
- * leaves); a stale claim writes nothing and queues nothing. */
+ * written and the job dropped where the fold's group has no job and the
+ * stored state and seq are still those the unit folded from (an existing
+ * state, or none: seq 0); the job is queued and the state left alone
+ * where another write came in between (a later seq, or another state at
+ * the same seq, as a replay's swap leaves) or a job of the fold waits; a
+ * stale claim writes nothing and queues nothing. */
 static void test_finish_fold_writes(void)
 {
-    enum { N = 5, STALE = 3 };
+    enum { N = 6, STALE = 3 };
     char queue[64];
     es_store *s = open_fresh_named(queue);
     CHECK_INT(s->ops->queue_writes_folds(s, s), 1);
@@ -158,23 +159,26 @@ static void test_finish_fold_writes(void)
     CHECK_INT(s->ops->fold_put(s, "t1", "totals", "a", "{\"n\":1}", 5, t), 0);
     CHECK_INT(s->ops->fold_put(s, "t1", "totals", "c", "{\"n\":1}", 7, t), 0);
     CHECK_INT(s->ops->fold_put(s, "t1", "totals", "e", "{\"n\":1}", 5, t), 0);
+    es_job waiting = make_job("fF0", "t1", "gFF", t); /* an earlier job of F's fold */
+    CHECK_INT(s->ops->queue_enqueue(s, &waiting, 1, t), 0);
     es_fold_write w[N];
     es_job made[N] = {fold_job("fA", "gFA", t, &w[0], "a", "{\"n\":1}", 5, 6),
                       fold_job("fB", "gFB", t, &w[1], "b", NULL, 0, 3),
                       fold_job("fC", "gFC", t, &w[2], "c", "{\"n\":1}", 5, 9),
                       fold_job("fD", "gFD", t, &w[3], "d", NULL, 0, 4),
-                      fold_job("fE", "gFE", t, &w[4], "e", "{\"n\":0}", 5, 6)};
+                      fold_job("fE", "gFE", t, &w[4], "e", "{\"n\":0}", 5, 6),
+                      fold_job("fF", "gFF", t, &w[5], "f", NULL, 0, 3)};
     /* B's unit made another job before its fold's */
     es_job made_b[2] = {make_job("pB", "t1", "gP", t), made[1]};
     made_b[0].origin_id = NULL;
-    const es_job *jobs[N] = {&made[0], made_b, &made[2], &made[3], &made[4]};
-    size_t n_jobs[N] = {1, 2, 1, 1, 1};
+    const es_job *jobs[N] = {&made[0], made_b, &made[2], &made[3], &made[4], &made[5]};
+    size_t n_jobs[N] = {1, 2, 1, 1, 1, 1};
     int status[N];
     long long calls = command_calls("evalsha");
     CHECK_INT(s->ops->queue_finish_many(s, claims, jobs, n_jobs, N, t + 101, status), 0);
     CHECK_INT(command_calls("evalsha") - calls, 1); /* all in one script call */
     /* per claim: stale, or which of its jobs (bit k: the k-th) were dropped */
-    const int want[N] = {1, 2, 0, -1, 0};
+    const int want[N] = {1, 2, 0, -1, 0, 0};
     for (int i = 0; i < N; i++) CHECK_INT(status[i], want[i]);
     CHECK(stored_is(s, "a", "{\"n\":2}", 6));
     CHECK(stored_is(s, "b", "{\"n\":2}", 3));
@@ -183,25 +187,27 @@ static void test_finish_fold_writes(void)
     int64_t seq;
     CHECK_INT(stored(s, "d", &none, &seq), 1);
     CHECK(stored_is(s, "e", "{\"n\":1}", 5));
+    CHECK_INT(stored(s, "f", &none, &seq), 1);
     /* only the jobs whose state was not written are queued */
     for (int i = 0; i < N; i++) {
         char g[8];
         snprintf(g, sizeof g, "gF%c", 'A' + i);
-        CHECK_INT(redis_integer("EXISTS {%s}:g:%s", queue, g), i == 2 || i == 4);
+        CHECK_INT(redis_integer("EXISTS {%s}:g:%s", queue, g), i == 2 || i == 4 || i == 5);
     }
     CHECK_INT(redis_integer("EXISTS {%s}:g:gP", queue), 1);
-    /* what is left to claim: fC, fE, pB, and gD's command (its claim
-     * expired) */
+    /* what is left to claim: fC, fE, fF after fF0, pB, and gD's command
+     * (its claim expired) */
     int seen = 0, claimed = 0;
     es_claim next;
     while (s->ops->queue_claim(s, "w2", 10, t + 102, 30000, 0, &next) == 0) {
         for (size_t k = 0; k < next.n; k++, claimed++)
-            seen += strcmp(next.jobs[k].id, "fC") == 0 || strcmp(next.jobs[k].id, "fE") == 0;
+            seen += strcmp(next.jobs[k].id, "fC") == 0 || strcmp(next.jobs[k].id, "fE") == 0 ||
+                    strcmp(next.jobs[k].id, "fF") == 0;
         CHECK_INT(s->ops->queue_complete(s, &next, next.n, t + 103), 0);
         store_claim_clear(&next);
     }
-    CHECK_INT(seen, 2);
-    CHECK_INT(claimed, 4);
+    CHECK_INT(seen, 3);
+    CHECK_INT(claimed, 6);
     for (int i = 0; i < N; i++) store_claim_clear(&c[i]);
     s->ops->close(s);
 }

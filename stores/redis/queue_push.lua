@@ -26,12 +26,13 @@
 -- follow enqueue order only within one caller: a keyed fold's jobs, whose
 -- positions are their last_seq, are never sent so.
 -- Mode 5 is a fast fold job (as mode 4) whose fold its unit already ran
--- (es_job fold_write, queue_finish.lua only): when the fold's stored seq
--- and state (its hash, redis_fold.c; 0 and '' when none) are still
--- from_seq and from_state, the state and last_seq are written there
--- instead, as fold_put.lua writes them, and the job is not queued; else
--- it is queued as mode 4 (a replay's swap may have put another state at
--- the same seq: the seq alone does not say).
+-- (es_job fold_write, queue_finish.lua only): when the fold's group has
+-- no job (none of its events waits: the state read holds them all) and
+-- its stored seq and state (its hash, redis_fold.c; 0 and '' when none)
+-- are still from_seq and from_state, the state and last_seq are written
+-- there instead, as fold_put.lua writes them, and the job is not queued;
+-- else it is queued as mode 4 (a replay's swap may have put another state
+-- at the same seq: the seq alone does not say).
 -- Id idempotency: an id still queued (pending, delayed, in flight, parked)
 -- is ignored; a fresh id is not looked up. Dedup: throttle drops while
 -- the holder of the dedup key is queued; debounce replaces a holder that
@@ -45,9 +46,10 @@ local function job_fields(a)
 end
 
 -- Mode 5: writes the fold state of the job at ARGV[a] (at now_s) when its
--- hash still holds from_seq and from_state; true when written (the job is
--- then dropped).
+-- group has no job and its hash still holds from_seq and from_state; true
+-- when written (the job is then dropped).
 local function fold_written(a, now_s)
+  if redis.call('EXISTS', kg(ARGV[a + 1])) == 1 then return false end
   local h = ARGV[a + 5]
   local cur = redis.call('HMGET', h, 'seq', 'state')
   if (cur[1] or '0') ~= ARGV[a + 6] or (cur[2] or '') ~= ARGV[a + 9] then return false end
