@@ -109,6 +109,25 @@ static int plan_group(inline_plan *p, const es_event *events, es_new_event *cons
     return 0;
 }
 
+/* Groups by route the routes of `kind` not applied yet of events[0..n)
+ * (only of those appended new when outcomes is not NULL). -1 with a diag
+ * on OOM. */
+static int plan_group_kind(inline_plan *p, const es_event *events, es_new_event *const *routes,
+                           const append_outcome *outcomes, size_t n, job_kind kind)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (outcomes && outcomes[i] != APPEND_NEW) continue;
+        for (size_t k = 0; k < routes[i]->n_routes; k++) {
+            es_route *r = &routes[i]->routes[k];
+            if (r->kind == kind && !r->applied && plan_add(p, r, &events[i], i) != 0) {
+                diag_set(DIAG_INTERNAL, "out of memory grouping %s routes", job_kind_name(kind));
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* 1 when a pause covers the route's component for tenant, 0 when none
  * does (or the queue cannot pause), -1 with a diag. */
 static int route_paused(es_store *q, const char *tenant, const es_route *r)
@@ -300,18 +319,8 @@ int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
                       int64_t now)
 {
     inline_plan p = {0};
-    int rc = 0;
-    /* the map routes of the events appended new, grouped by route */
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (outcomes[i] != APPEND_NEW) continue;
-        for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
-            es_route *r = &routes[i]->routes[k];
-            if (r->kind == JOB_MAP && !r->applied && plan_add(&p, r, &events[i], i) != 0) {
-                diag_set(DIAG_INTERNAL, "out of memory grouping map routes");
-                rc = -1;
-            }
-        }
-    }
+    /* the map routes of the events appended new */
+    int rc = plan_group_kind(&p, events, routes, outcomes, n, JOB_MAP);
     for (size_t k = 0; k < p.n && rc == 0; k++) {
         route_run *g = &p.runs[k];
         int paused = route_paused(b->queue, g->events[0].tenant_id, g->members[0]);
@@ -389,18 +398,14 @@ int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
     if (!primary || !q->ops->counts_items || !q->ops->queue_writes_folds ||
         q->ops->queue_writes_folds(q, primary) != 1)
         return 0;
-    inline_plan p = {0};
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        for (size_t k = 0; k < routes[i]->n_routes && rc == 0; k++) {
-            es_route *r = &routes[i]->routes[k];
-            fold_write_free(r->fold_write); /* none but this run's */
-            r->fold_write = NULL;
-            if (r->kind == JOB_FOLD && !r->applied && plan_add(&p, r, &events[i], i) != 0) {
-                diag_set(DIAG_INTERNAL, "out of memory grouping fold routes");
-                rc = -1;
-            }
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < routes[i]->n_routes; k++) { /* none but this run's */
+            fold_write_free(routes[i]->routes[k].fold_write);
+            routes[i]->routes[k].fold_write = NULL;
         }
+    inline_plan p = {0};
+    /* every event's: a run holding one not appended new is not eligible */
+    int rc = plan_group_kind(&p, events, routes, NULL, n, JOB_FOLD);
     for (size_t k = 0; k < p.n && rc == 0; k++) {
         route_run *g = &p.runs[k];
         if (!fold_run_eligible(g, outcomes, origins)) continue;
