@@ -105,13 +105,14 @@ static int fold_write_args(redis_store *rs, redis_args *a, const char *tenant,
 }
 
 /* Adds the enqueue fields of one job, enqueued at `now` (see
- * queue_push.lua: 10, 5 for mode 4, 10 for mode 5). `finishing`: the job is enqueued
- * by the finish of the claim whose unit made it (queue_finish.lua), so its
- * id counts as fresh when the unit marked it fresh_when_finished. A fresh job without dedup
- * key nor origin, due at `now`, goes as mode 4: its element built here;
- * as mode 5 when, finishing, it carries a fold_write the store writes
- * (redis_queue_writes_folds). 
- * *blob_out: what the arguments point into, for the caller to free. */
+ * queue_push.lua: 10, 5 for mode 4, 10 for mode 5). `finishing`: the job
+ * is enqueued by the finish of the claim whose unit made it
+ * (queue_finish.lua), so its id counts as fresh when the unit marked it
+ * fresh_when_finished. A fresh job without dedup key nor origin, due at
+ * `now`, goes as mode 4: its element built here; as mode 5 when,
+ * finishing, it carries a fold_write the store writes
+ * (redis_queue_writes_folds). *blob_out: what the arguments point into,
+ * for the caller to free. */
 static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int finishing,
                             int64_t now, char **blob_out)
 {
