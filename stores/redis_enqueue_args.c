@@ -104,48 +104,77 @@ static int fold_write_args(redis_store *rs, redis_args *a, const char *tenant,
     return rc;
 }
 
+int redis_enqueue_is_fast(const es_job *j, int finishing, int64_t now)
+{
+    int dedup = j->dedup_mode != DEDUP_NONE && j->dedup_id && j->dedup_id[0];
+    /* a fresh id, kept inline unless the job has an origin (an id holding
+     * the element separator never is) */
+    int fresh = (j->fresh_id || (finishing && j->fresh_when_finished)) &&
+                !strchr(j->id, RECORD_INLINE_SEP);
+    return fresh && !dedup && !j->origin_id && j->run_at <= now;
+}
+
+char *redis_enqueue_fast_element(redis_store *rs, const es_job *j, int64_t now, size_t *len)
+{
+    char kind[24];
+    kind[text_decimal(kind, j->kind)] = '\0';
+    const char *stats[3] = {j->pipeline, j->component, kind};
+    size_t blob_len;
+    int64_t pos;
+    char *blob = redis_codec_encode_job(j, &blob_len);
+    if (!blob || reserve_position(rs, &pos)) {
+        free(blob);
+        return NULL;
+    }
+    char *e = fast_element(j, stats, now, pos, blob, blob_len, len);
+    free(blob);
+    return e;
+}
+
+/* Adds the fields of fast job j whose list element is e (len bytes): mode
+ * 4, or mode 5 with its fold_write when `finishing` and the store writes
+ * fold states (redis_queue_writes_folds). */
+static int enqueue_args_fast(redis_store *rs, redis_args *a, const es_job *j, int finishing,
+                             const char *e, size_t len)
+{
+    const es_fold_write *w = finishing && atomic_load(&rs->writes_folds) == 1
+                                 ? j->fold_write : NULL;
+    if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
+        redis_args_cstr(a, j->tenant_id) || redis_args_str(a, e, len) ||
+        redis_args_str(a, w ? "5" : "4", 1))
+        return -1;
+    return w ? fold_write_args(rs, a, j->tenant_id, w) : 0;
+}
+
 /* Adds the enqueue fields of one job, enqueued at `now` (see
  * queue_push.lua: 10, 5 for mode 4, 10 for mode 5). `finishing`: the job
  * is enqueued by the finish of the claim whose unit made it
  * (queue_finish.lua), so its id counts as fresh when the unit marked it
- * fresh_when_finished. A fresh job without dedup key nor origin, due at
- * `now`, goes as mode 4: its element built here; as mode 5 when,
- * finishing, it carries a fold_write the store writes
- * (redis_queue_writes_folds). *blob_out: what the arguments point into,
- * for the caller to free. */
+ * fresh_when_finished. A fast job (redis_enqueue_is_fast) goes as mode 4
+ * or 5 (enqueue_args_fast), its element built here. *blob_out: what the
+ * arguments point into, for the caller to free. */
 static int enqueue_args_job(redis_store *rs, redis_args *a, const es_job *j, int finishing,
                             int64_t now, char **blob_out)
 {
+    if (redis_enqueue_is_fast(j, finishing, now)) {
+        size_t len;
+        char *e = redis_enqueue_fast_element(rs, j, now, &len);
+        *blob_out = e;
+        return e ? enqueue_args_fast(rs, a, j, finishing, e, len) : -1;
+    }
     char kind[24];
     kind[text_decimal(kind, j->kind)] = '\0';
     const char *origin[2] = {j->origin_id, kind}; /* joined only when set */
     const char *stats[3] = {j->pipeline, j->component, kind};
     int dedup = j->dedup_mode != DEDUP_NONE && j->dedup_id && j->dedup_id[0];
     const char *dedup_parts[2] = {j->tenant_id, j->dedup_id};
+    /* mode 3: a fresh id (held by no queued job) of a job kept at its key */
+    int fresh = (j->fresh_id || (finishing && j->fresh_when_finished)) &&
+                !strchr(j->id, RECORD_INLINE_SEP);
     size_t blob_len;
     char *blob = redis_codec_encode_job(j, &blob_len);
     *blob_out = blob;
     if (!blob) return -1;
-    /* mode 3: a fresh id, kept inline unless the job has an origin (an id
-     * holding the element separator never is) */
-    int fresh = (j->fresh_id || (finishing && j->fresh_when_finished)) &&
-                !strchr(j->id, RECORD_INLINE_SEP);
-    if (fresh && !dedup && !j->origin_id && j->run_at <= now) {
-        int64_t pos;
-        if (reserve_position(rs, &pos)) return -1;
-        size_t len;
-        char *e = fast_element(j, stats, now, pos, blob, blob_len, &len);
-        free(blob);
-        *blob_out = e;
-        if (!e) return -1;
-        const es_fold_write *w = finishing && atomic_load(&rs->writes_folds) == 1
-                                     ? j->fold_write : NULL;
-        if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
-            redis_args_cstr(a, j->tenant_id) || redis_args_str(a, e, len) ||
-            redis_args_str(a, w ? "5" : "4", 1))
-            return -1;
-        return w ? fold_write_args(rs, a, j->tenant_id, w) : 0;
-    }
     if (redis_args_cstr(a, j->id) || redis_args_cstr(a, j->group_key) ||
         redis_args_cstr(a, j->tenant_id) || redis_args_int(a, j->run_at) ||
         redis_args_int(a, dedup ? j->dedup_mode : fresh ? 3 : 0))
@@ -181,22 +210,38 @@ void redis_enqueue_chunk_free(redis_enqueue_chunk *c)
     memset(c, 0, sizeof *c);
 }
 
-int redis_enqueue_chunk_add(redis_store *rs, redis_enqueue_chunk *c, const es_job *j,
-                            int finishing, int64_t now)
+/* A free slot (NULL) at the end of c's blobs, or NULL with a diag on OOM. */
+static char **chunk_blob_slot(redis_enqueue_chunk *c)
 {
     if (c->n_blobs == c->cap_blobs) {
         size_t cap = c->cap_blobs ? c->cap_blobs * 2 : 64;
         char **grown = realloc(c->blobs, cap * sizeof *grown);
         if (!grown) {
             diag_set(DIAG_INTERNAL, "out of memory");
-            return -1;
+            return NULL;
         }
         c->blobs = grown;
         c->cap_blobs = cap;
     }
     c->blobs[c->n_blobs] = NULL;
-    int rc = enqueue_args_job(rs, &c->args, j, finishing, now, &c->blobs[c->n_blobs]);
-    c->n_blobs++;
-    return rc;
+    return &c->blobs[c->n_blobs++];
 }
 
+int redis_enqueue_chunk_add(redis_store *rs, redis_enqueue_chunk *c, const es_job *j,
+                            int finishing, int64_t now)
+{
+    char **slot = chunk_blob_slot(c);
+    return slot ? enqueue_args_job(rs, &c->args, j, finishing, now, slot) : -1;
+}
+
+int redis_enqueue_chunk_add_element(redis_store *rs, redis_enqueue_chunk *c, const es_job *j,
+                                    char *element, size_t len)
+{
+    char **slot = chunk_blob_slot(c);
+    if (!slot) {
+        free(element);
+        return -1;
+    }
+    *slot = element;
+    return enqueue_args_fast(rs, &c->args, j, 0, element, len);
+}

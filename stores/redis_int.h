@@ -241,7 +241,41 @@ int redis_enqueue_validate(const redis_store *rs, const es_job *j, size_t i);
 int redis_enqueue_chunk_add(redis_store *rs, redis_enqueue_chunk *c, const es_job *j,
                             int finishing, int64_t now);
 
+/* Adds fast job j (not finishing) as mode 4 with its list element built
+ * already (redis_enqueue_fast_element), which c then owns (freed on
+ * failure too). 0, or -1 with a diag. */
+int redis_enqueue_chunk_add_element(redis_store *rs, redis_enqueue_chunk *c, const es_job *j,
+                                    char *element, size_t len);
+
 void redis_enqueue_chunk_free(redis_enqueue_chunk *c);
+
+/* Whether job j goes as a fast job (queue_push.lua mode 4 or 5: its list
+ * element holds all of it): a fresh id (or, `finishing`, one its unit
+ * made fresh), no dedup key nor origin, due at `now`. */
+int redis_enqueue_is_fast(const es_job *j, int finishing, int64_t now);
+
+/* The list element of fast job j enqueued at `now`, with a position from
+ * the store's reserved block: malloc'd, length in *len; NULL with a diag. */
+char *redis_enqueue_fast_element(redis_store *rs, const es_job *j, int64_t now, size_t *len);
+
+/* What redis_enqueue_fast_push did with each of n jobs: pushed[i] when
+ * job i is in its group's list; else element[i] (length len[i]) is its
+ * list element when it is fast and its group had no list, NULL when the
+ * job is not fast (or its group has a job that is not). */
+typedef struct redis_fast_push {
+    char *pushed;
+    char **element;
+    size_t *len;
+    size_t n;
+} redis_fast_push;
+
+/* Appends the fast jobs among validated jobs[0..n) whose groups already
+ * hold jobs, one RPUSHX per group (redis_enqueue_fast.c), and says which
+ * in *out (freed with redis_fast_push_free, also after a failure). 0, or
+ * -1 with a diag (some groups may have taken their jobs). */
+int redis_enqueue_fast_push(redis_store *rs, const es_job *jobs, size_t n, int64_t now,
+                            redis_fast_push *out);
+void redis_fast_push_free(redis_fast_push *fp);
 
 /* Enqueues validated jobs together with those of concurrent callers (group
  * commit, redis_enqueue_group.c). 0, or -1 with the diag of the shared

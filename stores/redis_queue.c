@@ -85,14 +85,24 @@
 
 static redis_store *store_of(es_store *s) { return (redis_store *)s; }
 
-/* Builds the arguments of jobs [from, to). */
+/* Builds the arguments of jobs [from, to) that fp did not push (those
+ * with an element built take it as it is). */
 static int enqueue_chunk_build(redis_store *rs, redis_enqueue_chunk *c, const es_job *jobs,
-                               size_t from, size_t to, int64_t now)
+                               redis_fast_push *fp, size_t from, size_t to, int64_t now)
 {
     memset(c, 0, sizeof *c);
-    if (redis_args_int(&c->args, now) || redis_args_int(&c->args, (int64_t)(to - from))) return -1;
-    for (size_t i = from; i < to; i++)
-        if (redis_enqueue_chunk_add(rs, c, &jobs[i], 0, now)) return -1;
+    if (redis_args_int(&c->args, now)) return -1;
+    size_t n = 0;
+    for (size_t i = from; i < to; i++) n += !fp->pushed[i];
+    if (redis_args_int(&c->args, (int64_t)n)) return -1;
+    for (size_t i = from; i < to; i++) {
+        if (fp->pushed[i]) continue;
+        char *e = fp->element[i];
+        fp->element[i] = NULL;
+        if (e ? redis_enqueue_chunk_add_element(rs, c, &jobs[i], e, fp->len[i])
+              : redis_enqueue_chunk_add(rs, c, &jobs[i], 0, now))
+            return -1;
+    }
     return 0;
 }
 
@@ -120,16 +130,28 @@ int redis_queue_enqueue(es_store *s, const es_job *jobs, size_t n, int64_t now)
 
 int redis_queue_enqueue_now(redis_store *rs, const es_job *jobs, size_t n, int64_t now)
 {
+    redis_fast_push fp;
+    if (redis_enqueue_fast_push(rs, jobs, n, now, &fp) != 0) {
+        redis_fast_push_free(&fp);
+        return -1;
+    }
     redis_enqueue_chunk chunks[ENQUEUE_PIPELINE];
     int n_chunks = 0, rc = 0;
     size_t from = 0;
+    while (from < n && fp.pushed[from]) from++;
     while (rc == 0 && from < n) {
-        size_t to = from, bytes = 0;
-        while (to < n && to - from < ENQUEUE_CHUNK_JOBS &&
-               (to == from || bytes + jobs[to].payload_len < ENQUEUE_CHUNK_BYTES))
-            bytes += jobs[to++].payload_len;
-        rc = enqueue_chunk_build(rs, &chunks[n_chunks++], jobs, from, to, now);
+        size_t to = from, bytes = 0, jobs_in = 0;
+        while (to < n && jobs_in < ENQUEUE_CHUNK_JOBS &&
+               (jobs_in == 0 || bytes + jobs[to].payload_len < ENQUEUE_CHUNK_BYTES)) {
+            if (!fp.pushed[to]) {
+                bytes += jobs[to].payload_len;
+                jobs_in++;
+            }
+            to++;
+        }
+        rc = enqueue_chunk_build(rs, &chunks[n_chunks++], jobs, &fp, from, to, now);
         from = to;
+        while (from < n && fp.pushed[from]) from++;
         if (rc == 0 && (n_chunks == ENQUEUE_PIPELINE || from == n))
             rc = enqueue_send(rs, chunks, n_chunks);
         if (rc != 0 || n_chunks == ENQUEUE_PIPELINE || from == n) {
@@ -137,6 +159,7 @@ int redis_queue_enqueue_now(redis_store *rs, const es_job *jobs, size_t n, int64
             n_chunks = 0;
         }
     }
+    redis_fast_push_free(&fp);
     return rc;
 }
 

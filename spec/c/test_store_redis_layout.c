@@ -4,7 +4,8 @@
  * records inline in their group's list (alone, mixed with keyed ones,
  * through fail, park and skip); and a queue of before that inline jobs
  * join after an upgrade; fast groups (claimed without reading their jobs
- * in Lua); records of long blobs, written in two parts; and an event
+ * in Lua), and fast jobs pushed onto live groups without a script;
+ * records of long blobs, written in two parts; and an event
  * index's window written before it kept its entries' bloom digits. */
 #include "store_conformance_helpers.h"
 
@@ -396,6 +397,70 @@ static void test_fast_groups(void)
     s->ops->close(s);
 }
 
+/* The ids claimed from the groups due at `now`, each group's in order
+ * after its name ("gF:f1,f2 gK:k1 "), completing each claim. */
+static void claim_all(es_store *s, int64_t now, char *out, size_t size)
+{
+    es_claim c;
+    out[0] = '\0';
+    while (claim_at(s, now, &c) == 0) {
+        size_t at = strlen(out);
+        snprintf(out + at, size - at, "%s:", c.n ? c.jobs[0].group_key : "?");
+        for (size_t k = 0; k < c.n; k++) {
+            at = strlen(out);
+            snprintf(out + at, size - at, "%s%s", k ? "," : "", c.jobs[k].id);
+        }
+        at = strlen(out);
+        snprintf(out + at, size - at, " ");
+        CHECK_INT(s->ops->queue_complete(s, &c, c.n, now), 0);
+        store_claim_clear(&c);
+    }
+}
+
+/* Fast jobs of a group that holds jobs go by RPUSHX, one per group
+ * (redis_enqueue_fast.c), not through the enqueue script; those of a new
+ * group, of a group drained meanwhile, and of a group with a keyed job in
+ * the same call go through the script, which makes the group. Each
+ * group's jobs are claimed in enqueue order, and its fast mark is kept. */
+static void test_fast_push_onto_live_groups(void)
+{
+    char queue[64], claimed[256];
+    es_store *s = open_fresh_named(queue);
+    es_job first[2] = {inline_job("f1", "gF"), inline_job("k1", "gK")};
+    CHECK_INT(s->ops->queue_enqueue(s, first, 2, 1000), 0);
+    long long evals = command_calls("evalsha"), pushes = command_calls("rpushx");
+    es_job more[5] = {inline_job("f2", "gF"), inline_job("k2", "gK"),
+                      make_job("k3", "t1", "gK", 0), inline_job("f3", "gF"),
+                      inline_job("n1", "gN")};
+    more[2].origin_id = NULL; /* keyed: not fresh */
+    CHECK_INT(s->ops->queue_enqueue(s, more, 5, 1000), 0);
+    /* gF took f2 and f3 in one RPUSHX; gN's missed; gK's and gN's jobs
+     * went in one script call */
+    CHECK_INT(command_calls("rpushx") - pushes, 2);
+    CHECK_INT(command_calls("evalsha") - evals, 1);
+    CHECK_INT(redis_integer("LLEN {%s}:g:gF", queue), 3);
+    CHECK_INT(redis_integer("LLEN {%s}:g:gK", queue), 3);
+    CHECK_INT(redis_integer("LLEN {%s}:g:gN", queue), 1);
+    CHECK_INT(fast_mark(queue, "gF"), 1);
+    CHECK_INT(fast_mark(queue, "gK"), 0);
+    CHECK_INT(fast_mark(queue, "gN"), 1);
+    claim_all(s, 1000, claimed, sizeof claimed);
+    CHECK_STR(claimed, "gF:f1,f2,f3 gK:k1,k2,k3 gN:n1 ");
+    CHECK_INT(group_keys(queue, "gF"), 0);
+
+    /* gF drained: its next job's RPUSHX misses and the script makes the
+     * group again, ready to claim */
+    es_job again = inline_job("f4", "gF");
+    pushes = command_calls("rpushx");
+    evals = command_calls("evalsha");
+    CHECK_INT(s->ops->queue_enqueue(s, &again, 1, 1100), 0);
+    CHECK_INT(command_calls("rpushx") - pushes, 1);
+    CHECK_INT(command_calls("evalsha") - evals, 1);
+    claim_all(s, 1100, claimed, sizeof claimed);
+    CHECK_STR(claimed, "gF:f4 ");
+    s->ops->close(s);
+}
+
 /* ---- long blobs ---- */
 
 /* A keyed record whose blob is long (a fold job of many events) is
@@ -515,6 +580,7 @@ int main(void)
     RUN_TEST(test_inline_fail_park_skip);
     RUN_TEST(test_inline_after_upgrade);
     RUN_TEST(test_fast_groups);
+    RUN_TEST(test_fast_push_onto_live_groups);
     RUN_TEST(test_long_blob_records);
     RUN_TEST(test_event_index_of_before);
     redis_server_stop(&server);
