@@ -74,35 +74,77 @@ int redis_event_index_init(es_store *s, const char *scope, int log_empty, char *
     return rc;
 }
 
-/* Adds scope, epoch, the aggregate of events[0], now and mode. */
-static int args_head(redis_args *a, const char *scope, const char *epoch,
-                     const es_event *first, int64_t now, const char *mode)
-{
-    const char *agg[3] = {first->tenant_id, first->aggregate_type, first->aggregate_id};
-    return redis_args_cstr(a, scope) || redis_args_cstr(a, epoch) ||
-                   redis_args_join(a, agg, 3) || redis_args_int(a, now) ||
-                   redis_args_cstr(a, mode)
-               ? -1
-               : 0;
-}
+/* The bloom filter's bytes (event_index.lua: BLOOM_BITS / 8). */
+#define BLOOM_BYTES 512
+
+/* The bloom digits of an event's id and key: the first 12 hex digits of
+ * their SHA-1 (event_index.lua), hashed here rather than by the script. */
+typedef struct event_digits {
+    char id[12], key[12];
+} event_digits;
 
 static const char *event_key(const es_event *ev)
 {
     return ev->idempotency_key ? ev->idempotency_key : ev->id;
 }
 
-/* Adds the id and key of ev, then the bloom positions of each (the first
- * 12 hex digits of their SHA-1: event_index.lua), hashed here rather than
- * by the script. */
-static int args_event(redis_args *a, const es_event *ev)
+/* Sets in delta the 4 bits whose positions are hex's 4 groups of 3 hex
+ * digits (event_index.lua: bloom_pos; bit p is bit p % 8 of byte p / 8). */
+static void delta_mark(unsigned char *delta, const char hex[12])
 {
-    const char *key = event_key(ev);
-    char hid[12], hkey[12];
-    redis_sha1_hex12(ev->id, strlen(ev->id), hid);
-    if (key == ev->id || strcmp(key, ev->id) == 0) memcpy(hkey, hid, sizeof hkey);
-    else redis_sha1_hex12(key, strlen(key), hkey);
-    return redis_args_cstr(a, ev->id) || redis_args_cstr(a, key) ||
-                   redis_args_dup(a, hid, sizeof hid) || redis_args_dup(a, hkey, sizeof hkey)
+    for (int g = 0; g < 4; g++) {
+        int p = 0;
+        for (int k = 0; k < 3; k++) {
+            char c = hex[g * 3 + k];
+            p = p * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+        delta[p / 8] |= (unsigned char)(1u << (p % 8));
+    }
+}
+
+/* The digits of events[0..n) (malloc'd), their bits set in
+ * delta[BLOOM_BYTES] (zeroed here); NULL with a diag on OOM. */
+static event_digits *digits_of(const es_event *events, size_t n, unsigned char *delta)
+{
+    event_digits *d = malloc(n * sizeof *d);
+    if (!d) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return NULL;
+    }
+    memset(delta, 0, BLOOM_BYTES);
+    for (size_t i = 0; i < n; i++) {
+        const es_event *ev = &events[i];
+        const char *key = event_key(ev);
+        redis_sha1_hex12(ev->id, strlen(ev->id), d[i].id);
+        if (key == ev->id || strcmp(key, ev->id) == 0) memcpy(d[i].key, d[i].id, 12);
+        else redis_sha1_hex12(key, strlen(key), d[i].key);
+        delta_mark(delta, d[i].id);
+        delta_mark(delta, d[i].key);
+    }
+    return d;
+}
+
+/* Adds scope, epoch, the aggregate of events[0], now, mode and the bloom
+ * bits of the call's events. */
+static int args_head(redis_args *a, const char *scope, const char *epoch,
+                     const es_event *first, int64_t now, const char *mode,
+                     const unsigned char *delta)
+{
+    const char *agg[3] = {first->tenant_id, first->aggregate_type, first->aggregate_id};
+    return redis_args_cstr(a, scope) || redis_args_cstr(a, epoch) ||
+                   redis_args_join(a, agg, 3) || redis_args_int(a, now) ||
+                   redis_args_cstr(a, mode) ||
+                   redis_args_dup(a, (const char *)delta, BLOOM_BYTES)
+               ? -1
+               : 0;
+}
+
+/* Adds the id and key of ev, then their bloom digits d. */
+static int args_event(redis_args *a, const es_event *ev, const event_digits *d)
+{
+    return redis_args_cstr(a, ev->id) || redis_args_cstr(a, event_key(ev)) ||
+                   redis_args_dup(a, d->id, sizeof d->id) ||
+                   redis_args_dup(a, d->key, sizeof d->key)
                ? -1
                : 0;
 }
@@ -130,9 +172,12 @@ int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
     redis_store *rs = (redis_store *)s;
     if (n == 0) return 0;
     redis_args a = {0};
-    int rc = args_head(&a, scope, epoch, &events[0], now, "assign");
+    unsigned char delta[BLOOM_BYTES];
+    event_digits *d = digits_of(events, n, delta);
+    int rc = !d || args_head(&a, scope, epoch, &events[0], now, "assign", delta) ? -1 : 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (args_event(&a, &events[i])) rc = -1;
+        if (args_event(&a, &events[i], &d[i])) rc = -1;
+    free(d);
     if (rc != 0) {
         redis_args_free(&a);
         return -1;
@@ -170,16 +215,20 @@ int redis_event_index_record(es_store *s, const char *scope, const char *epoch,
     redis_store *rs = (redis_store *)s;
     if (n == 0) return 0;
     redis_args a = {0};
-    int rc = args_head(&a, scope, epoch, &events[0], 0, "record") ||
+    unsigned char delta[BLOOM_BYTES];
+    event_digits *d = digits_of(events, n, delta);
+    int rc = !d || args_head(&a, scope, epoch, &events[0], 0, "record", delta) ||
                      redis_args_int(&a, last) || redis_args_int(&a, base)
                  ? -1
                  : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int fresh = outcomes[i] == APPEND_NEW;
-        if (args_event(&a, &events[i]) || redis_args_int(&a, fresh ? events[i].seq : 0) ||
+        if (args_event(&a, &events[i], &d[i]) ||
+            redis_args_int(&a, fresh ? events[i].seq : 0) ||
             redis_args_int(&a, fresh ? events[i].created_at : 0))
             rc = -1;
     }
+    free(d);
     if (rc != 0) {
         redis_args_free(&a);
         return -1;

@@ -9,18 +9,24 @@
 --   'lo' lowest seq still in the window (1 when nothing was forgotten)
 --   'i'..id  "seq:created_at:" (':=' when the event's key is its id)
 --   'k'..key seq (keys other than the id)
---   's'..seq what to forget when seq leaves the window: '!', the bloom
---            digits of the id (12 hex digits, see 'assign'), then "=<id>"
---            when the key is the id, else the key's digits and
---            "<#id>:<id><key>" (an entry written before the digits were
---            kept lacks the '!' and the digits: they are hashed here)
+--   's'..seq what to forget when seq leaves the window: '+', then "=<id>"
+--            when the key is the id, else "<#id>:<id><key>". Entries
+--            written before the filter took every new event lack the '+'
+--            (their ids go into the filter when forgotten): '!', the bloom
+--            digits of the id (12 hex digits, see 'assign'), then the rest,
+--            the key's digits before "<#id>:" when the key differs (the
+--            oldest lack the '!' and the digits: they are hashed here)
 -- and the string {name}:evb:<scope>:<epoch>:<aggregate>, a bloom filter
--- (BLOOM_BITS bits) of the ids and keys forgotten. The window holds the
--- last WINDOW events. An event not in the window is new when the bloom
--- filter does not know its id or key; otherwise the index cannot decide
--- and the caller asks the event log (a retry of events whose rows died
--- unwritten is then given the seqs again: see 'record').
--- ARGV: scope, epoch, aggregate, now, mode, then per mode:
+-- (BLOOM_BITS bits) of the ids and keys of every new event. The window
+-- holds the last WINDOW events. An event not in the window is new when
+-- the bloom filter does not know its id or key; otherwise the index cannot
+-- decide and the caller asks the event log (a retry of events whose rows
+-- died unwritten is then given the seqs again: see 'record').
+-- ARGV: scope, epoch, aggregate, now, mode, delta, then per mode
+-- (delta: the bloom bits of every id and key of the call, BLOOM_BITS / 8
+-- bytes, set by the client; merged into the filter with BITOP when the
+-- call indexes new events: Lua 5.1 has no bit operations, and setting
+-- the bits here cost ~1.5 us per event):
 --  'assign': id, key, hid, hkey per event in order (hid, hkey: the first
 --    12 hex digits of the SHA-1 of id and of key, their bloom positions,
 --    hashed by the client: redis.sha1hex cost a few microseconds a call). Returns {1, outcome, seq,
@@ -108,10 +114,10 @@ end
 -- of every field the events name ('i'..id, 'k'..key, and 'i'..key for an
 -- explicit key: an event whose key is its id holds it as 'i'). Returns a
 -- function giving the answer for the event at ARGV index i: 2, seq,
--- created_at (retry), 3 (duplicate), or nil (not in the window).
+-- created_at (retry), 3 (duplicate), or nil (not in the window); nil when
+-- the aggregate has no window yet.
 local function window_lookup(from, stride)
-  -- an aggregate without events yet has no window to ask
-  if not m[1] then return function() return nil end end
+  if not m[1] then return nil end
   local fields, at, n = {}, {}, 0
   for i = from, #ARGV, stride do
     local id, key = ARGV[i], ARGV[i + 1]
@@ -136,18 +142,18 @@ local function window_lookup(from, stride)
   end
 end
 
--- The window fields of one event (hid, hkey: the bloom digits of its id
--- and key), appended to `f` (for one HSET).
-local function remember(f, id, key, seq, created, hid, hkey)
+-- The window fields of one event, appended to `f` (for one HSET); its id
+-- is in the filter already (the call's delta).
+local function remember(f, id, key, seq, created)
   local n = #f
   f[n + 1], f[n + 2] = 'i' .. id, seq .. ':' .. created .. (key == id and ':=' or ':')
-  f[n + 3], f[n + 4] = 's' .. seq, key == id and '!' .. hid .. '=' .. id or
-                                   '!' .. hid .. hkey .. #id .. ':' .. id .. key
+  f[n + 3], f[n + 4] = 's' .. seq, key == id and '+=' .. id or '+' .. #id .. ':' .. id .. key
   if key ~= id then f[n + 5], f[n + 6] = 'k' .. key, seq end
 end
 
 -- Drops the window entries of the seqs from..to (one HMGET, one HDEL);
--- with `to_bloom`, their ids and keys go into the bloom filter.
+-- with `to_bloom`, the ids and keys of entries not yet in the filter
+-- (written before it took every new event) go into it.
 local function forget_range(from, to, to_bloom)
   if from > to then return end
   local names = {}
@@ -158,7 +164,10 @@ local function forget_range(from, to, to_bloom)
     local e = v[j]
     if e then
       local id, key, hid, hkey
-      if e:byte(1) == 33 then -- '!': the digits kept
+      local known = e:byte(1) == 43 -- '+': in the filter
+      if known then
+        e = e:sub(2)
+      elseif e:byte(1) == 33 then -- '!': the digits kept
         hid = e:sub(2, 13)
         e = e:sub(14)
         if e:byte(1) ~= 61 then -- not '='
@@ -174,7 +183,7 @@ local function forget_range(from, to, to_bloom)
         id, key = rest:sub(1, tonumber(len)), rest:sub(tonumber(len) + 1)
       end
       del[#del + 1], del[#del + 2], del[#del + 3] = x, 'i' .. id, 'k' .. key
-      if to_bloom then
+      if to_bloom and not known then
         bloom_add(id, hid)
         if key ~= id then bloom_add(key, hkey) end
       end
@@ -183,41 +192,46 @@ local function forget_range(from, to, to_bloom)
   if #del > 0 then redis.call('HDEL', h, unpack(del)) end
 end
 
--- Indexes the new events `new` ({id, key, seq, created_at, hid, hkey} in
--- seq order):
--- the window keeps the last WINDOW seqs, so the events that leave it (old
--- ones, and new ones already past it) go into the bloom filter and only
--- the rest is written (the hash never holds much more than the window: it
--- keeps Redis's compact encoding); then saves '#', 'lo' and the filter.
-local function record_new(new)
+-- Indexes the n new events of this call, in seq order: the one at
+-- position k has its id and key at ARGV[at[k]], ARGV[at[k] + 1], seq
+-- seqs[k] and created_at created[k] (nil: now). The window keeps the last
+-- WINDOW seqs: older entries are forgotten and only the newest events are
+-- written (the hash never holds much more than the window: it keeps
+-- Redis's compact encoding); then '#', 'lo' and the filter are saved, the
+-- call's delta merged into it.
+local function record_new(n, at, seqs, created)
   local stored = last -- the hash holds no seq above it
-  for _, e in ipairs(new) do
-    if e[3] > last then last = e[3] end
+  for k = 1, n do
+    if seqs[k] > last then last = seqs[k] end
   end
   local keep = math.max(lo, last - WINDOW + 1)
   forget_range(lo, math.min(keep - 1, stored), true)
   local f = {'#', last, 'lo', keep}
-  for _, e in ipairs(new) do
-    if e[3] >= keep then
-      remember(f, e[1], e[2], e[3], e[4], e[5], e[6])
-    else
-      bloom_add(e[1], e[5])
-      if e[2] ~= e[1] then bloom_add(e[2], e[6]) end
+  for k = 1, n do
+    if seqs[k] >= keep then
+      local i = at[k]
+      remember(f, ARGV[i], ARGV[i + 1], seqs[k], created[k] or now)
     end
   end
   redis.call('HSET', h, unpack(f))
   if bloom_dirty then redis.call('SET', hb, string.char(unpack(bloom))) end
+  if n > 0 then
+    local tmp = P .. ':evdelta'
+    redis.call('SET', tmp, ARGV[6])
+    redis.call('BITOP', 'OR', hb, hb, tmp)
+    redis.call('DEL', tmp)
+  end
 end
 
-local out, new = {1}, {}
+local out, n, at, seqs, created = {1}, 0, {}, {}, {}
 if mode == 'assign' then
-  local window = window_lookup(6, 4)
+  local window = window_lookup(7, 4)
   -- undecided: not in the window, and maybe among the forgotten
   if lo > 1 then
-    for i = 6, #ARGV, 4 do
+    for i = 7, #ARGV, 4 do
       local id, key = ARGV[i], ARGV[i + 1]
-      if not window(i) and (bloom_has(id, ARGV[i + 2]) or
-                            (key ~= id and bloom_has(key, ARGV[i + 3]))) then
+      if not (window and window(i)) and (bloom_has(id, ARGV[i + 2]) or
+                                         (key ~= id and bloom_has(key, ARGV[i + 3]))) then
         return {2, last}
       end
     end
@@ -226,41 +240,42 @@ if mode == 'assign' then
   -- new events (by id, and by key, the id being the key of an event
   -- without one)
   local seen_id, seen_key, seq_n, now_n, k = {}, {}, last, tonumber(now), 1
-  for i = 6, #ARGV, 4 do
+  for i = 7, #ARGV, 4 do
     local id, key = ARGV[i], ARGV[i + 1]
-    local o, seq, at = window(i)
+    local o, seq, t
+    if window then o, seq, t = window(i) end
     if not o then
-      local e = seen_id[id]
-      if e then
-        o, seq, at = 2, e[3], now_n
+      seq = seen_id[id]
+      if seq then
+        o, t = 2, now_n
       elseif seen_key[key] then
         o = 3
       end
     end
     if o then
-      out[k + 1], out[k + 2], out[k + 3] = o, seq or 0, at or 0
+      out[k + 1], out[k + 2], out[k + 3] = o, seq or 0, t or 0
     else
       seq_n = seq_n + 1
-      local e = {id, key, seq_n, now, ARGV[i + 2], ARGV[i + 3]}
-      new[#new + 1] = e
-      seen_id[id] = e
-      seen_key[key] = true
+      n = n + 1
+      at[n], seqs[n] = i, seq_n
+      seen_id[id], seen_key[key] = seq_n, true
       out[k + 1], out[k + 2], out[k + 3] = 1, seq_n, now_n
     end
     k = k + 3
   end
 else
-  if tonumber(ARGV[6]) ~= last then return {3} end
-  local base = tonumber(ARGV[7])
+  if tonumber(ARGV[7]) ~= last then return {3} end
+  local base = tonumber(ARGV[8])
   forget_range(math.max(base + 1, lo), last, false)
   if base + 1 < lo then lo = base + 1 end
   last = base
-  for i = 8, #ARGV, 6 do
+  for i = 9, #ARGV, 6 do
     local seq = tonumber(ARGV[i + 4])
     if seq > 0 then
-      new[#new + 1] = {ARGV[i], ARGV[i + 1], seq, ARGV[i + 5], ARGV[i + 2], ARGV[i + 3]}
+      n = n + 1
+      at[n], seqs[n], created[n] = i, seq, ARGV[i + 5]
     end
   end
 end
-record_new(new)
+record_new(n, at, seqs, created)
 return out
