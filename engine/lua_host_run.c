@@ -3,6 +3,7 @@
  * cross into Lua as the event rows the runtime (lua/esengine/runtime.lua)
  * expects; results come back as C structs. */
 #include "lua_host_internal.h"
+#include "command_envelope.h"
 #include "clock.h"
 #include "diag.h"
 
@@ -303,8 +304,17 @@ int lua_host_handle_command(lua_host *h, const char *pipeline, const char *comma
     *events = NULL;
     *n = 0;
     if (lh_push_generation(h) != 0) return -1;
-    lua_pushstring(L, command_json);
-    if (lh_call_for(h, "command", pipeline, command, "handle_command", 2, 1) != 0) {
+    command_envelope env;
+    int parts = command_envelope_split(command_json, strlen(command_json), &env);
+    if (parts) {
+        const json_span *span[5] = {&env.tenant_id, &env.pipeline, &env.command,
+                                    &env.aggregate_id, &env.data};
+        for (int i = 0; i < 5; i++) lua_pushlstring(L, span[i]->at, span[i]->len);
+    } else {
+        lua_pushstring(L, command_json);
+    }
+    if (lh_call_for(h, "command", pipeline, command,
+                    parts ? "handle_command_parts" : "handle_command", parts ? 6 : 2, 1) != 0) {
         lh_settle(h);
         return -1;
     }

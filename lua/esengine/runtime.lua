@@ -252,7 +252,7 @@ end
 
 -- Turns the i-th event e of command c's handler (from es.event) into the
 -- table the C core appends, with its routes. Each field of e is read once.
-local function outgoing_event(gen, p, c, cmd, ctx, e, i)
+local function outgoing_event(gen, p, c, tenant_id, aggregate_id, ctx, e, i)
   if type(e) ~= "table" then
     error(event_at(p, c, e, i) .. " must be an es.event(...) table, got " .. type(e), 0)
   end
@@ -285,9 +285,9 @@ local function outgoing_event(gen, p, c, cmd, ctx, e, i)
   end
   local version = e.version
   local out = {
-    tenant_id = cmd.tenant_id,
+    tenant_id = tenant_id,
     aggregate_type = p.aggregate_type,
-    aggregate_id = cmd.aggregate_id,
+    aggregate_id = aggregate_id,
     type = ev_type,
     version = type(version) == "string" and version or event.DEFAULT_VERSION,
     occurred_at = occurred_at or ctx.now,
@@ -309,23 +309,14 @@ local function outgoing_event(gen, p, c, cmd, ctx, e, i)
   return out
 end
 
--- rt.handle_command(gen, command_json) -> array of events for the C core
--- to append: { tenant_id, aggregate_type, aggregate_id, type, version,
--- occurred_at, idempotency_key, data_json, metadata_json, routes =
--- {{kind, pipeline, component, key?, keyed?}} } (a route without a key is
--- keyed by the event's aggregate). Raises on any failure, naming
--- pipeline and command, with file:line and a traceback for script errors.
-function rt.handle_command(gen, command_json)
-  local ok, cmd = pcall(json_decode, command_json)
-  if not ok or type(cmd) ~= "table" then
-    error("handle_command: command is not valid JSON: " .. tostring(cmd), 0)
-  end
-  local p, c, err = lookup(gen, cmd.pipeline, "command", cmd.command)
+-- The events of command `command_name` of `pipeline` on data (the
+-- decoded payload), for rt.handle_command and rt.handle_command_parts.
+local function handle(gen, tenant_id, pipeline, command_name, aggregate_id, data)
+  local p, c, err = lookup(gen, pipeline, "command", command_name)
   if not c then
     error("handle_command: " .. err, 0)
   end
-  local tenant_id, aggregate_id = cmd.tenant_id, cmd.aggregate_id
-  local command = { tenant_id = tenant_id, data = cmd.data, type = c.name, aggregate_id = aggregate_id }
+  local command = { tenant_id = tenant_id, data = data, type = c.name, aggregate_id = aggregate_id }
   local ctx = { tenant_id = tenant_id, aggregate_id = aggregate_id, now = core.now(), log = ctx_log }
   core.arm(c.timeout_ms or 0)
   local hok, result = xpcall(c.handle, traceback, command, ctx)
@@ -338,9 +329,34 @@ function rt.handle_command(gen, command_json)
   end
   local events = new_table(#result, 0)
   for i, e in ipairs(result) do
-    events[i] = outgoing_event(gen, p, c, cmd, ctx, e, i)
+    events[i] = outgoing_event(gen, p, c, tenant_id, aggregate_id, ctx, e, i)
   end
   return events
+end
+
+-- rt.handle_command(gen, command_json) -> array of events for the C core
+-- to append: { tenant_id, aggregate_type, aggregate_id, type, version,
+-- occurred_at, idempotency_key, data_json, metadata_json, routes =
+-- {{kind, pipeline, component, key?, keyed?}} } (a route without a key is
+-- keyed by the event's aggregate). Raises on any failure, naming
+-- pipeline and command, with file:line and a traceback for script errors.
+function rt.handle_command(gen, command_json)
+  local ok, cmd = pcall(json_decode, command_json)
+  if not ok or type(cmd) ~= "table" then
+    error("handle_command: command is not valid JSON: " .. tostring(cmd), 0)
+  end
+  return handle(gen, cmd.tenant_id, cmd.pipeline, cmd.command, cmd.aggregate_id, cmd.data)
+end
+
+-- rt.handle_command_parts(gen, tenant_id, pipeline, command, aggregate_id,
+-- data_json): rt.handle_command on the parts of a command JSON the C core
+-- found in it (engine/command_envelope.c), so that only data is decoded.
+function rt.handle_command_parts(gen, tenant_id, pipeline, command, aggregate_id, data_json)
+  local ok, data = pcall(json_decode, data_json)
+  if not ok then
+    error("handle_command: command is not valid JSON: " .. tostring(data), 0)
+  end
+  return handle(gen, tenant_id, pipeline, command, aggregate_id, data)
 end
 
 -- Projections -----------------------------------------------------------------

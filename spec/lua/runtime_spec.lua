@@ -247,6 +247,23 @@ describe("runtime", function()
         rt.handle_command(gen, cjson.encode({ tenant_id = "t1", pipeline = "orders", command = "gone", aggregate_id = "o", data = {} }))
       end, "handle_command: unknown command gone in pipeline orders")
     end)
+
+    it("gives the same events from the envelope's parts (handle_command_parts)", function()
+      local cmd = cjson.decode((prepared(gen, "t1", "orders", "place_order", { order_id = "o1", amount = 5, note = "hi" })))
+      local whole = rt.handle_command(gen, cjson.encode(cmd))
+      local parts = rt.handle_command_parts(gen, cmd.tenant_id, cmd.pipeline, cmd.command,
+        cmd.aggregate_id, cjson.encode(cmd.data))
+      for i = 1, 2 do
+        whole[i].occurred_at, parts[i].occurred_at = nil, nil
+      end
+      assert.same(whole, parts)
+      assert.has_error(function()
+        rt.handle_command_parts(gen, "t1", "orders", "place_order", "o1", "{bad")
+      end)
+      local ok, err = pcall(rt.handle_command_parts, gen, "t1", "orders", "gone", "o", "{}")
+      assert.is_false(ok)
+      assert.equal("handle_command: unknown command gone in pipeline orders", err)
+    end)
   end)
 
   describe("run_fold", function()
