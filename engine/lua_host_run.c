@@ -33,24 +33,45 @@ static void set_row_number(lua_State *L, int i, int64_t value)
     lua_rawseti(L, -2, i);
 }
 
+/* Sets row[i] = the string value, taken from field from_i of the row at
+ * stack index `from` when from_value (that field's C string) is the same
+ * string: a batch's events mostly share tenant, aggregate, type and
+ * version, and copying a Lua string costs less than interning it again. */
+static void set_row_shared(lua_State *L, int i, const char *value, int from, int from_i,
+                           const char *from_value)
+{
+    if (!value) return;
+    if (from && from_value && (from_value == value || strcmp(from_value, value) == 0))
+        lua_rawgeti(L, from, from_i);
+    else
+        lua_pushstring(L, value);
+    lua_rawseti(L, -2, i);
+}
+
 /* Pushes an event as the row the runtime expects: an array of its fields in
  * the order of rt.EVENT_FIELDS (lua/esengine/runtime.lua), so that no field
- * name is interned per event. */
-static void push_event_row(lua_State *L, const es_event *ev)
+ * name is interned per event. prev: the stack index of the row of event
+ * *prev_ev (0: none), whose strings it shares where they are equal. */
+static void push_event_row(lua_State *L, const es_event *ev, int prev, const es_event *prev_ev)
 {
+    static const es_event none;
+    const es_event *p = prev ? prev_ev : &none;
     lua_createtable(L, 12, 0);
+    int row = lua_gettop(L);
     set_row_string(L, 1, ev->id);
-    set_row_string(L, 2, ev->tenant_id);
-    set_row_string(L, 3, ev->aggregate_type);
-    set_row_string(L, 4, ev->aggregate_id);
+    set_row_shared(L, 2, ev->tenant_id, prev, 2, p->tenant_id);
+    set_row_shared(L, 3, ev->aggregate_type, prev, 3, p->aggregate_type);
+    set_row_shared(L, 4, ev->aggregate_id, prev, 4, p->aggregate_id);
     set_row_number(L, 5, ev->seq);
-    set_row_string(L, 6, ev->type);
-    set_row_string(L, 7, ev->version);
+    set_row_shared(L, 6, ev->type, prev, 6, p->type);
+    set_row_shared(L, 7, ev->version, prev, 7, p->version);
     set_row_number(L, 8, ev->occurred_at);
     set_row_number(L, 9, ev->created_at);
-    set_row_string(L, 10, ev->idempotency_key);
+    /* a key that is the id is the id's string */
+    set_row_shared(L, 10, ev->idempotency_key, row, 1, ev->id);
     set_row_string(L, 11, ev->data_json ? ev->data_json : "{}");
-    set_row_string(L, 12, ev->metadata_json ? ev->metadata_json : "{}");
+    set_row_shared(L, 12, ev->metadata_json ? ev->metadata_json : "{}", prev, 12,
+                   p->metadata_json ? p->metadata_json : "{}");
 }
 
 /* 1 when field i of the row at idx is the string value (NULL: absent). */
@@ -114,9 +135,12 @@ static void push_event_rows(host_state *s, const es_event *events, size_t n)
         lua_pop(L, 1);
     }
     lua_createtable(L, (int)n, 0);
+    int rows = lua_gettop(L);
     for (size_t i = 0; i < n; i++) {
-        push_event_row(L, &events[i]);
-        lua_rawseti(L, -2, (int)i + 1);
+        if (i > 0) lua_rawgeti(L, rows, (int)i);
+        push_event_row(L, &events[i], i > 0 ? lua_gettop(L) : 0, i > 0 ? &events[i - 1] : NULL);
+        lua_rawseti(L, rows, (int)i + 1);
+        if (i > 0) lua_pop(L, 1);
     }
     luaL_unref(L, LUA_REGISTRYINDEX, s->rows_ref);
     lua_pushvalue(L, -1);
@@ -487,7 +511,7 @@ int lua_host_run_reactor(lua_host *h, const char *pipeline, const char *reactor,
     if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, reactor);
-    push_event_row(L, event);
+    push_event_row(L, event, 0, NULL);
     lh_push_opt_string(L, state_json);
     if (lh_call_for(h, "reactor", pipeline, reactor, "run_reactor", 5, 2) != 0) {
         *error = strdup(diag_message());

@@ -86,11 +86,18 @@ static void put_number(lua_State *L, json_buffer *b, double v)
     buffer_put(L, b, text, len);
 }
 
-/* cjson's escapes: control bytes, '"', '/', '\\' and DEL. */
-static int needs_escape(unsigned char c)
-{
-    return c < 32 || c == '"' || c == '/' || c == '\\' || c == 127;
-}
+/* cjson's escapes: control bytes, '"', '/', '\\' and DEL (1 = escaped),
+ * looked up per byte rather than compared five times. */
+static const unsigned char escaped_byte[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
 
 static void put_escape(lua_State *L, json_buffer *b, unsigned char c)
 {
@@ -117,11 +124,12 @@ static void put_escape(lua_State *L, json_buffer *b, unsigned char c)
 
 static void put_string(lua_State *L, json_buffer *b, const char *s, size_t n)
 {
-    buffer_char(L, b, '"');
+    buffer_reserve(L, b, n + 2);
+    b->p[b->n++] = '"';
     size_t run = 0; /* start of the bytes not written yet */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!needs_escape(c)) continue;
+        if (!escaped_byte[c]) continue;
         buffer_put(L, b, s + run, i - run);
         put_escape(L, b, c);
         run = i + 1;
