@@ -323,34 +323,20 @@ static int entry_record(cache_entry *e, const cached_event *fresh, size_t n,
     return 0;
 }
 
-/* One JSONEachRow line for `ev`. */
-static void event_row(json_buf *b, const es_event *ev)
+void chevents_row(json_buf *b, const es_event *ev)
 {
-    jb_str(b, "{\"tenant_id\":");
-    jb_quoted(b, ev->tenant_id);
-    jb_str(b, ",\"aggregate_type\":");
-    jb_quoted(b, ev->aggregate_type);
-    jb_str(b, ",\"aggregate_id\":");
-    jb_quoted(b, ev->aggregate_id);
-    jb_str(b, ",\"seq\":");
-    jb_int(b, ev->seq);
-    jb_str(b, ",\"id\":");
-    jb_quoted(b, ev->id);
-    jb_str(b, ",\"type\":");
-    jb_quoted(b, ev->type ? ev->type : "");
-    jb_str(b, ",\"version\":");
-    jb_quoted(b, ev->version ? ev->version : "");
-    jb_str(b, ",\"occurred_at\":");
-    jb_int(b, ev->occurred_at > 0 ? ev->occurred_at : 0);
-    jb_str(b, ",\"created_at\":");
-    jb_int(b, ev->created_at > 0 ? ev->created_at : 0);
-    jb_str(b, ",\"idempotency_key\":");
-    jb_quoted(b, ev->idempotency_key);
-    jb_str(b, ",\"data\":");
-    jb_quoted(b, ev->data_json ? ev->data_json : "{}");
-    jb_str(b, ",\"metadata\":");
-    jb_quoted(b, ev->metadata_json ? ev->metadata_json : "{}");
-    jb_str(b, "}\n");
+    chrow_put_cstr(b, ev->tenant_id);
+    chrow_put_cstr(b, ev->aggregate_type);
+    chrow_put_cstr(b, ev->aggregate_id);
+    chrow_put_u64(b, ev->seq > 0 ? (uint64_t)ev->seq : 0);
+    chrow_put_cstr(b, ev->id);
+    chrow_put_cstr(b, ev->type);
+    chrow_put_cstr(b, ev->version);
+    chrow_put_u64(b, ev->occurred_at > 0 ? (uint64_t)ev->occurred_at : 0);
+    chrow_put_u64(b, ev->created_at > 0 ? (uint64_t)ev->created_at : 0);
+    chrow_put_cstr(b, ev->idempotency_key);
+    chrow_put_cstr(b, ev->data_json ? ev->data_json : "{}");
+    chrow_put_cstr(b, ev->metadata_json ? ev->metadata_json : "{}");
 }
 
 static int same_aggregate(const es_event *a, const es_event *b)
@@ -520,7 +506,7 @@ static int append_group(ch_store *s, es_event *events, const size_t *idx, size_t
         json_buf rows;
         jb_init(&rows);
         for (size_t k = 0; k < n; k++)
-            if (write[k]) event_row(&rows, &events[idx[k]]);
+            if (write[k]) chevents_row(&rows, &events[idx[k]]);
         chwriter_ticket ticket;
         rc = rows.oom ? (diag_set(DIAG_INTERNAL, "out of memory"), -1)
                       : chwriter_append(s->writer, "events", rows.data, rows.len, n_fresh,

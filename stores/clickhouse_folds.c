@@ -21,17 +21,11 @@ int chfolds_put(es_store *base, const char *tenant_id, const char *table,
         return -1;
     json_buf row;
     jb_init(&row);
-    jb_str(&row, "{\"tenant_id\":");
-    jb_quoted(&row, tenant_id);
-    jb_str(&row, ",\"key\":");
-    jb_quoted(&row, key);
-    jb_str(&row, ",\"state\":");
-    jb_quoted(&row, state_json);
-    jb_str(&row, ",\"last_seq\":");
-    jb_int(&row, last_seq > 0 ? last_seq : 0);
-    jb_str(&row, ",\"updated_at\":");
-    jb_int(&row, updated_at > 0 ? updated_at : 0);
-    jb_str(&row, "}\n");
+    chrow_put_cstr(&row, tenant_id);
+    chrow_put_cstr(&row, key);
+    chrow_put_cstr(&row, state_json);
+    chrow_put_u64(&row, last_seq > 0 ? (uint64_t)last_seq : 0);
+    chrow_put_u64(&row, updated_at > 0 ? (uint64_t)updated_at : 0);
     if (row.oom) {
         jb_free(&row);
         diag_set(DIAG_INTERNAL, "out of memory");

@@ -20,19 +20,12 @@ int chrecords_append(es_store *base, const char *tenant_id, const char *table,
     uint64_t created = created_at > 0 ? (uint64_t)created_at : 0;
     json_buf row;
     jb_init(&row);
-    jb_str(&row, "{\"tenant_id\":");
-    jb_quoted(&row, tenant_id);
-    jb_str(&row, ",\"record_id\":");
-    jb_quoted(&row, record_id);
-    jb_str(&row, ",\"aggregate_id\":");
-    jb_quoted(&row, aggregate_id ? aggregate_id : "");
-    jb_str(&row, ",\"record\":");
-    jb_quoted(&row, record_json);
-    jb_str(&row, ",\"created_at\":");
-    jb_uint(&row, created);
-    jb_str(&row, ",\"_version\":");
-    jb_uint(&row, UINT64_MAX - created);
-    jb_str(&row, "}\n");
+    chrow_put_cstr(&row, tenant_id);
+    chrow_put_cstr(&row, record_id);
+    chrow_put_cstr(&row, aggregate_id);
+    chrow_put_cstr(&row, record_json);
+    chrow_put_u64(&row, created);
+    chrow_put_u64(&row, UINT64_MAX - created);
     if (row.oom) {
         jb_free(&row);
         diag_set(DIAG_INTERNAL, "out of memory");

@@ -1,5 +1,6 @@
-/* clickhouse_sql.c: SQL text safety (string literals, identifiers) and the
- * RowBinary decoder used for every read, so values never need unescaping. */
+/* clickhouse_sql.c: SQL text safety (string literals, identifiers), the
+ * RowBinary decoder used for every read, so values never need unescaping,
+ * and the RowBinary encoder of the event log's rows. */
 #include "clickhouse_internal.h"
 
 #include "../engine/diag.h"
@@ -121,4 +122,29 @@ char *chrows_str(ch_rows *r)
     memcpy(s, span, len);
     s[len] = '\0';
     return s;
+}
+
+void chrow_put_u64(json_buf *b, uint64_t v)
+{
+    char le[8];
+    for (int i = 0; i < 8; i++) le[i] = (char)(v >> (8 * i));
+    jb_raw(b, le, 8);
+}
+
+void chrow_put_str(json_buf *b, const char *s, size_t len)
+{
+    char varint[10];
+    size_t n = 0;
+    uint64_t v = len;
+    do {
+        varint[n++] = (char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    jb_raw(b, varint, n);
+    jb_raw(b, s, len);
+}
+
+void chrow_put_cstr(json_buf *b, const char *s)
+{
+    chrow_put_str(b, s ? s : "", s ? strlen(s) : 0);
 }

@@ -125,6 +125,10 @@ int chstore_ensure_table(ch_store *s, const char *name, clickhouse_table_kind ki
         diag_prefix("creating table %s", name);
         return -1;
     }
+    if (chwriter_table_format(s->writer, name,
+                              kind == CLICKHOUSE_TABLE_FOLD ? CHFOLDS_INSERT_TAIL
+                                                            : CHRECORDS_INSERT_TAIL) != 0)
+        return -1;
     pthread_mutex_lock(&s->lock);
     if (s->n_known == s->cap_known) {
         size_t cap = s->cap_known ? s->cap_known * 2 : 8;
@@ -166,6 +170,10 @@ static es_store *store_open(const char *url, const clickhouse_options *opt, int 
     }
     s->writer = chwriter_new(&s->conn, &s->opt);
     if (!s->writer) goto fail;
+    if (chwriter_table_format(s->writer, "events", CHEVENTS_INSERT_TAIL) != 0) {
+        chwriter_free(s->writer);
+        goto fail;
+    }
     return &s->base;
 fail:
     chscan_free(s->scan);

@@ -1,6 +1,6 @@
 /* clickhouse_writer.c: the batched writer. Rows from every thread are
- * buffered per table and sent by one flusher thread as a single
- * INSERT ... FORMAT JSONEachRow per batch, when the table holds flush_rows
+ * buffered per table and sent by one flusher thread as a single INSERT per
+ * batch (in the table's format: RowBinary for every table), when the table holds flush_rows
  * rows or its oldest row is flush_ms old (or a reader or close asks for a
  * flush). Tiny inserts per event are what made the reference system fall
  * over with TOO_MANY_PARTS, so nothing here ever inserts row by row.
@@ -29,6 +29,7 @@
 
 typedef struct ch_table {
     char *name;
+    char *insert_tail;       /* after "INSERT INTO `db`.`name`" (chwriter_table_format) */
     json_buf buf;            /* rows waiting for the next batch */
     size_t rows;
     int64_t oldest_ms;       /* monotonic time of the first waiting row */
@@ -190,7 +191,7 @@ static void table_flush(chwriter *w, size_t i)
     jb_init(&sql);
     jb_str(&sql, "INSERT INTO ");
     chsql_table(&sql, w->conn->database, t->name);
-    jb_str(&sql, " FORMAT JSONEachRow");
+    jb_str(&sql, t->insert_tail);
     char *table_name = strdup(t->name);
     pthread_mutex_unlock(&w->mu);
 
@@ -340,6 +341,7 @@ void chwriter_free(chwriter *w)
     for (size_t i = 0; i < w->n_tables; i++) {
         ch_table *t = &w->tables[i];
         free(t->name);
+        free(t->insert_tail);
         jb_free(&t->buf);
         jb_free(&t->inflight);
         jb_free(&t->spare);
@@ -367,6 +369,20 @@ static void tx_track(chwriter *w, chwriter_ticket ticket)
     else tx_state.tickets[tx_state.n++] = ticket;
 }
 
+int chwriter_table_format(chwriter *w, const char *table, const char *insert_tail)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t i = table_index(w, table);
+    char *tail = i == SIZE_MAX ? NULL : strdup(insert_tail);
+    if (tail) {
+        free(w->tables[i].insert_tail);
+        w->tables[i].insert_tail = tail;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!tail) diag_set(DIAG_INTERNAL, "out of memory in the clickhouse writer");
+    return tail ? 0 : -1;
+}
+
 int chwriter_append(chwriter *w, const char *table, const char *rows, size_t len,
                     size_t n_rows, chwriter_ticket *ticket)
 {
@@ -392,6 +408,11 @@ int chwriter_append(chwriter *w, const char *table, const char *rows, size_t len
         wait_ms(&w->progress, &w->mu, left);
     }
     ch_table *t = &w->tables[i];
+    if (!t->insert_tail) {
+        pthread_mutex_unlock(&w->mu);
+        diag_set(DIAG_INTERNAL, "clickhouse writer: table %s has no format", table);
+        return -1;
+    }
     size_t before = t->buf.len;
     jb_raw(&t->buf, rows, len);
     if (t->buf.oom) {

@@ -1,7 +1,7 @@
 /* bench_clickhouse.c: ClickHouse's own insert rate for 10,000-row
  * JSONEachRow batches of ~400-byte event rows (the ceiling) next to the
  * store's rates on the same server in the same run: the batched writer
- * alone, and event_append (seq lookup + buffered rows + commit wait) from
+ * alone (RowBinary rows, as the store writes the event log), and event_append (seq lookup + buffered rows + commit wait) from
  * several threads. Run through bench/clickhouse/run.sh. */
 #include "clickhouse_server.h"
 
@@ -124,7 +124,7 @@ static void *worker_main(void *arg)
             es_event ev;
             event_at(i, &ev, id, agg);
             jb_reset(&b);
-            row_of(&b, &ev);
+            chevents_row(&b, &ev);
             while (chwriter_append(cs->writer, "events", b.data, b.len, 1, NULL) != 0)
                 w->failures++; /* DIAG_BUSY: the buffer drains, try again */
         }
