@@ -254,6 +254,7 @@ typedef struct json_reader {
     lua_State *L;
     const char *start, *p, *end; /* the input is NUL-terminated at end */
     json_buffer *scratch;        /* strings with escapes */
+    int nonfinite;               /* a NaN or an infinity was read */
 } json_reader;
 
 static void fail(json_reader *r, const char *expected, const char *found)
@@ -381,6 +382,7 @@ static void read_number(json_reader *r)
     char *after;
     double d = strtod(r->p, &after);
     if (after == r->p) fail(r, "value", "invalid number");
+    if (isnan(d) || isinf(d)) r->nonfinite = 1;
     lua_pushnumber(r->L, d);
     r->p = after;
 }
@@ -515,11 +517,12 @@ static int l_json_decode(lua_State *L)
      * a C string: it ends at a NUL byte */
     if (n >= 2 && (!s[0] || !s[1])) luaL_error(L, "JSON parser does not support UTF-16 or UTF-32");
     const char *nul = memchr(s, '\0', n);
-    json_reader r = {L, s, s, nul ? nul : s + n, lua_touserdata(L, lua_upvalueindex(1))};
+    json_reader r = {L, s, s, nul ? nul : s + n, lua_touserdata(L, lua_upvalueindex(1)), 0};
     read_value(&r, 0);
     skip_space(&r);
     if (r.p < r.end) fail(&r, "the end", "invalid token");
-    return 1;
+    lua_pushboolean(L, r.nonfinite);
+    return 2;
 }
 
 /* Pushes a closure of fn over a new buffer. */

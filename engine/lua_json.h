@@ -20,7 +20,9 @@
  * control bytes are escaped; the null light userdata (cjson.null) is null;
  * nesting beyond 1000 is an error. Raises "Cannot serialise ...".
  *
- * json_decode(string) -> value. As cjson.decode: the input ends at its
+ * json_decode(string) -> value, nonfinite. As cjson.decode (nonfinite, a
+ * second result cjson lacks: whether a NaN or an infinity was read, which
+ * json_encode would refuse to write back): the input ends at its
  * first NUL byte, null is cjson.null,
  * numbers are read as strtod reads them (cjson's default also takes hex,
  * a leading '+', NaN and infinities), \u escapes (surrogate pairs too) become UTF-8,

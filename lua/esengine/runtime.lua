@@ -165,8 +165,9 @@ local function command_def(gen, pipeline, command)
   return c
 end
 
--- prepare_payload(c, tenant_id, pipeline, command, payload, arm): prepare's
--- steps after decoding, on the payload as a table (c: its command_def).
+-- prepare_payload(c, tenant_id, pipeline, command, payload, arm, payload_json):
+-- prepare's steps after decoding, on the payload as a table (c: its
+-- command_def); payload_json, when given, is the JSON it was decoded from.
 local prepare_payload
 
 local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
@@ -178,11 +179,14 @@ local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
     local e = { path = "tenant_id", message = "tenant_id: expected a non-empty string" }
     return false, "invalid_payload", e.message, { e }
   end
-  local ok, payload = pcall(json_decode, payload_json)
+  local ok, payload, nonfinite = pcall(json_decode, payload_json)
   if not ok then
     return false, "invalid_json", "payload is not valid JSON: " .. tostring(payload)
   end
-  return prepare_payload(c, tenant_id, pipeline, command, payload, arm)
+  -- the JSON goes into the command as sent unless it holds a NaN or an
+  -- infinity (cjson's decode: no second result), which encoding refuses
+  return prepare_payload(c, tenant_id, pipeline, command, payload, arm,
+    nonfinite == false and payload_json or nil)
 end
 
 -- "pipeline P command C", for the messages of prepare_payload (built on
@@ -191,7 +195,7 @@ local function command_where(pipeline, command)
   return "pipeline " .. pipeline .. " command " .. command
 end
 
-prepare_payload = function(c, tenant_id, pipeline, command, payload, arm)
+prepare_payload = function(c, tenant_id, pipeline, command, payload, arm, payload_json)
   if arm then
     core.arm(c.timeout_ms or 0)
   end
@@ -214,6 +218,14 @@ prepare_payload = function(c, tenant_id, pipeline, command, payload, arm)
   end
   if type(aggregate_id) ~= "string" or aggregate_id == "" then
     return false, "script_error", command_where(pipeline, command) .. ": aggregate_id must return a non-empty string, got " .. type(aggregate_id)
+  end
+  if payload_json then
+    -- The payload's JSON as sent, rather than encoding the table again
+    -- (which cost as much as decoding it): validation and aggregate_id only
+    -- read the payload, and the handler gets it decoded from this JSON.
+    return true, aggregate_id, '{"tenant_id":' .. json_encode(tenant_id) .. ',"pipeline":' ..
+      json_encode(pipeline) .. ',"command":' .. json_encode(command) .. ',"aggregate_id":' ..
+      json_encode(aggregate_id) .. ',"data":' .. payload_json .. '}'
   end
   local command_json, err = encode({
     tenant_id = tenant_id, pipeline = pipeline, command = command,

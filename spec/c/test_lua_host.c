@@ -1,5 +1,6 @@
 /* test_lua_host.c: the per-thread Lua host: loading pipelines, command
- * validation errors, handler results, and no growth over 1,000 reloads
+ * validation errors, commands carrying their payload's JSON as sent,
+ * handler results, and no growth over 1,000 reloads
  * (issue 7: the old generation's references are released). */
 #include "diag.h"
 #include "lua_host.h"
@@ -55,6 +56,43 @@ static void test_load_and_validate(void)
     CHECK_INT(lua_host_prepare_command(h, "t1", "ledger", "deposit", "{not json",
                                        &aggregate_id, &command_json, &errors), -1);
     CHECK_INT(diag_code_get(), DIAG_INVALID);
+    free(errors);
+    lua_host_free(h);
+}
+
+/* A command carries its payload's JSON as the client sent it (escapes and
+ * spacing kept: not encoded again), and its handler runs on it; a payload
+ * holding a NaN, which cannot be written back as JSON, is refused as
+ * before, naming the problem. */
+static void test_command_keeps_payload_json(void)
+{
+    lua_host *h = lua_host_new();
+    CHECK_INT(lua_host_load(h, fixtures, NULL), 0);
+    const char *payload = "{ \"account\" : \"a1\", \"amount\" : 5, \"note\" : \"caf\\u00e9 \\\"q\\\"\" }";
+    char *aggregate_id = NULL, *command_json = NULL, *errors = NULL;
+    CHECK_INT(lua_host_prepare_command(h, "t\"1", "ledger", "deposit", payload, &aggregate_id,
+                                       &command_json, &errors), 0);
+    CHECK(command_json && strstr(command_json, payload));
+    CHECK(command_json && strstr(command_json, "\"tenant_id\":\"t\\\"1\""));
+    es_new_event *events = NULL;
+    size_t n = 0;
+    CHECK_INT(lua_host_handle_command(h, "ledger", "deposit", command_json, &events, &n), 0);
+    CHECK_INT(n, 1);
+    if (n == 1) {
+        CHECK_STR(events[0].event.tenant_id, "t\"1");
+        CHECK_STR(events[0].event.aggregate_id, "a1");
+        CHECK_STR(events[0].event.data_json, "{\"amount\":5}");
+    }
+    lua_host_new_events_free(events, n);
+    free(aggregate_id);
+    free(command_json);
+    command_json = NULL;
+    CHECK_INT(lua_host_prepare_command(h, "t1", "ledger", "deposit",
+                                       "{\"account\":\"a1\",\"amount\":5,\"x\":NaN}",
+                                       &aggregate_id, &command_json, &errors), -1);
+    CHECK_INT(diag_code_get(), DIAG_SCRIPT);
+    CHECK(strstr(diag_message(), "payload cannot be encoded as JSON") != NULL);
+    CHECK(command_json == NULL);
     free(errors);
     lua_host_free(h);
 }
@@ -130,6 +168,7 @@ int main(void)
     snprintf(fixtures, sizeof fixtures, "%s/spec/functional/fixtures/pipelines", src);
     snprintf(shipped, sizeof shipped, "%s/pipelines", src);
     RUN_TEST(test_load_and_validate);
+    RUN_TEST(test_command_keeps_payload_json);
     RUN_TEST(test_handle_command_routes);
     RUN_TEST(test_broken_reload_keeps_generation);
     RUN_TEST(test_thousand_reloads);
