@@ -235,8 +235,7 @@ static int host_call_in(lua_host *h, host_state *s, const call_site *site, const
 {
     lua_State *L = s->L;
     int base = lua_gettop(L) - nargs;
-    lua_pushinteger(L, s->traceback_ref);
-    lua_pushcclosure(L, traceback_handler, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->handler_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->runtime_ref);
     lua_getfield(L, -1, fn);
     lua_remove(L, -2);
@@ -420,6 +419,10 @@ static host_state *state_new(lua_host *h)
     lua_getfield(L, -1, "traceback");
     s->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pop(L, 1);
+    /* made once: a closure per call cost an allocation per call */
+    lua_pushinteger(L, s->traceback_ref);
+    lua_pushcclosure(L, traceback_handler, 1);
+    s->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (register_preloads(L, h) != 0 || require_ref(L, "cjson", &s->cjson_ref) != 0 ||
         require_ref(L, "esengine.runtime", &s->runtime_ref) != 0) {
         state_free(s);

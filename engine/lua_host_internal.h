@@ -22,6 +22,7 @@ typedef struct host_state {
     int64_t used;            /* bytes the state holds */
     int64_t limit;           /* bytes; 0 = no limit */
     int traceback_ref;       /* debug.traceback, kept before any sandboxing */
+    int handler_ref;         /* the error handler of every call (lua_host.c) */
     int runtime_ref;         /* the esengine.runtime module table */
     int cjson_ref;           /* the cjson module */
     int gen_ref;             /* the loaded generation, LUA_NOREF before load */
