@@ -138,12 +138,10 @@ static int route_paused(es_store *q, const char *tenant, const es_route *r)
     return mode != PAUSE_NONE;
 }
 
-/* 1 when the fold's group has no job and no pause holds it, 0 when not,
- * -1 with a diag. */
-static int fold_free(es_store *q, const char *tenant, const es_route *r)
+/* 1 when the group of route r (for tenant) holds no job, 0 when it holds
+ * one, -1 with a diag. */
+static int route_group_idle(es_store *q, const char *tenant, const es_route *r)
 {
-    int paused = route_paused(q, tenant, r);
-    if (paused != 0) return paused < 0 ? -1 : 0;
     char *group = job_group_key(tenant, r->pipeline, r->component, r->key);
     if (!group) {
         diag_set(DIAG_INTERNAL, "out of memory building a group key");
@@ -152,6 +150,15 @@ static int fold_free(es_store *q, const char *tenant, const es_route *r)
     int idle = q->ops->queue_group_idle(q, group);
     free(group);
     return idle;
+}
+
+/* 1 when the fold's group has no job and no pause holds it, 0 when not,
+ * -1 with a diag. */
+static int fold_free(es_store *q, const char *tenant, const es_route *r)
+{
+    int paused = route_paused(q, tenant, r);
+    if (paused != 0) return paused < 0 ? -1 : 0;
+    return route_group_idle(q, tenant, r);
 }
 
 /* Reads the fold's state and folds the events of g into it. */
@@ -358,13 +365,17 @@ static int fold_run_eligible(const route_run *g, const append_outcome *outcomes,
 }
 
 /* Folds the events of g into the state of record read from `primary`,
- * when that state is exactly the one before the first of them (so the
- * copy never gets a state folded over a gap: a state older than that may
- * have events of the fold still queued), and puts the result into the
- * queryable copy. 1 with g->state/last_seq/fold set,
- * 0 when g is left to its job, -1 with a diag when the copy fails. */
-static int fold_run(es_store *primary, es_store *copy, lua_host *host, route_run *g,
-                    int64_t now)
+ * when that state holds every event of the fold before the first of them,
+ * and puts the result into the queryable copy. It does when its last seq
+ * is the one just before; when it is older, the events between are of
+ * types the fold skips unless some wait in the fold's group (`q`): only
+ * this aggregate's command batches, which run one at a time, queue them,
+ * so an idle group cannot get one before this batch finishes (and the
+ * finish checks again). So the copy never gets a state folded over
+ * events of the fold still queued. 1 with g->state/last_seq/fold set, 0
+ * when g is left to its job, -1 with a diag when the copy fails. */
+static int fold_run(es_store *q, es_store *primary, es_store *copy, lua_host *host,
+                    route_run *g, int64_t now)
 {
     const es_route *r = g->members[0];
     const char *tenant = g->events[0].tenant_id;
@@ -372,7 +383,8 @@ static int fold_run(es_store *primary, es_store *copy, lua_host *host, route_run
         g->info.keyed ||
         primary->ops->fold_get(primary, tenant, g->info.table, r->key, &g->state,
                                &g->last_seq) < 0 ||
-        g->last_seq != g->events[0].seq - 1)
+        g->last_seq >= g->events[0].seq ||
+        (g->last_seq != g->events[0].seq - 1 && route_group_idle(q, tenant, r) != 1))
         return 0;
     if (lua_host_run_fold(host, r->pipeline, r->component, g->state, g->events, g->n,
                           &g->fold) != 0 ||
@@ -414,14 +426,16 @@ int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
             if (paused < 0) rc = -1;
             continue;
         }
-        int ran = fold_run(primary, copy, host, g, now);
+        int ran = fold_run(q, primary, copy, host, g, now);
         if (ran < 0) rc = -1;
         if (ran != 1) continue;
         es_fold_write *w = calloc(1, sizeof *w);
         if (w) {
-            *w = (es_fold_write){strdup(g->info.table), strdup(g->members[0]->key),
-                                 g->fold.state_json, g->state, g->last_seq,
-                                 g->events[g->n - 1].seq};
+            *w = (es_fold_write){.table = strdup(g->info.table),
+                                 .key = strdup(g->members[0]->key),
+                                 .state_json = g->fold.state_json, .from_state = g->state,
+                                 .from_seq = g->last_seq, .first_seq = g->events[0].seq,
+                                 .last_seq = g->events[g->n - 1].seq};
             g->fold.state_json = g->state = NULL; /* now w's */
         }
         if (!w || !w->table || !w->key) {

@@ -23,14 +23,17 @@ typedef enum {
 } dedup_mode;
 
 /* A fold's state of record that a unit computed for the fold job it made
- * (es_job.fold_write): the state after the job's events, folded from the
- * stored state from_state whose last applied seq was from_seq. */
+ * (es_job.fold_write): the state after the job's events (first_seq ..
+ * last_seq), folded from the stored state from_state whose last applied
+ * seq was from_seq (first_seq - 1, or older when the events between were
+ * of types the fold skips). */
 typedef struct es_fold_write {
     char *table;      /* the fold's table */
     char *key;        /* the fold's key (the aggregate id) */
     char *state_json;
     char *from_state; /* the stored state it was folded from, NULL: none */
     int64_t from_seq; /* the stored last_seq it was folded from */
+    int64_t first_seq; /* the seq of the job's first event */
     int64_t last_seq; /* the seq of the job's last event */
 } es_fold_write;
 

@@ -132,7 +132,7 @@ static int close_job(job_batch *b, const open_job *o, int64_t now)
     job->fresh_when_finished = o->all_new && !(r->kind == JOB_FOLD && r->keyed);
     /* the state the unit folded, when this job holds exactly its events */
     const es_fold_write *w = r->fold_write;
-    if (w && job->fresh_when_finished && first->seq == w->from_seq + 1 &&
+    if (w && job->fresh_when_finished && first->seq == w->first_seq &&
         o->events[o->n - 1]->seq == w->last_seq && !(job->fold_write = fold_write_copy(w)))
         return -1;
     return o->n == 1 ? codec_event_encode(first, NULL, &job->payload, &job->payload_len)

@@ -294,6 +294,7 @@ int redis_queue_claim(es_store *s, const char *worker_id, size_t max_jobs,
 int redis_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_ms);
 int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int64_t now);
 int redis_queue_writes_folds(es_store *s, es_store *folds);
+int redis_queue_group_idle(es_store *s, const char *group_key);
 int redis_queue_finish_many(es_store *s, const es_claim *const *claims,
                             const es_job *const *jobs, const size_t *n_jobs, size_t n,
                             int64_t now, int *status);

@@ -68,6 +68,7 @@
  * before a due time is slept client-side instead. */
 #include "redis_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -588,6 +589,31 @@ int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int6
         return -1;
     }
     return 0;
+}
+
+int redis_queue_group_idle(es_store *s, const char *group_key)
+{
+    redis_store *rs = store_of(s);
+    size_t n = strlen(rs->tag) + strlen(group_key) + 4;
+    char *key = malloc(n);
+    if (!key) {
+        diag_set(DIAG_INTERNAL, "out of memory");
+        return -1;
+    }
+    snprintf(key, n, "%s:g:%s", rs->tag, group_key);
+    const char *argv[2] = {"EXISTS", key};
+    size_t lens[2] = {6, strlen(key)};
+    redisReply *r = redis_conn_command(rs->pool, 2, argv, lens, 0);
+    free(key);
+    if (!r) return -1;
+    int idle = r->type == REDIS_REPLY_INTEGER ? r->integer == 0
+                                              : (diag_set(DIAG_BACKEND, "redis queue: EXISTS: %s",
+                                                          r->type == REDIS_REPLY_ERROR
+                                                              ? r->str
+                                                              : "unexpected reply"),
+                                                 -1);
+    freeReplyObject(r);
+    return idle;
 }
 
 int redis_queue_writes_folds(es_store *s, es_store *folds)

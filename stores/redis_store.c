@@ -53,6 +53,7 @@ static const es_store_ops redis_store_ops = {
     .queue_complete = redis_queue_complete,
     .queue_finish_many = redis_queue_finish_many,
     .queue_writes_folds = redis_queue_writes_folds,
+    .queue_group_idle = redis_queue_group_idle,
     .queue_fail = redis_queue_fail,
     .queue_stats = redis_queue_stats,
     .queue_parked_list = redis_queue_parked_list,

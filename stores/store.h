@@ -316,8 +316,10 @@ typedef struct es_store_ops {
     /* 1 when group_key has no job at all (none pending, delayed, in flight
      * or parked), 0 when it has one, -1 with a diag. Read inside the
      * caller's unit of work, so no job of the group can appear before the
-     * unit ends. Optional (NULL): the worker then applies no projection in
-     * its command's unit (inline_projections.h). */
+     * unit ends (Redis, which has none, reads it as it is: the caller
+     * knows who could queue one meanwhile). Optional (NULL): the worker
+     * then applies no projection in its command's unit
+     * (inline_projections.h). */
     int (*queue_group_idle)(es_store *s, const char *group_key);
 
     /* ---- kill switch (optional: NULL when the backend cannot pause) ----

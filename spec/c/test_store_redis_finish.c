@@ -103,8 +103,9 @@ static es_job fold_job(const char *id, const char *g, int64_t t, es_fold_write *
     j.origin_id = NULL;
     j.kind = JOB_FOLD;
     j.fresh_when_finished = 1;
-    *w = (es_fold_write){"totals", (char *)key, "{\"n\":2}", (char *)from_state, from_seq,
-                         last_seq};
+    *w = (es_fold_write){.table = "totals", .key = (char *)key, .state_json = "{\"n\":2}",
+                         .from_state = (char *)from_state, .from_seq = from_seq,
+                         .first_seq = from_seq + 1, .last_seq = last_seq};
     j.fold_write = w;
     return j;
 }

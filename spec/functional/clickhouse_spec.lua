@@ -117,6 +117,41 @@ return {
 ]],
 }
 
+-- A pipeline whose fold skips one of its aggregate's two event types:
+-- `note` appends an event `sums` never sees, so the fold's events of a
+-- command batch follow a gap in the aggregate's seqs.
+local GAPS = {
+  ["pipeline.lua"] = [[
+local es = require("esengine")
+local s = es.schema
+local account = s.object({ account = s.string(), amount = s.integer():optional() })
+return es.define_pipeline()
+  :with_name("gaps")
+  :with_aggregate_type("gap_account")
+  :with_command("deposit", {
+    schema = account,
+    aggregate_id = function(p) return p.account end,
+    handle = function(c) return { es.event("gaps.deposited", { amount = c.data.amount }) } end,
+  })
+  :with_command("note", {
+    schema = account,
+    aggregate_id = function(p) return p.account end,
+    handle = function() return { es.event("gaps.noted", {}) } end,
+  })
+  :with_fold_projection("sums", {
+    event_types = { "gaps.deposited" },
+    store = es.stores.table("gap_sums"),
+    init = function() return { count = 0, total = 0 } end,
+    apply = function(state, event)
+      state.count = state.count + 1
+      state.total = state.total + event.data.amount
+      return state
+    end,
+  })
+  :build()
+]],
+}
+
 ---------------------------------------------------------------- the spec
 
 describe("esengine with ClickHouse and Redis", function()
@@ -456,6 +491,53 @@ describe("esengine with ClickHouse and Redis", function()
     report("kill -9: %d commands over %d aggregates, a worker killed at %.1f s, all folded in %.1f s " ..
       "(sender tries %d of %d), %d event rows, verified in %.1f s",
       COMMANDS, AGGREGATES, killed_at, now() - t0, tries, SENDERS, rows, verified)
+    check_alive()
+  end)
+
+  it("applies a fold inline after events of types it skips, exactly once", function()
+    local pipes = dir .. "/pipelines"
+    h.sh("mkdir -p " .. h.q(pipes .. "/gaps"))
+    write_file(pipes .. "/gaps/pipeline.lua", GAPS["pipeline.lua"])
+    flags = flags:gsub("%-%-pipelines %S+", "--pipelines " .. h.q(pipes):gsub("%%", "%%%%"))
+    migrate()
+    -- per account, before any worker runs: 100 notes, 100 deposits, 100
+    -- notes, 100 deposits; a batch (at most 256 commands) then holds
+    -- deposits whose first seq follows notes the fold never took
+    local accounts, per = { "g1", "g2", "g3" }, 100
+    for round = 1, 2 do
+      for _, command in ipairs({ "note", "deposit" }) do
+        local file = dir .. "/" .. command .. round .. ".jsonl"
+        local f = assert(io.open(file, "w"))
+        for _, account in ipairs(accounts) do
+          for i = 1, per do f:write(cjson.encode({ account = account, amount = i }), "\n") end
+        end
+        f:close()
+        local code, out, err = h.esengine("send gaps " .. command .. " - --tenant " .. TENANT ..
+          " " .. flags, h.q(file))
+        assert.equal(0, code, out .. err)
+      end
+    end
+    local port = servers.free_port()
+    start_workers(1, "--role all --listen 127.0.0.1:" .. port)
+    wait_queue_empty(120)
+    for _, account in ipairs(accounts) do
+      local code, out, err = h.esengine("state gaps sums " .. account .. " --tenant " .. TENANT ..
+        " " .. flags)
+      assert.equal(0, code, err)
+      assert.same({ count = 2 * per, total = per * (per + 1) }, h.json(out), account)
+      local rows = ch_rows(ch, "SELECT state, last_seq FROM " .. db .. ".gap_sums FINAL WHERE " ..
+        "tenant_id = " .. lit(TENANT) .. " AND key = " .. lit(account))
+      assert.equal(1, #rows, account)
+      assert.same({ count = 2 * per, total = per * (per + 1) }, cjson.decode(rows[1].state))
+      assert.equal(4 * per, tonumber(rows[1].last_seq), account)
+    end
+    -- every deposit was folded by its command batch: no fold job ran
+    local _, metrics = h.sh("curl -s --max-time 10 http://127.0.0.1:" .. port .. "/metrics")
+    local inline = metrics:match('esengine_events_projected_inline_total{pipeline="gaps",' ..
+      'component="sums",kind="fold"} (%d+)')
+    assert.equal(2 * per * #accounts, tonumber(inline), metrics)
+    assert.falsy(metrics:find('esengine_jobs_processed_total{pipeline="gaps",component="sums"', 1,
+      true), metrics)
     check_alive()
   end)
 
