@@ -138,6 +138,65 @@ static int route_paused(es_store *q, const char *tenant, const es_route *r)
     return mode != PAUSE_NONE;
 }
 
+void inline_pauses_clear(inline_pauses *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        free((char *)ps->list[i].tenant_id);
+        free((char *)ps->list[i].pipeline);
+        free((char *)ps->list[i].component);
+    }
+    free(ps->list);
+    memset(ps, 0, sizeof *ps);
+}
+
+/* pause_list's callback: keeps a copy of the pause in ps (ps->oom and
+ * stops when it cannot). */
+static int keep_pause(void *ud, const es_pause *p)
+{
+    inline_pauses *ps = ud;
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 8;
+        es_pause *grown = realloc(ps->list, cap * sizeof *grown);
+        if (!grown) return ps->oom = 1;
+        ps->list = grown;
+        ps->cap = cap;
+    }
+    es_pause c = *p;
+    c.tenant_id = p->tenant_id ? strdup(p->tenant_id) : NULL;
+    c.pipeline = p->pipeline ? strdup(p->pipeline) : NULL;
+    c.component = p->component ? strdup(p->component) : NULL;
+    ps->list[ps->n++] = c;
+    if ((p->tenant_id && !c.tenant_id) || (p->pipeline && !c.pipeline) ||
+        (p->component && !c.component))
+        ps->oom = 1;
+    return ps->oom;
+}
+
+/* route_paused as of the batch's snapshot ps (read on first use). */
+static int route_paused_in(es_store *q, inline_pauses *ps, const char *tenant,
+                           const es_route *r)
+{
+    if (!q->ops->pause_list) return route_paused(q, tenant, r);
+    if (!ps->loaded) {
+        int rc = q->ops->pause_list(q, keep_pause, ps);
+        if (rc != 0 || ps->oom) {
+            inline_pauses_clear(ps);
+            if (rc == 0) diag_set(DIAG_INTERNAL, "out of memory reading pauses");
+            return -1;
+        }
+        ps->loaded = 1;
+    }
+    store_span t = {tenant, strlen(tenant)}, p = {r->pipeline, strlen(r->pipeline)},
+               c = {r->component, strlen(r->component)};
+    for (size_t i = 0; i < ps->n; i++) {
+        const es_pause *x = &ps->list[i];
+        if (x->mode != PAUSE_NONE &&
+            store_pause_covers(x->tenant_id, x->pipeline, x->component, t, p, c))
+            return 1;
+    }
+    return 0;
+}
+
 /* 1 when the group of route r (for tenant) holds no job, 0 when it holds
  * one, -1 with a diag. */
 static int route_group_idle(es_store *q, const char *tenant, const es_route *r)
@@ -323,14 +382,14 @@ int inline_projections_commit(inline_plan *p, es_backends *b, const es_event *ev
 
 int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
                       const append_outcome *outcomes, es_new_event *const *routes, size_t n,
-                      int64_t now)
+                      inline_pauses *pauses, int64_t now)
 {
     inline_plan p = {0};
     /* the map routes of the events appended new */
     int rc = plan_group_kind(&p, events, routes, outcomes, n, JOB_MAP);
     for (size_t k = 0; k < p.n && rc == 0; k++) {
         route_run *g = &p.runs[k];
-        int paused = route_paused(b->queue, g->events[0].tenant_id, g->members[0]);
+        int paused = route_paused_in(b->queue, pauses, g->events[0].tenant_id, g->members[0]);
         if (paused < 0) rc = -1;
         if (paused != 0) continue;
         prepare_map(host, g);
@@ -403,7 +462,7 @@ static int fold_run(es_store *q, es_store *primary, es_store *copy, lua_host *ho
 
 int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
                      const append_outcome *outcomes, es_new_event *const *routes,
-                     const char *const *origins, size_t n, int64_t now)
+                     const char *const *origins, size_t n, inline_pauses *pauses, int64_t now)
 {
     es_store *q = b->queue, *copy = NULL;
     es_store *primary = fold_mirror_parts(b->folds, &copy);
@@ -421,7 +480,7 @@ int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
     for (size_t k = 0; k < p.n && rc == 0; k++) {
         route_run *g = &p.runs[k];
         if (!fold_run_eligible(g, outcomes, origins)) continue;
-        int paused = route_paused(q, g->events[0].tenant_id, g->members[0]);
+        int paused = route_paused_in(q, pauses, g->events[0].tenant_id, g->members[0]);
         if (paused != 0) {
             if (paused < 0) rc = -1;
             continue;

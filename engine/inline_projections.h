@@ -46,6 +46,18 @@ int inline_projections_commit(inline_plan *p, es_backends *b, const es_event *ev
 
 void inline_plan_free(inline_plan *p);
 
+/* The queue's pauses as one command batch's inline maps and folds see
+ * them: read once (pause_list) when the first of them asks, rather than a
+ * read per component. Zeroed before use; inline_pauses_clear frees it. */
+typedef struct inline_pauses {
+    int loaded;
+    int oom; /* a copy failed while reading: not to be used */
+    es_pause *list;
+    size_t n, cap;
+} inline_pauses;
+
+void inline_pauses_clear(inline_pauses *ps);
+
 /* When the queue is a store apart and the others make writes durable later
  * (Redis with ClickHouse: no transaction spans the queue, and no store
  * lock is held inside a unit): inside the unit that appended n events
@@ -58,7 +70,7 @@ void inline_plan_free(inline_plan *p);
  * store fails (the unit must roll back). */
 int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
                       const append_outcome *outcomes, es_new_event *const *routes, size_t n,
-                      int64_t now);
+                      inline_pauses *pauses, int64_t now);
 
 /* When the queue can write fold states at a claim's finish
  * (es_store_ops.queue_writes_folds; Redis with ClickHouse, the fold store
@@ -77,6 +89,6 @@ int inline_maps_apply(es_backends *b, lua_host *host, const es_event *events,
  * store fails (the unit must roll back). */
 int inline_folds_run(es_backends *b, lua_host *host, const es_event *events,
                      const append_outcome *outcomes, es_new_event *const *routes,
-                     const char *const *origins, size_t n, int64_t now);
+                     const char *const *origins, size_t n, inline_pauses *pauses, int64_t now);
 
 #endif

@@ -192,12 +192,17 @@ static int command_writes(worker *w, void *ud, int64_t now, job_batch *jobs)
     }
     if (inline_projections_commit(u->plan, b, u->events, u->outcomes, u->origins, now, jobs) != 0)
         return -1;
-    if (!atomic && w->engine->opt.inline_projections && backends_async_count(b) > 0 &&
-        (inline_maps_apply(b, w->host, u->events, u->outcomes, u->per_event, u->n_events,
-                           now) != 0 ||
-         inline_folds_run(b, w->host, u->events, u->outcomes, u->per_event, u->origins,
-                          u->n_events, now) != 0))
-        return -1;
+    if (!atomic && w->engine->opt.inline_projections && backends_async_count(b) > 0) {
+        inline_pauses pauses = {0}; /* read once for both */
+        int rc = inline_maps_apply(b, w->host, u->events, u->outcomes, u->per_event,
+                                   u->n_events, &pauses, now) != 0 ||
+                         inline_folds_run(b, w->host, u->events, u->outcomes, u->per_event,
+                                          u->origins, u->n_events, &pauses, now) != 0
+                     ? -1
+                     : 0;
+        inline_pauses_clear(&pauses);
+        if (rc != 0) return -1;
+    }
     size_t fold_events = b->queue->ops->counts_items ? JOB_MAX_EVENTS : 1;
     if (job_batch_add_projections(jobs, u->events, u->per_event, u->origins, u->outcomes,
                                   u->n_events, fold_events, now) != 0)
