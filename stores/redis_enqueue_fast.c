@@ -63,22 +63,17 @@ static int command_build(redis_store *rs, const redis_fast_push *fp, const job_r
     c->from = from;
     c->to = to;
     c->argc = (int)(to - from) + 2;
-    const char *group = idx[from].group;
-    size_t tag_len = strlen(rs->tag), group_len = strlen(group);
     c->argv = malloc((size_t)c->argc * sizeof *c->argv);
     c->lens = malloc((size_t)c->argc * sizeof *c->lens);
-    c->key = malloc(tag_len + 3 + group_len + 1);
-    if (!c->argv || !c->lens || !c->key) {
+    if (!c->argv || !c->lens) {
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
-    memcpy(c->key, rs->tag, tag_len);
-    memcpy(c->key + tag_len, ":g:", 3);
-    memcpy(c->key + tag_len + 3, group, group_len + 1);
+    if (!(c->key = redis_group_list_key(rs, idx[from].group))) return -1;
     c->argv[0] = "RPUSHX";
     c->lens[0] = 6;
     c->argv[1] = c->key;
-    c->lens[1] = tag_len + 3 + group_len;
+    c->lens[1] = strlen(c->key);
     for (size_t k = from; k < to; k++) {
         c->argv[2 + k - from] = fp->element[idx[k].i];
         c->lens[2 + k - from] = fp->len[idx[k].i];

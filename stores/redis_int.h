@@ -295,6 +295,9 @@ int redis_queue_extend(es_store *s, es_claim *claim, int64_t now, int64_t lease_
 int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int64_t now);
 int redis_queue_writes_folds(es_store *s, es_store *folds);
 int redis_queue_group_idle(es_store *s, const char *group_key);
+/* "{name}:g:<group_key>", the list of a group's jobs (malloc'd; NULL with
+ * a diag on OOM). */
+char *redis_group_list_key(const redis_store *rs, const char *group_key);
 int redis_queue_finish_many(es_store *s, const es_claim *const *claims,
                             const es_job *const *jobs, const size_t *n_jobs, size_t n,
                             int64_t now, int *status);

@@ -591,16 +591,20 @@ int redis_queue_complete(es_store *s, const es_claim *claim, size_t n_done, int6
     return 0;
 }
 
+char *redis_group_list_key(const redis_store *rs, const char *group_key)
+{
+    size_t n = strlen(rs->tag) + strlen(group_key) + 4;
+    char *key = malloc(n);
+    if (key) snprintf(key, n, "%s:g:%s", rs->tag, group_key);
+    else diag_set(DIAG_INTERNAL, "out of memory");
+    return key;
+}
+
 int redis_queue_group_idle(es_store *s, const char *group_key)
 {
     redis_store *rs = store_of(s);
-    size_t n = strlen(rs->tag) + strlen(group_key) + 4;
-    char *key = malloc(n);
-    if (!key) {
-        diag_set(DIAG_INTERNAL, "out of memory");
-        return -1;
-    }
-    snprintf(key, n, "%s:g:%s", rs->tag, group_key);
+    char *key = redis_group_list_key(rs, group_key);
+    if (!key) return -1;
     const char *argv[2] = {"EXISTS", key};
     size_t lens[2] = {6, strlen(key)};
     redisReply *r = redis_conn_command(rs->pool, 2, argv, lens, 0);
