@@ -15,86 +15,22 @@
 -- built pipeline}, order = {names, sorted}, dirs = {name -> folder name},
 -- hashes = {name -> content hash}, requires = {name -> sandboxed require},
 -- hash = content hash of all of them }.
-local cjson = require("cjson")
 local core = require("esengine.host")
 local event = require("esengine.event")
-local log = require("esengine.log")
 local info = require("esengine.runtime_info")
 local loader = require("esengine.loader")
 local routes = require("esengine.routes")
 local schema = require("esengine.schema")
+local util = require("esengine.runtime_util")
 
 local new_table = require("table.new")
 
+local json_decode, json_encode = util.json_decode, util.json_encode
+local ctx_log, traceback, lookup = util.ctx_log, util.traceback, util.lookup
+local encode, encode_object, decode_object = util.encode, util.encode_object, util.decode_object
+local deep_copy = util.deep_copy
+
 local rt = {}
-
--- The engine's own cjson instance: pipelines cannot change its settings.
--- In the engine the C core's codec stands in for it (engine/lua_json.h:
--- the same results, faster); plain busted runs keep cjson.
-local json = cjson.new()
-local json_decode = core.json_decode or json.decode
-local json_encode = core.json_encode or json.encode
-
--- es.log as handed to pipeline code in ctx: read-only, shared.
-local ctx_log = setmetatable({}, {
-  __index = log,
-  __newindex = function()
-    error("ctx.log is read-only", 2)
-  end,
-  __metatable = false,
-})
-
--- xpcall handler: the message plus the traceback of the pipeline frames
--- (the runtime's own frames, from the xpcall down, are cut).
-local function traceback(e)
-  local tb = debug.traceback(tostring(e), 2)
-  local cut = tb:find("\n%s*%[C%]: in function 'xpcall'")
-  return cut and tb:sub(1, cut - 1) or tb
-end
-
--- Encodes v as JSON, or returns nil, reason.
-local function encode(v)
-  local ok, s = pcall(json_encode, v)
-  if not ok then
-    return nil, tostring(s)
-  end
-  return s
-end
-
--- Encodes an event's data or metadata table (nil: none) as JSON, or returns
--- nil, reason. An empty table is "{}" without asking cjson, which writes the
--- same: a handler's metadata is nearly always empty.
-local function encode_object(t)
-  if t == nil or next(t) == nil then
-    return "{}"
-  end
-  return encode(t)
-end
-
--- Decodes an event's data_json or metadata_json (nil: none) into a fresh
--- table; "{}" (most metadata) skips cjson. Raises on bad JSON.
-local function decode_object(s)
-  if s == nil or s == "{}" then
-    return {}
-  end
-  return json_decode(s)
-end
-
-local function deep_copy(v, seen)
-  if type(v) ~= "table" then
-    return v
-  end
-  seen = seen or {}
-  if seen[v] then
-    return seen[v]
-  end
-  local c = {}
-  seen[v] = c
-  for k, x in pairs(v) do
-    c[deep_copy(k, seen)] = deep_copy(x, seen)
-  end
-  return c
-end
 
 -- Loading -------------------------------------------------------------------
 
@@ -109,22 +45,6 @@ rt.load_one = loader.load_one
 -- rt.summary and rt.reload_status: esengine.runtime_info.
 rt.summary = info.summary
 rt.reload_status = info.reload_status
-
--- The field of a built pipeline holding each kind of component.
-local COMPONENTS_OF_KIND = { fold = "folds", map = "maps", reactor = "reactors", command = "commands" }
-
--- The pipeline and its component `name` of `kind`, or nil, nil, err.
-local function lookup(gen, pipeline, kind, name)
-  local p = gen.pipelines[pipeline]
-  if not p then
-    return nil, nil, "unknown pipeline " .. tostring(pipeline)
-  end
-  local c = p[COMPONENTS_OF_KIND[kind]][name]
-  if not c then
-    return nil, nil, "unknown " .. kind .. " " .. tostring(name) .. " in pipeline " .. tostring(pipeline)
-  end
-  return p, c
-end
 
 -- rt.fold_info(gen, pipeline, fold) -> { table, custom, keyed } or nil, err.
 function rt.fold_info(gen, pipeline, fold)
