@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <stdint.h>
 
+#include "lua_heap.h"
 #include "lua_host.h"
 #include "lua_watchdog.h"
 
@@ -17,8 +18,7 @@
 typedef struct host_state {
     lua_State *L;
     lua_host *host;
-    lua_Alloc base_alloc;    /* LuaJIT's own allocator, wrapped by count_alloc */
-    void *base_ud;
+    lua_heap heap;           /* the state's memory, wrapped by count_alloc */
     int64_t used;            /* bytes the state holds */
     int64_t limit;           /* bytes; 0 = no limit */
     int traceback_ref;       /* debug.traceback, kept before any sandboxing */
