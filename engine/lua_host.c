@@ -409,11 +409,6 @@ static host_state *state_new(lua_host *h)
         return NULL;
     }
     lua_State *L = s->L;
-    /* A GC cycle when the heap has grown to 4x what the last one kept, not
-     * LuaJIT's 2x: marking what lives is then paid once per 3x its size in
-     * garbage instead of once per 1x. host_cpu: -5% of all instructions of
-     * a command, its fold and its map; the heap peaks at 4x its live size. */
-    lua_gc(L, LUA_GCSETPAUSE, 400);
     luaL_openlibs(L);
     lua_pushlightuserdata(L, h);
     lua_setfield(L, LUA_REGISTRYINDEX, HOST_KEY);
