@@ -33,7 +33,7 @@ static void *small_alloc(lua_heap *heap, size_t c)
     size_t bytes = (c + 1) << 4;
     if ((size_t)(heap->bump_end - heap->bump) < bytes) {
         /* The rest of the old chunk is too small for this class: it stays
-         * unused (at most 240 bytes per chunk). */
+         * unused (less than LUA_HEAP_SMALL bytes per chunk). */
         lua_heap_chunk *chunk = malloc(CHUNK_BYTES);
         if (!chunk) return NULL;
         chunk->next = heap->chunks;

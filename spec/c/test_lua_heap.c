@@ -44,13 +44,13 @@ static void test_small_blocks_are_reused_by_class(void)
     enum { N = 5000 };
     static unsigned char *blocks[N];
     for (int i = 0; i < N; i++) {
-        size_t n = (size_t)(i % 256) + 1;
+        size_t n = (size_t)(i % LUA_HEAP_SMALL) + 1;
         blocks[i] = lua_heap_realloc(&heap, NULL, 0, n);
         CHECK(blocks[i] != NULL);
         fill(blocks[i], n, (unsigned)i);
     }
     int intact = 1;
-    for (int i = 0; i < N; i++) intact &= holds(blocks[i], (size_t)(i % 256) + 1, (unsigned)i);
+    for (int i = 0; i < N; i++) intact &= holds(blocks[i], (size_t)(i % LUA_HEAP_SMALL) + 1, (unsigned)i);
     CHECK(intact);
     lua_heap_release(&heap);
     CHECK(heap.chunks == NULL);
@@ -70,15 +70,15 @@ static void test_resizes_keep_contents(void)
     fill(p, 4000, 9);
     p = lua_heap_realloc(&heap, p, 4000, 100000);
     CHECK(holds(p, 4000, 9));
-    p = lua_heap_realloc(&heap, p, 100000, 100);
-    CHECK(holds(p, 100, 9));
-    p = lua_heap_realloc(&heap, p, 100, 64);
+    p = lua_heap_realloc(&heap, p, 100000, LUA_HEAP_SMALL);
+    CHECK(holds(p, LUA_HEAP_SMALL, 9));
+    p = lua_heap_realloc(&heap, p, LUA_HEAP_SMALL, 64);
     CHECK(holds(p, 64, 9));
     CHECK(lua_heap_realloc(&heap, p, 64, 0) == NULL);
     /* a large block freed goes back to the system (ASan would see a leak) */
-    void *big = lua_heap_realloc(&heap, NULL, 0, 300);
+    void *big = lua_heap_realloc(&heap, NULL, 0, LUA_HEAP_SMALL + 1);
     CHECK(big != NULL);
-    CHECK(lua_heap_realloc(&heap, big, 300, 0) == NULL);
+    CHECK(lua_heap_realloc(&heap, big, LUA_HEAP_SMALL + 1, 0) == NULL);
     lua_heap_release(&heap);
 }
 
