@@ -26,4 +26,11 @@ typedef struct command_envelope {
  * decode the envelope whole (which says what is wrong with it). */
 int command_envelope_split(const char *json, size_t len, command_envelope *out);
 
+/* The envelope's JSON around data_json, the payload as the client sent it
+ * (valid JSON, checked by the runtime's decode): the strings escaped, the
+ * payload copied as is, keys in the order prepare_payload encodes them.
+ * malloc'd; NULL when memory is out (diag set). */
+char *command_envelope_build(const char *tenant_id, const char *pipeline, const char *command,
+                             const char *aggregate_id, const char *data_json);
+
 #endif

@@ -2,7 +2,6 @@
 #include "ids.h"
 
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -86,16 +85,32 @@ void ids_timed(char out[ID_HEX_LEN + 1], long long now_ms)
     out[ID_HEX_LEN] = '\0';
 }
 
+/* Writes "#<index in decimal>#" (what snprintf "#%zu#" gives, without
+ * its cost: ids_derive runs per event); returns its length. */
+static size_t put_index(char out[24], size_t index)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + index % 10);
+        index /= 10;
+    } while (index);
+    out[0] = '#';
+    for (size_t i = 0; i < n; i++) out[1 + i] = digits[n - 1 - i];
+    out[n + 1] = '#';
+    return n + 2;
+}
+
 void ids_derive(char out[ID_HEX_LEN + 1], const char *parent, const char *salt,
                 size_t index)
 {
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "#%zu#", index);
+    char buf[24];
+    size_t n = put_index(buf, index);
     unsigned long long a = ids_hash64(parent, strlen(parent), 0x9e3779b97f4a7c15ULL);
     a = ids_hash64(salt, strlen(salt), a);
-    a = ids_hash64(buf, (size_t)n, a);
+    a = ids_hash64(buf, n, a);
     unsigned long long b = ids_hash64(parent, strlen(parent), a);
-    b = ids_hash64(buf, (size_t)n, b ^ 0x632be59bd9b4e019ULL);
+    b = ids_hash64(buf, n, b ^ 0x632be59bd9b4e019ULL);
     put_hex(out, a, 16);
     put_hex(out + 16, b, 16);
     out[ID_HEX_LEN] = '\0';

@@ -162,13 +162,24 @@ int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pip
     lua_pushstring(L, pipeline);
     lua_pushstring(L, command);
     lua_pushstring(L, payload_json);
-    if (lh_call(h, "prepare_command", 5, 4) != 0) return -1;
+    if (lh_call(h, "prepare_command_parts", 5, 4) != 0) return -1;
     int top = lua_gettop(L);
     int rc = -1;
     if (lua_toboolean(L, top - 3)) {
-        *aggregate_id = strdup(lua_tostring(L, top - 2) ? lua_tostring(L, top - 2) : "");
-        *command_json = strdup(lua_tostring(L, top - 1) ? lua_tostring(L, top - 1) : "{}");
-        rc = 0;
+        const char *id = lua_tostring(L, top - 2) ? lua_tostring(L, top - 2) : "";
+        *aggregate_id = strdup(id);
+        if (lua_isstring(L, top - 1))
+            *command_json = strdup(lua_tostring(L, top - 1));
+        else
+            *command_json = command_envelope_build(tenant_id, pipeline, command, id, payload_json);
+        if (*aggregate_id && *command_json) {
+            rc = 0;
+        } else {
+            free(*aggregate_id);
+            free(*command_json);
+            *aggregate_id = *command_json = NULL;
+            diag_set(DIAG_INTERNAL, "out of memory preparing a command");
+        }
     } else {
         const char *code = lua_tostring(L, top - 2);
         const char *message = lua_tostring(L, top - 1);

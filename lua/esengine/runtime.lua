@@ -85,12 +85,14 @@ local function command_def(gen, pipeline, command)
   return c
 end
 
--- prepare_payload(c, tenant_id, pipeline, command, payload, arm, payload_json):
--- prepare's steps after decoding, on the payload as a table (c: its
--- command_def); payload_json, when given, is the JSON it was decoded from.
+-- prepare_payload(c, tenant_id, pipeline, command, payload, arm, payload_json,
+-- caller_wraps): prepare's steps after decoding, on the payload as a table
+-- (c: its command_def); payload_json, when given, is the JSON it was
+-- decoded from; caller_wraps: return false for command_json when the
+-- envelope is payload_json wrapped as sent (the C core builds it).
 local prepare_payload
 
-local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
+local function prepare(gen, tenant_id, pipeline, command, payload_json, arm, caller_wraps)
   local c, code, message = command_def(gen, pipeline, command)
   if not c then
     return false, code, message
@@ -106,7 +108,7 @@ local function prepare(gen, tenant_id, pipeline, command, payload_json, arm)
   -- the JSON goes into the command as sent unless it holds a NaN or an
   -- infinity (cjson's decode: no second result), which encoding refuses
   return prepare_payload(c, tenant_id, pipeline, command, payload, arm,
-    nonfinite == false and payload_json or nil)
+    nonfinite == false and payload_json or nil, caller_wraps)
 end
 
 -- "pipeline P command C", for the messages of prepare_payload (built on
@@ -115,7 +117,7 @@ local function command_where(pipeline, command)
   return "pipeline " .. pipeline .. " command " .. command
 end
 
-prepare_payload = function(c, tenant_id, pipeline, command, payload, arm, payload_json)
+prepare_payload = function(c, tenant_id, pipeline, command, payload, arm, payload_json, caller_wraps)
   if arm then
     core.arm(c.timeout_ms or 0)
   end
@@ -139,6 +141,9 @@ prepare_payload = function(c, tenant_id, pipeline, command, payload, arm, payloa
   if type(aggregate_id) ~= "string" or aggregate_id == "" then
     return false, "script_error", command_where(pipeline, command) .. ": aggregate_id must return a non-empty string, got " .. type(aggregate_id)
   end
+  if payload_json and caller_wraps then
+    return true, aggregate_id, false
+  end
   if payload_json then
     -- The payload's JSON as sent, rather than encoding the table again
     -- (which cost as much as decoding it): validation and aggregate_id only
@@ -159,6 +164,16 @@ end
 
 function rt.prepare_command(gen, tenant_id, pipeline, command, payload_json)
   return prepare(gen, tenant_id, pipeline, command, payload_json, true)
+end
+
+-- rt.prepare_command_parts(gen, tenant_id, pipeline, command, payload_json):
+-- rt.prepare_command for the C core (lua_host_prepare_command), except that
+-- command_json is false when the envelope is payload_json as sent, wrapped
+-- with the command's parts: the C core writes it
+-- (engine/command_envelope.c), which costs less than concatenating and
+-- interning it here.
+function rt.prepare_command_parts(gen, tenant_id, pipeline, command, payload_json)
+  return prepare(gen, tenant_id, pipeline, command, payload_json, true, true)
 end
 
 local function is_list(t)

@@ -1,7 +1,9 @@
 /* test_command_envelope.c: a command job's envelope split without
  * decoding it (engine/command_envelope.c): its parts in any key order,
  * data whose strings hold brackets, quotes and escapes, other keys
- * skipped; and every envelope it must leave to the full decode. */
+ * skipped; every envelope it must leave to the full decode; and envelopes
+ * built around a payload as sent. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "command_envelope.h"
@@ -102,9 +104,28 @@ static void test_left_to_the_full_decode(void)
     }
 }
 
+static void test_built_envelopes(void)
+{
+    command_envelope e;
+    char buf[256];
+    char *json = command_envelope_build("t1", "orders", "place", "o-1", "{\"amount\":42}");
+    CHECK_STR(json, "{\"tenant_id\":\"t1\",\"pipeline\":\"orders\",\"command\":\"place\","
+                    "\"aggregate_id\":\"o-1\",\"data\":{\"amount\":42}}");
+    CHECK_INT(split(json, &e), 1);
+    CHECK_STR(text(e.aggregate_id, buf, sizeof buf), "o-1");
+    CHECK_STR(text(e.data, buf, sizeof buf), "{\"amount\":42}");
+    free(json);
+    /* hostile parts are escaped; the payload is kept byte for byte */
+    json = command_envelope_build("t\"1\\", "p", "c", "a\nb\xc3\xa9", "{\"s\":\"\\u00e9\"}");
+    CHECK_STR(json, "{\"tenant_id\":\"t\\\"1\\\\\",\"pipeline\":\"p\",\"command\":\"c\","
+                    "\"aggregate_id\":\"a\\nb\xc3\xa9\",\"data\":{\"s\":\"\\u00e9\"}}");
+    free(json);
+}
+
 int main(void)
 {
     RUN_TEST(test_parts_in_any_order);
     RUN_TEST(test_left_to_the_full_decode);
+    RUN_TEST(test_built_envelopes);
     return TEST_EXIT();
 }
