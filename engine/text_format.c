@@ -21,6 +21,22 @@ size_t text_decimal(char *out, int64_t v)
     return 1 + text_decimal_u(out + 1, 0 - (uint64_t)v);
 }
 
+int text_parse_int64(const char *s, size_t len, int64_t *out)
+{
+    int negative = len > 0 && s[0] == '-';
+    size_t i = negative ? 1 : 0;
+    if (i == len) return -1;
+    uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9 || v > (limit - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = negative ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
 size_t text_utf8(char *out, unsigned long cp)
 {
     if (cp < 0x80) {

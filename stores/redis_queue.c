@@ -74,6 +74,7 @@
 
 #include "clock.h"
 #include "diag.h"
+#include "text_format.h"
 
 /* Jobs per enqueue script call, the byte budget of one call, and how many
  * calls are pipelined at once. */
@@ -175,16 +176,9 @@ static int64_t reply_int(const redisReply *r)
 static int record_number(const char **p, const char *end, int64_t *out)
 {
     const char *sep = memchr(*p, 0x1f, (size_t)(end - *p));
-    if (!sep || sep == *p) return -1;
-    char num[32];
-    size_t len = (size_t)(sep - *p);
-    if (len >= sizeof num) return -1;
-    memcpy(num, *p, len);
-    num[len] = '\0';
-    char *stop;
-    *out = strtoll(num, &stop, 10);
+    if (!sep || text_parse_int64(*p, (size_t)(sep - *p), out) != 0) return -1;
     *p = sep + 1;
-    return *stop ? -1 : 0;
+    return 0;
 }
 
 /* The next "<len>:<bytes>" or "~" (absent: *v = NULL) of record [*p, end);

@@ -1,8 +1,11 @@
-/* test_json_buf.c: JSON string escaping and formatting into a json_buf. */
+/* test_json_buf.c: JSON string escaping and formatting into a json_buf,
+ * and decimal integers read back (text_format.h). */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "json_buf.h"
+#include "text_format.h"
 #include "testlib.h"
 
 static void test_quoted_escapes(void)
@@ -70,11 +73,41 @@ static void test_int_extremes(void)
     jb_free(&b);
 }
 
+static int parse(const char *s, int64_t *v)
+{
+    return text_parse_int64(s, strlen(s), v);
+}
+
+static void test_parse_int64(void)
+{
+    int64_t v = 7;
+    CHECK_INT(parse("0", &v), 0);
+    CHECK(v == 0);
+    CHECK_INT(parse("-0", &v), 0);
+    CHECK(v == 0);
+    CHECK_INT(parse("1732000000123", &v), 0);
+    CHECK(v == 1732000000123LL);
+    CHECK_INT(parse("9223372036854775807", &v), 0);
+    CHECK(v == INT64_MAX);
+    CHECK_INT(parse("-9223372036854775808", &v), 0);
+    CHECK(v == INT64_MIN);
+    const char *bad[] = {"", "-", "9223372036854775808", "-9223372036854775809",
+                         "99999999999999999999", "12a", " 1", "+1", "1 ", "--1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (parse(bad[i], &v) != -1) fprintf(stderr, "  parsed: '%s'\n", bad[i]);
+        CHECK_INT(parse(bad[i], &v), -1);
+    }
+    /* only len bytes are read */
+    CHECK_INT(text_parse_int64("42\x1f" "9", 2, &v), 0);
+    CHECK(v == 42);
+}
+
 int main(void)
 {
     RUN_TEST(test_quoted_escapes);
     RUN_TEST(test_quoted_long_escaped_string);
     RUN_TEST(test_printf_short_and_long);
     RUN_TEST(test_int_extremes);
+    RUN_TEST(test_parse_int64);
     return TEST_EXIT();
 }
