@@ -385,6 +385,7 @@ static void state_free(host_state *s)
     if (!s) return;
     lua_close(s->L);
     lua_heap_release(&s->heap);
+    free(s->rows_events);
     free(s);
 }
 

@@ -127,6 +127,15 @@ int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
                       es_fold_result *out);
 void lua_host_fold_result_clear(es_fold_result *r);
 
+/* Opens (scope != 0) or closes (0) a rows scope: until it closes, the
+ * caller keeps the strings of the events it passes to lua_host_run_fold and
+ * lua_host_run_map alive and unchanged, and a call on events identical to
+ * the previous call's (the same string pointers and numbers) reuses the Lua
+ * rows built for it instead of building them again. A command batch runs
+ * its maps and folds on the same events. Scope values must not repeat
+ * (outside a scope, freed strings may come back at the same addresses). */
+void lua_host_rows_scope(lua_host *h, uint64_t scope);
+
 /* Maps `n` events: records[i] is a malloc'd JSON record or NULL (no record).
  * *n_done events were mapped; *error (malloc'd) says why the next failed.
  * -1 only when the host fails. Free records with lua_host_strings_free. */

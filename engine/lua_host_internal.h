@@ -26,8 +26,11 @@ typedef struct host_state {
     int runtime_ref;         /* the esengine.runtime module table */
     int cjson_ref;           /* the cjson module */
     int gen_ref;             /* the loaded generation, LUA_NOREF before load */
-    int rows_ref;            /* the event rows last pushed for a fold or map,
-                                LUA_NOREF: none (lua_host_run.c) */
+    int rows_ref;            /* the event rows kept in a rows scope for a
+                                fold or map, LUA_NOREF: none (lua_host_run.c) */
+    es_event *rows_events;   /* shallow copies of the events of rows_ref */
+    size_t rows_n;
+    uint64_t rows_scope;     /* the scope rows_ref was pushed in */
     lua_guard_reason broken; /* a call tripped a limit: never call into it again */
 } host_state;
 
@@ -38,9 +41,13 @@ struct lua_host {
     lua_guard_reason last_trip; /* of the last host call */
     int64_t timeout_ms;        /* default limit of one handler call */
     int64_t memory_limit;      /* bytes per state; 0 = none */
+    uint64_t rows_scope;       /* lua_host_rows_scope; 0: none */
     char *dir, *only;          /* what the generation was loaded from */
     char generation[64];
 };
+
+/* Forgets the event rows s keeps (lua_host_run.c). */
+void lh_drop_rows(host_state *s);
 
 /* Calls runtime[fn] with the nargs values on top of the stack in protected
  * mode; on success the nresults results replace the arguments, on failure

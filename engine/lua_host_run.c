@@ -74,65 +74,42 @@ static void push_event_row(lua_State *L, const es_event *ev, int prev, const es_
                    p->metadata_json ? p->metadata_json : "{}");
 }
 
-/* 1 when field i of the row at idx is the string value (NULL: absent). */
-static int row_string_is(lua_State *L, int row, int i, const char *value)
+/* 1 when a and b are the same event by identity: the same strings (by
+ * pointer) and numbers. Within a rows scope that means the same event. */
+static int same_event(const es_event *a, const es_event *b)
 {
-    lua_rawgeti(L, row, i);
-    size_t len;
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-    int same = value ? s && strlen(value) == len && memcmp(s, value, len) == 0 : lua_isnil(L, -1);
-    lua_pop(L, 1);
-    return same;
+    return a->id == b->id && a->tenant_id == b->tenant_id &&
+           a->aggregate_type == b->aggregate_type && a->aggregate_id == b->aggregate_id &&
+           a->seq == b->seq && a->type == b->type && a->version == b->version &&
+           a->occurred_at == b->occurred_at && a->created_at == b->created_at &&
+           a->idempotency_key == b->idempotency_key && a->data_json == b->data_json &&
+           a->metadata_json == b->metadata_json;
 }
 
-static int row_number_is(lua_State *L, int row, int i, int64_t value)
+/* 1 when the rows s keeps were pushed, in h's current rows scope, for
+ * events identical to events[0..n). */
+static int rows_kept_for(const lua_host *h, const host_state *s, const es_event *events, size_t n)
 {
-    lua_rawgeti(L, row, i);
-    int same = lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) == (lua_Number)value;
-    lua_pop(L, 1);
-    return same;
+    if (!h->rows_scope || s->rows_ref == LUA_NOREF || s->rows_scope != h->rows_scope ||
+        s->rows_n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!same_event(&s->rows_events[i], &events[i])) return 0;
+    return 1;
 }
 
-/* 1 when the row at idx is what push_event_row pushes for ev. */
-static int row_is(lua_State *L, int row, const es_event *ev)
+/* Pushes the array of the rows of events[0..n). Within a rows scope
+ * (lua_host_rows_scope) the array is kept and pushed again for the same
+ * events: a command batch runs its maps and folds on the same events, and
+ * the runtime never changes rows (pipeline code gets tables made from
+ * them). */
+static void push_event_rows(lua_host *h, const es_event *events, size_t n)
 {
-    return row_number_is(L, row, 5, ev->seq) && row_string_is(L, row, 1, ev->id) &&
-           row_string_is(L, row, 2, ev->tenant_id) &&
-           row_string_is(L, row, 3, ev->aggregate_type) &&
-           row_string_is(L, row, 4, ev->aggregate_id) && row_string_is(L, row, 6, ev->type) &&
-           row_string_is(L, row, 7, ev->version) &&
-           row_number_is(L, row, 8, ev->occurred_at) &&
-           row_number_is(L, row, 9, ev->created_at) &&
-           row_string_is(L, row, 10, ev->idempotency_key) &&
-           row_string_is(L, row, 11, ev->data_json ? ev->data_json : "{}") &&
-           row_string_is(L, row, 12, ev->metadata_json ? ev->metadata_json : "{}");
-}
-
-/* 1 when the rows table at idx holds exactly events[0..n). */
-static int rows_are(lua_State *L, int rows, const es_event *events, size_t n)
-{
-    if (lua_objlen(L, rows) != n) return 0;
-    int same = 1;
-    for (size_t i = 0; i < n && same; i++) {
-        lua_rawgeti(L, rows, (int)i + 1);
-        same = lua_istable(L, -1) && row_is(L, lua_gettop(L), &events[i]);
-        lua_pop(L, 1);
-    }
-    return same;
-}
-
-/* Pushes the array of the rows of events[0..n). The runtime never changes
- * rows (pipeline code gets tables made from them), so the last array
- * pushed is kept and pushed again when it holds the same events, field by
- * field: a command batch runs its maps and folds on the same events, and
- * comparing is cheaper than interning every string again. */
-static void push_event_rows(host_state *s, const es_event *events, size_t n)
-{
+    host_state *s = h->s;
     lua_State *L = s->L;
-    if (s->rows_ref != LUA_NOREF) {
+    if (rows_kept_for(h, s, events, n)) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, s->rows_ref);
-        if (rows_are(L, lua_gettop(L), events, n)) return;
-        lua_pop(L, 1);
+        return;
     }
     lua_createtable(L, (int)n, 0);
     int rows = lua_gettop(L);
@@ -142,9 +119,29 @@ static void push_event_rows(host_state *s, const es_event *events, size_t n)
         lua_rawseti(L, rows, (int)i + 1);
         if (i > 0) lua_pop(L, 1);
     }
-    luaL_unref(L, LUA_REGISTRYINDEX, s->rows_ref);
+    lh_drop_rows(s);
+    if (!h->rows_scope) return;
+    es_event *kept = realloc(s->rows_events, (n ? n : 1) * sizeof *kept);
+    if (!kept) return; /* nothing kept: the next call builds its rows */
+    memcpy(kept, events, n * sizeof *kept);
+    s->rows_events = kept;
+    s->rows_n = n;
+    s->rows_scope = h->rows_scope;
     lua_pushvalue(L, -1);
     s->rows_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void lh_drop_rows(host_state *s)
+{
+    if (s->rows_ref != LUA_NOREF) luaL_unref(s->L, LUA_REGISTRYINDEX, s->rows_ref);
+    s->rows_ref = LUA_NOREF;
+    s->rows_n = 0;
+}
+
+void lua_host_rows_scope(lua_host *h, uint64_t scope)
+{
+    h->rows_scope = scope;
+    if (!scope && h->s) lh_drop_rows(h->s);
 }
 
 /* ---- commands ---- */
@@ -417,7 +414,7 @@ int lua_host_run_fold(lua_host *h, const char *pipeline, const char *fold,
     lua_pushstring(L, pipeline);
     lua_pushstring(L, fold);
     lh_push_opt_string(L, state_json);
-    push_event_rows(h->s, events, n);
+    push_event_rows(h, events, n);
     if (lh_call_for(h, "fold", pipeline, fold, "run_fold", 5, 4) != 0) {
         /* The runtime itself failed: report it as a script error of the
          * whole batch, so the job is retried like any other failure. */
@@ -479,7 +476,7 @@ int lua_host_run_map(lua_host *h, const char *pipeline, const char *map,
     if (lh_push_generation(h) != 0) return -1;
     lua_pushstring(L, pipeline);
     lua_pushstring(L, map);
-    push_event_rows(h->s, events, n);
+    push_event_rows(h, events, n);
     if (lh_call_for(h, "map", pipeline, map, "run_map", 4, 3) != 0) {
         *error = strdup(diag_message());
         lh_settle(h);

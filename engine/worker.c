@@ -40,6 +40,7 @@ struct worker {
     es_claim next;
     int has_next;
     deferred_list deferred; /* units waiting for durable writes (ClickHouse) */
+    uint64_t units;         /* command units run: each one's rows scope */
 };
 
 /* Units a worker may leave waiting for durability before it stops claiming.
@@ -276,10 +277,14 @@ static int run_commands(worker *w, es_claim *c)
         }
     }
     u.now = clock_now_ms();
+    /* u.events live unchanged through the unit: its maps and folds share
+     * their Lua rows */
+    lua_host_rows_scope(w->host, ++w->units);
     if (queue_in_tx(&w->engine->backends) && w->engine->opt.inline_projections)
         u.plan = inline_projections_prepare(&w->engine->backends, w->host, u.events, u.per_event,
                                             u.n_events, u.now);
     rc = commit_unit(w, c, command_writes, &u, n_ok, error);
+    lua_host_rows_scope(w->host, 0);
 out:
     inline_plan_free(u.plan);
     if (u.events) event_array_free(u.events, u.n_events);

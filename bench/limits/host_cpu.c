@@ -145,7 +145,8 @@ int main(int argc, char **argv)
         map[r] = (cpu_us() - t) / (double)(batches * batch);
 
         /* a command batch's projections: the map, then the fold, of the
-         * same events (their rows pushed once, lua_host_run.c) */
+         * same events (their rows pushed once in the batch's rows scope,
+         * lua_host_run.c) */
         state = NULL;
         t = cpu_us();
         for (long b = 0; b < batches; b++) {
@@ -153,6 +154,7 @@ int main(int argc, char **argv)
             char **records, *error;
             size_t done;
             es_fold_result res;
+            lua_host_rows_scope(h, (uint64_t)(r * batches + b + 1));
             if (lua_host_run_map(h, "bench", "rows", at, (size_t)batch, &records, &done,
                                  &error) != 0 || error || done != (size_t)batch)
                 die(error ? error : "run_map");
@@ -160,6 +162,7 @@ int main(int argc, char **argv)
             if (lua_host_run_fold(h, "bench", "totals", state, at, (size_t)batch, &res) != 0 ||
                 res.error || res.n_applied != (size_t)batch)
                 die(res.error ? res.error : "run_fold");
+            lua_host_rows_scope(h, 0);
             free(state);
             state = res.state_json;
             res.state_json = NULL;

@@ -1,6 +1,7 @@
 /* test_lua_host.c: the per-thread Lua host: loading pipelines, command
  * validation errors, commands carrying their payload's JSON as sent,
- * handler results, and no growth over 1,000 reloads
+ * handler results, a batch's event rows shared within a rows scope only,
+ * and no growth over 1,000 reloads
  * (issue 7: the old generation's references are released). */
 #include "diag.h"
 #include "lua_host.h"
@@ -116,6 +117,69 @@ static void test_handle_command_routes(void)
     lua_host_free(h);
 }
 
+/* A deposit event of amount `amount` at seq (strings owned by the test). */
+static es_event deposit(int64_t seq, char *data_json)
+{
+    static char id[] = "e1", tenant[] = "t1", agg_type[] = "account", agg[] = "a1",
+                type[] = "ledger.deposited", version[] = "v1", meta[] = "{}";
+    es_event ev = {.id = id, .tenant_id = tenant, .aggregate_type = agg_type,
+                   .aggregate_id = agg, .seq = seq, .type = type, .version = version,
+                   .occurred_at = 1, .created_at = 2, .idempotency_key = id,
+                   .data_json = data_json, .metadata_json = meta};
+    return ev;
+}
+
+/* The fold's total over events[0..n) from no state. */
+static char *fold_of(lua_host *h, const es_event *events, size_t n)
+{
+    es_fold_result res;
+    CHECK_INT(lua_host_run_fold(h, "ledger", "balance", NULL, events, n, &res), 0);
+    CHECK(res.error == NULL);
+    char *state = res.state_json;
+    res.state_json = NULL;
+    lua_host_fold_result_clear(&res);
+    return state;
+}
+
+static void test_rows_scope(void)
+{
+    lua_host *h = lua_host_new();
+    CHECK_INT(lua_host_load(h, fixtures, NULL), 0);
+    char five[] = "{\"amount\":5}", seven[] = "{\"amount\":7}";
+    es_event events[2] = {deposit(1, five), deposit(2, five)};
+    char **records = NULL, *error = NULL;
+    size_t done = 0;
+    /* in a scope: the map's rows serve the fold of the same events */
+    lua_host_rows_scope(h, 1);
+    CHECK_INT(lua_host_run_map(h, "ledger", "entries", events, 2, &records, &done, &error), 0);
+    CHECK_INT((int)done, 2);
+    CHECK(records && records[1] && strstr(records[1], "\"amount\":5"));
+    lua_host_strings_free(records, done);
+    char *state = fold_of(h, events, 2);
+    CHECK(state && strstr(state, "\"total\":10"));
+    free(state);
+    /* another event (another data string) in the same scope: rows rebuilt */
+    events[1] = deposit(2, seven);
+    state = fold_of(h, events, 2);
+    CHECK(state && strstr(state, "\"total\":12"));
+    free(state);
+    /* the same pointers in a new scope hold what they hold now: a string
+     * changed in place between scopes is read again */
+    lua_host_rows_scope(h, 0);
+    lua_host_rows_scope(h, 2);
+    memcpy(seven, "{\"amount\":9}", sizeof seven);
+    state = fold_of(h, events, 2);
+    CHECK(state && strstr(state, "\"total\":14"));
+    free(state);
+    lua_host_rows_scope(h, 0);
+    /* no scope: every call builds its rows */
+    memcpy(seven, "{\"amount\":3}", sizeof seven);
+    state = fold_of(h, events, 2);
+    CHECK(state && strstr(state, "\"total\":8"));
+    free(state);
+    lua_host_free(h);
+}
+
 static void test_broken_reload_keeps_generation(void)
 {
     char dir[] = "/tmp/esengine-luahost.XXXXXX";
@@ -170,6 +234,7 @@ int main(void)
     RUN_TEST(test_load_and_validate);
     RUN_TEST(test_command_keeps_payload_json);
     RUN_TEST(test_handle_command_routes);
+    RUN_TEST(test_rows_scope);
     RUN_TEST(test_broken_reload_keeps_generation);
     RUN_TEST(test_thousand_reloads);
     return TEST_EXIT();
