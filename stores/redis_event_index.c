@@ -142,9 +142,13 @@ static int args_head(redis_args *a, const char *scope, const char *epoch,
 /* Adds the id and key of ev, then their bloom digits d. */
 static int args_event(redis_args *a, const es_event *ev, const event_digits *d)
 {
-    return redis_args_cstr(a, ev->id) || redis_args_cstr(a, event_key(ev)) ||
+    /* a key that is the id goes as '' (and its digits too): the script
+     * then makes no Lua string of it */
+    const char *key = event_key(ev);
+    int key_is_id = key == ev->id || strcmp(key, ev->id) == 0;
+    return redis_args_cstr(a, ev->id) || redis_args_cstr(a, key_is_id ? "" : key) ||
                    redis_args_dup(a, d->id, sizeof d->id) ||
-                   redis_args_dup(a, d->key, sizeof d->key)
+                   redis_args_dup(a, d->key, key_is_id ? 0 : sizeof d->key)
                ? -1
                : 0;
 }
@@ -191,6 +195,15 @@ int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
     } else if (status == 2 && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER) {
         *last = r->element[1]->integer;
         rc = 2;
+    } else if (status == 4 && r->elements == 3 && r->element[1]->type == REDIS_REPLY_INTEGER &&
+               r->element[2]->type == REDIS_REPLY_INTEGER) {
+        /* every event new, seqs in order from the first */
+        rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            outcomes[i] = APPEND_NEW;
+            events[i].seq = r->element[1]->integer + (int64_t)i;
+            events[i].created_at = r->element[2]->integer;
+        }
     } else if (status != 1 || r->elements != 1 + 3 * n) {
         diag_set(DIAG_BACKEND, "redis event index: %zu answers for %zu events",
                  r->elements, n);

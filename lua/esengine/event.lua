@@ -10,7 +10,7 @@ local OPTS = { version = "string", occurred_at = "number", idempotency_key = "st
 
 -- event.new(type, data?, opts?) -> { type, data, version, occurred_at?,
 -- idempotency_key?, metadata }. opts: version (string), occurred_at
--- (integer ms; default: now when appended), idempotency_key (string),
+-- (integer ms; default: now when appended), idempotency_key (non-empty string),
 -- metadata (table). Raises on a wrong argument, pointing at the caller.
 function event.new(type_name, data, opts)
   if type(type_name) ~= "string" or type_name == "" then
@@ -37,6 +37,9 @@ function event.new(type_name, data, opts)
   end
   if opts.occurred_at and opts.occurred_at ~= math.floor(opts.occurred_at) then
     error("es.event(" .. type_name .. "): occurred_at must be an integer (ms)", 2)
+  end
+  if opts.idempotency_key == "" then
+    error("es.event(" .. type_name .. "): idempotency_key must not be empty", 2)
   end
   return {
     type = type_name,

@@ -219,8 +219,8 @@ local function outgoing_event(gen, p, c, tenant_id, aggregate_id, ctx, e, i)
     error(event_at(p, c, e, i) .. ": occurred_at must be an integer (ms)", 0)
   end
   local idempotency_key = e.idempotency_key
-  if idempotency_key ~= nil and type(idempotency_key) ~= "string" then
-    error(event_at(p, c, e, i) .. ": idempotency_key must be a string", 0)
+  if idempotency_key ~= nil and (type(idempotency_key) ~= "string" or idempotency_key == "") then
+    error(event_at(p, c, e, i) .. ": idempotency_key must be a non-empty string", 0)
   end
   local data_json, derr = encode_object(data)
   if not data_json then

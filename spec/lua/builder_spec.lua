@@ -182,6 +182,7 @@ describe("es.event", function()
     assert.has_error(function() es.event("a", {}, { colour = "red" }) end)
     assert.has_error(function() es.event("a", {}, { occurred_at = "now" }) end)
     assert.has_error(function() es.event("a", {}, { occurred_at = 1.5 }) end)
+    assert.has_error(function() es.event("a", {}, { idempotency_key = "" }) end)
   end)
 end)
 

@@ -29,15 +29,19 @@
 -- the bits here cost ~1.5 us per event):
 --  'assign': id, key, hid, hkey per event in order (hid, hkey: the first
 --    12 hex digits of the SHA-1 of id and of key, their bloom positions,
---    hashed by the client: redis.sha1hex cost a few microseconds a call). Returns {1, outcome, seq,
+--    hashed by the client: redis.sha1hex cost a few microseconds a call;
+--    key and hkey are '' when the key is the id, the usual case: Redis
+--    makes a Lua string of every argument). Returns {1, outcome, seq,
 --    created_at, ...} per event: 1 new (seq assigned, created_at = now),
 --    2 retry (an event with that id: its seq and created_at), 3 duplicate
---    (another event has that idempotency key); or {2, last} when some
---    event is undecided (nothing changed).
+--    (another event has that idempotency key); {4, first, now} when every
+--    event is new (seqs first, first + 1, ... in order: 300 integers less
+--    to reply for 100 events); or {2, last} when some event is undecided
+--    (nothing changed).
 --  'record': last (as {2, last} gave it), base (the log's last seq), then
---    id, key, hid, hkey, seq (0: not new), created_at per event: indexes the new
---    events the caller decided; seqs above base not among them were never
---    stored and are forgotten. Returns {1}, or {3} when the index changed
+--    id, key, hid, hkey (as for 'assign'), seq (0: not new), created_at per
+--    event: indexes the new events the caller decided; seqs above base not
+--    among them were never stored and are forgotten. Returns {1}, or {3} when the index changed
 --    since `last` (nothing changed: decide again).
 -- Either returns {0} when the marker does not hold `epoch` (the index is
 -- not to be trusted: nothing changed).
@@ -121,6 +125,7 @@ local function window_lookup(from, stride)
   local fields, at, n = {}, {}, 0
   for i = from, #ARGV, stride do
     local id, key = ARGV[i], ARGV[i + 1]
+    if key == '' then key = id end
     at[i] = n + 1
     fields[n + 1], fields[n + 2] = 'i' .. id, 'k' .. key
     n = n + 2
@@ -137,7 +142,8 @@ local function window_lookup(from, stride)
       return 2, tonumber(seq), tonumber(created)
     end
     if v[j + 1] then return 3 end
-    if ARGV[i + 1] ~= ARGV[i] and v[j + 2] and v[j + 2]:sub(-2) == ':=' then return 3 end
+    local key = ARGV[i + 1]
+    if key ~= '' and key ~= ARGV[i] and v[j + 2] and v[j + 2]:sub(-2) == ':=' then return 3 end
     return nil
   end
 end
@@ -210,7 +216,8 @@ local function record_new(n, at, seqs, created)
   for k = 1, n do
     if seqs[k] >= keep then
       local i = at[k]
-      remember(f, ARGV[i], ARGV[i + 1], seqs[k], created[k] or now)
+      local id, key = ARGV[i], ARGV[i + 1]
+      remember(f, id, key == '' and id or key, seqs[k], created[k] or now)
     end
   end
   redis.call('HSET', h, unpack(f))
@@ -231,7 +238,7 @@ if mode == 'assign' then
     for i = 7, #ARGV, 4 do
       local id, key = ARGV[i], ARGV[i + 1]
       if not (window and window(i)) and (bloom_has(id, ARGV[i + 2]) or
-                                         (key ~= id and bloom_has(key, ARGV[i + 3]))) then
+                                         (key ~= '' and key ~= id and bloom_has(key, ARGV[i + 3]))) then
         return {2, last}
       end
     end
@@ -240,8 +247,10 @@ if mode == 'assign' then
   -- new events (by id, and by key, the id being the key of an event
   -- without one)
   local seen_id, seen_key, seq_n, now_n, k = {}, {}, last, tonumber(now), 1
+  local first = last + 1
   for i = 7, #ARGV, 4 do
     local id, key = ARGV[i], ARGV[i + 1]
+    if key == '' then key = id end
     local o, seq, t
     if window then o, seq, t = window(i) end
     if not o then
@@ -263,6 +272,8 @@ if mode == 'assign' then
     end
     k = k + 3
   end
+  -- every event new: their seqs follow from the first
+  if n == (#ARGV - 6) / 4 then out = {4, first, now_n} end
 else
   if tonumber(ARGV[7]) ~= last then return {3} end
   local base = tonumber(ARGV[8])
