@@ -8,7 +8,7 @@
  * data's content, which the runtime decodes; anything unusual makes it
  * give up, and the envelope is decoded whole as before.
  * command_envelope_build writes the envelope of a new command in C, around
- * the payload's JSON as sent (rt.prepare_command_parts leaves that to it):
+ * the payload's JSON as sent (rt.prepare_commands_parts leaves that to it):
  * Lua's concatenation interned a ~300-byte string per command. */
 #include "command_envelope.h"
 

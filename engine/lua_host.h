@@ -111,6 +111,16 @@ int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pip
                              char **aggregate_id, char **command_json,
                              char **errors_json);
 
+/* lua_host_prepare_command on payloads[0..n) in one call into the runtime,
+ * stopping at the first that fails: 0 with aggregate_ids[i] and
+ * command_jsons[i] malloc'd for each, *failed = n; or -1 with the diag (and
+ * *errors_json) of the failed payload, *failed its index (n when the call
+ * itself failed: a Lua time or memory limit), and every output NULL. */
+int lua_host_prepare_commands(lua_host *h, const char *tenant_id, const char *pipeline,
+                              const char *command, const char *const *payloads, size_t n,
+                              char **aggregate_ids, char **command_jsons, size_t *failed,
+                              char **errors_json);
+
 /* Runs a command handler on a job payload (of `command` in `pipeline`, as
  * enqueued). 0 with *events (malloc'd array, free with
  * lua_host_new_events_free), or -1 with DIAG_SCRIPT (message holds pipeline,

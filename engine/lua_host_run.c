@@ -146,52 +146,88 @@ void lua_host_rows_scope(lua_host *h, uint64_t scope)
 
 /* ---- commands ---- */
 
+/* Sets the diag of a refused payload from the runtime's code and message
+ * (the stack holds them at code_at and code_at + 1, the errors table at
+ * code_at + 2). */
+static void prepare_refused(lua_host *h, int code_at, char **errors_json)
+{
+    lua_State *L = h->s->L;
+    const char *code = lua_tostring(L, code_at);
+    const char *message = lua_tostring(L, code_at + 1);
+    if (!code) code = "script_error";
+    if (!message) message = code;
+    diag_code dc = DIAG_SCRIPT;
+    if (strcmp(code, "unknown_pipeline") == 0 || strcmp(code, "unknown_command") == 0)
+        dc = DIAG_NOT_FOUND;
+    else if (strcmp(code, "invalid_json") == 0 || strcmp(code, "invalid_payload") == 0)
+        dc = DIAG_INVALID;
+    if (errors_json && lua_istable(L, code_at + 2)) *errors_json = lh_encode_json(h, code_at + 2);
+    diag_set(dc, "%s", message);
+}
+
+int lua_host_prepare_commands(lua_host *h, const char *tenant_id, const char *pipeline,
+                              const char *command, const char *const *payloads, size_t n,
+                              char **aggregate_ids, char **command_jsons, size_t *failed,
+                              char **errors_json)
+{
+    lua_State *L = h->s->L;
+    *failed = n;
+    if (errors_json) *errors_json = NULL;
+    for (size_t i = 0; i < n; i++) aggregate_ids[i] = command_jsons[i] = NULL;
+    if (lh_push_generation(h) != 0) return -1;
+    lua_pushstring(L, tenant_id);
+    lua_pushstring(L, pipeline);
+    lua_pushstring(L, command);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, payloads[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    if (lh_call(h, "prepare_commands_parts", 5, 5) != 0) return -1;
+    int top = lua_gettop(L), ids = top - 4, jsons = top - 3;
+    if (!lua_istable(L, ids)) {
+        lua_Integer index = lua_tointeger(L, top);
+        if (index >= 1 && (size_t)index <= n) *failed = (size_t)index - 1;
+        prepare_refused(h, top - 3, errors_json);
+        lua_settop(L, top - 5);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        lua_rawgeti(L, ids, (int)i + 1);
+        lua_rawgeti(L, jsons, (int)i + 1);
+        const char *id = lua_tostring(L, -2) ? lua_tostring(L, -2) : "";
+        aggregate_ids[i] = strdup(id);
+        command_jsons[i] = lua_isstring(L, -1)
+                               ? strdup(lua_tostring(L, -1))
+                               : command_envelope_build(tenant_id, pipeline, command, id,
+                                                        payloads[i]);
+        lua_pop(L, 2);
+        if (!aggregate_ids[i] || !command_jsons[i]) {
+            diag_set(DIAG_INTERNAL, "out of memory preparing a command");
+            *failed = i;
+            rc = -1;
+        }
+    }
+    lua_settop(L, top - 5);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            free(aggregate_ids[i]);
+            free(command_jsons[i]);
+            aggregate_ids[i] = command_jsons[i] = NULL;
+        }
+    }
+    return rc;
+}
+
 int lua_host_prepare_command(lua_host *h, const char *tenant_id, const char *pipeline,
                              const char *command, const char *payload_json,
                              char **aggregate_id, char **command_json,
                              char **errors_json)
 {
-    lua_State *L = h->s->L;
-    *aggregate_id = *command_json = NULL;
-    if (errors_json) *errors_json = NULL;
-    if (lh_push_generation(h) != 0) return -1;
-    lua_pushstring(L, tenant_id);
-    lua_pushstring(L, pipeline);
-    lua_pushstring(L, command);
-    lua_pushstring(L, payload_json);
-    if (lh_call(h, "prepare_command_parts", 5, 4) != 0) return -1;
-    int top = lua_gettop(L);
-    int rc = -1;
-    if (lua_toboolean(L, top - 3)) {
-        const char *id = lua_tostring(L, top - 2) ? lua_tostring(L, top - 2) : "";
-        *aggregate_id = strdup(id);
-        if (lua_isstring(L, top - 1))
-            *command_json = strdup(lua_tostring(L, top - 1));
-        else
-            *command_json = command_envelope_build(tenant_id, pipeline, command, id, payload_json);
-        if (*aggregate_id && *command_json) {
-            rc = 0;
-        } else {
-            free(*aggregate_id);
-            free(*command_json);
-            *aggregate_id = *command_json = NULL;
-            diag_set(DIAG_INTERNAL, "out of memory preparing a command");
-        }
-    } else {
-        const char *code = lua_tostring(L, top - 2);
-        const char *message = lua_tostring(L, top - 1);
-        if (!code) code = "script_error";
-        if (!message) message = code;
-        diag_code dc = DIAG_SCRIPT;
-        if (strcmp(code, "unknown_pipeline") == 0 || strcmp(code, "unknown_command") == 0)
-            dc = DIAG_NOT_FOUND;
-        else if (strcmp(code, "invalid_json") == 0 || strcmp(code, "invalid_payload") == 0)
-            dc = DIAG_INVALID;
-        if (errors_json && lua_istable(L, top)) *errors_json = lh_encode_json(h, top);
-        diag_set(dc, "%s", message);
-    }
-    lua_settop(L, top - 4);
-    return rc;
+    size_t failed;
+    return lua_host_prepare_commands(h, tenant_id, pipeline, command, &payload_json, 1,
+                                     aggregate_id, command_json, &failed, errors_json);
 }
 
 static void route_clear(es_route *r)

@@ -193,14 +193,10 @@ int engine_prepare_many(es_engine *e, const char *tenant_id, const char *pipelin
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
-    int rc = 0;
     control_lease lease;
     control_acquire(e, &lease);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = lua_host_prepare_command(lease.host, tenant_id, pipeline, command, payloads[i],
-                                      &aggs[i], &jsons[i], errors_json);
-        if (rc != 0) *failed = i;
-    }
+    int rc = lua_host_prepare_commands(lease.host, tenant_id, pipeline, command, payloads, n,
+                                       aggs, jsons, failed, errors_json);
     control_release(e, &lease);
     if (rc != 0) {
         free_prepared(aggs, jsons, n);

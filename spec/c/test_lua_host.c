@@ -61,6 +61,38 @@ static void test_load_and_validate(void)
     lua_host_free(h);
 }
 
+/* Payloads prepared in one call: each one's aggregate and envelope, or the
+ * first refused one's index and errors, with nothing handed out. */
+static void test_prepare_many(void)
+{
+    lua_host *h = lua_host_new();
+    CHECK_INT(lua_host_load(h, fixtures, NULL), 0);
+    const char *payloads[3] = {"{\"account\":\"a1\",\"amount\":5}",
+                               "{\"account\":\"a2\",\"amount\":6}",
+                               "{\"account\":\"a3\",\"amount\":7}"};
+    char *ids[3], *jsons[3], *errors = NULL;
+    size_t failed = 0;
+    CHECK_INT(lua_host_prepare_commands(h, "t1", "ledger", "deposit", payloads, 3, ids, jsons,
+                                        &failed, &errors), 0);
+    CHECK_INT((int)failed, 3);
+    CHECK_STR(ids[2], "a3");
+    CHECK(jsons[1] && strstr(jsons[1], "\"aggregate_id\":\"a2\"") &&
+          strstr(jsons[1], payloads[1]));
+    for (int i = 0; i < 3; i++) {
+        free(ids[i]);
+        free(jsons[i]);
+    }
+    payloads[1] = "{\"account\":\"a2\",\"amount\":\"six\"}";
+    CHECK_INT(lua_host_prepare_commands(h, "t1", "ledger", "deposit", payloads, 3, ids, jsons,
+                                        &failed, &errors), -1);
+    CHECK_INT((int)failed, 1);
+    CHECK_INT(diag_code_get(), DIAG_INVALID);
+    CHECK(errors && strstr(errors, "amount"));
+    CHECK(ids[0] == NULL && jsons[0] == NULL);
+    free(errors);
+    lua_host_free(h);
+}
+
 /* A command carries its payload's JSON as the client sent it (escapes and
  * spacing kept: not encoded again), and its handler runs on it; a payload
  * holding a NaN, which cannot be written back as JSON, is refused as
@@ -233,6 +265,7 @@ int main(void)
     snprintf(shipped, sizeof shipped, "%s/pipelines", src);
     RUN_TEST(test_load_and_validate);
     RUN_TEST(test_command_keeps_payload_json);
+    RUN_TEST(test_prepare_many);
     RUN_TEST(test_handle_command_routes);
     RUN_TEST(test_rows_scope);
     RUN_TEST(test_broken_reload_keeps_generation);
