@@ -121,12 +121,20 @@ int lua_host_prepare_commands(lua_host *h, const char *tenant_id, const char *pi
                               char **aggregate_ids, char **command_jsons, size_t *failed,
                               char **errors_json);
 
-/* Runs a command handler on a job payload (of `command` in `pipeline`, as
+/* Runs a command handler on a command job's payload (its JSON envelope, as
  * enqueued). 0 with *events (malloc'd array, free with
  * lua_host_new_events_free), or -1 with DIAG_SCRIPT (message holds pipeline,
  * command, file:line and traceback). */
-int lua_host_handle_command(lua_host *h, const char *pipeline, const char *command,
-                            const char *command_json, es_new_event **events, size_t *n);
+int lua_host_handle_command(lua_host *h, const char *command_json, es_new_event **events,
+                            size_t *n);
+
+/* lua_host_handle_command on command_jsons[0..n) in one call into the
+ * runtime (a claim's commands), in order, stopping at the first that fails:
+ * results[i] and counts[i] for i < *n_done; 0 when all were handled, else
+ * -1 with the diag of command *n_done (its error; a failure of the call
+ * itself reports command 0). */
+int lua_host_handle_commands(lua_host *h, const char *const *command_jsons, size_t n,
+                             es_new_event **results, size_t *counts, size_t *n_done);
 void lua_host_new_events_free(es_new_event *events, size_t n);
 
 /* Folds `n` events into `state_json` (NULL: init()). Script errors are not a

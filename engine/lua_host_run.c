@@ -365,32 +365,16 @@ static int read_new_event(const field_reader *fr, int e, es_new_event *ne)
     return 0;
 }
 
-int lua_host_handle_command(lua_host *h, const char *pipeline, const char *command,
-                            const char *command_json, es_new_event **events, size_t *n)
+/* Reads the array of new events at stack index t (as rt.handle_command
+ * returns it) into *events (malloc'd) and *n. -1 with a diag when an event
+ * or a route is incomplete. */
+static int read_new_events(lua_State *L, int t, es_new_event **events, size_t *n)
 {
-    lua_State *L = h->s->L;
     *events = NULL;
     *n = 0;
-    if (lh_push_generation(h) != 0) return -1;
-    command_envelope env;
-    int parts = command_envelope_split(command_json, strlen(command_json), &env);
-    if (parts) {
-        const json_span *span[5] = {&env.tenant_id, &env.pipeline, &env.command,
-                                    &env.aggregate_id, &env.data};
-        for (int i = 0; i < 5; i++) lua_pushlstring(L, span[i]->at, span[i]->len);
-    } else {
-        lua_pushstring(L, command_json);
-    }
-    if (lh_call_for(h, "command", pipeline, command,
-                    parts ? "handle_command_parts" : "handle_command", parts ? 6 : 2, 1) != 0) {
-        lh_settle(h);
-        return -1;
-    }
-    int t = lua_gettop(L);
     size_t count = lua_istable(L, t) ? lua_objlen(L, t) : 0;
     es_new_event *out = calloc(count ? count : 1, sizeof *out);
     if (!out) {
-        lua_settop(L, t - 1);
         diag_set(DIAG_INTERNAL, "out of memory");
         return -1;
     }
@@ -400,21 +384,92 @@ int lua_host_handle_command(lua_host *h, const char *pipeline, const char *comma
         lua_rawgeti(L, t, (int)i + 1);
         int bad = read_new_event(&fr, lua_gettop(L), &out[i]);
         lua_pop(L, 1);
-        *n = i + 1;
         if (bad) {
-            lua_host_new_events_free(out, *n);
-            *events = NULL;
-            *n = 0;
-            lua_settop(L, t - 1);
+            lua_pop(L, 1);
+            lua_host_new_events_free(out, i + 1);
             diag_set(DIAG_SCRIPT, "runtime returned an incomplete event (#%zu)", i + 1);
             return -1;
         }
     }
-    lua_settop(L, t - 1);
+    lua_pop(L, 1);
     *events = out;
     *n = count;
-    lh_settle(h);
     return 0;
+}
+
+/* Pushes the parts of command_json for rt.handle_commands_parts into the
+ * table at the top of the stack, from position at + 1: the five parts
+ * command_envelope_split finds, or false four times and the whole JSON. */
+static void push_command_parts(lua_State *L, const char *command_json, int at)
+{
+    command_envelope env;
+    if (command_envelope_split(command_json, strlen(command_json), &env)) {
+        const json_span *span[5] = {&env.tenant_id, &env.pipeline, &env.command,
+                                    &env.aggregate_id, &env.data};
+        for (int i = 0; i < 5; i++) {
+            lua_pushlstring(L, span[i]->at, span[i]->len);
+            lua_rawseti(L, -2, at + i + 1);
+        }
+        return;
+    }
+    for (int i = 0; i < 4; i++) {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, at + i + 1);
+    }
+    lua_pushstring(L, command_json);
+    lua_rawseti(L, -2, at + 5);
+}
+
+int lua_host_handle_commands(lua_host *h, const char *const *command_jsons, size_t n,
+                             es_new_event **results, size_t *counts, size_t *n_done)
+{
+    lua_State *L = h->s->L;
+    *n_done = 0;
+    for (size_t i = 0; i < n; i++) {
+        results[i] = NULL;
+        counts[i] = 0;
+    }
+    if (lh_push_generation(h) != 0) return -1;
+    lua_createtable(L, (int)(5 * n), 0);
+    for (size_t i = 0; i < n; i++) push_command_parts(L, command_jsons[i], (int)(5 * i));
+    lua_pushinteger(L, (lua_Integer)n);
+    if (lh_call(h, "handle_commands_parts", 3, 3) != 0) {
+        lh_settle(h);
+        return -1;
+    }
+    int top = lua_gettop(L), handled = top - 2;
+    size_t ok = n;
+    if (lua_isstring(L, top - 1)) {
+        lua_Integer index = lua_tointeger(L, top);
+        ok = index >= 1 && (size_t)index <= n ? (size_t)index - 1 : 0;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < ok && rc == 0; i++) {
+        lua_rawgeti(L, handled, (int)i + 1);
+        if (read_new_events(L, lua_gettop(L), &results[i], &counts[i]) != 0) {
+            ok = i;
+            rc = -1;
+        }
+        lua_pop(L, 1);
+    }
+    if (rc == 0 && ok < n) {
+        diag_set(DIAG_SCRIPT, "%s", lua_tostring(L, top - 1));
+        char *noted = lh_with_trip_note(h, strdup(diag_message()));
+        if (noted) diag_set(DIAG_SCRIPT, "%s", noted);
+        free(noted);
+        rc = -1;
+    }
+    *n_done = ok;
+    lua_settop(L, top - 3);
+    lh_settle(h);
+    return rc;
+}
+
+int lua_host_handle_command(lua_host *h, const char *command_json, es_new_event **events,
+                            size_t *n)
+{
+    size_t done;
+    return lua_host_handle_commands(h, &command_json, 1, events, n, &done);
 }
 
 /* ---- folds, maps, reactors ---- */

@@ -228,19 +228,15 @@ static int run_commands(worker *w, es_claim *c)
     int rc = -1;
     command_unit u = {.pipeline = c->jobs[0].pipeline};
     if (!results || !counts) goto out;
-    for (; n_cmds_ok < cmds.n; n_cmds_ok++) {
+    if (lua_host_handle_commands(w->host, (const char *const *)cmds.json, cmds.n, results, counts,
+                                 &n_cmds_ok) != 0) {
         const es_job *job = &c->jobs[cmds.job_of[n_cmds_ok]];
-        if (lua_host_handle_command(w->host, job->pipeline, job->component,
-                                    cmds.json[n_cmds_ok], &results[n_cmds_ok],
-                                    &counts[n_cmds_ok]) != 0) {
-            error = strdup(diag_message());
-            metrics_inc(METRIC_LUA_ERRORS, job->pipeline, job->component, NULL);
-            log_error_limited("command_error", "command %s/%s job %s: %s", job->pipeline,
-                              job->component, job->id, diag_message());
-            break;
-        }
-        total += counts[n_cmds_ok];
+        error = strdup(diag_message());
+        metrics_inc(METRIC_LUA_ERRORS, job->pipeline, job->component, NULL);
+        log_error_limited("command_error", "command %s/%s job %s: %s", job->pipeline,
+                          job->component, job->id, diag_message());
     }
+    for (size_t i = 0; i < n_cmds_ok; i++) total += counts[i];
     /* A job is done when all its commands are: a failed one fails its job
      * whole (the redo derives the same event ids, so it dedupes), keeping
      * what a parked skip would leave of it (the other commands). */

@@ -109,7 +109,7 @@ int main(int argc, char **argv)
         for (long i = 0; i < calls; i++) {
             es_new_event *out;
             size_t n;
-            if (lua_host_handle_command(h, "bench", "add", command_jsons[i % POOL], &out, &n) != 0 ||
+            if (lua_host_handle_command(h, command_jsons[i % POOL], &out, &n) != 0 ||
                 n != 1)
                 die("handle_command");
             lua_host_new_events_free(out, n);

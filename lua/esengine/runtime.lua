@@ -320,6 +320,34 @@ function rt.handle_command_parts(gen, tenant_id, pipeline, command, aggregate_id
   return handle(gen, tenant_id, pipeline, command, aggregate_id, data)
 end
 
+-- rt.handle_commands_parts(gen, parts, n) -> results, err, index: the n
+-- commands of a claim in one call (engine/lua_host_run.c). parts holds 5
+-- values per command: tenant_id, pipeline, command, aggregate_id,
+-- data_json (the parts engine/command_envelope.c found, for
+-- rt.handle_command_parts), or false four times and the command JSON (for
+-- rt.handle_command). results[i]: command i's events; at the first command
+-- that raises, its error and index (from 1) come back with the results
+-- before it.
+function rt.handle_commands_parts(gen, parts, n)
+  local results = new_table(n, 0)
+  for i = 1, n do
+    local at = (i - 1) * 5
+    local tenant_id = parts[at + 1]
+    local ok, events
+    if tenant_id then
+      ok, events = pcall(rt.handle_command_parts, gen, tenant_id, parts[at + 2], parts[at + 3],
+        parts[at + 4], parts[at + 5])
+    else
+      ok, events = pcall(rt.handle_command, gen, parts[at + 5])
+    end
+    if not ok then
+      return results, tostring(events), i
+    end
+    results[i] = events
+  end
+  return results
+end
+
 -- Projections -----------------------------------------------------------------
 
 -- rt.EVENT_FIELDS: the fields of a stored event in the order of an event

@@ -1,6 +1,6 @@
 /* test_lua_host.c: the per-thread Lua host: loading pipelines, command
  * validation errors, commands carrying their payload's JSON as sent,
- * handler results, a batch's event rows shared within a rows scope only,
+ * handler results (one command, and a claim's in one call), a batch's event rows shared within a rows scope only,
  * and no growth over 1,000 reloads
  * (issue 7: the old generation's references are released). */
 #include "diag.h"
@@ -109,7 +109,7 @@ static void test_command_keeps_payload_json(void)
     CHECK(command_json && strstr(command_json, "\"tenant_id\":\"t\\\"1\""));
     es_new_event *events = NULL;
     size_t n = 0;
-    CHECK_INT(lua_host_handle_command(h, "ledger", "deposit", command_json, &events, &n), 0);
+    CHECK_INT(lua_host_handle_command(h, command_json, &events, &n), 0);
     CHECK_INT(n, 1);
     if (n == 1) {
         CHECK_STR(events[0].event.tenant_id, "t\"1");
@@ -138,7 +138,7 @@ static void test_handle_command_routes(void)
     size_t n = 0;
     const char *cmd = "{\"tenant_id\":\"t1\",\"pipeline\":\"ledger\",\"command\":\"deposit\","
                       "\"aggregate_id\":\"a1\",\"data\":{\"account\":\"a1\",\"amount\":5}}";
-    CHECK_INT(lua_host_handle_command(h, "ledger", "deposit", cmd, &events, &n), 0);
+    CHECK_INT(lua_host_handle_command(h, cmd, &events, &n), 0);
     CHECK_INT(n, 1);
     if (n == 1) {
         CHECK_STR(events[0].event.type, "ledger.deposited");
@@ -212,6 +212,87 @@ static void test_rows_scope(void)
     lua_host_free(h);
 }
 
+/* A claim's commands handled in one call: each one's events, up to the
+ * first whose handler raises, which names itself. */
+static void test_handle_many(void)
+{
+    lua_host *h = lua_host_new();
+    CHECK_INT(lua_host_load(h, fixtures, NULL), 0);
+    const char *deposit = "{\"tenant_id\":\"t1\",\"pipeline\":\"ledger\",\"command\":\"deposit\","
+                          "\"aggregate_id\":\"a1\",\"data\":{\"account\":\"a1\",\"amount\":5}}";
+    /* an envelope the splitter leaves whole (an escaped key) */
+    const char *escaped = "{\"tenant_id\":\"t1\",\"pipeline\":\"ledger\",\"comm\\u0061nd\":\"deposit\","
+                          "\"aggregate_id\":\"a1\",\"data\":{\"account\":\"a1\",\"amount\":6}}";
+    const char *explode = "{\"tenant_id\":\"t1\",\"pipeline\":\"ledger\",\"command\":\"explode\","
+                          "\"aggregate_id\":\"a1\",\"data\":{\"account\":\"a1\"}}";
+    const char *jsons[3] = {deposit, escaped, deposit};
+    es_new_event *results[3];
+    size_t counts[3], done = 9;
+    CHECK_INT(lua_host_handle_commands(h, jsons, 3, results, counts, &done), 0);
+    CHECK_INT((int)done, 3);
+    CHECK_INT((int)counts[1], 1);
+    if (counts[1] == 1) CHECK(strstr(results[1][0].event.data_json, "6") != NULL);
+    for (int i = 0; i < 3; i++) lua_host_new_events_free(results[i], counts[i]);
+    jsons[1] = explode;
+    CHECK_INT(lua_host_handle_commands(h, jsons, 3, results, counts, &done), -1);
+    CHECK_INT((int)done, 1);
+    CHECK(strstr(diag_message(), "explode") != NULL);
+    CHECK_INT((int)counts[0], 1);
+    CHECK(results[1] == NULL && results[2] == NULL);
+    lua_host_new_events_free(results[0], counts[0]);
+    lua_host_free(h);
+}
+
+/* A handler past the time limit in a claim's commands: that command fails
+ * (those before it stand), and the rebuilt state handles the next claim. */
+static void test_handle_many_time_limit(void)
+{
+    char dir[] = "/tmp/esengine-luahost.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[1200];
+    snprintf(path, sizeof path, "mkdir -p %s/spin", dir);
+    CHECK_INT(system(path), 0);
+    snprintf(path, sizeof path, "%s/spin/pipeline.lua", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("local es = require('esengine')\n"
+          "local s = es.schema\n"
+          "local function cmd(spin)\n"
+          "  return { schema = s.object({ id = s.string() }),\n"
+          "    aggregate_id = function(p) return p.id end,\n"
+          "    handle = function(c)\n"
+          "      while spin do end\n"
+          "      return { es.event('spin.done', { id = c.data.id }) }\n"
+          "    end }\n"
+          "end\n"
+          "return es.define_pipeline():with_name('spin'):with_aggregate_type('s')\n"
+          "  :with_command('ok', cmd(false)):with_command('loop', cmd(true)):build()\n",
+          f);
+    fclose(f);
+    lua_host *h = lua_host_new();
+    CHECK_INT(lua_host_load(h, dir, NULL), 0);
+    lua_host_set_limits(h, 100, -1);
+    const char *ok = "{\"tenant_id\":\"t\",\"pipeline\":\"spin\",\"command\":\"ok\","
+                     "\"aggregate_id\":\"x\",\"data\":{\"id\":\"x\"}}";
+    const char *loop = "{\"tenant_id\":\"t\",\"pipeline\":\"spin\",\"command\":\"loop\","
+                       "\"aggregate_id\":\"x\",\"data\":{\"id\":\"x\"}}";
+    const char *jsons[3] = {ok, loop, ok};
+    es_new_event *results[3];
+    size_t counts[3], done = 9;
+    CHECK_INT(lua_host_handle_commands(h, jsons, 3, results, counts, &done), -1);
+    CHECK_INT((int)done, 1);
+    CHECK(strstr(diag_message(), "timed out") != NULL);
+    if (!strstr(diag_message(), "timed out")) fprintf(stderr, "  got: %s\n", diag_message());
+    lua_host_new_events_free(results[0], counts[0]);
+    CHECK_INT(lua_host_handle_commands(h, jsons, 1, results, counts, &done), 0);
+    CHECK_INT((int)counts[0], 1);
+    lua_host_new_events_free(results[0], counts[0]);
+    lua_host_free(h);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK_INT(system(path), 0);
+}
+
 static void test_broken_reload_keeps_generation(void)
 {
     char dir[] = "/tmp/esengine-luahost.XXXXXX";
@@ -267,6 +348,8 @@ int main(void)
     RUN_TEST(test_command_keeps_payload_json);
     RUN_TEST(test_prepare_many);
     RUN_TEST(test_handle_command_routes);
+    RUN_TEST(test_handle_many);
+    RUN_TEST(test_handle_many_time_limit);
     RUN_TEST(test_rows_scope);
     RUN_TEST(test_broken_reload_keeps_generation);
     RUN_TEST(test_thousand_reloads);

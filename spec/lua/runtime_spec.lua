@@ -264,6 +264,23 @@ describe("runtime", function()
       assert.is_false(ok)
       assert.equal("handle_command: unknown command gone in pipeline orders", err)
     end)
+
+    it("handles a claim's commands in one call up to the first that fails (handle_commands_parts)", function()
+      local json = prepared(gen, "t1", "orders", "place_order", { order_id = "o1", amount = 5 })
+      local cmd = cjson.decode(json)
+      local data = cjson.encode(cmd.data)
+      local parts = { "t1", "orders", "place_order", "o1", data, false, false, false, false, json,
+                      "t1", "orders", "gone", "o1", "{}", "t1", "orders", "place_order", "o1", data }
+      local results, err, index = rt.handle_commands_parts(gen, parts, 4)
+      assert.equal(3, index)
+      assert.equal("handle_command: unknown command gone in pipeline orders", err)
+      assert.equal(2, #results)
+      assert.equal("order.placed", results[1][1].type)
+      assert.equal(results[1][1].data_json, results[2][1].data_json)
+      local all, none = rt.handle_commands_parts(gen, parts, 2)
+      assert.equal(2, #all)
+      assert.is_nil(none)
+    end)
   end)
 
   describe("run_fold", function()
