@@ -119,6 +119,20 @@ static void test_decode_corpus(void)
         "  if err then return i .. ': ' .. err end\n"
         "end\n"
         "if pcall(core.json_decode, {}) then return 'decode of a table succeeded' end\n");
+    /* strings read 8 bytes a step: an escape, a quote or the end at every
+     * offset of strings up to 40 bytes long */
+    check_chunk(
+        "for n = 0, 40 do\n"
+        "  for at = 0, n do\n"
+        "    local a, b = string.rep('a', at), string.rep('b', n - at)\n"
+        "    for _, s in ipairs({ '\"' .. a .. '\\\\\"' .. b .. '\"', '\"' .. a .. '\\\\\\\\' .. b .. '\"',\n"
+        "                         '[\"' .. a .. '\",\"' .. b .. '\"]', '\"' .. a .. b,\n"
+        "                         '\"' .. a .. '\\\\n' .. b .. '\"' }) do\n"
+        "      local err = check_decode(s)\n"
+        "      if err then return err end\n"
+        "    end\n"
+        "  end\n"
+        "end\n");
 }
 
 /* Random values: encoded alike; their JSON decoded alike, whole and with
