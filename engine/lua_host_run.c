@@ -453,9 +453,9 @@ int lua_host_handle_commands(lua_host *h, const char *const *command_jsons, size
         lua_pop(L, 1);
     }
     if (rc == 0 && ok < n) {
-        diag_set(DIAG_SCRIPT, "%s", lua_tostring(L, top - 1));
-        char *noted = lh_with_trip_note(h, strdup(diag_message()));
-        if (noted) diag_set(DIAG_SCRIPT, "%s", noted);
+        const char *err = lua_tostring(L, top - 1);
+        char *noted = lh_with_trip_note(h, strdup(err));
+        diag_set(DIAG_SCRIPT, "%s", noted ? noted : err);
         free(noted);
         rc = -1;
     }
