@@ -124,6 +124,40 @@ static event_digits *digits_of(const es_event *events, size_t n, unsigned char *
     return d;
 }
 
+/* The 48 bits of SHA-1 in 12 hex digits (lowercase). */
+static uint64_t digits_value(const char hex[12])
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 12; k++) v = v << 4 | (uint64_t)(hex[k] <= '9' ? hex[k] - '0' : hex[k] - 'a' + 10);
+    return v;
+}
+
+/* 1 when every event's key is its id and no two ids of events[0..n) share
+ * their digits d (so no id comes twice: the script's 'assign-ids'); 0
+ * otherwise, or on OOM (the general 'assign' then decides). */
+static int keys_are_distinct_ids(const es_event *events, const event_digits *d, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    uint64_t *seen = calloc(cap, sizeof *seen); /* digits + 1; 0: empty */
+    if (!seen) return 0;
+    int distinct = 1;
+    for (size_t i = 0; distinct && i < n; i++) {
+        const char *key = event_key(&events[i]);
+        if (key != events[i].id && strcmp(key, events[i].id) != 0) {
+            distinct = 0;
+            break;
+        }
+        uint64_t v = digits_value(d[i].id) + 1;
+        size_t at = (size_t)v & (cap - 1); /* SHA-1's bits: spread already */
+        while (seen[at] && seen[at] != v) at = (at + 1) & (cap - 1);
+        if (seen[at]) distinct = 0;
+        seen[at] = v;
+    }
+    free(seen);
+    return distinct;
+}
+
 /* Adds scope, epoch, the aggregate of events[0], now, mode and the bloom
  * bits of the call's events. */
 static int args_head(redis_args *a, const char *scope, const char *epoch,
@@ -137,6 +171,12 @@ static int args_head(redis_args *a, const char *scope, const char *epoch,
                    redis_args_dup(a, (const char *)delta, BLOOM_BYTES)
                ? -1
                : 0;
+}
+
+/* Adds the id of ev and its bloom digits d (mode 'assign-ids'). */
+static int args_event_id(redis_args *a, const es_event *ev, const event_digits *d)
+{
+    return redis_args_cstr(a, ev->id) || redis_args_dup(a, d->id, sizeof d->id) ? -1 : 0;
 }
 
 /* Adds the id and key of ev, then their bloom digits d. */
@@ -178,9 +218,13 @@ int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
     redis_args a = {0};
     unsigned char delta[BLOOM_BYTES];
     event_digits *d = digits_of(events, n, delta);
-    int rc = !d || args_head(&a, scope, epoch, &events[0], now, "assign", delta) ? -1 : 0;
+    int ids_only = d && keys_are_distinct_ids(events, d, n);
+    int rc = !d || args_head(&a, scope, epoch, &events[0], now,
+                             ids_only ? "assign-ids" : "assign", delta)
+                 ? -1
+                 : 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (args_event(&a, &events[i], &d[i])) rc = -1;
+        if ((ids_only ? args_event_id : args_event)(&a, &events[i], &d[i])) rc = -1;
     free(d);
     if (rc != 0) {
         redis_args_free(&a);

@@ -657,6 +657,58 @@ static void test_event_index_big_call(void)
     s->ops->close(s);
 }
 
+/* Calls whose keys are all their ids, no id twice (the script's
+ * 'assign-ids'): all new at once; then a retry among new events, a
+ * default key another event holds explicitly, and a forgotten id. */
+static void test_event_index_ids_only(void)
+{
+    char queue[64];
+    es_store *s = open_fresh_named(queue);
+    char *epoch = NULL;
+    CHECK_INT(s->ops->event_index_init(s, "dbi", 1, &epoch), 0);
+    enum { N = 40 };
+    es_event evs[N];
+    append_outcome out[N];
+    char ids[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "i%d", i + 1);
+        evs[i] = index_event(ids[i], NULL);
+    }
+    int64_t last = 0;
+    CHECK_INT(s->ops->event_index_assign(s, "dbi", epoch, evs, N, 1000, out, &last), 0);
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(out[i], APPEND_NEW);
+        CHECK_INT(evs[i].seq, i + 1);
+        CHECK_INT(evs[i].created_at, 1000);
+    }
+    /* '#', 'lo', and the window's last 16 events, 2 fields each (their
+     * keys being their ids) */
+    CHECK_INT(index_fields(queue, "dbi", epoch), 2 + 2 * 16);
+
+    es_event keyed = index_event("k-holder", "kk");
+    CHECK_INT(s->ops->event_index_assign(s, "dbi", epoch, &keyed, 1, 1500, out, &last), 0);
+    CHECK_INT(keyed.seq, N + 1);
+    es_event mixed[4] = {index_event("n1", NULL), index_event("i40", NULL),
+                         index_event("kk", NULL), index_event("n2", NULL)};
+    CHECK_INT(s->ops->event_index_assign(s, "dbi", epoch, mixed, 4, 2000, out, &last), 0);
+    CHECK_INT(out[0], APPEND_NEW);
+    CHECK_INT(mixed[0].seq, N + 2);
+    CHECK_INT(mixed[0].created_at, 2000);
+    CHECK_INT(out[1], APPEND_RETRY);
+    CHECK_INT(mixed[1].seq, N);
+    CHECK_INT(mixed[1].created_at, 1000);
+    CHECK_INT(out[2], APPEND_DUPLICATE);
+    CHECK_INT(out[3], APPEND_NEW);
+    CHECK_INT(mixed[3].seq, N + 3);
+
+    /* out of the window: the filter may know it, the caller decides */
+    es_event old = index_event("i1", NULL);
+    CHECK_INT(s->ops->event_index_assign(s, "dbi", epoch, &old, 1, 3000, out, &last), 2);
+    CHECK_INT(last, N + 3);
+    free(epoch);
+    s->ops->close(s);
+}
+
 /* Numbers sent to Redis (job lengths, run_at, seqs) in decimal (text_format.h). */
 static void test_format_int(void)
 {
@@ -689,6 +741,7 @@ int main(void)
     RUN_TEST(test_event_index);
     RUN_TEST(test_event_index_window);
     RUN_TEST(test_event_index_big_call);
+    RUN_TEST(test_event_index_ids_only);
     RUN_TEST(test_restart_reconnects);
     redis_server_stop(&server);
     return TEST_EXIT();

@@ -38,6 +38,9 @@
 --    event is new (seqs first, first + 1, ... in order: 300 integers less
 --    to reply for 100 events); or {2, last} when some event is undecided
 --    (nothing changed).
+--  'assign-ids': as 'assign' for events whose keys are their ids, no id
+--    twice in the call (the client checked): id, hid per event. Half the
+--    arguments, and no event of the call to check against the others.
 --  'record': last (as {2, last} gave it), base (the log's last seq), then
 --    id, key, hid, hkey (as for 'assign'), seq (0: not new), created_at per
 --    event: indexes the new events the caller decided; seqs above base not
@@ -114,17 +117,18 @@ local function bloom_add(s, hex)
 end
 
 -- The window as it was before this call, for every event of `ARGV` from
--- index `from` on, `stride` arguments per event (id, key first): one HMGET
+-- index `from` on, `stride` arguments per event (id first, then its key
+-- when `keyed`, else the key is the id): one HMGET
 -- of every field the events name ('i'..id, 'k'..key, and 'i'..key for an
 -- explicit key: an event whose key is its id holds it as 'i'). Returns a
 -- function giving the answer for the event at ARGV index i: 2, seq,
 -- created_at (retry), 3 (duplicate), or nil (not in the window); nil when
 -- the aggregate has no window yet.
-local function window_lookup(from, stride)
+local function window_lookup(from, stride, keyed)
   if not m[1] then return nil end
   local fields, at, n = {}, {}, 0
   for i = from, #ARGV, stride do
-    local id, key = ARGV[i], ARGV[i + 1]
+    local id, key = ARGV[i], keyed and ARGV[i + 1] or ''
     if key == '' then key = id end
     at[i] = n + 1
     fields[n + 1], fields[n + 2] = 'i' .. id, 'k' .. key
@@ -142,19 +146,31 @@ local function window_lookup(from, stride)
       return 2, tonumber(seq), tonumber(created)
     end
     if v[j + 1] then return 3 end
-    local key = ARGV[i + 1]
+    local key = keyed and ARGV[i + 1] or ''
     if key ~= '' and key ~= ARGV[i] and v[j + 2] and v[j + 2]:sub(-2) == ':=' then return 3 end
     return nil
   end
 end
 
+-- The decimal string of a seq. Lua 5.1 formats a number with sprintf,
+-- ~0.6 us in Redis (most of what indexing an event cost): seqs in a row
+-- share the formatting of their tens.
+local DIGIT = {[0] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'}
+local tens, tens_s
+local function seq_string(seq)
+  local d = seq % 10
+  local t = (seq - d) / 10
+  if t ~= tens then tens, tens_s = t, t > 0 and tostring(t) or '' end
+  return tens_s .. DIGIT[d]
+end
+
 -- The window fields of one event, appended to `f` (for one HSET); its id
 -- is in the filter already (the call's delta).
 local function remember(f, id, key, seq, created)
-  local n = #f
-  f[n + 1], f[n + 2] = 'i' .. id, seq .. ':' .. created .. (key == id and ':=' or ':')
-  f[n + 3], f[n + 4] = 's' .. seq, key == id and '+=' .. id or '+' .. #id .. ':' .. id .. key
-  if key ~= id then f[n + 5], f[n + 6] = 'k' .. key, seq end
+  local n, s = #f, seq_string(seq)
+  f[n + 1], f[n + 2] = 'i' .. id, s .. ':' .. created .. (key == id and ':=' or ':')
+  f[n + 3], f[n + 4] = 's' .. s, key == id and '+=' .. id or '+' .. #id .. ':' .. id .. key
+  if key ~= id then f[n + 5], f[n + 6] = 'k' .. key, s end
 end
 
 -- Drops the window entries of the seqs from..to (one HMGET, one HDEL);
@@ -198,14 +214,14 @@ local function forget_range(from, to, to_bloom)
   if #del > 0 then redis.call('HDEL', h, unpack(del)) end
 end
 
--- Indexes the n new events of this call, in seq order: the one at
--- position k has its id and key at ARGV[at[k]], ARGV[at[k] + 1], seq
+-- Indexes the n new events of this call: the one at position k has its id
+-- at ARGV[at[k]] (and its key after it when `keyed`, else it is the id), seq
 -- seqs[k] and created_at created[k] (nil: now). The window keeps the last
 -- WINDOW seqs: older entries are forgotten and only the newest events are
 -- written (the hash never holds much more than the window: it keeps
 -- Redis's compact encoding); then '#', 'lo' and the filter are saved, the
 -- call's delta merged into it.
-local function record_new(n, at, seqs, created)
+local function record_new(n, at, seqs, created, keyed)
   local stored = last -- the hash holds no seq above it
   for k = 1, n do
     if seqs[k] > last then last = seqs[k] end
@@ -216,13 +232,14 @@ local function record_new(n, at, seqs, created)
   for k = 1, n do
     if seqs[k] >= keep then
       local i = at[k]
-      local id, key = ARGV[i], ARGV[i + 1]
+      local id, key = ARGV[i], keyed and ARGV[i + 1] or ''
       remember(f, id, key == '' and id or key, seqs[k], created[k] or now)
     end
   end
   redis.call('HSET', h, unpack(f))
   if bloom_dirty then redis.call('SET', hb, string.char(unpack(bloom))) end
-  if n > 0 then
+  -- a new filter is the delta itself (one call rather than three)
+  if n > 0 and not redis.call('SET', hb, ARGV[6], 'NX') then
     local tmp = P .. ':evdelta'
     redis.call('SET', tmp, ARGV[6])
     redis.call('BITOP', 'OR', hb, hb, tmp)
@@ -231,49 +248,74 @@ local function record_new(n, at, seqs, created)
 end
 
 local out, n, at, seqs, created = {1}, 0, {}, {}, {}
-if mode == 'assign' then
-  local window = window_lookup(7, 4)
+if mode == 'assign' or mode == 'assign-ids' then
+  -- 'assign-ids': id, hid per event; every key is the id and no id comes
+  -- twice in the call (the client checked), so no event of the call can
+  -- be another's retry or duplicate
+  local stride = mode == 'assign' and 4 or 2
+  local keyed = stride == 4
+  local window = window_lookup(7, stride, keyed)
   -- undecided: not in the window, and maybe among the forgotten
   if lo > 1 then
-    for i = 7, #ARGV, 4 do
-      local id, key = ARGV[i], ARGV[i + 1]
-      if not (window and window(i)) and (bloom_has(id, ARGV[i + 2]) or
+    for i = 7, #ARGV, stride do
+      local id, key = ARGV[i], keyed and ARGV[i + 1] or ''
+      if not (window and window(i)) and (bloom_has(id, keyed and ARGV[i + 2] or ARGV[i + 1]) or
                                          (key ~= '' and key ~= id and bloom_has(key, ARGV[i + 3]))) then
         return {2, last}
       end
     end
   end
-  -- every event against the window as it was, and this call's earlier
-  -- new events (by id, and by key, the id being the key of an event
-  -- without one)
-  local seen_id, seen_key, seq_n, now_n, k = {}, {}, last, tonumber(now), 1
-  local first = last + 1
-  for i = 7, #ARGV, 4 do
-    local id, key = ARGV[i], ARGV[i + 1]
-    if key == '' then key = id end
-    local o, seq, t
-    if window then o, seq, t = window(i) end
-    if not o then
-      seq = seen_id[id]
-      if seq then
-        o, t = 2, now_n
-      elseif seen_key[key] then
-        o = 3
-      end
-    end
-    if o then
-      out[k + 1], out[k + 2], out[k + 3] = o, seq or 0, t or 0
-    else
-      seq_n = seq_n + 1
+  -- every event against the window as it was, and (keyed) this call's
+  -- earlier new events (by id, and by key, the id being the key of an
+  -- event without one). The answers per event are built from the first
+  -- event that is not new; only the last WINDOW new ones are indexed
+  -- (record_new keeps no more), at[] and seqs[] being a ring of them.
+  local seen_id, seen_key = keyed and {}, keyed and {}
+  local first, now_n, k = last + 1, tonumber(now), 1
+  out = nil
+  if not window and not keyed then
+    -- a new aggregate: every event new, in order
+    local total = (#ARGV - 6) / 2
+    for j = math.max(1, total - WINDOW + 1), total do
       n = n + 1
-      at[n], seqs[n] = i, seq_n
-      seen_id[id], seen_key[key] = seq_n, true
-      out[k + 1], out[k + 2], out[k + 3] = 1, seq_n, now_n
+      at[n], seqs[n] = 5 + 2 * j, first + j - 1
     end
-    k = k + 3
+    n = total
+  else
+    for i = 7, #ARGV, stride do
+      local id = ARGV[i]
+      local key = keyed and ARGV[i + 1] or ''
+      if key == '' then key = id end
+      local o, seq, t
+      if window then o, seq, t = window(i) end
+      if not o and keyed then
+        seq = seen_id[id]
+        if seq then
+          o, t = 2, now_n
+        elseif seen_key[key] then
+          o = 3
+        end
+      end
+      if o and not out then
+        out = {1}
+        for j = 1, n do out[3 * j - 1], out[3 * j], out[3 * j + 1] = 1, first + j - 1, now_n end
+      end
+      if o then
+        out[k + 1], out[k + 2], out[k + 3] = o, seq or 0, t or 0
+      else
+        n = n + 1
+        seq = first + n - 1
+        local r = (n - 1) % WINDOW + 1
+        at[r], seqs[r] = i, seq
+        if keyed then seen_id[id], seen_key[key] = seq, true end
+        if out then out[k + 1], out[k + 2], out[k + 3] = 1, seq, now_n end
+      end
+      k = k + 3
+    end
   end
   -- every event new: their seqs follow from the first
-  if n == (#ARGV - 6) / 4 then out = {4, first, now_n} end
+  if not out then out = {4, first, now_n} end
+  n = math.min(n, WINDOW)
 else
   if tonumber(ARGV[7]) ~= last then return {3} end
   local base = tonumber(ARGV[8])
@@ -288,5 +330,5 @@ else
     end
   end
 end
-record_new(n, at, seqs, created)
+record_new(n, at, seqs, created, mode ~= 'assign-ids')
 return out
