@@ -128,7 +128,8 @@ static event_digits *digits_of(const es_event *events, size_t n, unsigned char *
 static uint64_t digits_value(const char hex[12])
 {
     uint64_t v = 0;
-    for (int k = 0; k < 12; k++) v = v << 4 | (uint64_t)(hex[k] <= '9' ? hex[k] - '0' : hex[k] - 'a' + 10);
+    for (int k = 0; k < 12; k++)
+        v = v << 4 | (uint64_t)(hex[k] <= '9' ? hex[k] - '0' : hex[k] - 'a' + 10);
     return v;
 }
 
@@ -144,10 +145,7 @@ static int keys_are_distinct_ids(const es_event *events, const event_digits *d, 
     int distinct = 1;
     for (size_t i = 0; distinct && i < n; i++) {
         const char *key = event_key(&events[i]);
-        if (key != events[i].id && strcmp(key, events[i].id) != 0) {
-            distinct = 0;
-            break;
-        }
+        if (key != events[i].id && strcmp(key, events[i].id) != 0) distinct = 0;
         uint64_t v = digits_value(d[i].id) + 1;
         size_t at = (size_t)v & (cap - 1); /* SHA-1's bits: spread already */
         while (seen[at] && seen[at] != v) at = (at + 1) & (cap - 1);

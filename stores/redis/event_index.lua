@@ -259,8 +259,9 @@ if mode == 'assign' or mode == 'assign-ids' then
   if lo > 1 then
     for i = 7, #ARGV, stride do
       local id, key = ARGV[i], keyed and ARGV[i + 1] or ''
-      if not (window and window(i)) and (bloom_has(id, keyed and ARGV[i + 2] or ARGV[i + 1]) or
-                                         (key ~= '' and key ~= id and bloom_has(key, ARGV[i + 3]))) then
+      local hid = keyed and ARGV[i + 2] or ARGV[i + 1]
+      if not (window and window(i)) and (bloom_has(id, hid) or
+          (key ~= '' and key ~= id and bloom_has(key, ARGV[i + 3]))) then
         return {2, last}
       end
     end
