@@ -2,16 +2,34 @@
  * text_format.h). */
 #include "text_format.h"
 
+#include <string.h>
+
+/* "00" "01" ... "99": two digits per division. */
+static const char DIGIT_PAIRS[] =
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859"
+    "6061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 size_t text_decimal_u(char *out, uint64_t v)
 {
     char digits[20];
-    size_t n = 0, len = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) out[len++] = digits[--n];
-    return len;
+    size_t at = sizeof digits;
+    while (v >= 100) {
+        unsigned pair = (unsigned)(v % 100);
+        v /= 100;
+        at -= 2;
+        memcpy(digits + at, DIGIT_PAIRS + 2 * pair, 2);
+    }
+    if (v >= 10) {
+        at -= 2;
+        memcpy(digits + at, DIGIT_PAIRS + 2 * v, 2);
+    } else {
+        digits[--at] = (char)('0' + v);
+    }
+    memcpy(out, digits + at, sizeof digits - at);
+    return sizeof digits - at;
 }
 
 size_t text_decimal(char *out, int64_t v)

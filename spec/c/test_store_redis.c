@@ -719,6 +719,20 @@ static void test_format_int(void)
         snprintf(want, sizeof want, "%lld", (long long)values[i]);
         CHECK_STR(got, want);
     }
+    /* every width, at both ends: 10^k - 1, 10^k, 10^k + 1, and the top */
+    for (uint64_t p = 1;; p *= 10) {
+        const uint64_t around[] = {p - 1, p, p + 1};
+        for (size_t i = 0; i < 3; i++) {
+            char got[24], want[24];
+            got[text_decimal_u(got, around[i])] = '\0';
+            snprintf(want, sizeof want, "%llu", (unsigned long long)around[i]);
+            CHECK_STR(got, want);
+        }
+        if (p > UINT64_MAX / 10) break;
+    }
+    char top[24];
+    top[text_decimal_u(top, UINT64_MAX)] = '\0';
+    CHECK_STR(top, "18446744073709551615");
 }
 
 int main(void)
