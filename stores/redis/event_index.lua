@@ -116,9 +116,21 @@ local function bloom_add(s, hex)
   bloom_dirty = true
 end
 
+-- HMGET of h's fields `names` (a list of any length: Lua unpacks at most
+-- ~8000 values, so a call of thousands of events asks in slices).
+local function hmget(names)
+  local v, SLICE = {}, 4000
+  for from = 1, #names, SLICE do
+    local to = math.min(from + SLICE - 1, #names)
+    local part = redis.call('HMGET', h, unpack(names, from, to))
+    for j = 1, #part do v[from + j - 1] = part[j] end
+  end
+  return v
+end
+
 -- The window as it was before this call, for every event of `ARGV` from
 -- index `from` on, `stride` arguments per event (id first, then its key
--- when `keyed`, else the key is the id): one HMGET
+-- when `keyed`, else the key is the id): an HMGET
 -- of every field the events name ('i'..id, 'k'..key, and 'i'..key for an
 -- explicit key: an event whose key is its id holds it as 'i'). Returns a
 -- function giving the answer for the event at ARGV index i: 2, seq,
@@ -138,7 +150,7 @@ local function window_lookup(from, stride, keyed)
       n = n + 1
     end
   end
-  local v = #fields > 0 and redis.call('HMGET', h, unpack(fields)) or {}
+  local v = hmget(fields)
   return function(i)
     local j = at[i]
     if v[j] then
@@ -173,14 +185,14 @@ local function remember(f, id, key, seq, created)
   if key ~= id then f[n + 5], f[n + 6] = 'k' .. key, s end
 end
 
--- Drops the window entries of the seqs from..to (one HMGET, one HDEL);
+-- Drops the window entries of the seqs from..to (an HMGET, one HDEL);
 -- with `to_bloom`, the ids and keys of entries not yet in the filter
 -- (written before it took every new event) go into it.
 local function forget_range(from, to, to_bloom)
   if from > to then return end
   local names = {}
   for seq = from, to do names[#names + 1] = 's' .. seq end
-  local v = redis.call('HMGET', h, unpack(names))
+  local v = hmget(names)
   local del = {}
   for j, x in ipairs(names) do
     local e = v[j]
