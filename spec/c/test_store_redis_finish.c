@@ -93,6 +93,52 @@ static void test_finish_many(void)
     s->ops->close(s);
 }
 
+/* A claim whose unit made 9000 jobs of one group, half of them keyed: the
+ * finish queues them all, and a claim of all 9000 completes (Lua unpacks
+ * at most ~8000 values: the scripts push, check and drop them in slices;
+ * either call failed before, at every retry). */
+static void test_finish_huge(void)
+{
+    enum { N = 9000 };
+    char queue[64];
+    es_store *s = open_fresh_named(queue);
+    int64_t t = clock_now_ms();
+    es_job first = make_job("h0", "t1", "gH", t);
+    CHECK_INT(s->ops->queue_enqueue(s, &first, 1, t), 0);
+    es_claim c;
+    CHECK_INT(s->ops->queue_claim(s, "w1", 1, t, 30000, 0, &c), 0);
+    es_job *made = calloc(N, sizeof *made);
+    char (*ids)[16] = calloc(N, sizeof *ids);
+    if (!made || !ids) CHECK(0);
+    for (int i = 0; made && ids && i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "big%d", i);
+        made[i] = make_job(ids[i], "t1", "gBig", t);
+        made[i].origin_id = NULL;
+        made[i].fresh_when_finished = i % 2; /* inline; else keyed */
+    }
+    const es_claim *claims[1] = {&c};
+    const es_job *jobs[1] = {made};
+    size_t n_jobs[1] = {N};
+    int status[1];
+    CHECK_INT(s->ops->queue_finish_many(s, claims, jobs, n_jobs, 1, t + 1, status), 0);
+    CHECK_INT(status[0], 0);
+    CHECK_INT(redis_integer("LLEN {%s}:g:gBig", queue), N);
+    CHECK_INT(redis_integer("EXISTS {%s}:j:big8998", queue), 1);
+    CHECK_INT(redis_integer("EXISTS {%s}:j:big8999", queue), 0);
+    es_claim all;
+    CHECK_INT(s->ops->queue_claim(s, "w2", N, t + 2, 30000, 0, &all), 0);
+    CHECK_INT(all.n, N);
+    if (all.n == N) CHECK_STR(all.jobs[N - 1].id, "big8999");
+    CHECK_INT(s->ops->queue_complete(s, &all, all.n, t + 3), 0);
+    CHECK_INT(redis_integer("EXISTS {%s}:g:gBig", queue), 0);
+    CHECK_INT(redis_integer("EXISTS {%s}:j:big8998", queue), 0);
+    store_claim_clear(&all);
+    store_claim_clear(&c);
+    free(made);
+    free(ids);
+    s->ops->close(s);
+}
+
 /* A fold job the unit made, of group g, due at t, carrying the state it
  * folded (key's, from from_state at from_seq to last_seq). */
 static es_job fold_job(const char *id, const char *g, int64_t t, es_fold_write *w,
@@ -218,6 +264,7 @@ int main(void)
     if (start_test_server() != 0) return 1;
     RUN_TEST(test_finish_many);
     RUN_TEST(test_finish_fold_writes);
+    RUN_TEST(test_finish_huge);
     redis_server_stop(&server);
     return TEST_EXIT();
 }

@@ -22,6 +22,20 @@ local function km(g) return P .. ':m:' .. g end     -- hash: group state
 local function krt(t) return P .. ':rt:' .. t end   -- zset: ready groups of a tenant
 local function kheld(p) return P .. ':held:' .. p end -- set: held groups of a pipeline
 
+-- redis.call(cmd, [key,] items...) over a list of any length, in slices of
+-- 4000 (an even number: MSET's pairs stay whole): Lua unpacks at most
+-- ~8000 values, and a claim's unit may make more jobs. Key nil: the items
+-- are the arguments. Returns the replies, one per slice.
+local function call_sliced(cmd, key, items)
+  local replies = {}
+  for from = 1, #items, 4000 do
+    local to = math.min(from + 3999, #items)
+    replies[#replies + 1] = key and redis.call(cmd, key, unpack(items, from, to))
+                                or redis.call(cmd, unpack(items, from, to))
+  end
+  return replies
+end
+
 -- A job's record is one string:
 --   x r \31 p \31 a \31 q \31 c \31 s g d o e k b
 -- x '1' when the job has a dedup key or an origin, else '0'; then, in
@@ -266,7 +280,7 @@ local function pop_jobs(g, n, x)
         if x == '1' then keys[#keys + 1] = kj(e) else drop_job(e) end
       end
     end
-    if #keys > 0 then redis.call('DEL', unpack(keys)) end
+    call_sliced('DEL', nil, keys)
   end
   redis.call('LTRIM', kg(g), n, -1)
 end

@@ -206,7 +206,10 @@ local function push_jobs(first, n, now_s)
     end
     a = a + job_fields(a)
   end
-  local none_queued = nk == 0 or redis.call('EXISTS', unpack(keys)) == 0
+  local none_queued = true
+  for _, n_existing in ipairs(call_sliced('EXISTS', nil, keys)) do
+    if n_existing > 0 then none_queued = false end
+  end
   -- attempts and enqueued at, as every new record has them
   local rec_mid = '\31' .. '0\31' .. now_s .. '\31'
   local pos = n_records > 0 and redis.call('INCRBY', K_SEQ, n_records) - n_records or 0
@@ -236,13 +239,13 @@ end
 -- elements, new groups' state and schedule, origin counts. Returns the
 -- number of jobs added and of groups made ready (to wake claimers for).
 local function push_flush(now)
-  if #pending_writes > 0 then redis.call('MSET', unpack(pending_writes)) end
+  call_sliced('MSET', nil, pending_writes)
   for at, blob in pairs(pending_tails) do redis.call('APPEND', pending_writes[at - 1], blob) end
   local woken = push_woken
   for _, g in ipairs(push_order) do
     local p = pushes[g]
     -- a group's list is empty exactly when the group has no state yet
-    if redis.call('RPUSH', kg(g), unpack(p)) == #p then
+    if call_sliced('RPUSH', kg(g), p)[1] == math.min(#p, 4000) then
       if p.fast then redis.call('HSET', km(g), 't', p.tenant, 'f', '1')
       else redis.call('HSET', km(g), 't', p.tenant) end
       redis.call('SADD', K_GROUPS, g)
