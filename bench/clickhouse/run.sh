@@ -39,10 +39,12 @@ done
 median() { # the median of the numbers on stdin, one per line
   sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
-# The engine's CPU per event moves least with the machine's speed: the
-# figure to compare two revisions by.
+# The CPU per event of each process moves least with the machine's speed:
+# the figures to compare two revisions by.
 echo "--- median of $RUNS runs: end to end $(sed -n 's/^end to end: *\([0-9]*\).*/\1/p' "$OUT" | median) events/s," \
   "ratio to clickhouse alone $(sed -n 's/^ratio end-to-end\/alone: *//p' "$OUT" | median)," \
-  "engine cpu $(sed -n 's/^cpu us per event: *engine \([0-9.]*\),.*/\1/p' "$OUT" | median) us/event"
+  "cpu us/event: engine $(sed -n 's/^cpu us per event: *engine \([0-9.]*\),.*/\1/p' "$OUT" | median)," \
+  "redis-server $(sed -n 's/^cpu us per event: .*redis-server \([0-9.]*\), clickhouse.*/\1/p' "$OUT" | median)," \
+  "clickhouse-server $(sed -n 's/^cpu us per event: .*clickhouse-server \([0-9.]*\);.*/\1/p' "$OUT" | median)"
 rm -f "$OUT"
 [ -n "${E2E_ONLY:-}" ] || exec "$BUILD/bench_clickhouse" "${1:-1000000}" "${2:-4}"
