@@ -1,8 +1,8 @@
 /* redis_test_queue.h: what the Redis store's C tests share: the private
  * redis-server of the test run, stores on queue names never used before,
  * jobs with a tenant, one integer command to the server, and the server's
- * count of calls of a command. Include
- * after store_conformance.h or store_conformance_helpers.h. */
+ * count of calls of a command (static inline: a test uses some of them).
+ * Include after store_conformance.h or store_conformance_helpers.h. */
 #ifndef ES_REDIS_TEST_QUEUE_H
 #define ES_REDIS_TEST_QUEUE_H
 
@@ -20,7 +20,7 @@ static redis_server server;
 static int queue_counter;
 
 /* A store on a queue name never used before in this run. */
-static es_store *open_fresh(void *ud)
+static inline es_store *open_fresh(void *ud)
 {
     (void)ud;
     char name[64];
@@ -29,14 +29,15 @@ static es_store *open_fresh(void *ud)
 }
 
 /* open_fresh, with the queue's name (its keys' hash tag) into `queue`. */
-static es_store *open_fresh_named(char queue[64])
+static inline es_store *open_fresh_named(char queue[64])
 {
     es_store *s = open_fresh(NULL);
     snprintf(queue, 64, "test-%d-%d", (int)getpid(), queue_counter);
     return s;
 }
 
-static es_job make_job(const char *id, const char *tenant, const char *group, int64_t run_at)
+static inline es_job make_job(const char *id, const char *tenant, const char *group,
+                                int64_t run_at)
 {
     es_job j = conformance_job(id, group, "payload", run_at);
     j.tenant_id = (char *)tenant;
@@ -45,7 +46,7 @@ static es_job make_job(const char *id, const char *tenant, const char *group, in
 
 /* The integer reply of one command to the test server, or -1 (an error
  * reply is printed). */
-static long long redis_integer(const char *format, ...)
+static inline long long redis_integer(const char *format, ...)
 {
     redisContext *rc = redisConnect("127.0.0.1", server.port);
     va_list ap;
@@ -60,7 +61,7 @@ static long long redis_integer(const char *format, ...)
 }
 
 /* Calls of `command` the test server counted (INFO commandstats), or -1. */
-static long long command_calls(const char *command)
+static inline long long command_calls(const char *command)
 {
     redisContext *rc = redisConnect("127.0.0.1", server.port);
     redisReply *r = rc ? redisCommand(rc, "INFO commandstats") : NULL;
@@ -78,7 +79,7 @@ static long long command_calls(const char *command)
 
 /* Starts the test run's redis-server; prints why and returns -1 when it
  * cannot. */
-static int start_test_server(void)
+static inline int start_test_server(void)
 {
     if (redis_server_start(&server) == 0) return 0;
     fprintf(stderr, "FAIL: cannot start redis-server: %s\n"
