@@ -78,9 +78,12 @@ int redis_event_index_init(es_store *s, const char *scope, int log_empty, char *
 #define BLOOM_BYTES 512
 
 /* The bloom digits of an event's id and key: the first 12 hex digits of
- * their SHA-1 (event_index.lua), hashed here rather than by the script. */
+ * their SHA-1 (event_index.lua), hashed here rather than by the script;
+ * key_is_id: the event's idempotency key is its id (the usual case: key
+ * is then unset, the script takes the id's). */
 typedef struct event_digits {
     char id[12], key[12];
+    int key_is_id;
 } event_digits;
 
 static const char *event_key(const es_event *ev)
@@ -116,10 +119,12 @@ static event_digits *digits_of(const es_event *events, size_t n, unsigned char *
         const es_event *ev = &events[i];
         const char *key = event_key(ev);
         redis_sha1_hex12(ev->id, strlen(ev->id), d[i].id);
-        if (key == ev->id || strcmp(key, ev->id) == 0) memcpy(d[i].key, d[i].id, 12);
-        else redis_sha1_hex12(key, strlen(key), d[i].key);
         delta_mark(delta, d[i].id);
-        delta_mark(delta, d[i].key);
+        d[i].key_is_id = key == ev->id || strcmp(key, ev->id) == 0;
+        if (!d[i].key_is_id) {
+            redis_sha1_hex12(key, strlen(key), d[i].key);
+            delta_mark(delta, d[i].key);
+        }
     }
     return d;
 }
@@ -133,10 +138,10 @@ static uint64_t digits_value(const char hex[12])
     return v;
 }
 
-/* 1 when every event's key is its id and no two ids of events[0..n) share
- * their digits d (so no id comes twice: the script's 'assign-ids'); 0
+/* 1 when every event's key is its id and no two of the events' ids share
+ * their digits d[0..n) (so no id comes twice: the script's 'assign-ids'); 0
  * otherwise, or on OOM (the general 'assign' then decides). */
-static int keys_are_distinct_ids(const es_event *events, const event_digits *d, size_t n)
+static int keys_are_distinct_ids(const event_digits *d, size_t n)
 {
     size_t cap = 16;
     while (cap < 2 * n) cap *= 2;
@@ -144,8 +149,7 @@ static int keys_are_distinct_ids(const es_event *events, const event_digits *d, 
     if (!seen) return 0;
     int distinct = 1;
     for (size_t i = 0; distinct && i < n; i++) {
-        const char *key = event_key(&events[i]);
-        if (key != events[i].id && strcmp(key, events[i].id) != 0) distinct = 0;
+        if (!d[i].key_is_id) distinct = 0;
         uint64_t v = digits_value(d[i].id) + 1;
         size_t at = (size_t)v & (cap - 1); /* SHA-1's bits: spread already */
         while (seen[at] && seen[at] != v) at = (at + 1) & (cap - 1);
@@ -182,11 +186,9 @@ static int args_event(redis_args *a, const es_event *ev, const event_digits *d)
 {
     /* a key that is the id goes as '' (and its digits too): the script
      * then makes no Lua string of it */
-    const char *key = event_key(ev);
-    int key_is_id = key == ev->id || strcmp(key, ev->id) == 0;
-    return redis_args_cstr(a, ev->id) || redis_args_cstr(a, key_is_id ? "" : key) ||
+    return redis_args_cstr(a, ev->id) || redis_args_cstr(a, d->key_is_id ? "" : event_key(ev)) ||
                    redis_args_dup(a, d->id, sizeof d->id) ||
-                   redis_args_dup(a, d->key, key_is_id ? 0 : sizeof d->key)
+                   redis_args_dup(a, d->key, d->key_is_id ? 0 : sizeof d->key)
                ? -1
                : 0;
 }
@@ -216,7 +218,7 @@ int redis_event_index_assign(es_store *s, const char *scope, const char *epoch,
     redis_args a = {0};
     unsigned char delta[BLOOM_BYTES];
     event_digits *d = digits_of(events, n, delta);
-    int ids_only = d && keys_are_distinct_ids(events, d, n);
+    int ids_only = d && keys_are_distinct_ids(d, n);
     int rc = !d || args_head(&a, scope, epoch, &events[0], now,
                              ids_only ? "assign-ids" : "assign", delta)
                  ? -1

@@ -23,13 +23,14 @@ local function krt(t) return P .. ':rt:' .. t end   -- zset: ready groups of a t
 local function kheld(p) return P .. ':held:' .. p end -- set: held groups of a pipeline
 
 -- redis.call(cmd, [key,] items...) over a list of any length, in slices of
--- 4000 (an even number: MSET's pairs stay whole): Lua unpacks at most
--- ~8000 values, and a claim's unit may make more jobs. Key nil: the items
--- are the arguments. Returns the replies, one per slice.
+-- SLICE items (an even number: MSET's pairs stay whole): Lua unpacks at
+-- most ~8000 values, and a claim's unit may make more jobs. Key nil: the
+-- items are the arguments. Returns the replies, one per slice.
+local SLICE = 4000
 local function call_sliced(cmd, key, items)
   local replies = {}
-  for from = 1, #items, 4000 do
-    local to = math.min(from + 3999, #items)
+  for from = 1, #items, SLICE do
+    local to = math.min(from + SLICE - 1, #items)
     replies[#replies + 1] = key and redis.call(cmd, key, unpack(items, from, to))
                                 or redis.call(cmd, unpack(items, from, to))
   end

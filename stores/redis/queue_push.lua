@@ -245,7 +245,7 @@ local function push_flush(now)
   for _, g in ipairs(push_order) do
     local p = pushes[g]
     -- a group's list is empty exactly when the group has no state yet
-    if call_sliced('RPUSH', kg(g), p)[1] == math.min(#p, 4000) then
+    if call_sliced('RPUSH', kg(g), p)[1] == math.min(#p, SLICE) then
       if p.fast then redis.call('HSET', km(g), 't', p.tenant, 'f', '1')
       else redis.call('HSET', km(g), 't', p.tenant) end
       redis.call('SADD', K_GROUPS, g)
