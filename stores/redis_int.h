@@ -181,9 +181,11 @@ int redis_codec_decode_job(es_job *job, const char *blob, size_t len);
 
 /* ---- SHA-1 (redis_sha1.c) ---- */
 
-/* The first 12 hex digits (lowercase) of the SHA-1 of s[0..len), as
- * redis.sha1hex gives them: the event index's bloom positions of s. */
-void redis_sha1_hex12(const char *s, size_t len, char out[12]);
+/* The event index's bloom digits of s[0..len): the first 12 hex digits
+ * (lowercase) of its SHA-1, as redis.sha1hex gives them (the small
+ * filter's positions), then the SHA-1's next 12 bytes (the big slices'). */
+#define REDIS_BLOOM_DIGITS 24
+void redis_sha1_bloom(const char *s, size_t len, char out[REDIS_BLOOM_DIGITS]);
 
 /* ---- the store (redis_store.c) ---- */
 

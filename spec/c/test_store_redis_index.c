@@ -3,7 +3,7 @@
  * against a private redis-server: seqs, retries and duplicates within and
  * across calls, a lost marker, the bloom positions the client hashes, the
  * bounded window, calls of every event keyed by its id ('assign-ids'),
- * and calls of thousands of events. */
+ * calls of thousands of events, and aggregates of thousands (big slices). */
 #include "store_conformance_helpers.h"
 #include "testlib.h"
 
@@ -90,15 +90,19 @@ static void test_sha1_matches_redis(void)
     char s[201];
     for (size_t i = 0; i < sizeof s - 1; i++) s[i] = (char)('a' + (i * 7) % 26);
     for (size_t k = 0; rc && k < sizeof lens / sizeof lens[0]; k++) {
-        char mine[13] = {0};
-        redis_sha1_hex12(s, lens[k], mine);
+        char mine[REDIS_BLOOM_DIGITS];
+        redis_sha1_bloom(s, lens[k], mine);
         redisReply *r = redisCommand(rc, "EVAL %s 0 %b", "return redis.sha1hex(ARGV[1])", s,
                                      lens[k]);
         CHECK(r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40);
         if (r && r->type == REDIS_REPLY_STRING && r->len == 40) {
-            char theirs[13] = {0};
-            memcpy(theirs, r->str, 12);
-            CHECK_STR(mine, theirs);
+            /* 12 hex digits as they are, then 12 bytes as hex */
+            char hex[37] = {0}, theirs[37] = {0};
+            memcpy(hex, mine, 12);
+            for (int i = 12; i < REDIS_BLOOM_DIGITS; i++)
+                snprintf(hex + 12 + 2 * (i - 12), 3, "%02x", (unsigned char)mine[i]);
+            memcpy(theirs, r->str, 36);
+            CHECK_STR(hex, theirs);
         }
         if (r) freeReplyObject(r);
     }
@@ -318,6 +322,99 @@ static void test_event_index_huge_calls(void)
     s->ops->close(s);
 }
 
+/* Appends NEW new events (ids "<prefix><i>", i from `from`) to the
+ * aggregate of scope `scope` in calls of 100, each checked all new with
+ * seqs in order from `first`. */
+static void append_new(es_store *s, const char *scope, const char *epoch, const char *prefix,
+                       int from, int count, int64_t first)
+{
+    enum { CALL = 100 };
+    es_event evs[CALL];
+    append_outcome out[CALL];
+    char ids[CALL][24];
+    int64_t last = 0;
+    for (int at = 0; at < count; at += CALL) {
+        int n = count - at < CALL ? count - at : CALL;
+        for (int i = 0; i < n; i++) {
+            snprintf(ids[i], sizeof ids[i], "%s%d", prefix, from + at + i);
+            evs[i] = index_event(ids[i], NULL);
+        }
+        int rc = s->ops->event_index_assign(s, scope, epoch, evs, (size_t)n, 1000, out, &last);
+        CHECK_INT(rc, 0);
+        if (rc != 0) return;
+        CHECK_INT(out[n - 1], APPEND_NEW);
+        CHECK_INT(evs[n - 1].seq, first + at + n - 1);
+    }
+}
+
+/* Whether the field of the aggregate's hash holds want. */
+static int index_field_is(const char *queue, const char *scope, const char *epoch,
+                          const char *field, const char *want)
+{
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    redisReply *r = rc ? redisCommand(rc, "HGET {%s}:ev:%s:%s:t1\x1f" "acct\x1f" "a1 %s", queue,
+                                      scope, epoch, field)
+                       : NULL;
+    int same = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
+    if (r) freeReplyObject(r);
+    if (rc) redisFree(rc);
+    return same;
+}
+
+/* An aggregate of thousands of events: its ids go into big slices of 2,000
+ * each (the small filter knowing the first 100), so that new events are
+ * still decided in Redis; a forgotten id still goes to the caller, a
+ * 'record' keeps the slices in step, and an append by an engine without
+ * slices (seen as '#' moving behind them) sends the aggregate back to the
+ * small filter for good. */
+static void test_event_index_big_aggregate(void)
+{
+    char queue[64];
+    es_store *s = open_fresh_named(queue);
+    char *epoch = NULL;
+    CHECK_INT(s->ops->event_index_init(s, "dbg", 1, &epoch), 0);
+    append_new(s, "dbg", epoch, "g", 1, 5000, 1);
+    /* 100 in the small filter; 2000, 2000 and 900 in big slices */
+    CHECK(index_field_is(queue, "dbg", epoch, "bs", "3"));
+    CHECK(index_field_is(queue, "dbg", epoch, "bn", "900"));
+    CHECK_INT(redis_integer("STRLEN {%s}:evb1:dbg:%s:t1\x1f" "acct\x1f" "a1", queue, epoch), 8192);
+    CHECK_INT(redis_integer("EXISTS {%s}:evb0:dbg:%s:t1\x1f" "acct\x1f" "a1", queue, epoch), 1);
+    CHECK(index_fields(queue, "dbg", epoch) < 60);
+
+    /* forgotten ids, of the small filter and of a big slice: undecided */
+    append_outcome out[1];
+    int64_t last = 0;
+    es_event old_small = index_event("g10", NULL), old_big = index_event("g3000", NULL);
+    CHECK_INT(s->ops->event_index_assign(s, "dbg", epoch, &old_small, 1, 2000, out, &last), 2);
+    CHECK_INT(last, 5000);
+    CHECK_INT(s->ops->event_index_assign(s, "dbg", epoch, &old_big, 1, 2000, out, &last), 2);
+    es_event recent = index_event("g5000", NULL);
+    CHECK_INT(s->ops->event_index_assign(s, "dbg", epoch, &recent, 1, 2000, out, &last), 0);
+    CHECK_INT(out[0], APPEND_RETRY);
+    CHECK_INT(recent.seq, 5000);
+
+    /* the caller records what the log decided; slices stay in step */
+    es_event decided = index_event("d1", NULL);
+    decided.seq = 5001;
+    decided.created_at = 3000;
+    append_outcome fresh = APPEND_NEW;
+    CHECK_INT(s->ops->event_index_record(s, "dbg", epoch, &decided, 1, &fresh, 5000, 5000), 0);
+    append_new(s, "dbg", epoch, "h", 1, 300, 5002);
+    es_event d_again = index_event("d1", NULL);
+    CHECK_INT(s->ops->event_index_assign(s, "dbg", epoch, &d_again, 1, 4000, out, &last), 2);
+    CHECK(index_field_is(queue, "dbg", epoch, "bs", "3"));
+
+    /* '#' moved without the slices (an engine from before them): back to
+     * the small filter, which thousands of ids have filled */
+    CHECK_INT(redis_integer("HINCRBY {%s}:ev:dbg:%s:t1\x1f" "acct\x1f" "a1 # 1", queue, epoch),
+              5302);
+    es_event later = index_event("z1", NULL);
+    CHECK_INT(s->ops->event_index_assign(s, "dbg", epoch, &later, 1, 5000, out, &last), 2);
+    CHECK(index_field_is(queue, "dbg", epoch, "bs", "-1"));
+    free(epoch);
+    s->ops->close(s);
+}
+
 int main(void)
 {
     if (start_test_server() != 0) return 1;
@@ -327,6 +424,7 @@ int main(void)
     RUN_TEST(test_event_index_big_call);
     RUN_TEST(test_event_index_ids_only);
     RUN_TEST(test_event_index_huge_calls);
+    RUN_TEST(test_event_index_big_aggregate);
     redis_server_stop(&server);
     return TEST_EXIT();
 }

@@ -16,17 +16,36 @@
 --            digits of the id (12 hex digits, see 'assign'), then the rest,
 --            the key's digits before "<#id>:" when the key differs (the
 --            oldest lack the '!' and the digits: they are hashed here)
+--   'bs' big slices in use (absent: none yet; -1: never again, see below)
+--   'bn' ids and keys added to the newest big slice
+--   'bl' '#' as this script last wrote it with big slices in use
 -- and the string {name}:evb:<scope>:<epoch>:<aggregate>, a bloom filter
 -- (BLOOM_BITS bits) of the ids and keys of every new event. The window
 -- holds the last WINDOW events. An event not in the window is new when
 -- the bloom filter does not know its id or key; otherwise the index cannot
 -- decide and the caller asks the event log (a retry of events whose rows
 -- died unwritten is then given the seqs again: see 'record').
+-- Big slices: 4096 bits hold ~100 ids before false positives send most
+-- appends to the event log, so the call that takes an aggregate past
+-- SMALL_SEQS events copies its filter to {name}:evb0:... (what it knew
+-- before) and puts its own and later ids and keys into big slices
+-- {name}:evb<j>:..., j = 1..bs, of BIG_BITS bits and BIG_CAP entries each
+-- (6 positions of 16 bits: the 12 bytes of SHA-1 after the 12 hex digits,
+-- sent by the client in calls on such aggregates); an event is then
+-- known when evb0 or any big slice may know it. evb keeps
+-- taking every id (the superset an engine without slices checks). When '#'
+-- is not 'bl' some such engine appended since: its ids are in evb only, so
+-- the aggregate goes back to evb for good ('bs' -1). Past BIG_MAX slices the
+-- last one fills up and the event log decides more and more appends.
 -- ARGV: scope, epoch, aggregate, now, mode, delta, then per mode
 -- (delta: the bloom bits of every id and key of the call, BLOOM_BITS / 8
 -- bytes, set by the client; merged into the filter with BITOP when the
 -- call indexes new events: Lua 5.1 has no bit operations, and setting
--- the bits here cost ~1.5 us per event):
+-- the bits here cost ~1.5 us per event; in a big call, the delta of the
+-- big slices' bits follows, BIG_BITS / 8 bytes, and every hid and hkey
+-- has the 12 bytes of big positions after its hex digits. A call that
+-- needs those and lacks them gets {5}, nothing changed: the client sends
+-- it again, big):
 --  'assign': id, key, hid, hkey per event in order (hid, hkey: the first
 --    12 hex digits of the SHA-1 of id and of key, their bloom positions,
 --    hashed by the client: redis.sha1hex cost a few microseconds a call;
@@ -53,17 +72,36 @@ if redis.call('GET', P .. ':evidx:' .. scope) ~= epoch then return {0} end
 local h, now, mode = P .. ':ev:' .. scope .. ':' .. epoch .. ':' .. ARGV[3], ARGV[4], ARGV[5]
 local hb = P .. ':evb:' .. scope .. ':' .. epoch .. ':' .. ARGV[3]
 local WINDOW, BLOOM_BITS = 16, 4096
+local SMALL_SEQS, BIG_BITS, BIG_CAP, BIG_MAX = 100, 65536, 2000, 16
 
-local m = redis.call('HMGET', h, '#', 'lo')
+-- The name of big slice j (0: the copy of the small filter).
+local function slice_key(j)
+  return P .. ':evb' .. j .. ':' .. scope .. ':' .. epoch .. ':' .. ARGV[3]
+end
+
+local m = redis.call('HMGET', h, '#', 'lo', 'bs', 'bn', 'bl')
 local last, lo = tonumber(m[1] or '0'), tonumber(m[2] or '1')
+local bs, bn = tonumber(m[3] or '0'), tonumber(m[4] or '0')
+if bs > 0 and m[5] ~= m[1] then
+  bs = -1
+  redis.call('HSET', h, 'bs', -1)
+end
+local big = #ARGV[6] == (BLOOM_BITS + BIG_BITS) / 8
+-- a call that may take the aggregate past SMALL_SEQS starts big slices
+local events_in_call = mode == 'record' and (#ARGV - 8) / 6 or (#ARGV - 6) / (mode == 'assign' and 4 or 2)
+if not big and (bs > 0 or (bs == 0 and last + events_in_call > SMALL_SEQS)) then return {5} end
+local delta = big and ARGV[6]:sub(1, BLOOM_BITS / 8) or ARGV[6]
 
--- The bloom filter as a table of bytes, read on first use.
-local bloom, bloom_dirty
-local function bloom_load()
-  if bloom then return end
-  local b = redis.call('GET', hb)
+-- The bloom filter as a table of bytes, read on first use; checks read
+-- evb0 instead once big slices are in use (bloom_has).
+local bloom, bloom_dirty, small
+local function bytes_of(key)
+  local b = redis.call('GET', key)
   -- a new filter: its zero bytes in one C call rather than a Lua loop
-  bloom = {string.byte(b or string.rep('\0', BLOOM_BITS / 8), 1, -1)}
+  return {string.byte(b or string.rep('\0', BLOOM_BITS / 8), 1, -1)}
+end
+local function bloom_load()
+  if not bloom then bloom = bytes_of(hb) end
 end
 
 -- The 4 bit positions of s are its SHA-1's first 4 groups of 3 hex digits
@@ -85,11 +123,11 @@ local function bloom_pos(s, hex)
          HEX[c1] * 256 + HEX[c2] * 16 + HEX[c3], HEX[d1] * 256 + HEX[d2] * 16 + HEX[d3]
 end
 
--- True when bit p is set.
-local function bloom_get(p)
+-- True when bit p of the byte table t is set.
+local function bit_of(t, p)
   local r = p % 8
   local m = POW2[r]
-  return bloom[(p - r) / 8 + 1] % (m + m) >= m
+  return t[(p - r) / 8 + 1] % (m + m) >= m
 end
 
 -- Sets bit p.
@@ -100,14 +138,58 @@ local function bloom_set(p)
   if b % (m + m) < m then bloom[i] = b + m end
 end
 
-local function bloom_has(s, hex)
-  bloom_load()
-  local p1, p2, p3, p4 = bloom_pos(s, hex)
-  return bloom_get(p1) and bloom_get(p2) and bloom_get(p3) and bloom_get(p4)
+-- The big slices 1..bs as strings (a missing one: ''), read on first use.
+local slices
+local function slices_load()
+  if slices then return end
+  slices = {}
+  for j = 1, bs do slices[j] = redis.call('GET', slice_key(j)) or '' end
 end
 
+-- True when bit p of the string s is set (bit p % 8 of byte p // 8).
+local function string_bit(s, p)
+  local r = p % 8
+  local m = POW2[r]
+  return (s:byte((p - r) / 8 + 1) or 0) % (m + m) >= m
+end
+
+-- True when a big slice may know the string whose digits are hex (hex
+-- digits, then the 12 bytes of big positions).
+local function big_has(hex)
+  slices_load()
+  local a1, a2, b1, b2, c1, c2, d1, d2, e1, e2, f1, f2 = hex:byte(13, 24)
+  local p1, p2, p3 = a1 * 256 + a2, b1 * 256 + b2, c1 * 256 + c2
+  local p4, p5, p6 = d1 * 256 + d2, e1 * 256 + e2, f1 * 256 + f2
+  for j = 1, bs do
+    local sl = slices[j]
+    if string_bit(sl, p1) and string_bit(sl, p2) and string_bit(sl, p3) and string_bit(sl, p4)
+        and string_bit(sl, p5) and string_bit(sl, p6) then
+      return true
+    end
+  end
+  return false
+end
+
+local function bloom_has(s, hex)
+  local t
+  if bs > 0 then
+    small = small or bytes_of(slice_key(0))
+    t = small
+  else
+    bloom_load()
+    t = bloom
+  end
+  local p1, p2, p3, p4 = bloom_pos(s, hex)
+  if bit_of(t, p1) and bit_of(t, p2) and bit_of(t, p3) and bit_of(t, p4) then return true end
+  return bs > 0 and big_has(hex)
+end
+
+-- Adds s (an entry older than the filter's taking every new event) to
+-- evb, which only engines without big slices check: with slices in use,
+-- the aggregate goes back to evb ('bs' -1).
 local function bloom_add(s, hex)
   bloom_load()
+  if bs > 0 then bs = -1 end
   local p1, p2, p3, p4 = bloom_pos(s, hex)
   bloom_set(p1)
   bloom_set(p2)
@@ -226,14 +308,28 @@ local function forget_range(from, to, to_bloom)
   if #del > 0 then redis.call('HDEL', h, unpack(del)) end
 end
 
--- Indexes the n new events of this call: the one at position k has its id
+-- ORs the bits of d into the filter at key (a new filter is d itself:
+-- one call rather than three).
+local function merge(key, d)
+  if not redis.call('SET', key, d, 'NX') then
+    local tmp = P .. ':evdelta'
+    redis.call('SET', tmp, d)
+    redis.call('BITOP', 'OR', key, key, tmp)
+    redis.call('DEL', tmp)
+  end
+end
+
+-- Indexes the n new events of this call (added: how many, n being at most
+-- WINDOW): the one at position k has its id
 -- at ARGV[at[k]] (and its key after it when `keyed`, else it is the id), seq
 -- seqs[k] and created_at created[k] (nil: now). The window keeps the last
 -- WINDOW seqs: older entries are forgotten and only the newest events are
 -- written (the hash never holds much more than the window: it keeps
 -- Redis's compact encoding); then '#', 'lo' and the filter are saved, the
--- call's delta merged into it.
-local function record_new(n, at, seqs, created, keyed)
+-- call's delta merged into it, and its big delta into the newest big slice
+-- (the first one started by the call that takes the aggregate past
+-- SMALL_SEQS events).
+local function record_new(n, added, at, seqs, created, keyed)
   local stored = last -- the hash holds no seq above it
   for k = 1, n do
     if seqs[k] > last then last = seqs[k] end
@@ -248,18 +344,29 @@ local function record_new(n, at, seqs, created, keyed)
       remember(f, id, key == '' and id or key, seqs[k], created[k] or now)
     end
   end
+  local start = added > 0 and big and bs == 0 and last > SMALL_SEQS
+  if start then bs, bn = 1, 0 end
+  local into = added > 0 and bs > 0 and bs -- the big slice this call fills
+  if into then
+    bn = bn + added
+    if bn >= BIG_CAP and bs < BIG_MAX then bs, bn = bs + 1, 0 end
+  end
+  if bs ~= 0 then
+    local k = #f
+    f[k + 1], f[k + 2], f[k + 3], f[k + 4], f[k + 5], f[k + 6] = 'bs', bs, 'bn', bn, 'bl', last
+  end
   redis.call('HSET', h, unpack(f))
   if bloom_dirty then redis.call('SET', hb, string.char(unpack(bloom))) end
-  -- a new filter is the delta itself (one call rather than three)
-  if n > 0 and not redis.call('SET', hb, ARGV[6], 'NX') then
-    local tmp = P .. ':evdelta'
-    redis.call('SET', tmp, ARGV[6])
-    redis.call('BITOP', 'OR', hb, hb, tmp)
-    redis.call('DEL', tmp)
+  if start then
+    -- what the small filter knew before this call, for checks from now on
+    local b = redis.call('GET', hb)
+    if b then redis.call('SET', slice_key(0), b) end
   end
+  if into then merge(slice_key(into), ARGV[6]:sub(BLOOM_BITS / 8 + 1)) end
+  if added > 0 then merge(hb, delta) end
 end
 
-local out, n, at, seqs, created = {1}, 0, {}, {}, {}
+local out, n, added, at, seqs, created = {1}, 0, 0, {}, {}, {}
 if mode == 'assign' or mode == 'assign-ids' then
   -- 'assign-ids': id, hid per event; every key is the id and no id comes
   -- twice in the call (the client checked), so no event of the call can
@@ -328,6 +435,7 @@ if mode == 'assign' or mode == 'assign-ids' then
   end
   -- every event new: their seqs follow from the first
   if not out then out = {4, first, now_n} end
+  added = n
   n = math.min(n, WINDOW)
 else
   if tonumber(ARGV[7]) ~= last then return {3} end
@@ -342,6 +450,7 @@ else
       at[n], seqs[n], created[n] = i, seq, ARGV[i + 5]
     end
   end
+  added = n
 end
-record_new(n, at, seqs, created, mode ~= 'assign-ids')
+record_new(n, added, at, seqs, created, mode ~= 'assign-ids')
 return out
