@@ -322,22 +322,23 @@ static void test_event_index_huge_calls(void)
     s->ops->close(s);
 }
 
-/* Appends NEW new events (ids "<prefix><i>", i from `from`) to the
- * aggregate of scope `scope` in calls of 100, each checked all new with
- * seqs in order from `first`. */
+/* Appends `count` new events (ids "<prefix><i>", i from `from`; keyed:
+ * with keys "key-<prefix><i>") to the aggregate of scope `scope` in calls
+ * of 100, each checked all new with seqs in order from `first`. */
 static void append_new(es_store *s, const char *scope, const char *epoch, const char *prefix,
-                       int from, int count, int64_t first)
+                       int keyed, int from, int count, int64_t first)
 {
     enum { CALL = 100 };
     es_event evs[CALL];
     append_outcome out[CALL];
-    char ids[CALL][24];
+    char ids[CALL][24], keys[CALL][32];
     int64_t last = 0;
     for (int at = 0; at < count; at += CALL) {
         int n = count - at < CALL ? count - at : CALL;
         for (int i = 0; i < n; i++) {
             snprintf(ids[i], sizeof ids[i], "%s%d", prefix, from + at + i);
-            evs[i] = index_event(ids[i], NULL);
+            snprintf(keys[i], sizeof keys[i], "key-%s", ids[i]);
+            evs[i] = index_event(ids[i], keyed ? keys[i] : NULL);
         }
         int rc = s->ops->event_index_assign(s, scope, epoch, evs, (size_t)n, 1000, out, &last);
         CHECK_INT(rc, 0);
@@ -373,7 +374,7 @@ static void test_event_index_big_aggregate(void)
     es_store *s = open_fresh_named(queue);
     char *epoch = NULL;
     CHECK_INT(s->ops->event_index_init(s, "dbg", 1, &epoch), 0);
-    append_new(s, "dbg", epoch, "g", 1, 5000, 1);
+    append_new(s, "dbg", epoch, "g", 0, 1, 5000, 1);
     /* 100 in the small filter; 2000, 2000 and 900 in big slices */
     CHECK(index_field_is(queue, "dbg", epoch, "bs", "3"));
     CHECK(index_field_is(queue, "dbg", epoch, "bn", "900"));
@@ -399,7 +400,11 @@ static void test_event_index_big_aggregate(void)
     decided.created_at = 3000;
     append_outcome fresh = APPEND_NEW;
     CHECK_INT(s->ops->event_index_record(s, "dbg", epoch, &decided, 1, &fresh, 5000, 5000), 0);
-    append_new(s, "dbg", epoch, "h", 1, 300, 5002);
+    append_new(s, "dbg", epoch, "h", 0, 1, 300, 5002);
+    CHECK(index_field_is(queue, "dbg", epoch, "bn", "1201"));
+    /* an explicit key is one more entry of the slice */
+    append_new(s, "dbg", epoch, "k", 1, 1, 100, 5302);
+    CHECK(index_field_is(queue, "dbg", epoch, "bn", "1401"));
     es_event d_again = index_event("d1", NULL);
     CHECK_INT(s->ops->event_index_assign(s, "dbg", epoch, &d_again, 1, 4000, out, &last), 2);
     CHECK(index_field_is(queue, "dbg", epoch, "bs", "3"));
@@ -407,7 +412,7 @@ static void test_event_index_big_aggregate(void)
     /* '#' moved without the slices (an engine from before them): back to
      * the small filter, which thousands of ids have filled */
     CHECK_INT(redis_integer("HINCRBY {%s}:ev:dbg:%s:t1\x1f" "acct\x1f" "a1 # 1", queue, epoch),
-              5302);
+              5402);
     es_event later = index_event("z1", NULL);
     CHECK_INT(s->ops->event_index_assign(s, "dbg", epoch, &later, 1, 5000, out, &last), 2);
     CHECK(index_field_is(queue, "dbg", epoch, "bs", "-1"));

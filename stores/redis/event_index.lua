@@ -319,8 +319,8 @@ local function merge(key, d)
   end
 end
 
--- Indexes the n new events of this call (added: how many, n being at most
--- WINDOW): the one at position k has its id
+-- Indexes the n new events of this call (added: how many ids and keys
+-- they bring, n being at most WINDOW): the one at position k has its id
 -- at ARGV[at[k]] (and its key after it when `keyed`, else it is the id), seq
 -- seqs[k] and created_at created[k] (nil: now). The window keeps the last
 -- WINDOW seqs: older entries are forgotten and only the newest events are
@@ -427,7 +427,10 @@ if mode == 'assign' or mode == 'assign-ids' then
         seq = first + n - 1
         local r = (n - 1) % WINDOW + 1
         at[r], seqs[r] = i, seq
-        if keyed then seen_id[id], seen_key[key] = seq, true end
+        if keyed then
+          seen_id[id], seen_key[key] = seq, true
+          if key ~= id then added = added + 1 end
+        end
         if out then out[k + 1], out[k + 2], out[k + 3] = 1, seq, now_n end
       end
       k = k + 3
@@ -435,7 +438,7 @@ if mode == 'assign' or mode == 'assign-ids' then
   end
   -- every event new: their seqs follow from the first
   if not out then out = {4, first, now_n} end
-  added = n
+  added = added + n
   n = math.min(n, WINDOW)
 else
   if tonumber(ARGV[7]) ~= last then return {3} end
@@ -448,9 +451,10 @@ else
     if seq > 0 then
       n = n + 1
       at[n], seqs[n], created[n] = i, seq, ARGV[i + 5]
+      if ARGV[i + 1] ~= '' and ARGV[i + 1] ~= ARGV[i] then added = added + 1 end
     end
   end
-  added = n
+  added = added + n
 end
 record_new(n, added, at, seqs, created, mode ~= 'assign-ids')
 return out
