@@ -119,6 +119,32 @@ static int conn_setup_command(redisContext *ctx, char *why, size_t why_len,
     return rc;
 }
 
+/* Refuses a server that may evict keys without a TTL (maxmemory-policy
+ * allkeys-*): esengine's queues, fold states and event index have none,
+ * and losing one loses jobs or gives a seq out twice. Asked on every new
+ * connection, so that fixing the setting needs no restart; INFO rather
+ * than CONFIG GET, which managed services often refuse (a server that
+ * answers neither is let through). 0, or -1 with the reason in `why`. */
+static int conn_check_eviction(redisContext *ctx, char *why, size_t why_len)
+{
+    redisReply *r = redisCommand(ctx, "INFO memory");
+    if (!r) {
+        snprintf(why, why_len, "%s", ctx->errstr);
+        return -1;
+    }
+    int rc = 0;
+    const char *at = r->type == REDIS_REPLY_STRING ? strstr(r->str, "maxmemory_policy:") : NULL;
+    if (at && strncmp(at + 17, "allkeys-", 8) == 0) {
+        snprintf(why, why_len,
+                 "maxmemory-policy is %.*s: Redis may evict esengine's queues, fold states and "
+                 "event index (lost jobs, seqs given twice); set it to noeviction",
+                 (int)strcspn(at + 17, "\r\n"), at + 17);
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 /* Connects the thread's context to `node` when it has none. 0, or -1 with
  * the reason in `why`. */
 static int conn_open(redis_conn_pool *p, redis_conn *c, int node, char *why, size_t why_len)
@@ -150,6 +176,7 @@ static int conn_open(redis_conn_pool *p, redis_conn *c, int node, char *why, siz
         const char *select[2] = {"SELECT", db};
         if (conn_setup_command(ctx, why, why_len, 2, select)) goto fail;
     }
+    if (conn_check_eviction(ctx, why, why_len)) goto fail;
     c->ctx[node] = ctx;
     return 0;
 fail:

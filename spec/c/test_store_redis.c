@@ -371,6 +371,26 @@ static void test_payload_limit(void)
     s->ops->close(s);
 }
 
+/* A server that may evict keys without a TTL (maxmemory-policy allkeys-*)
+ * is refused, naming the setting; once it is set back, the next
+ * connection is served (no restart). */
+static void test_evicting_server_refused(void)
+{
+    redis_integer("CONFIG SET maxmemory-policy allkeys-lru"); /* +OK: not an integer */
+    es_store *s = open_fresh(NULL);
+    redis_store_set_retry_ms(s, 50);
+    es_job j = make_job("ev1", "t1", "gE", 0);
+    diag_clear();
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, clock_now_ms()), -1);
+    CHECK(strstr(diag_message(), "maxmemory-policy is allkeys-lru") != NULL);
+    CHECK(strstr(diag_message(), "noeviction") != NULL);
+    CHECK_INT(redis_store_healthy(s), 0);
+    redis_integer("CONFIG SET maxmemory-policy volatile-lru");
+    CHECK_INT(s->ops->queue_enqueue(s, &j, 1, clock_now_ms()), 0);
+    redis_integer("CONFIG SET maxmemory-policy noeviction");
+    s->ops->close(s);
+}
+
 /* ---- kill switch ---- */
 
 /* A paused backlog larger than one claim script holds (64 groups) and than
@@ -484,6 +504,7 @@ int main(void)
     conformance_run(open_fresh, NULL);
     conformance_run_redis_inline(open_fresh, NULL);
     RUN_TEST(test_payload_limit);
+    RUN_TEST(test_evicting_server_refused);
     RUN_TEST(test_stale_token_after_expiry);
     RUN_TEST(test_tenant_fairness);
     RUN_TEST(test_pause_backlog);
