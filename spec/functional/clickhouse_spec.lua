@@ -24,14 +24,17 @@
 --      folded once it is back, none failed;
 --   6. a paused map: commands and folds flow, no record is written (a
 --      command batch writes its maps' records itself, unless paused),
---      then the records come on resume.
+--      then the records come on resume;
+--   7. aggregates of LONG_EVENTS events: seqs decided by the Redis event
+--      index, hardly ever by a lookup in ClickHouse (system.query_log).
 --
 -- Scale: ESENGINE_SPEC_CH_COMMANDS (default 4000; the issue's full size is
 -- 20000) over ESENGINE_SPEC_CH_AGGREGATES (default COMMANDS / 100); the
 -- outage run uses ESENGINE_SPEC_CH_OUTAGE_COMMANDS (default 3 x COMMANDS,
 -- so that a fast run is still going when ClickHouse is stopped) and
 -- ESENGINE_SPEC_CH_OUTAGE_S (default 20); worker threads per process:
--- ESENGINE_SPEC_CH_THREADS (default 4). Timings go to stderr.
+-- ESENGINE_SPEC_CH_THREADS (default 4); events per long aggregate:
+-- ESENGINE_SPEC_CH_LONG_EVENTS (default 3000). Timings go to stderr.
 local h = require("spec.functional.helpers")
 local cjson = require("cjson")
 
@@ -43,6 +46,8 @@ local OUTAGE_S = tonumber(os.getenv("ESENGINE_SPEC_CH_OUTAGE_S")) or 20
 local WORKERS = 2
 local THREADS = tonumber(os.getenv("ESENGINE_SPEC_CH_THREADS")) or 4 -- per worker process
 local SENDERS = 2
+-- events per aggregate of the long-aggregate run (past the first big slice)
+local LONG_EVENTS = tonumber(os.getenv("ESENGINE_SPEC_CH_LONG_EVENTS")) or 3000
 local TENANT = "t1"
 -- The writer's memory bound of the workers (URL option buffer_mb) and how
 -- much a worker's RSS may grow over its level before the outage.
@@ -419,6 +424,35 @@ describe("esengine with ClickHouse and Redis", function()
     report("end to end: %d commands over %d aggregates, %d workers x %d threads: folded in %.1f s " ..
       "(%.0f commands/s), drained (maps too) in %.1f s, %d event rows, %d active parts, verified in %.1f s",
       COMMANDS, AGGREGATES, WORKERS, THREADS, folded, COMMANDS / folded, drained, rows, parts_of_events(), verified)
+    check_alive()
+  end)
+
+  -- The event index decides long aggregates in Redis too (big bloom
+  -- slices past 100 events): before them, nearly every append past a few
+  -- hundred events was undecided and asked ClickHouse (the appender's
+  -- lookup query, stores/clickhouse_events.c: stored_lookup).
+  it("decides the seqs of aggregates of " .. LONG_EVENTS .. " events without asking ClickHouse", function()
+    migrate()
+    local run = write_payloads(dir, SENDERS * LONG_EVENTS, SENDERS)
+    start_workers(WORKERS)
+    local t0 = now()
+    start_senders(run)
+    wait_senders(run, 120 + LONG_EVENTS / 10)
+    local folded = now() - t0
+    verify(run)
+    ch_query(ch, "SYSTEM FLUSH LOGS")
+    local function queries(like)
+      return tonumber((ch_query(ch, "SELECT count() FROM system.query_log WHERE type = 2 AND query LIKE " ..
+        lit(like)):match("%d+")))
+    end
+    local events = "`" .. db .. "`.`events`"
+    local lookups = queries("SELECT seq, id, idempotency_key, created_at, toUInt8(0) FROM " .. events .. "%")
+    local inserts = queries("INSERT INTO " .. events .. "%")
+    report("%d aggregates of %d events folded in %.1f s: %d event log INSERTs, %d lookups",
+      SENDERS, LONG_EVENTS, folded, inserts, lookups)
+    assert.is_true(inserts >= 4, "appends seen: " .. inserts)
+    -- a false positive of the filters now and then, not one per append
+    assert.is_true(lookups <= 3, "lookups in ClickHouse: " .. lookups)
     check_alive()
   end)
 

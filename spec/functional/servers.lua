@@ -123,7 +123,8 @@ end
 ---------------------------------------------------------------- clickhouse-server
 
 -- A private clickhouse-server (config reduced from the packaged one, as in
--- spec/c/clickhouse_server.h; works with Debian's 18.16) in root/clickhouse.
+-- spec/c/clickhouse_server.h; works with Debian's 18.16) in root/clickhouse,
+-- logging its queries to system.query_log (SYSTEM FLUSH LOGS to read them).
 function s.clickhouse(root)
   local ch = { dir = root .. "/clickhouse", http_port = s.free_port(), tcp_port = s.free_port() }
   for _, sub in ipairs({ "data", "tmp", "user_files", "format_schemas" }) do
@@ -146,11 +147,12 @@ function s.clickhouse(root)
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <mlock_executable>false</mlock_executable>
+  <query_log><database>system</database><table>query_log</table></query_log>
 </yandex>
 ]], ch.dir, ch.dir, ch.http_port, ch.tcp_port, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir))
   s.write_file(ch.dir .. "/users.xml", [[<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage><log_queries>1</log_queries></default></profiles>
   <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
