@@ -52,6 +52,10 @@ static const metric_family families[METRIC__COUNT] = {
         "Bytes sent to ClickHouse in inserts.", KIND_COUNTER, {"table", NULL, NULL}},
     [METRIC_CLICKHOUSE_FLUSH_DURATION] = {"esengine_clickhouse_flush_seconds",
         "Latency of one ClickHouse insert.", KIND_HISTOGRAM, {"table", NULL, NULL}},
+    [METRIC_EVENT_LOG_LOOKUPS] = {"esengine_event_log_lookups_total",
+        "Appends (of one aggregate each) decided by a query to the ClickHouse event log: "
+        "undecided (the event index may know an id or key), no_index (no trusted index), "
+        "retry (is the retried event stored?).", KIND_COUNTER, {"reason", NULL, NULL}},
     [METRIC_SCRIPT_GENERATION] = {"esengine_script_generation",
         "Number of the loaded pipeline script generation.", KIND_GAUGE,
         {NULL, NULL, NULL}},

@@ -27,6 +27,7 @@
  *     metrics_add(METRIC_CLICKHOUSE_ROWS, rows, table, NULL, NULL);
  *     metrics_add(METRIC_CLICKHOUSE_BYTES, bytes, table, NULL, NULL);
  *     metrics_observe(METRIC_CLICKHOUSE_FLUSH_DURATION, seconds, table, NULL, NULL);
+ *     metrics_inc(METRIC_EVENT_LOG_LOOKUPS, reason, NULL, NULL);
  *   a new script generation swapped in:
  *     metrics_set(METRIC_SCRIPT_GENERATION, generation_number, NULL, NULL, NULL);
  *
@@ -55,6 +56,7 @@ typedef enum {
     METRIC_CLICKHOUSE_ROWS,        /* counter {table} */
     METRIC_CLICKHOUSE_BYTES,       /* counter {table} */
     METRIC_CLICKHOUSE_FLUSH_DURATION, /* histogram seconds {table} */
+    METRIC_EVENT_LOG_LOOKUPS,      /* counter {reason} */
     METRIC_SCRIPT_GENERATION,      /* gauge: loaded script generation number */
     METRIC_HTTP_REQUESTS,          /* counter {route, status} */
     METRIC_HTTP_REQUEST_DURATION,  /* histogram seconds {route} */

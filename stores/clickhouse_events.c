@@ -34,6 +34,7 @@
 
 #include "../engine/diag.h"
 #include "../engine/log.h"
+#include "../engine/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -178,10 +179,12 @@ static void where_aggregate(json_buf *q, const es_event *ev)
 }
 
 /* Asks ClickHouse for max(seq) of the aggregate of events[idx[0]] and for
- * its stored events matching the ids or keys of events[idx[0..n)]. */
+ * its stored events matching the ids or keys of events[idx[0..n)]; counted
+ * in METRIC_EVENT_LOG_LOOKUPS under `reason`. */
 static int stored_lookup(ch_store *s, const es_event *events, const size_t *idx,
-                         size_t n, stored_info *st)
+                         size_t n, const char *reason, stored_info *st)
 {
+    metrics_inc(METRIC_EVENT_LOG_LOOKUPS, reason, NULL, NULL);
     memset(st, 0, sizeof *st);
     const es_event *first = &events[idx[0]];
     json_buf q, resp;
@@ -347,14 +350,15 @@ static int same_aggregate(const es_event *a, const es_event *b)
 }
 
 /* Decides the events of one aggregate by asking ClickHouse (see the top of
- * the file), as decide_indexed; *base (may be NULL) is the last seq before
- * them, stored or buffered. 0 or -1. */
+ * the file; reason: why, for the metric), as decide_indexed; *base (may be
+ * NULL) is the last seq before them, stored or buffered. 0 or -1. */
 static int decide_stored(ch_store *s, es_event *events, const size_t *idx, size_t n,
                          int64_t now, append_outcome *outcomes, const cache_entry *e,
-                         cached_event *fresh, char *write, size_t *n_fresh, int64_t *base)
+                         cached_event *fresh, char *write, size_t *n_fresh, int64_t *base,
+                         const char *reason)
 {
     stored_info st;
-    if (stored_lookup(s, events, idx, n, &st) != 0) return -1;
+    if (stored_lookup(s, events, idx, n, reason, &st) != 0) return -1;
     pthread_mutex_lock(&s->events->mu);
     if (base) *base = st.max_seq > e->last_seq ? st.max_seq : e->last_seq;
     *n_fresh = resolve_group(events, idx, n, now, &st, e, outcomes, fresh);
@@ -376,7 +380,8 @@ static int decide_fallback(ch_store *s, es_event *events, const size_t *idx, siz
                            append_outcome *outs, int64_t last)
 {
     int64_t base = 0;
-    if (decide_stored(s, events, idx, n, now, outcomes, e, fresh, write, n_fresh, &base))
+    if (decide_stored(s, events, idx, n, now, outcomes, e, fresh, write, n_fresh, &base,
+                      "undecided"))
         return -1;
     for (size_t k = 0; k < n; k++) {
         evs[k] = events[idx[k]];
@@ -448,7 +453,7 @@ static int decide_indexed(ch_store *s, es_event *events, const size_t *idx, size
         stored_info st;
         rc = at ? 0 : (diag_set(DIAG_INTERNAL, "out of memory"), -1);
         for (size_t i = 0; rc == 0 && i < n_check; i++) at[i] = idx[check[i]];
-        if (rc == 0) rc = stored_lookup(s, events, at, n_check, &st);
+        if (rc == 0) rc = stored_lookup(s, events, at, n_check, "retry", &st);
         for (size_t i = 0; rc == 0 && i < n_check; i++) {
             es_event *ev = &events[at[i]];
             if (find_event(st.evs, st.n, ev->id, 0)) continue;
@@ -501,7 +506,8 @@ static int append_group(ch_store *s, es_event *events, const size_t *idx, size_t
         }
     }
     if (rc == 1)
-        rc = decide_stored(s, events, idx, n, now, outcomes, e, fresh, write, &n_fresh, NULL);
+        rc = decide_stored(s, events, idx, n, now, outcomes, e, fresh, write, &n_fresh, NULL,
+                           "no_index");
     if (rc == 0 && n_fresh) {
         json_buf rows;
         jb_init(&rows);

@@ -12,6 +12,7 @@
 
 #include "clickhouse_internal.h"
 #include "clickhouse_store.h"
+#include "metrics.h"
 #include "clock.h"
 #include "diag.h"
 #include "redis_store.h"
@@ -666,13 +667,17 @@ static void test_index_window(void)
         CHECK_INT(seq, i);
         if (i == 150) CHECK_INT(clickhouse_store_sync(s, 30000), 0);
     }
-    /* old ones: stored (e3, e10) or only buffered (e160) */
+    /* 300 new events: decided by the index alone */
+    CHECK_INT((int)metrics_get(METRIC_EVENT_LOG_LOOKUPS, "undecided", NULL, NULL), 0);
+    /* old ones: stored (e3, e10) or only buffered (e160), each asked of
+     * ClickHouse (the index may know them) */
     CHECK_INT(append_one(s, "other", "key-3", 5000, &seq), APPEND_DUPLICATE);
     CHECK_INT(append_one(s, "e10", "e10", 5000, &seq), APPEND_RETRY);
     CHECK_INT(seq, 10);
     CHECK_INT(append_one(s, "e160", "e160", 5000, &seq), APPEND_RETRY);
     CHECK_INT(seq, 160);
     CHECK_INT(append_one(s, "again", "e20", 5000, &seq), APPEND_DUPLICATE);
+    CHECK_INT((int)metrics_get(METRIC_EVENT_LOG_LOOKUPS, "undecided", NULL, NULL), 4);
     CHECK_INT(append_one(s, "e301", "e301", 5000, &seq), APPEND_NEW);
     CHECK_INT(seq, 301);
     CHECK_INT(clickhouse_store_sync(s, 30000), 0);
