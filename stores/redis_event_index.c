@@ -12,7 +12,8 @@
  *   NAME:evb<j>:<scope>:<epoch>:<tenant>\31<type>\31<aggregate>
  *                                             past 100 events: what evb
  *                                             knew then (j = 0), and big
- *                                             filters of 2,000 ids each
+ *                                             filters of 2,000 ids and
+ *                                             keys each
  *
  * (layout of the hash in stores/redis/event_index.lua). Seqs come from one
  * atomic script per call, so two claimants of one aggregate (a lease that
