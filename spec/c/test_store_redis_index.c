@@ -337,7 +337,7 @@ static void append_new(es_store *s, const char *scope, const char *epoch, const 
         int n = count - at < CALL ? count - at : CALL;
         for (int i = 0; i < n; i++) {
             snprintf(ids[i], sizeof ids[i], "%s%d", prefix, from + at + i);
-            snprintf(keys[i], sizeof keys[i], "key-%s", ids[i]);
+            snprintf(keys[i], sizeof keys[i], "key-%s%d", prefix, from + at + i);
             evs[i] = index_event(ids[i], keyed ? keys[i] : NULL);
         }
         int rc = s->ops->event_index_assign(s, scope, epoch, evs, (size_t)n, 1000, out, &last);
