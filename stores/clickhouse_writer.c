@@ -5,8 +5,9 @@
  * close asks for a flush). FLUSHERS threads send the batches of different
  * tables at once (one table's batches go one after the other, in order): a
  * unit of work waits for its events, records and fold copies, and one
- * thread made that the sum of three INSERTs rather than the longest. Tiny inserts per event are what made the reference system fall
- * over with TOO_MANY_PARTS, so nothing here ever inserts row by row.
+ * thread made that the sum of three INSERTs rather than the longest. Tiny
+ * inserts per event are what made the reference system fall over with
+ * TOO_MANY_PARTS, so nothing here ever inserts row by row.
  *
  * Memory is bounded by buffer_bytes (rows waiting plus the batch in
  * flight): a full buffer makes appends wait, then fail with DIAG_BUSY, which

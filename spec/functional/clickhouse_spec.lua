@@ -442,11 +442,12 @@ describe("esengine with ClickHouse and Redis", function()
     verify(run)
     ch_query(ch, "SYSTEM FLUSH LOGS")
     local function queries(like)
-      return tonumber((ch_query(ch, "SELECT count() FROM system.query_log WHERE type = 2 AND query LIKE " ..
-        lit(like)):match("%d+")))
+      return tonumber((ch_query(ch, "SELECT count() FROM system.query_log " ..
+        "WHERE type = 2 AND query LIKE " .. lit(like)):match("%d+")))
     end
     local events = "`" .. db .. "`.`events`"
-    local lookups = queries("SELECT seq, id, idempotency_key, created_at, toUInt8(0) FROM " .. events .. "%")
+    local lookups = queries("SELECT seq, id, idempotency_key, created_at, toUInt8(0) FROM " ..
+      events .. "%")
     local inserts = queries("INSERT INTO " .. events .. "%")
     report("%d aggregates of %d events folded in %.1f s: %d event log INSERTs, %d lookups",
       SENDERS, LONG_EVENTS, folded, inserts, lookups)

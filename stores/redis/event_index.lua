@@ -31,12 +31,12 @@
 -- before) and puts its own and later ids and keys into big slices
 -- {name}:evb<j>:..., j = 1..bs, of BIG_BITS bits and BIG_CAP entries each
 -- (6 positions of 16 bits: the 12 bytes of SHA-1 after the 12 hex digits,
--- sent by the client in calls on such aggregates); an event is then
--- known when evb0 or any big slice may know it. evb keeps
--- taking every id (the superset an engine without slices checks). When '#'
--- is not 'bl' some such engine appended since: its ids are in evb only, so
--- the aggregate goes back to evb for good ('bs' -1). Past BIG_MAX slices the
--- last one fills up and the event log decides more and more appends.
+-- sent by the client in calls on such aggregates); an event is then known
+-- when evb0 or any big slice may know it. evb keeps taking every id (the
+-- superset an engine without slices checks). When '#' is not 'bl' some
+-- such engine appended since: its ids are in evb only, so the aggregate
+-- goes back to evb for good ('bs' -1). Past BIG_MAX slices the last one
+-- fills up and the event log decides more and more appends.
 -- ARGV: scope, epoch, aggregate, now, mode, delta, then per mode
 -- (delta: the bloom bits of every id and key of the call, BLOOM_BITS / 8
 -- bytes, set by the client; merged into the filter with BITOP when the
@@ -63,10 +63,10 @@
 --  'record': last (as {2, last} gave it), base (the log's last seq), then
 --    id, key, hid, hkey (as for 'assign'), seq (0: not new), created_at per
 --    event: indexes the new events the caller decided; seqs above base not
---    among them were never stored and are forgotten. Returns {1}, or {3} when the index changed
---    since `last` (nothing changed: decide again).
--- Either returns {0} when the marker does not hold `epoch` (the index is
--- not to be trusted: nothing changed).
+--    among them were never stored and are forgotten. Returns {1}, or {3}
+--    when the index changed since `last` (nothing changed: decide again).
+-- Any returns {0} when the marker does not hold `epoch` (the index is not
+-- to be trusted: nothing changed), and {5} as said above.
 local P, scope, epoch = KEYS[1], ARGV[1], ARGV[2]
 if redis.call('GET', P .. ':evidx:' .. scope) ~= epoch then return {0} end
 local h, now, mode = P .. ':ev:' .. scope .. ':' .. epoch .. ':' .. ARGV[3], ARGV[4], ARGV[5]
@@ -88,7 +88,8 @@ if bs > 0 and m[5] ~= m[1] then
 end
 local big = #ARGV[6] == (BLOOM_BITS + BIG_BITS) / 8
 -- a call that may take the aggregate past SMALL_SEQS starts big slices
-local events_in_call = mode == 'record' and (#ARGV - 8) / 6 or (#ARGV - 6) / (mode == 'assign' and 4 or 2)
+local events_in_call = mode == 'record' and (#ARGV - 8) / 6
+  or (#ARGV - 6) / (mode == 'assign' and 4 or 2)
 if not big and (bs > 0 or (bs == 0 and last + events_in_call > SMALL_SEQS)) then return {5} end
 local delta = big and ARGV[6]:sub(1, BLOOM_BITS / 8) or ARGV[6]
 
