@@ -1,7 +1,7 @@
 /* redis_test_queue.h: what the Redis store's C tests share: the private
  * redis-server of the test run, stores on queue names never used before,
- * jobs with a tenant, one integer command to the server, and the server's
- * count of calls of a command (static inline: a test uses some of them).
+ * jobs with a tenant, one integer or string command to the server, and the
+ * server's count of calls of a command (static inline: a test uses some).
  * Include after store_conformance.h or store_conformance_helpers.h. */
 #ifndef ES_REDIS_TEST_QUEUE_H
 #define ES_REDIS_TEST_QUEUE_H
@@ -58,6 +58,20 @@ static inline long long redis_integer(const char *format, ...)
     if (r) freeReplyObject(r);
     if (rc) redisFree(rc);
     return n;
+}
+
+/* 1 when one command to the test server replies the string `want`. */
+static inline int redis_string_is(const char *want, const char *format, ...)
+{
+    redisContext *rc = redisConnect("127.0.0.1", server.port);
+    va_list ap;
+    va_start(ap, format);
+    redisReply *r = rc ? redisvCommand(rc, format, ap) : NULL;
+    va_end(ap);
+    int same = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
+    if (r) freeReplyObject(r);
+    if (rc) redisFree(rc);
+    return same;
 }
 
 /* Calls of `command` the test server counted (INFO commandstats), or -1. */

@@ -207,13 +207,8 @@ static void test_event_index_big_call(void)
     CHECK_INT(out[299], APPEND_NEW);
     CHECK_INT(evs[299].seq, N - 3);
     CHECK(index_fields(queue, "dbb", epoch) < 60);
-    redisContext *rc = redisConnect("127.0.0.1", server.port);
-    redisReply *r = rc ? redisCommand(rc, "OBJECT ENCODING {%s}:ev:dbb:%s:t1\x1f" "acct\x1f" "a1",
-                                      queue, epoch)
-                       : NULL;
-    CHECK_STR(r && r->type == REDIS_REPLY_STRING ? r->str : "", "listpack");
-    if (r) freeReplyObject(r);
-    if (rc) redisFree(rc);
+    CHECK(redis_string_is("listpack", "OBJECT ENCODING {%s}:ev:dbb:%s:t1\x1f" "acct\x1f" "a1",
+                          queue, epoch));
     free(epoch);
     s->ops->close(s);
 }
@@ -352,14 +347,8 @@ static void append_new(es_store *s, const char *scope, const char *epoch, const 
 static int index_field_is(const char *queue, const char *scope, const char *epoch,
                           const char *field, const char *want)
 {
-    redisContext *rc = redisConnect("127.0.0.1", server.port);
-    redisReply *r = rc ? redisCommand(rc, "HGET {%s}:ev:%s:%s:t1\x1f" "acct\x1f" "a1 %s", queue,
-                                      scope, epoch, field)
-                       : NULL;
-    int same = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
-    if (r) freeReplyObject(r);
-    if (rc) redisFree(rc);
-    return same;
+    return redis_string_is(want, "HGET {%s}:ev:%s:%s:t1\x1f" "acct\x1f" "a1 %s", queue, scope,
+                           epoch, field);
 }
 
 /* An aggregate of thousands of events: its ids go into big slices of 2,000
